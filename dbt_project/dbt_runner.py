@@ -1,0 +1,47 @@
+"""Run dbt against the configured database with a profile generated from profiles.example.yml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from dbt_project.database import PROJECT_ROOT, connection_params, database_url
+
+PROFILES_DIR = PROJECT_ROOT / ".dbt"
+
+
+def dbt_environment(url: str | None = None) -> dict[str, str]:
+    """The environment dbt needs: LOGML_PG* from the URL, the password never written to disk."""
+    params = connection_params(url or database_url())
+    env = dict(os.environ)
+    env.update(
+        LOGML_PGHOST=params.get("host", "localhost"),
+        LOGML_PGPORT=params.get("port", "5432"),
+        LOGML_PGUSER=params.get("user", os.environ.get("USER", "postgres")),
+        LOGML_PGPASSWORD=params.get("password", ""),
+        LOGML_PGDATABASE=params.get("dbname", "postgres"),
+        LOGML_PGSSLMODE=params.get("sslmode", "prefer"),
+        DBT_PROFILES_DIR=str(PROFILES_DIR),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    return env
+
+
+def write_profile() -> None:
+    PROFILES_DIR.mkdir(exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "profiles.example.yml", PROFILES_DIR / "profiles.yml")
+
+
+def run_dbt(args: Sequence[str], url: str | None = None, check: bool = True) -> int:
+    """Run `dbt <args>` in the project root; returns dbt's exit code."""
+    write_profile()
+    dbt = shutil.which("dbt", path=os.path.dirname(sys.executable)) or "dbt"
+    completed = subprocess.run(
+        [dbt, *args], cwd=PROJECT_ROOT, env=dbt_environment(url), check=False
+    )
+    if check and completed.returncode != 0:
+        raise SystemExit(f"dbt {' '.join(args)} failed with exit code {completed.returncode}")
+    return completed.returncode

@@ -1,0 +1,62 @@
+"""Fixtures: every test runs against a real PostgreSQL (the embedded one unless DATABASE_URL
+is set), each test module in a database of its own so modules cannot see each other's rows."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from dbt_project.database import connect, database_url
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+LOGHUB = Path(os.environ.get("LOGHUB_DIR", SHARED_DATA / "loghub"))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the server under test (embedded, started on demand, or DATABASE_URL)."""
+    return database_url()
+
+
+def _with_database(url: str, dbname: str) -> str:
+    params = psycopg2.extensions.parse_dsn(url)
+    params["dbname"] = dbname
+    return psycopg2.extensions.make_dsn(**params)
+
+
+@pytest.fixture(scope="module")
+def make_database(server_url: str) -> Iterator[Callable[[str], str]]:
+    """Factory: a new empty database on the server, dropped after the module."""
+    created: list[str] = []
+
+    def make(label: str = "t") -> str:
+        name = f"test_{label}_{uuid.uuid4().hex[:8]}"
+        with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        created.append(name)
+        return _with_database(server_url, name)
+
+    yield make
+    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        for name in created:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def module_db(make_database: Callable[[str], str], request: pytest.FixtureRequest) -> str:
+    """One fresh database for the whole test module."""
+    return make_database(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:20])
+
+
+@pytest.fixture(scope="session")
+def loghub_dir() -> Path:
+    if not LOGHUB.is_dir():
+        pytest.fail(f"loghub samples not found at {LOGHUB} (set LOGHUB_DIR)")
+    return LOGHUB
