@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -97,9 +97,9 @@ def connection_params(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator[
-    psycopg2.extensions.connection
-]:
+def connect(
+    url: str | None = None, *, autocommit: bool = False
+) -> Iterator[psycopg2.extensions.connection]:
     """A connection that commits on success, rolls back on error and always closes."""
     conn = psycopg2.connect(url or database_url())
     conn.autocommit = autocommit

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT, connection_params, database_url
 
@@ -35,12 +36,18 @@ def write_profile() -> None:
     shutil.copyfile(PROJECT_ROOT / "profiles.example.yml", PROFILES_DIR / "profiles.yml")
 
 
-def run_dbt(args: Sequence[str], url: str | None = None, check: bool = True) -> int:
-    """Run `dbt <args>` in the project root; returns dbt's exit code."""
+def run_dbt(
+    args: Sequence[str],
+    url: str | None = None,
+    check: bool = True,
+    project_dir: Path | None = None,
+) -> int:
+    """Run `dbt <args>` in the project (the repository root unless project_dir says another
+    copy of it, as tests do); returns dbt's exit code."""
     write_profile()
     dbt = shutil.which("dbt", path=os.path.dirname(sys.executable)) or "dbt"
     completed = subprocess.run(
-        [dbt, *args], cwd=PROJECT_ROOT, env=dbt_environment(url), check=False
+        [dbt, *args], cwd=project_dir or PROJECT_ROOT, env=dbt_environment(url), check=False
     )
     if check and completed.returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} failed with exit code {completed.returncode}")

@@ -4,6 +4,7 @@ is set), each test module in a database of its own so modules cannot see each ot
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,14 +46,42 @@ def make_database(server_url: str) -> Iterator[Callable[[str], str]]:
     yield make
     with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
         for name in created:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="module")
 def module_db(make_database: Callable[[str], str], request: pytest.FixtureRequest) -> str:
     """One fresh database for the whole test module."""
     return make_database(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:20])
+
+
+# What a copy of the dbt project needs; tests export models and run dbt in such a copy so
+# they never touch the repository's own generated files or target/ directory.
+DBT_PROJECT_PARTS = (
+    "dbt_project.yml",
+    "profiles.example.yml",
+    "models",
+    "macros",
+    "seeds",
+    "analyses",
+    "tests/dbt",
+)
+
+
+@pytest.fixture(scope="module")
+def dbt_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the dbt project for this module (pass it as project_dir)."""
+    root = Path(__file__).resolve().parents[2]
+    target = tmp_path_factory.mktemp("dbt_project")
+    for part in DBT_PROJECT_PARTS:
+        source = root / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        elif source.exists():
+            shutil.copyfile(source, target / part)
+    return target
 
 
 @pytest.fixture(scope="session")
