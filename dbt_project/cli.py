@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         print(database.database_url())
     elif args.command == "create-source":
         source_table.create_source_table()
-        print("source table %s.%s is ready" % source_table.source_relation())
+        schema, table = source_table.source_relation()
+        print(f"source table {schema}.{table} is ready")
     elif args.command == "summary":
         print("\n".join(summary.summary_lines()))
     elif args.command == "dbt":

@@ -31,7 +31,8 @@ def summary_lines(url: str | None = None, output_schema: str = "ml") -> list[str
         lines.append(f"  labelled anomalies: {labelled:,}")
         cur.execute(
             sql.SQL(
-                "select coalesce(level::text, '(none)'), count(*) from {} group by 1 order by 2 desc"
+                "select coalesce(level::text, '(none)'), count(*) from {} "
+                "group by 1 order by 2 desc"
             ).format(source)
         )
         lines.append("  by level: " + ", ".join(f"{lvl} {n:,}" for lvl, n in cur.fetchall()))
