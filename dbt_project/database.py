@@ -70,7 +70,7 @@ def _apply_server_settings(cur: psycopg2.extensions.cursor) -> None:
 
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
-    from pgserver._commands import pg_ctl
+    from pgserver import _commands  # pg_ctl is attached to this module at import time
     from pgserver.utils import PostmasterInfo
 
     data_dir = data_dir or embedded_data_dir()
@@ -79,9 +79,10 @@ def stop_embedded(data_dir: Path | None = None) -> bool:
         return False
     user = "pgserver" if os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError:
-        info.process.terminate()
+        if info.process is not None:
+            info.process.terminate()
     return True
 
 

@@ -1,0 +1,145 @@
+"""Loader throughput: `load generate` (generate + COPY, one transaction) beside a plain COPY
+of the same rows, in the same run, on the same server.
+
+    .venv/bin/python -m bench.loader_throughput --rows 1000000
+
+Both write into an empty `log_entries` (as create-source makes it: primary key, unique
+log_id, timestamp index) in a database of their own (`logml_bench_loader`, on DATABASE_URL's
+server or the embedded one; dropped at the end). The plain COPY reads a file holding exactly
+the rows the loader generated (written beforehand, not timed) and sends it with
+`COPY log_entries (...) FROM STDIN` through psycopg2, the usual client-side bulk load. Each
+measurement includes the commit; the table is truncated and a CHECKPOINT taken between runs.
+Prints a markdown table; writes bench/results/loader_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from dbt_project.database import connect, database_url
+from dbt_project.loading.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
+from dbt_project.loading.session import load_generated
+from dbt_project.source_table import create_source_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_DATABASE = "logml_bench_loader"
+TARGET_RATIO = 0.5
+
+
+def _database(server: str, name: str) -> str:
+    params = psycopg2.extensions.parse_dsn(server)
+    params["dbname"] = name
+    return psycopg2.extensions.make_dsn(**params)
+
+
+def _reset(url: str) -> None:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("truncate log_entries restart identity")
+    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("checkpoint")
+
+
+def _count(url: str) -> int:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from log_entries")
+        return int(cur.fetchone()[0])
+
+
+def _time_loader(url: str, spec: GeneratorSpec) -> float:
+    _reset(url)
+    start = time.perf_counter()
+    load_generated(spec, url=url)
+    return time.perf_counter() - start
+
+
+def _time_plain_copy(url: str, path: Path) -> float:
+    _reset(url)
+    statement = sql.SQL("copy log_entries ({}) from stdin").format(
+        sql.SQL(", ").join(map(sql.Identifier, GENERATED_COLUMNS))
+    )
+    start = time.perf_counter()
+    with connect(url) as conn, conn.cursor() as cur, path.open("rb") as data:
+        cur.copy_expert(statement, data, size=1 << 20)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median counts")
+    args = parser.parse_args(argv)
+
+    server = database_url()
+    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(BENCH_DATABASE)))
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
+    url = _database(server, BENCH_DATABASE)
+    # A fixed window end, so the file holds exactly the rows the loader generates.
+    spec = GeneratorSpec(rows=args.rows, seed=args.seed, end=datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        create_source_table(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "rows.copy"
+            with path.open("w", encoding="utf-8") as out:
+                for _, text in generate_copy_chunks(spec):
+                    out.write(text)
+            loader, plain = [], []
+            for _ in range(args.repeat):
+                loader.append(_time_loader(url, spec))
+                assert _count(url) == args.rows
+                plain.append(_time_plain_copy(url, path))
+                assert _count(url) == args.rows
+            file_bytes = path.stat().st_size
+    finally:
+        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("drop database if exists {} with (force)").format(
+                    sql.Identifier(BENCH_DATABASE)
+                )
+            )
+
+    loader_s, plain_s = statistics.median(loader), statistics.median(plain)
+    ratio = plain_s / loader_s  # = loader rows/s divided by plain COPY rows/s
+    result = {
+        "benchmark": "loader_throughput",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": args.rows,
+        "copy_text_bytes": file_bytes,
+        "repeat": args.repeat,
+        "loader_seconds": loader,
+        "plain_copy_seconds": plain,
+        "loader_rows_per_s": args.rows / loader_s,
+        "plain_copy_rows_per_s": args.rows / plain_s,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio >= TARGET_RATIO,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+    }
+    size = f"{args.rows:,} rows, {file_bytes / 1e6:.0f} MB as COPY text"
+    print(f"| method ({size}) | seconds | rows/s |")
+    print("|---|---:|---:|")
+    print(f"| `load generate` (generate + COPY) | {loader_s:.2f} | {args.rows / loader_s:,.0f} |")
+    print(
+        f"| plain `COPY FROM STDIN` of the same rows | {plain_s:.2f} | {args.rows / plain_s:,.0f} |"
+    )
+    verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+    print(f"\nloader / plain COPY = {ratio:.2f} ({verdict} the {TARGET_RATIO}x target)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "loader_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if ratio >= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""DATABASE_URL switches everything: a second PostgreSQL gets the rows, the default does not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbt_project.database import PROJECT_ROOT, connect, start_embedded, stop_embedded
+
+MARKER_SEED = 918273  # log_ids gen-918273-* exist only where this test loads them
+
+
+@pytest.fixture
+def second_server(tmp_path: Path) -> Iterator[str]:
+    data_dir = tmp_path / "second-pgdata"
+    url = start_embedded(data_dir)
+    try:
+        yield url
+    finally:
+        stop_embedded(data_dir)
+
+
+def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dbt_project", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _marker_rows(url: str) -> int | None:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass('public.log_entries') is not null")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute(
+            "select count(*) from log_entries where log_id like %s", (f"gen-{MARKER_SEED}-%",)
+        )
+        return cur.fetchone()[0]
+
+
+def test_database_url_points_the_loader_at_another_server(
+    second_server: str, server_url: str
+) -> None:
+    default_before = _marker_rows(server_url)
+    assert _run(second_server, "create-source").returncode == 0
+    result = _run(second_server, "load", "generate", "--rows", "2000", "--seed", str(MARKER_SEED))
+    assert result.returncode == 0, result.stderr
+
+    assert _marker_rows(second_server) == 2000
+    assert _marker_rows(server_url) == default_before  # untouched: None or 0, never 2000
+    assert default_before in (None, 0)
+    # It really is another server: another data directory.
+    with connect(second_server) as conn, conn.cursor() as cur:
+        cur.execute("show data_directory")
+        assert cur.fetchone()[0] != str((PROJECT_ROOT / ".pgdata").resolve())
