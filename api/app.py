@@ -1,0 +1,47 @@
+"""The application: routers, error handlers, CORS and the pool's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors, legacy, page, v1
+from api.database import Database
+from api.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; settings default to the environment (see api/settings.py)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings)
+        await app.state.db.open()
+        try:
+            yield
+        finally:
+            await app.state.db.close()
+
+    app = FastAPI(
+        title="logml API",
+        version="1.0.0",
+        description="Read-only access to the ML results that dbt builds in PostgreSQL.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # Swagger UI loads its assets from a CDN; the page must work offline
+        redoc_url=None,
+    )
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]
+        )
+    app.include_router(legacy.router)
+    app.include_router(v1.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files, name="static")
+    return app

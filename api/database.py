@@ -1,0 +1,96 @@
+"""The connection pool (opened and closed in the app's lifespan) and the two ways a query fails
+that callers must tell apart: the database is unreachable, or the pipeline has not built the
+tables (or the read-only role) yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from api.settings import Settings
+
+Row = dict[str, Any]
+Query = str | sql.Composed
+
+
+class DatabaseOffline(Exception):
+    """The database cannot be reached (server down, wrong host, pool exhausted)."""
+
+
+class QueryTimeout(Exception):
+    """A query ran past the statement timeout (e.g. a rare filter over a huge table)."""
+
+
+class NotInitialized(Exception):
+    """The database answers but the output tables (or the read-only role) do not exist yet."""
+
+
+class Database:
+    """A pool of read-only connections; `fetch` runs one parameterised SELECT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Read-only for the session as well as by grants, so even a mis-granted role cannot
+        # write; UTC so every timestamp leaves the API in one zone.
+        options = (
+            f"-c search_path={settings.schema} -c default_transaction_read_only=on"
+            f" -c statement_timeout={settings.statement_timeout_ms} -c TimeZone=UTC"
+        )
+        self.pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            # autocommit: one round trip per SELECT, no BEGIN/COMMIT around it.
+            kwargs={"autocommit": True, "row_factory": dict_row, "options": options},
+            open=False,
+            name="logml-api",
+        )
+
+    async def open(self) -> None:
+        # wait=False: the app starts (and reports "offline") while the database is down.
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetch(self, query: Query, params: dict[str, Any] | None = None) -> list[Row]:
+        try:
+            async with self.pool.connection() as conn, conn.cursor() as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall()  # type: ignore[return-value]
+        except PoolTimeout:
+            raise await self._why_unavailable() from None
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege) as exc:
+            raise NotInitialized(
+                "the ML tables do not exist yet or the read-only role cannot read them:"
+                " run the pipeline (`dbt build`) first"
+            ) from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise QueryTimeout(
+                f"the query took longer than {self.settings.statement_timeout_ms} ms:"
+                " narrow it (e.g. since/until)"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseOffline("database unreachable") from exc
+
+    async def _why_unavailable(self) -> Exception:
+        """The pool only says it timed out; one direct attempt tells a missing role (the
+        pipeline has not run) from a server that is down."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.settings.database_url, connect_timeout=2
+            )
+        except psycopg.OperationalError as exc:
+            if 'role "' in str(exc) and "does not exist" in str(exc):
+                return NotInitialized(
+                    "the read-only role does not exist yet: run the pipeline (`dbt build`)"
+                )
+            return DatabaseOffline("database unreachable")
+        await conn.close()
+        return DatabaseOffline("no database connection free (pool exhausted)")

@@ -1,0 +1,147 @@
+"""Every SQL statement the API runs. All are SELECTs on the dbt output tables (schema on the
+search_path, see database.py), all parameterised; status and stats read the pre-aggregated
+tables only, never a COUNT over ml_predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+# The model version a request means when it names none: the one ml_status calls active.
+_VERSION = "coalesce(%(model_version)s, (select active_model_version from ml_status limit 1))"
+
+STATUS = """
+select active_model_version, latest_prediction_at, latest_log_at, total_predictions,
+       anomaly_count, high_severity_count, logs_available, predictions_available,
+       last_run_at, next_run_due_at
+from ml_status
+limit 1
+"""
+
+WINDOW_BY_SEVERITY = f"""
+select window_name, window_start, window_end, model_version, severity,
+       predictions, anomalies, level_disagreements
+from ml_stats_windows
+where window_name = %(window)s and model_version = {_VERSION}
+order by severity
+"""
+
+# Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
+HOURLY = f"""
+with scope as (
+    select {_VERSION} as model_version
+),
+newest as (
+    select max(h.hour) as hour
+    from ml_stats_hourly as h, scope
+    where h.model_version = scope.model_version
+)
+select h.hour, sum(h.predictions)::bigint as predictions, sum(h.anomalies)::bigint as anomalies,
+       sum(h.level_disagreements)::bigint as level_disagreements,
+       sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score
+from ml_stats_hourly as h, scope, newest
+where h.model_version = scope.model_version
+  and h.hour > newest.hour - make_interval(hours => %(hours)s)
+group by h.hour
+order by h.hour
+"""
+
+# Breakdowns over the same bounds as a ml_stats_windows window.
+_IN_WINDOW = f"""
+from ml_stats_hourly as h
+join (
+    select distinct model_version, window_start, window_end
+    from ml_stats_windows
+    where window_name = %(window)s and model_version = {_VERSION}
+) as w on h.model_version = w.model_version
+where h.hour >= w.window_start and h.hour < w.window_end
+"""
+
+LEVELS = f"""
+select h.logged_level, h.predicted_level, sum(h.predictions)::bigint as predictions
+{_IN_WINDOW}
+group by h.logged_level, h.predicted_level
+order by h.logged_level, h.predicted_level
+"""
+
+SERVICES = f"""
+select h.service, sum(h.predictions)::bigint as predictions,
+       sum(h.anomalies)::bigint as anomalies,
+       sum(h.level_disagreements)::bigint as level_disagreements
+{_IN_WINDOW}
+group by h.service
+order by predictions desc, h.service
+limit %(limit)s
+"""
+
+MODELS = """
+select model_version, model_name, trained_at, training_rows, window_start, window_end,
+       sklearn_version, metrics, is_active
+from ml_model_registry
+order by trained_at desc, model_version desc, model_name
+"""
+
+# The old dashboard's "analyze": the newest 100 predictions of the active version.
+LATEST = """
+select log_entry_id as id, log_entry_id, predicted_level, level_confidence, is_anomaly,
+       anomaly_score, severity, predicted_at, log_id, message
+from ml_predictions
+where model_version = (select active_model_version from ml_status limit 1)
+order by logged_at desc, log_entry_id desc
+limit 100
+"""
+
+PREDICTION_COLUMNS = (
+    "log_entry_id",
+    "model_version",
+    "logged_at",
+    "predicted_at",
+    "logged_level",
+    "predicted_level",
+    "level_confidence",
+    "level_disagrees",
+    "is_anomaly",
+    "anomaly_score",
+    "anomaly_confidence",
+    "severity",
+    "explanation",
+    "service",
+    "host",
+    "source_type",
+    "log_id",
+    "message",
+)
+
+# Filter name -> SQL condition; only these fixed fragments are ever put into the WHERE clause,
+# the values always travel as parameters.
+_FILTERS: dict[str, str] = {
+    "since": "logged_at >= %(since)s",
+    "until": "logged_at < %(until)s",
+    "severity": "severity = any(%(severity)s)",
+    "is_anomaly": "is_anomaly = %(is_anomaly)s",
+    "level_disagrees": "level_disagrees = %(level_disagrees)s",
+    "logged_level": "logged_level = any(%(logged_level)s)",
+    "predicted_level": "predicted_level = any(%(predicted_level)s)",
+    "service": "service = %(service)s",
+    # Keyset pagination, newest first: the rows strictly after the cursor's row.
+    "cursor": "(logged_at, log_entry_id) < (%(cursor_logged_at)s, %(cursor_log_entry_id)s)",
+}
+
+
+def predictions(filters: dict[str, Any]) -> sql.Composed:
+    """The predictions page query for the filters that are set (None means not set).
+
+    The WHERE clause holds only the conditions in use, so each combination gets its own plan
+    (an index range scan on (model_version, logged_at)) instead of one generic plan full of
+    `%s is null or ...` branches.
+    """
+    conditions = [sql.SQL(f"model_version = {_VERSION}")]
+    conditions += [sql.SQL(_FILTERS[name]) for name in _FILTERS if filters.get(name) is not None]
+    return sql.SQL(
+        "select {columns} from ml_predictions where {where}"
+        " order by logged_at desc, log_entry_id desc limit %(limit)s"
+    ).format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, PREDICTION_COLUMNS)),
+        where=sql.SQL(" and ").join(conditions),
+    )

@@ -1,0 +1,307 @@
+// logml dashboard: reads /api/v1 and draws everything itself (inline SVG, no libraries, no CDN).
+// Every number is written with a data-* attribute too, so the browser test can compare the
+// page with the database without parsing formatted text.
+"use strict";
+
+const SEVERITIES = ["high", "medium", "low", "info"];
+const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+const HOURS = 48;
+const PAGE_SIZE = 25;
+const SVG = "http://www.w3.org/2000/svg";
+
+const state = { window: "24h", cursor: null };
+
+async function api(path, params = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== "" && value !== null && value !== undefined) query.append(key, value);
+  }
+  const qs = query.toString();
+  const response = await fetch(qs ? `${path}?${qs}` : path);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+const $ = (id) => document.getElementById(id);
+const number = (n) => Number(n).toLocaleString("en-US");
+const percent = (p) => `${Number(p).toFixed(2)}%`;
+
+function when(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function setValue(id, value, text) {
+  const el = $(id);
+  el.dataset.value = value;
+  el.textContent = text;
+}
+
+function el(tag, attrs = {}, text = null) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function svgEl(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function showBanner(message) {
+  const banner = $("banner");
+  banner.textContent = message;
+  banner.hidden = !message;
+}
+
+function empty(container, message) {
+  container.replaceChildren(el("div", { class: "empty" }, message));
+}
+
+// --- status header and cards -------------------------------------------------------------
+async function loadStatus() {
+  const pill = $("state");
+  let status;
+  try {
+    status = await api("/api/v1/status");
+  } catch (error) {
+    pill.textContent = "offline";
+    pill.className = "pill error";
+    showBanner(`The database cannot be reached: ${error.message}`);
+    return false;
+  }
+  if (status.state !== "ready") {
+    pill.textContent = "not initialised";
+    pill.className = "pill warn";
+    showBanner(`No results yet: ${status.message}`);
+    return false;
+  }
+  pill.textContent = status.predictions_available ? "ready" : "no predictions";
+  pill.className = status.predictions_available ? "pill ready" : "pill warn";
+  $("last-update").textContent = when(status.last_run_at);
+  $("model-version").textContent = status.active_model_version || "–";
+  $("next-run").textContent = when(status.next_run_due_at);
+  setValue("card-scored", status.total_predictions, number(status.total_predictions));
+  setValue("card-anomalies", status.anomaly_count, number(status.anomaly_count));
+  setValue("card-anomaly-rate", status.anomaly_rate, percent(status.anomaly_rate));
+  setValue("card-high", status.high_severity_count, number(status.high_severity_count));
+  $("card-scored-hint").textContent =
+    `by model ${status.active_model_version}, newest log ${when(status.latest_log_at)}`;
+  return true;
+}
+
+// --- window stats: severity bars, disagreements card, level matrix ------------------------
+async function loadWindow() {
+  const [stats, levels] = await Promise.all([
+    api("/api/v1/stats", { window: state.window }),
+    api("/api/v1/stats/levels", { window: state.window }),
+  ]);
+  document.querySelectorAll(".window-label").forEach((node) => {
+    node.textContent = state.window;
+  });
+  $("window-range").textContent = stats.window_start
+    ? `${when(stats.window_start)} → ${when(stats.window_end)} · ${number(stats.predictions)} logs`
+    : "no data in this window";
+  setValue("card-disagreements", stats.level_disagreements, number(stats.level_disagreements));
+  drawSeverity(stats);
+  drawLevels(levels.pairs);
+}
+
+function drawSeverity(stats) {
+  const container = $("chart-severity");
+  if (!stats.predictions) return empty(container, "no predictions in this window");
+  const counts = Object.fromEntries(stats.by_severity.map((row) => [row.severity, row.predictions]));
+  const max = Math.max(...SEVERITIES.map((s) => counts[s] || 0), 1);
+  const width = 520, row = 38, left = 70, right = 120;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${row * SEVERITIES.length}` });
+  SEVERITIES.forEach((severity, i) => {
+    const count = counts[severity] || 0;
+    const y = i * row;
+    const g = svgEl("g", { "data-severity": severity, "data-count": count });
+    g.append(svgEl("text", { x: 0, y: y + 23 }, severity));
+    g.append(svgEl("rect", { x: left, y: y + 8, width: width - left - right, height: 22, rx: 5, fill: "#1d2638" }));
+    const barWidth = ((width - left - right) * count) / max;
+    g.append(svgEl("rect", { x: left, y: y + 8, width: Math.max(barWidth, count ? 2 : 0), height: 22, rx: 5, class: `sev-${severity}` }));
+    const share = (100 * count) / stats.predictions;
+    g.append(svgEl("text", { x: width - right + 10, y: y + 23, class: "value-label" }, `${number(count)} · ${share.toFixed(1)}%`));
+    svg.append(g);
+  });
+  container.replaceChildren(svg);
+}
+
+function drawLevels(pairs) {
+  const container = $("chart-levels");
+  if (!pairs.length) return empty(container, "no predictions in this window");
+  const logged = [...new Set(pairs.map((p) => p.logged_level))].sort(
+    (a, b) => levelRank(a) - levelRank(b),
+  );
+  const counts = new Map(pairs.map((p) => [`${p.logged_level}|${p.predicted_level}`, p.predictions]));
+  const max = Math.max(...pairs.map((p) => p.predictions), 1);
+  const table = el("table", { class: "matrix" });
+  const head = el("tr");
+  head.append(el("th", {}, "logged ↓ / predicted →"));
+  LEVELS.forEach((level) => head.append(el("th", {}, level)));
+  table.append(head);
+  for (const level of logged) {
+    const tr = el("tr");
+    tr.append(el("th", {}, level));
+    for (const predicted of LEVELS) {
+      const count = counts.get(`${level}|${predicted}`) || 0;
+      const agree = level === predicted;
+      const alpha = count ? 0.15 + (0.75 * count) / max : 0;
+      const colour = agree ? `rgba(81, 207, 102, ${alpha})` : `rgba(255, 212, 59, ${alpha})`;
+      const td = el("td", {
+        "data-logged": level,
+        "data-predicted": predicted,
+        "data-count": count,
+        class: agree ? "agree" : "",
+        style: `background:${colour}`,
+      }, count ? number(count) : "·");
+      tr.append(td);
+    }
+    table.append(tr);
+  }
+  table.append(el("caption", {}, "green: the model agrees with the logged level"));
+  container.replaceChildren(table);
+}
+
+function levelRank(level) {
+  const i = LEVELS.indexOf(level);
+  return i < 0 ? LEVELS.length : i;
+}
+
+// --- hourly chart: anomalies as bars, logs scored as a line --------------------------------
+async function loadHourly() {
+  const { hours } = await api("/api/v1/stats/hourly", { hours: HOURS });
+  $("hours-label").textContent = HOURS;
+  const container = $("chart-hourly");
+  if (!hours.length) return empty(container, "no predictions yet");
+  const start = Date.parse(hours[0].hour);
+  const slots = Math.round((Date.parse(hours[hours.length - 1].hour) - start) / 3600000) + 1;
+  const width = 1100, height = 230, left = 44, right = 56, top = 14, bottom = 30;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const slotW = plotW / slots;
+  const maxAnomalies = 4 * niceStep(Math.max(...hours.map((h) => h.anomalies)) / 4);
+  const maxScored = 4 * niceStep(Math.max(...hours.map((h) => h.predictions)) / 4);
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  for (let i = 0; i <= 4; i++) {
+    const y = top + (plotH * i) / 4;
+    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: "#2a3550" }));
+    svg.append(svgEl("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, number((maxAnomalies * (4 - i)) / 4)));
+    svg.append(svgEl("text", { x: width - right + 8, y: y + 4 }, number((maxScored * (4 - i)) / 4)));
+  }
+  const points = [];
+  for (const h of hours) {
+    const slot = Math.round((Date.parse(h.hour) - start) / 3600000);
+    const x = left + slot * slotW;
+    const barH = (plotH * h.anomalies) / maxAnomalies;
+    svg.append(svgEl("rect", {
+      x: x + slotW * 0.15, y: top + plotH - barH, width: Math.max(slotW * 0.7, 1), height: barH,
+      rx: 2, class: "bar-anomaly", "data-hour": h.hour, "data-anomalies": h.anomalies,
+      "data-predictions": h.predictions,
+    }));
+    points.push(`${x + slotW / 2},${top + plotH - (plotH * h.predictions) / maxScored}`);
+  }
+  svg.append(svgEl("polyline", { points: points.join(" "), fill: "none", stroke: "#6ea8fe", "stroke-width": 2, opacity: 0.8 }));
+  const every = Math.max(1, Math.ceil(slots / 8));
+  for (let slot = 0; slot < slots; slot += every) {
+    const label = new Date(start + slot * 3600000).toISOString().slice(5, 13).replace("T", " ");
+    svg.append(svgEl("text", { x: left + slot * slotW + slotW / 2, y: height - 8, "text-anchor": "middle" }, `${label}h`));
+  }
+  svg.append(svgEl("text", { x: left, y: 10 }, "anomalies (bars)"));
+  svg.append(svgEl("text", { x: width - right, y: 10, "text-anchor": "end" }, "logs scored (line)"));
+  container.replaceChildren(svg);
+}
+
+// The smallest of 1, 2, 5 x 10^k (at least 1: counts are whole) that is >= raw, so the four
+// gridlines of a chart fall on round, distinct values.
+function niceStep(raw) {
+  let step = 1;
+  while (step < raw) {
+    for (const factor of [2, 2.5, 2]) {
+      step *= factor;
+      if (step >= raw) break;
+    }
+  }
+  return step;
+}
+
+// --- predictions table ----------------------------------------------------------------------
+async function loadServices() {
+  const { services } = await api("/api/v1/stats/services", { window: "7d", limit: 50 });
+  const select = $("service-filter");
+  for (const row of services) {
+    if (row.service === "(none)") continue;
+    select.append(el("option", { value: row.service }, row.service));
+  }
+}
+
+function filterParams() {
+  const form = new FormData($("filters"));
+  return Object.fromEntries([...form.entries()].filter(([, value]) => value !== ""));
+}
+
+async function loadPredictions(reset) {
+  if (reset) state.cursor = null;
+  const filters = filterParams();
+  const page = await api("/api/v1/predictions", { ...filters, limit: PAGE_SIZE, cursor: state.cursor });
+  const body = document.querySelector("#predictions tbody");
+  if (reset) body.replaceChildren();
+  for (const p of page.items) body.append(predictionRow(p));
+  state.cursor = page.next_cursor;
+  $("more").hidden = !page.next_cursor;
+  const shown = body.querySelectorAll("tr[data-log-entry-id]").length;
+  $("rows-shown").textContent = shown ? `${shown} shown, newest first` : "no prediction matches";
+  // Which filters the rows on screen answer (the browser test waits for it).
+  $("predictions").dataset.filters = new URLSearchParams(filters).toString();
+}
+
+function predictionRow(p) {
+  const tr = el("tr", { "data-log-entry-id": p.log_entry_id, class: p.is_anomaly ? "anomaly" : "" });
+  tr.append(el("td", { class: "when" }, when(p.logged_at)));
+  tr.append(el("td", { class: "nowrap" }, p.service || "–"));
+  tr.append(el("td", {}, p.logged_level || "?"));
+  const predicted = el("td", { class: p.level_disagrees ? "nowrap disagrees" : "nowrap" });
+  predicted.textContent = `${p.predicted_level} ${Math.round(100 * p.level_confidence)}%`;
+  tr.append(predicted);
+  const severity = el("td");
+  severity.append(el("span", { class: `badge ${p.severity}` }, p.severity));
+  tr.append(severity);
+  tr.append(el("td", { class: "num" }, Number(p.anomaly_score).toFixed(3)));
+  tr.append(el("td", { class: "message" }, p.message || ""));
+  tr.append(el("td", { class: "why" }, p.explanation || ""));
+  return tr;
+}
+
+// --- wiring -----------------------------------------------------------------------------------
+async function main() {
+  try {
+    if (await loadStatus()) {
+      await Promise.all([loadWindow(), loadHourly(), loadServices(), loadPredictions(true)]);
+    }
+  } catch (error) {
+    showBanner(`Could not load the dashboard: ${error.message}`);
+  }
+  document.body.dataset.loaded = "true";
+}
+
+$("window-picker").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-window]");
+  if (!button) return;
+  state.window = button.dataset.window;
+  document.querySelectorAll("#window-picker button").forEach((b) => b.classList.toggle("active", b === button));
+  loadWindow().catch((error) => showBanner(error.message));
+});
+$("filters").addEventListener("change", () => {
+  loadPredictions(true).catch((error) => showBanner(error.message));
+});
+$("more").addEventListener("click", () => {
+  loadPredictions(false).catch((error) => showBanner(error.message));
+});
+
+main();
