@@ -5,11 +5,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROWS   ?= 200000
 SEED   ?= 42
+VERIFY_ROWS ?= 100000
+LOGHUB ?= ../shared/data/loghub
+DBT    := $(PY) -m dbt_project dbt
 
-.PHONY: help setup lock demo pipeline load export-model verify run docs test lint db-stop bench clean
+.PHONY: help setup lock demo pipeline load load-loghub export-model verify check-generated \
+        evaluate run docs serve test lint db-stop bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,30 +27,65 @@ lock: $(PY)  ## refresh requirements.lock from pyproject.toml (needs the network
 	$(PY) -m pip uninstall --quiet --yes logml
 	$(PY) -m pip freeze > requirements.lock
 
-demo: pipeline  ## the whole pipeline on the embedded database, then a summary
+demo: pipeline  ## the whole pipeline on the embedded database, then serve the API and dashboard
+	$(MAKE) --no-print-directory serve
 
-pipeline: setup  ## create the source, load ROWS generated logs (once), export models, dbt build, summary
+pipeline: setup  ## load ROWS generated logs (once), export models (if none), dbt build, summary
 	$(PY) -m dbt_project create-source
 	$(PY) -m dbt_project load generate --rows $(ROWS) --seed $(SEED) --if-empty
+	$(DBT) run --select stg_log_entries
+	$(PY) -m model_export export --if-no-active
+	$(DBT) build
 	$(PY) -m dbt_project summary
 
-load: setup  ## load more logs: make load ARGS="loghub ../shared/data/loghub/BGL/BGL_2k.log_structured.csv"
+load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (see README, Loading logs)
 	$(PY) -m dbt_project create-source
 	$(PY) -m dbt_project load $(ARGS)
 
-test: setup  ## the test suite (real embedded PostgreSQL, real dbt)
+load-loghub: setup  ## load every loghub sample system (documented level mapping)
+	$(PY) -m dbt_project create-source
+	$(PY) -m dbt_project load loghub $(LOGHUB)/*/
+
+export-model: setup  ## retrain on the logs in the database, compile to SQL, register a new version
+	$(DBT) run --select stg_log_entries
+	$(PY) -m model_export export $(ARGS)
+
+verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare
+	$(PY) -m model_export verify --rows $(VERIFY_ROWS)
+
+check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
+	$(PY) -m model_export check
+
+evaluate: setup  ## held-out quality table (loghub systems, generated logs, baselines)
+	$(PY) -m model_export evaluate
+
+run: setup  ## dbt build (seed, score new logs, stats, tests) against the configured database
+	$(DBT) build
+
+docs: setup  ## build the static dbt docs site (target/static_index.html)
+	$(DBT) docs generate --static
+	@echo "open $(CURDIR)/target/static_index.html in a browser (one self-contained file)"
+
+serve: setup  ## serve the read-only API and the dashboard on API_HOST:API_PORT (127.0.0.1:8000)
+	$(PY) -m api
+
+test: setup  ## the test suite (real embedded PostgreSQL, real dbt, headless Chromium)
 	$(PY) -m pytest
 
 lint: setup  ## ruff, mypy and sqlfluff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m sqlfluff lint
 
 db-stop: setup  ## stop the embedded PostgreSQL
 	$(PY) -m dbt_project db-stop
 
-bench: setup  ## benchmarks under bench/ (minutes; results in bench/results/)
-	$(PY) -m bench.loader_throughput
+bench: setup  ## all benchmarks under bench/ at full size (long; results in bench/results/)
+	$(PY) -m bench.loader_throughput --rows 1000000
+	$(PY) -m bench.scoring_speed --rows 1000000
+	$(PY) -m bench.incremental_run --rows 1000000
+	$(PY) -m bench.api_latency --rows 10000000
 
 clean:  ## remove build products (not the database: see db-stop)
-	rm -rf target dbt_packages logs .dbt
+	rm -rf target dbt_packages logs .dbt test-artifacts

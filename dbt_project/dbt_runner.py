@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,8 +33,11 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
 
 
 def write_profile() -> None:
+    """Copy the example profile into place atomically: concurrent dbt runs read it."""
     PROFILES_DIR.mkdir(exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "profiles.example.yml", PROFILES_DIR / "profiles.yml")
+    with tempfile.NamedTemporaryFile("wb", dir=PROFILES_DIR, delete=False) as partial:
+        partial.write((PROJECT_ROOT / "profiles.example.yml").read_bytes())
+    os.replace(partial.name, PROFILES_DIR / "profiles.yml")
 
 
 def run_dbt(

@@ -12,7 +12,9 @@ source as (
 cleaned as (
 
     select
-        id::bigint as log_entry_id,
+        -- no cast: a cast would hide the primary key index from `log_entry_id > watermark`
+        -- (ids are integer for the old serial table, bigint for bigserial ones)
+        id as log_entry_id,
         {{ source_column(present, 'log_id', 'text') }} as log_id,
         "timestamp" as logged_at,
         {{ normalize_level('level::text') }} as level,

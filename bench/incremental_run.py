@@ -1,0 +1,160 @@
+"""Incremental scoring: a full dbt run over N generated logs, then M more logs appended and an
+incremental run. Reports the scoring step's time for both (dbt's run_results.json
+execution_time of ml_predictions), their ratio (target: incremental <= 5% of full) and how
+many rows the incremental run scored (must be exactly M).
+
+    .venv/bin/python -m bench.incremental_run --rows 1000000 --append 10000
+
+Runs in a database of its own (`logml_bench_incremental`, recreated, on DATABASE_URL's server
+or the embedded one) and a temporary copy of the dbt project, so the repository's export and
+target/ are untouched. The models are trained on at most --train-rows of the oldest logs (the
+benchmark is about scoring, not training). Results: bench/results/incremental_run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.dbt_runner import run_dbt
+from dbt_project.source_table import create_source_table
+
+BENCH_DATABASE = "logml_bench_incremental"
+PROJECT_PARTS = (
+    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
+)  # fmt: skip
+RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"
+
+
+def _drop_database(server_url: str) -> None:
+    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(BENCH_DATABASE)
+            )
+        )
+
+
+def _fresh_database(server_url: str) -> str:
+    _drop_database(server_url)
+    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
+    params = psycopg2.extensions.parse_dsn(server_url)
+    params["dbname"] = BENCH_DATABASE
+    return psycopg2.extensions.make_dsn(**params)
+
+
+def _project_copy(target: Path) -> Path:
+    for part in PROJECT_PARTS:
+        source = PROJECT_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        else:
+            shutil.copyfile(source, target / part)
+    # this database gets an export of its own, trained on its logs
+    for generated in (target / "macros" / "generated", target / "seeds" / "generated"):
+        shutil.rmtree(generated, ignore_errors=True)
+        generated.mkdir(parents=True)
+    return target
+
+
+def _python(args: list[str], url: str) -> float:
+    started = time.perf_counter()
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "-m", *args], env=env, check=True)
+    return time.perf_counter() - started
+
+
+def _dbt(project: Path, url: str, *args: str) -> None:
+    run_dbt(list(args), url, check=True, project_dir=project)
+
+
+def _scoring_step(project: Path) -> tuple[float, int]:
+    """(execution_time in s, rows_affected) of ml_predictions in the last dbt run."""
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
+    return float(step["execution_time"]), int(step["adapter_response"]["rows_affected"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--append", type=int, default=10_000)
+    parser.add_argument("--train-rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args(argv)
+
+    server_url = database_url()
+    url = _fresh_database(server_url)
+    create_source_table(url)
+    load_seconds = _python(
+        ["dbt_project", "load", "generate", "--rows", str(args.rows), "--seed", str(args.seed)], url
+    )
+    with tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp:
+        project = _project_copy(Path(tmp))
+        export_seconds = _python(
+            [
+                "model_export", "export", "--url", url, "--project-dir", str(project),
+                "--artifacts-dir", str(project / "artifacts"), "--limit", str(args.train_rows),
+            ],
+            url,
+        )  # fmt: skip
+        _dbt(project, url, "seed")
+        _dbt(project, url, "run", "-s", "+ml_predictions")
+        full_seconds, full_rows = _scoring_step(project)
+
+        _python(
+            [
+                "dbt_project", "load", "generate", "--rows", str(args.append),
+                "--seed", str(args.seed + 1),
+            ],
+            url,
+        )  # fmt: skip
+        _dbt(project, url, "run", "-s", "ml_predictions")
+        incremental_seconds, incremental_rows = _scoring_step(project)
+    if not args.keep:
+        _drop_database(server_url)
+
+    ratio = incremental_seconds / full_seconds
+    result = {
+        "rows": args.rows,
+        "appended": args.append,
+        "load_seconds": round(load_seconds, 2),
+        "export_seconds": round(export_seconds, 2),
+        "full_scoring_seconds": round(full_seconds, 3),
+        "full_rows_scored": full_rows,
+        "incremental_scoring_seconds": round(incremental_seconds, 3),
+        "incremental_rows_scored": incremental_rows,
+        "ratio": round(ratio, 4),
+        "ratio_target": 0.05,
+        "exactly_appended_scored": incremental_rows == args.append,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print("| step | rows scored | ml_predictions time (s) |")
+    print("|---|---:|---:|")
+    print(f"| full run over {args.rows:,} logs | {full_rows:,} | {full_seconds:.2f} |")
+    print(
+        f"| incremental run after {args.append:,} more | {incremental_rows:,} | "
+        f"{incremental_seconds:.2f} |"
+    )
+    verdict = "meets" if ratio <= 0.05 else "misses"
+    print(f"\nincremental / full = {ratio:.2%} ({verdict} the 5% target); results in {RESULTS}")
+    ok = incremental_rows == args.append and full_rows == args.rows
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

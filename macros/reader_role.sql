@@ -1,0 +1,55 @@
+{#
+  on-run-end: the read-only role the API connects through. `logml_reader` (NOLOGIN) may use
+  schema ml and SELECT the output tables and the model registry, nothing else. When the var
+  create_api_login is true (the default, meant for the embedded and development databases) a
+  LOGIN role `logml_api` that is a member of it is created too; production sets it false and
+  grants logml_reader to a role of its own. Tables not built yet are skipped, so a partial
+  `dbt build -s ...` still succeeds; the next full build grants them. A dbt user without
+  CREATEROLE gets a warning instead of a failed build: create the role once by hand.
+#}
+{% macro grant_reader_role() %}
+    {%- set ready = execute and adapter.check_schema_exists(target.database, target.schema) -%}
+    {%- if not ready -%}{{ return('') }}{%- endif -%}
+    {%- set tables = [
+        'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
+        'ml_model_health', 'ml_drift', 'ml_model_registry'
+    ] -%}
+    {%- set existing = [] -%}
+    {%- for table in tables -%}
+        {%- if adapter.get_relation(target.database, target.schema, table) is not none -%}
+            {%- do existing.append(table) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set statements -%}
+        {#- grants of overlapping runs would collide ("tuple concurrently updated") -#}
+        select pg_advisory_xact_lock(hashtext('logml.grants'));
+        do $$
+        begin
+            {{ create_role_if_missing('logml_reader', 'nologin') }}
+            {% if var('create_api_login') -%}
+            {{ create_role_if_missing('logml_api', 'login in role logml_reader') }}
+            {%- endif %}
+            if exists (select from pg_roles where rolname = 'logml_reader') then
+                grant usage on schema {{ target.schema }} to logml_reader;
+                {% for table in existing -%}
+                grant select on {{ target.schema }}.{{ table }} to logml_reader;
+                {% endfor %}
+            end if;
+        end $$;
+    {%- endset -%}
+    {% do run_query(statements) %}
+    {{ return('') }}
+{% endmacro %}
+
+{#- A statement inside the DO block above: create the role unless it exists or may not. -#}
+{% macro create_role_if_missing(name, options) %}
+    if not exists (select from pg_roles where rolname = '{{ name }}') then
+        begin
+            create role {{ name }} {{ options }};
+        exception
+            when duplicate_object or unique_violation then null;
+            when insufficient_privilege then
+                raise warning 'logml: no CREATEROLE privilege, create role {{ name }} by hand';
+        end;
+    end if;
+{% endmacro %}

@@ -1,0 +1,251 @@
+{#-
+  Population stability index of each model version's recent inputs and outputs against its
+  training window (from the registry). "Recent" is the newest var drift_window_hours of logs
+  the version scored; both sides are capped at var drift_sample_rows rows (the newest), so the
+  cost stays bounded on large tables. Features: every column of int_log_features (computed by
+  the same log_features macro, for the sampled lines only), binned at
+  the training window's deciles; predicted levels: against the levels logged in the training
+  window (what the classifier learned). Empty bins count as 0.0001 so the logarithm is finite.
+-#}
+-- depends_on: {{ ref('int_log_features') }} (its columns name the features)
+{%- set feature_columns = drift_feature_columns() %}
+
+with
+
+registry as (
+
+    select * from {{ source('model_registry', 'ml_model_registry') }}
+
+),
+
+predictions as (
+
+    select * from {{ ref('ml_predictions') }}
+
+),
+
+logs as (
+
+    select * from {{ ref('stg_log_entries') }}
+
+),
+
+windows as (
+
+    select * from {{ ref('ml_stats_windows') }}
+
+),
+
+versions as (
+
+    select
+        registry.model_version,
+        min(registry.window_start) as training_start,
+        max(registry.window_end) as training_end,
+        max(windows.window_end) as current_end
+    from registry
+    inner join windows on registry.model_version = windows.model_version
+    group by registry.model_version
+
+),
+
+baseline_logs as (
+
+    select
+        versions.model_version,
+        sampled.log_entry_id,
+        sampled.level
+    from versions
+    cross join lateral (
+        select
+            logs.log_entry_id,
+            logs.level
+        from logs
+        where logs.logged_at between versions.training_start and versions.training_end
+        order by logs.logged_at desc
+        limit {{ var('drift_sample_rows') }}
+    ) as sampled
+
+),
+
+current_logs as (
+
+    select
+        versions.model_version,
+        sampled.log_entry_id,
+        sampled.predicted_level
+    from versions
+    cross join lateral (
+        select
+            predictions.log_entry_id,
+            predictions.predicted_level
+        from predictions
+        where
+            predictions.model_version = versions.model_version
+            and predictions.logged_at >= versions.current_end
+            - interval '{{ var("drift_window_hours") }} hours'
+        order by predictions.logged_at desc
+        limit {{ var('drift_sample_rows') }}
+    ) as sampled
+
+),
+
+sampled_logs as (
+
+    -- features only for the sampled lines (int_log_features would compute them for all)
+    select logs.*
+    from logs
+    where logs.log_entry_id in (
+            select baseline_logs.log_entry_id from baseline_logs
+            union
+            select current_logs.log_entry_id from current_logs
+        )
+
+),
+
+features as (
+
+    {{ log_features('sampled_logs') }}
+
+),
+
+observations as (
+
+    {%- for side in ['baseline', 'current'] %}
+    {%- for feature in feature_columns %}
+    select
+        {{ side }}_logs.model_version,
+        '{{ side }}' as side,
+        '{{ feature }}' as feature,
+        features.{{ feature }}::float8 as value
+    from {{ side }}_logs
+    inner join features on {{ side }}_logs.log_entry_id = features.log_entry_id
+    union all
+    {%- endfor %}
+    {%- endfor %}
+    select
+        model_version,
+        'baseline' as side,
+        'predicted_level' as feature,
+        array_position(array['DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'], level)::float8 as value
+    from baseline_logs
+    where level is not null
+    union all
+    select
+        model_version,
+        'current' as side,
+        'predicted_level' as feature,
+        array_position(array['DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'], predicted_level)::float8
+            as value
+    from current_logs
+
+),
+
+edges as (
+
+    -- decile edges of the training side (distinct, sorted: width_bucket needs that); the
+    -- predicted level is categorical, so its bins are the five levels themselves
+    select
+        model_version,
+        feature,
+        case
+            when feature = 'predicted_level' then array[2, 3, 4, 5]::float8[]
+            else array(
+                    select distinct
+                        unnest(
+                            percentile_cont(array[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+                            within group (order by value)
+                        )
+                    order by 1
+                )
+        end as bin_edges
+    from observations
+    where side = 'baseline'
+    group by model_version, feature
+
+),
+
+binned as (
+
+    select
+        observations.model_version,
+        observations.feature,
+        observations.side,
+        width_bucket(observations.value, edges.bin_edges) as bin,
+        count(*) as rows_in_bin
+    from observations
+    inner join edges
+        on
+            observations.model_version = edges.model_version
+            and observations.feature = edges.feature
+    group by 1, 2, 3, 4
+
+),
+
+shares as (
+
+    select
+        model_version,
+        feature,
+        bin,
+        coalesce(sum(rows_in_bin) filter (where side = 'baseline'), 0) as baseline_rows,
+        coalesce(sum(rows_in_bin) filter (where side = 'current'), 0) as current_rows
+    from binned
+    group by 1, 2, 3
+
+),
+
+proportions as (
+
+    select
+        shares.*,
+        sum(shares.baseline_rows) over (partition by shares.model_version, shares.feature)
+            as baseline_total,
+        sum(shares.current_rows) over (partition by shares.model_version, shares.feature)
+            as current_total
+    from shares
+
+),
+
+terms as (
+
+    select
+        model_version,
+        feature,
+        baseline_rows,
+        current_rows,
+        baseline_total,
+        current_total,
+        greatest(baseline_rows::float8 / nullif(baseline_total, 0)::float8, 0.0001::float8)
+            as baseline_share,
+        greatest(current_rows::float8 / nullif(current_total, 0)::float8, 0.0001::float8)
+            as current_share
+    from proportions
+
+),
+
+final as (
+
+    select
+        versions.model_version,
+        terms.feature,
+        versions.training_start,
+        versions.training_end,
+        versions.current_end - interval '{{ var("drift_window_hours") }} hours' as current_start,
+        versions.current_end,
+        sum(terms.baseline_rows)::bigint as baseline_rows,
+        sum(terms.current_rows)::bigint as current_rows,
+        case
+            when min(terms.baseline_total) > 0 and min(terms.current_total) > 0
+                then sum(
+                        (terms.current_share - terms.baseline_share)
+                        * ln(terms.current_share / terms.baseline_share)
+                    )::float8
+        end as psi
+    from terms
+    inner join versions on terms.model_version = versions.model_version
+    group by 1, 2, 3, 4, 5, 6
+
+)
+
+select * from final

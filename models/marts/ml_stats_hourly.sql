@@ -1,0 +1,88 @@
+{#-
+  Hourly counts of predictions by model version, service, logged and predicted level and
+  severity. Incremental: predictions stamped after the newest predicted_at already counted
+  (last_predicted_at, an index on ml_predictions.predicted_at) name the (hour, model version)
+  slices that changed, including old hours that late-arriving logs fell into; those slices are
+  recounted in full from ml_predictions (index on model_version, logged_at) and replace the
+  old rows (delete+insert on hour and model_version). Nothing else is read.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['hour', 'model_version'],
+        on_schema_change='fail',
+        pre_hook=["{{ serialize_runs('ml_stats_hourly') }}"],
+        post_hook=[
+            {
+                "sql": "{{ create_index_if_missing(this, 'ml_stats_hourly_version_hour_idx',
+                        ['model_version', 'hour']) }}",
+                "transaction": false,
+            },
+        ],
+    )
+}}
+
+with
+
+predictions as (
+
+    select * from {{ ref('ml_predictions') }}
+
+),
+
+{% if is_incremental() -%}
+changed_slices as (
+
+    select distinct
+        predictions.model_version,
+        date_trunc('hour', predictions.logged_at) as hour
+    from predictions
+    where predictions.predicted_at > (
+            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
+            from {{ this }} as counted
+        )
+
+),
+
+to_count as (
+
+    select predictions.*
+    from predictions
+    inner join changed_slices
+        on
+            predictions.model_version = changed_slices.model_version
+            and predictions.logged_at >= changed_slices.hour
+            and predictions.logged_at < changed_slices.hour + interval '1 hour'
+
+),
+
+{%- else -%}
+to_count as (
+
+    select * from predictions
+
+),
+
+{%- endif %}
+
+final as (
+
+    select
+        date_trunc('hour', to_count.logged_at) as hour,
+        to_count.model_version,
+        coalesce(to_count.service, '(none)') as service,
+        coalesce(to_count.logged_level, '(unknown)') as logged_level,
+        to_count.predicted_level,
+        to_count.severity,
+        count(*) as predictions,
+        count(*) filter (where to_count.is_anomaly) as anomalies,
+        count(*) filter (where to_count.level_disagrees) as level_disagreements,
+        sum(to_count.anomaly_score)::float8 as anomaly_score_sum,
+        max(to_count.predicted_at) as last_predicted_at
+    from to_count
+    group by 1, 2, 3, 4, 5, 6
+
+)
+
+select * from final
