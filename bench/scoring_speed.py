@@ -1,0 +1,240 @@
+"""Scoring speed: the compiled SQL inside PostgreSQL against the same joblib Pipelines run
+the Python way, on the same rows, same machine, same run.
+
+    .venv/bin/python -m bench.scoring_speed --rows 1000000
+
+In a database of its own (`logml_bench_scoring` on DATABASE_URL's server or the embedded
+one; dropped at the end unless --keep): load --rows generated logs, train both models with
+`model_export` on the oldest --train-rows of them (training is not timed), then score all
+rows twice, each time writing one result row per log into a new table:
+- database path: one `create table ... as select` joining the two generated macros over
+  ml.stg_log_entries (jit off, the server's default parallelism);
+- Python path: a server-side cursor streams the stg rows in chunks, each chunk is a
+  DataFrame going through the Pipelines (each pipeline's features computed once per chunk,
+  then predict / predict_proba or score_samples / decision_function), and the results are
+  COPYed back.
+Both tables are compared (labels equal, max |diff| of the numbers). Prints a markdown table;
+writes bench/results/scoring_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import psycopg2.extensions
+from psycopg2 import sql
+
+from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.loading.generator import GeneratorSpec
+from dbt_project.loading.session import load_generated
+from dbt_project.source_table import create_source_table
+from model_export.data import STG_COLUMNS, STG_RELATION, Window, frame_from_rows
+from model_export.export import export
+from model_export.registry import active_artifacts
+from model_export.render import render_macro
+from model_export.verify import load_seeds
+
+RESULTS = PROJECT_ROOT / "bench" / "results"
+BENCH_DATABASE = "logml_bench_scoring"
+SEED_SCHEMA = "ml_bench_seeds"
+TARGET_RATIO = 2.0
+CHUNK_ROWS = 50_000
+OUTPUT_COLUMNS = (
+    "log_entry_id bigint, predicted_level text, level_confidence float8,"
+    " is_anomaly boolean, anomaly_score float8, anomaly_confidence float8"
+)
+
+
+def _database(server: str, name: str) -> str:
+    params = psycopg2.extensions.parse_dsn(server)
+    params["dbname"] = name
+    return psycopg2.extensions.make_dsn(**params)
+
+
+def _project_copy(target: Path) -> Path:
+    """What export needs: the staging models and the macros (generated files land here)."""
+    target.mkdir(parents=True)
+    shutil.copyfile(PROJECT_ROOT / "dbt_project.yml", target / "dbt_project.yml")
+    shutil.copytree(PROJECT_ROOT / "models" / "staging", target / "models" / "staging")
+    shutil.copytree(PROJECT_ROOT / "macros", target / "macros")
+    return target
+
+
+def database_path(url: str, project_dir: Path) -> float:
+    level = render_macro(project_dir, "ml_level_classifier", SEED_SCHEMA, STG_RELATION)
+    anomaly = render_macro(project_dir, "ml_anomaly_detector", SEED_SCHEMA, STG_RELATION)
+    statement = f"""create table bench_db_scores as
+select l.log_entry_id, l.predicted_level, l.level_confidence,
+       a.is_anomaly, a.anomaly_score, a.anomaly_confidence
+from ({level}) as l
+inner join ({anomaly}) as a on a.log_entry_id = l.log_entry_id"""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("drop table if exists bench_db_scores")
+        cur.execute("set jit = off")
+        started = time.perf_counter()
+        cur.execute(statement)
+    return time.perf_counter() - started
+
+
+def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.DataFrame:
+    classifier = level[-1]
+    terms = level[:-1].transform(frame)
+    labels = classifier.predict(terms)
+    proba = classifier.predict_proba(terms)
+    confidence = proba[np.arange(len(frame)), np.searchsorted(classifier.classes_, labels)]
+    model = detector[-1]
+    features = detector[:-1].transform(frame)
+    if hasattr(model, "score_samples"):
+        decision = model.decision_function(features)
+        offset = float(model.offset_)
+        flagged = decision < 0
+        score = -model.score_samples(features)
+        anomaly_confidence = np.where(flagged, -decision / (1.0 + offset), decision / -offset)
+    else:
+        detector_proba = model.predict_proba(features)
+        flagged = model.predict(features).astype(bool)
+        score = detector_proba[:, [bool(c) for c in model.classes_].index(True)]
+        index = np.searchsorted(model.classes_, flagged)
+        anomaly_confidence = detector_proba[np.arange(len(frame)), index]
+    return pd.DataFrame(
+        {
+            "log_entry_id": frame["log_entry_id"],
+            "predicted_level": labels,
+            "level_confidence": confidence,
+            "is_anomaly": flagged,
+            "anomaly_score": score,
+            "anomaly_confidence": anomaly_confidence,
+        }
+    )
+
+
+def python_path(url: str) -> float:
+    _, paths = active_artifacts(url)
+    level = joblib.load(paths["level_classifier"])
+    detector = joblib.load(paths["anomaly_detector"])
+    with connect(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute("drop table if exists bench_py_scores")
+            cur.execute(f"create table bench_py_scores ({OUTPUT_COLUMNS})")
+        started = time.perf_counter()
+        with conn.cursor(name="bench_stream") as stream, conn.cursor() as writer:
+            stream.itersize = CHUNK_ROWS
+            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
+            while rows := stream.fetchmany(CHUNK_ROWS):
+                scores = _score_chunk(level, detector, frame_from_rows(rows))
+                buffer = io.StringIO()
+                # repr-exact floats (float_format=None keeps all digits)
+                scores.to_csv(buffer, index=False, header=False)
+                buffer.seek(0)
+                writer.copy_expert("copy bench_py_scores from stdin with (format csv)", buffer)
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def compare_tables(url: str) -> dict[str, float]:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select count(*), count(p.log_entry_id),"
+            " coalesce(sum((d.predicted_level <> p.predicted_level)::int), 0),"
+            " coalesce(sum((d.is_anomaly <> p.is_anomaly)::int), 0),"
+            " max(abs(d.level_confidence - p.level_confidence)),"
+            " max(abs(d.anomaly_score - p.anomaly_score)),"
+            " max(abs(d.anomaly_confidence - p.anomaly_confidence))"
+            " from bench_db_scores as d left join bench_py_scores as p using (log_entry_id)"
+        )
+        row = cur.fetchone()
+    names = (
+        "rows",
+        "matched_rows",
+        "level_label_mismatches",
+        "anomaly_label_mismatches",
+        "max_diff_level_confidence",
+        "max_diff_anomaly_score",
+        "max_diff_anomaly_confidence",
+    )
+    return {n: float(v) if v is not None else float("nan") for n, v in zip(names, row, strict=True)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--train-rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+
+    server = database_url()
+    url = _database(server, BENCH_DATABASE)
+    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
+        name = sql.Identifier(BENCH_DATABASE)
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
+        cur.execute(sql.SQL("create database {}").format(name))
+    try:
+        create_source_table(url)
+        end = datetime(2026, 1, 1, tzinfo=UTC)
+        load_generated(GeneratorSpec(rows=args.rows, seed=args.seed, end=end), url=url)
+        with connect(url) as conn, conn.cursor() as cur:
+            cur.execute("analyze log_entries")
+        with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
+            project = _project_copy(Path(scratch) / "project")
+            version = export(
+                url,
+                project,
+                Path(scratch) / "artifacts",
+                Window(limit=args.train_rows),
+                args.seed,
+            )
+            load_seeds(url, project, SEED_SCHEMA)
+            database_seconds = database_path(url, project)
+            python_seconds = python_path(url)
+        agreement = compare_tables(url)
+        with connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select current_setting('max_parallel_workers_per_gather')")
+            parallel = cur.fetchone()[0]
+    finally:
+        if not args.keep:
+            with connect(server, autocommit=True) as conn, conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(
+                        sql.Identifier(BENCH_DATABASE)
+                    )
+                )
+    ratio = python_seconds / database_seconds
+    result = {
+        "rows": args.rows,
+        "train_rows": args.train_rows,
+        "model_version": version,
+        "database_seconds": round(database_seconds, 2),
+        "python_seconds": round(python_seconds, 2),
+        "ratio_python_over_database": round(ratio, 2),
+        "target_ratio": TARGET_RATIO,
+        "max_parallel_workers_per_gather": parallel,
+        "agreement": agreement,
+        "machine": f"{platform.machine()} {platform.processor()} {platform.python_version()}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "scoring_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| path | rows | seconds | rows/s |\n|---|---:|---:|---:|")
+    for label, seconds in (
+        ("PostgreSQL (compiled SQL)", database_seconds),
+        ("Python (joblib Pipelines)", python_seconds),
+    ):
+        print(f"| {label} | {args.rows:,} | {seconds:.1f} | {args.rows / seconds:,.0f} |")
+    print(f"\nratio Python / PostgreSQL: {ratio:.2f}x (target >= {TARGET_RATIO}x)")
+    print(f"agreement: {json.dumps(agreement)}")
+
+
+if __name__ == "__main__":
+    main()

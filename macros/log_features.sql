@@ -1,0 +1,65 @@
+{#
+  The anomaly detector's dense input features, one row per row of `batch` (a relation or CTE
+  with the stg_log_entries columns). model_export.features.LogFeatures computes the same
+  values in Python; tests compare both. Row-local: the only join is with a seed lookup table.
+  - message_length, token_count, digit_ratio (ASCII digits / characters, 0 for '')
+  - template_frequency: training frequency of the line's template (md5 of log_template),
+    0 when never seen (or not among the seeded most frequent templates)
+  - level_ordinal: DEBUG 0 .. FATAL 4, -1 unknown; http_status, response_time_ms: -1 when NULL,
+    clamped to +-1e30 and tiny values to 0 so the trees' float4 cast can never fail.
+#}
+{#-
+  The template is computed once per row in a lateral unnest (a function scan, never
+  flattened into the outer query, so the regexes are not re-run for every reference); the
+  other features are cheap expressions. Consumers that read features many times (trees)
+  evaluate them once the same way.
+-#}
+{% macro log_features(batch) %}
+    select
+        lf_b.log_entry_id,
+        length(lf_b.message)::float8 as message_length,
+        case
+            when lf_t.template = '' then 0::float8
+            else (length(lf_t.template) - length(replace(lf_t.template, ' ', '')) + 1)::float8
+        end as token_count,
+        case
+            when lf_b.message = '' then 0::float8
+            else (length(lf_b.message) - length(regexp_replace(lf_b.message, '[0-9]+', '', 'g')))::float8
+                / length(lf_b.message)::float8
+        end as digit_ratio,
+        coalesce(lf_f.frequency, 0::float8) as template_frequency,
+        case lf_b.level
+            when 'DEBUG' then 0::float8
+            when 'INFO' then 1::float8
+            when 'WARN' then 2::float8
+            when 'ERROR' then 3::float8
+            when 'FATAL' then 4::float8
+            else -1::float8
+        end as level_ordinal,
+        {{ log_features_clamped('lf_b.http_status::float8') }} as http_status,
+        {{ log_features_clamped('lf_b.response_time_ms::float8') }} as response_time_ms
+    from {{ batch }} as lf_b
+    cross join lateral unnest(array[{{ log_template('lf_b.message') }}]) as lf_t (template)
+    left join {{ ref('ml_template_frequency') }} as lf_f
+        on lf_f.template_hash = md5(lf_t.template)
+{% endmacro %}
+
+{% macro log_features_clamped(value) %}
+    case
+        when {{ value }} is null or {{ value }} = 'NaN'::float8 then -1::float8
+        when abs({{ value }}) < 1e-30::float8 then 0::float8
+        else least(greatest({{ value }}, -1e30::float8), 1e30::float8)
+    end
+{% endmacro %}
+
+{#-
+  The log-aware tokenizer (model_export.tokenizer.log_template): ASCII-lowercase (collation
+  "C" makes lower() ASCII only, whatever the database collation), mask every token with a
+  digit to NUM, join the tokens ([a-zA-Z0-9] runs) with single spaces.
+-#}
+{% macro log_template(message) -%}
+    btrim(regexp_replace(
+        regexp_replace(lower(({{ message }}) collate "C"), '[a-z0-9]*[0-9][a-z0-9]*', 'NUM', 'g'),
+        '[^a-zA-Z0-9]+', ' ', 'g'
+    ))
+{%- endmacro %}

@@ -1,0 +1,102 @@
+"""Reading stg_log_entries rows into the DataFrame the pipelines take, and the time split."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dbt_project.database import connect
+from dbt_project.dbt_runner import run_dbt
+
+STG_COLUMNS = (
+    "log_entry_id",
+    "log_id",
+    "logged_at",
+    "level",
+    "raw_level",
+    "message",
+    "message_truncated",
+    "source_type",
+    "host",
+    "service",
+    "category",
+    "http_status",
+    "response_time_ms",
+    "is_anomaly_label",
+    "anomaly_type",
+    "created_at",
+)
+STG_RELATION = "ml.stg_log_entries"
+# Held-out metrics come from the newest HOLDOUT_FRACTION of the rows by logged_at.
+HOLDOUT_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which stg rows to read: logged_at in [start, end), at most `limit` (the oldest first)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int | None = None
+
+
+def ensure_staging(url: str, project_dir: Path) -> None:
+    """Create the stg_log_entries view with dbt when it does not exist yet. dbt runs in a
+    copy holding only the staging models and the macros: the full project cannot parse
+    before a first export has written the seeds its scoring models ref."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (STG_RELATION,))
+        exists = cur.fetchone()[0] is not None
+    if exists:
+        return
+    with tempfile.TemporaryDirectory(prefix="model_export_stg_") as scratch:
+        copy = Path(scratch)
+        shutil.copyfile(project_dir / "dbt_project.yml", copy / "dbt_project.yml")
+        shutil.copytree(project_dir / "models" / "staging", copy / "models" / "staging")
+        shutil.copytree(project_dir / "macros", copy / "macros")
+        run_dbt(["run", "-s", "stg_log_entries"], url, project_dir=copy)
+
+
+def frame_from_rows(rows: list[tuple], columns: tuple[str, ...] = STG_COLUMNS) -> pd.DataFrame:
+    """A DataFrame with the stg column types the pipelines expect (numbers as float64, NaN for
+    NULL; text as Python str or None)."""
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    for name in ("http_status", "response_time_ms"):
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
+    return frame
+
+
+def read_stg(url: str, window: Window = Window(), where: str = "true") -> pd.DataFrame:
+    """stg rows in (logged_at, log_entry_id) order, optionally restricted by a SQL condition."""
+    conditions = [where]
+    params: list[object] = []
+    if window.start is not None:
+        conditions.append("logged_at >= %s")
+        params.append(window.start)
+    if window.end is not None:
+        conditions.append("logged_at < %s")
+        params.append(window.end)
+    query = (
+        f"select {', '.join(STG_COLUMNS)} from {STG_RELATION} where {' and '.join(conditions)}"
+        " order by logged_at, log_entry_id"
+    )
+    if window.limit is not None:
+        query += f" limit {int(window.limit)}"
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    return frame_from_rows(rows)
+
+
+def time_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, held_out): the oldest 80% and the newest 20% of the rows by logged_at."""
+    ordered = frame.sort_values(["logged_at", "log_entry_id"], kind="stable")
+    cut = int(round(len(ordered) * (1.0 - HOLDOUT_FRACTION)))
+    return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)

@@ -1,0 +1,159 @@
+"""`export`: train on stg_log_entries, evaluate on the held-out newest rows, save the joblib
+Pipelines, compile them into the dbt project and register the version. `check`: regenerate
+the generated files from the saved artifacts and diff.
+
+The exported models are the ones fitted on the oldest 80% of the rows and evaluated on the
+newest 20%, so the registry's metrics describe exactly the models that score in dbt.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import sklearn
+
+from model_export import pipelines
+from model_export.compiler import LEVEL_OUTPUTS, compile_pipeline
+from model_export.data import Window, ensure_staging, read_stg, time_split
+from model_export.generate import MACRO_DIR, generated_paths, rendered_files, write_files
+from model_export.metrics import anomaly_metrics, level_metrics
+from model_export.registry import Entry, next_version, register
+
+LEVEL_MODEL = "level_classifier"
+ANOMALY_MODEL = "anomaly_detector"
+BYO_DIR = "byo"
+
+
+def progress(message: str) -> None:
+    print(f"[model_export] {message}", file=sys.stderr, flush=True)
+
+
+def compiled_files(version: str, level: object, detector: object) -> dict[Path, str]:
+    """The generated macros and seeds of one exported version."""
+    compiled = [
+        compile_pipeline(level, "ml_level_classifier", LEVEL_OUTPUTS),
+        compile_pipeline(detector, "ml_anomaly_detector"),
+    ]
+    return rendered_files(compiled, version)
+
+
+def byo_files(artifacts_dir: Path) -> dict[Path, str]:
+    """Generated files of every pipeline added with compile-pipeline (kept as artifacts)."""
+    files: dict[Path, str] = {}
+    for path in sorted((artifacts_dir / BYO_DIR).glob("*.joblib")):
+        files.update(rendered_files([compile_pipeline(joblib.load(path), path.stem)], None))
+    return files
+
+
+def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
+    rows = train[train["level"].notna()]
+    if rows["level"].nunique() < 2:
+        raise SystemExit("level classifier: the training rows need at least two known levels")
+    model = pipelines.level_classifier(seed).fit(rows, rows["level"].to_numpy())
+    scored = held_out[held_out["level"].notna()]
+    predicted = model.predict(scored) if len(scored) else scored["level"].to_numpy()
+    return model, level_metrics(scored["level"].to_numpy(), predicted)
+
+
+def _fit_detector(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
+    model = pipelines.fit_anomaly_detector(train, seed)
+    metrics: dict[str, object] = {"detector": type(model[-1]).__name__}
+    if len(held_out):
+        flagged = pipelines.anomaly_outputs(model, held_out).is_anomaly
+        metrics["held_out_anomaly_rate"] = float(flagged.mean())
+        if held_out["is_anomaly_label"].notna().any():
+            metrics.update(anomaly_metrics(pipelines.anomaly_labels(held_out), flagged))
+    return model, metrics
+
+
+def export(url: str, project_dir: Path, artifacts_dir: Path, window: Window, seed: int) -> str:
+    """Train, save, compile, register; returns the new version."""
+    started = time.monotonic()
+    ensure_staging(url, project_dir)
+    progress("reading ml.stg_log_entries")
+    frame = read_stg(url, window)
+    if len(frame) < 10:
+        raise SystemExit(f"only {len(frame)} rows in ml.stg_log_entries: load logs first")
+    train, held_out = time_split(frame)
+    progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
+    level, level_scores = _fit_level(train, held_out, seed)
+    progress(f"level classifier: held-out macro F1 {level_scores['macro_f1']:.3f}")
+    detector, detector_scores = _fit_detector(train, held_out, seed)
+    progress(f"anomaly detector: {detector_scores['detector']}")
+    version = next_version(url)
+    # The artifacts folder may hold versions of another database's registry: skip them, a
+    # version is never overwritten.
+    while (artifacts_dir / version).exists():
+        version = f"v{int(version[1:]) + 1}"
+    target = (artifacts_dir / version).resolve()
+    target.mkdir(parents=True)
+    paths = {LEVEL_MODEL: target / f"{LEVEL_MODEL}.joblib"}
+    paths[ANOMALY_MODEL] = target / f"{ANOMALY_MODEL}.joblib"
+    joblib.dump(level, paths[LEVEL_MODEL])
+    joblib.dump(detector, paths[ANOMALY_MODEL])
+    progress(f"compiling {version} to SQL in {project_dir}")
+    write_files(project_dir, compiled_files(version, level, detector))
+    start, end = frame["logged_at"].min(), frame["logged_at"].max()
+    common = {
+        "training_rows": len(train),
+        "window_start": start.to_pydatetime(),
+        "window_end": end.to_pydatetime(),
+        "sklearn_version": sklearn.__version__,
+    }
+    register(
+        url,
+        version,
+        [
+            Entry(
+                LEVEL_MODEL, metrics=level_scores, artifact_path=str(paths[LEVEL_MODEL]), **common
+            ),
+            Entry(
+                ANOMALY_MODEL,
+                metrics=detector_scores,
+                artifact_path=str(paths[ANOMALY_MODEL]),
+                **common,
+            ),
+        ],
+    )
+    progress(f"{version} registered and active ({time.monotonic() - started:.1f} s)")
+    return version
+
+
+def exported_version(project_dir: Path) -> str | None:
+    path = project_dir / MACRO_DIR / "ml_model_version.sql"
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8")
+    return text.split("{% macro ml_model_version() %}'", 1)[1].split("'", 1)[0]
+
+
+def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
+    """Differences between the generated files and a regeneration from the artifacts."""
+    expected: dict[Path, str] = {}
+    version = exported_version(project_dir)
+    if version is not None:
+        folder = artifacts_dir / version
+        if not folder.is_dir():
+            return [f"artifacts of {version} not found in {folder}"]
+        expected.update(
+            compiled_files(
+                version,
+                joblib.load(folder / f"{LEVEL_MODEL}.joblib"),
+                joblib.load(folder / f"{ANOMALY_MODEL}.joblib"),
+            )
+        )
+    expected.update(byo_files(artifacts_dir))
+    problems = []
+    for relative, content in sorted(expected.items()):
+        path = project_dir / relative
+        if not path.exists():
+            problems.append(f"missing: {relative}")
+        elif path.read_text(encoding="utf-8") != content:
+            problems.append(f"differs from its regeneration: {relative}")
+    for relative in sorted(generated_paths(project_dir) - set(expected)):
+        problems.append(f"not produced by any artifact: {relative}")
+    return problems

@@ -1,0 +1,34 @@
+"""Held-out metrics (never computed on training rows)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+
+def level_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]:
+    """Per-class F1 and macro F1 over the levels present in the held-out rows."""
+    labels = sorted(set(y_true.tolist()))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "rows": int(len(y_true)),
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean(per_class)) if len(labels) else 0.0,
+        "f1": {label: float(f) for label, f in zip(labels, per_class, strict=True)},
+        "support": {label: int(np.sum(y_true == label)) for label in labels},
+    }
+
+
+def anomaly_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]:
+    """Precision, recall and F1 of the anomaly class."""
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=[True], average=None, zero_division=0
+    )
+    return {
+        "rows": int(len(y_true)),
+        "positives": int(np.sum(y_true)),
+        "flagged": int(np.sum(y_pred)),
+        "precision": float(precision[0]),
+        "recall": float(recall[0]),
+        "f1": float(f1[0]),
+    }

@@ -1,0 +1,227 @@
+"""`verify`: score the same rows with the compiled SQL (in the database) and the joblib
+Pipelines (in Python) and compare: label agreement and the largest absolute difference of
+every numeric output. Exact means every label equal and every difference <= TOLERANCE."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from psycopg2 import sql
+
+from dbt_project.database import connect
+from model_export import pipelines
+from model_export.data import STG_COLUMNS, STG_RELATION, frame_from_rows
+from model_export.generate import SEED_DIR
+from model_export.registry import active_artifacts
+from model_export.render import render_macro
+
+TOLERANCE = 1e-9
+VERIFY_SCHEMA = "ml_verify"
+BATCH = "ml_verify_batch"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One output compared: labels (agreement) or numbers (max |diff|)."""
+
+    model: str
+    column: str
+    rows: int
+    agreement: float | None = None
+    max_abs_diff: float | None = None
+
+    @property
+    def exact(self) -> bool:
+        if self.agreement is not None:
+            return self.agreement == 1.0
+        return self.max_abs_diff is not None and self.max_abs_diff <= TOLERANCE
+
+    def line(self) -> str:
+        value = (
+            f"label agreement {self.agreement:.6f}"
+            if self.agreement is not None
+            else f"max |diff| {self.max_abs_diff:.3e}"
+        )
+        flag = "ok" if self.exact else "NOT EXACT"
+        return f"{self.model:<22} {self.column:<20} rows {self.rows:>8}  {value}  {flag}"
+
+
+def compare(
+    model: str, sql_rows: pd.DataFrame, python: dict[str, np.ndarray], labels: set[str]
+) -> list[Comparison]:
+    """Compare columns of the SQL result with the Python outputs (same row order)."""
+    results = []
+    for column, expected in python.items():
+        got = sql_rows[column].to_numpy()
+        if column in labels:
+            same = np.asarray([str(a) == str(b) for a, b in zip(got, expected, strict=True)])
+            results.append(Comparison(model, column, len(got), agreement=float(same.mean())))
+        else:
+            diff = np.abs(got.astype(np.float64) - np.asarray(expected, dtype=np.float64))
+            worst = float(np.max(diff)) if len(diff) else 0.0
+            if np.isnan(diff).any():
+                worst = float("inf")
+            results.append(Comparison(model, column, len(got), max_abs_diff=worst))
+    return results
+
+
+def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None:
+    """Load the generated seed CSVs into `schema` with their declared column types (what
+    `dbt seed` does, without dbt, so verify needs no dbt run)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+        cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+        for path in sorted((project_dir / SEED_DIR).glob("*.csv")):
+            types = _column_types(path.with_suffix(".yml"))
+            with path.open(encoding="utf-8", newline="") as handle:
+                header = next(csv.reader(handle))
+                columns = sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in header
+                )
+                table = sql.Identifier(schema, path.stem)
+                cur.execute(sql.SQL("create table {} ({})").format(table, columns))
+                handle.seek(0)
+                cur.copy_expert(
+                    sql.SQL("copy {} from stdin with (format csv, header true)")
+                    .format(table)
+                    .as_string(cur),
+                    handle,
+                )
+
+
+def _column_types(properties: Path) -> dict[str, str]:
+    types: dict[str, str] = {}
+    in_types = False
+    for line in properties.read_text(encoding="utf-8").splitlines():
+        if line.strip() == "column_types:":
+            in_types = True
+        elif in_types and ":" in line:
+            name, sql_type = line.strip().split(":", 1)
+            types[name] = sql_type.strip()
+    return types
+
+
+def score_sql(
+    url: str, project_dir: Path, macro: str, where: str, schema: str = VERIFY_SCHEMA
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(SQL outputs, input rows) for the stg rows matching `where`, both by log_entry_id."""
+    query = render_macro(project_dir, macro, schema, BATCH)
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"create temp table {BATCH} as select {', '.join(STG_COLUMNS)}"
+            f" from {STG_RELATION} where {where}"
+        )
+        cur.execute(f"select * from {BATCH} order by log_entry_id")
+        inputs = frame_from_rows(cur.fetchall())
+        cur.execute(f"select * from ({query}) as scored order by log_entry_id")
+        names = [d.name for d in cur.description]
+        outputs = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    if len(outputs) != len(inputs) or not np.array_equal(
+        outputs["log_entry_id"].to_numpy(), inputs["log_entry_id"].to_numpy()
+    ):
+        raise AssertionError(f"{macro} did not return exactly one row per input row")
+    return outputs, inputs
+
+
+def level_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    out = pipelines.classifier_outputs(model, inputs)
+    return {"predicted_level": out.label, "level_confidence": out.confidence}
+
+
+def anomaly_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    out = pipelines.anomaly_outputs(model, inputs)
+    return {
+        "anomaly_score": out.score,
+        "is_anomaly": out.is_anomaly,
+        "anomaly_confidence": out.confidence,
+    }
+
+
+def text_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A user-supplied pipeline fitted on raw message strings."""
+    out = pipelines.classifier_outputs(model, inputs["message"].tolist())
+    return {"predicted_label": out.label, "confidence": out.confidence}
+
+
+Reference = Callable[[object, pd.DataFrame], dict[str, np.ndarray]]
+LABELS = {"predicted_level", "is_anomaly", "predicted_label"}
+
+
+def verify_macro(
+    url: str,
+    project_dir: Path,
+    macro: str,
+    model: object,
+    reference: Reference,
+    where: str,
+    schema: str = VERIFY_SCHEMA,
+) -> list[Comparison]:
+    """Score the stg rows matching `where` with the macro (seeds read from `schema`) and
+    with the model in Python; compare."""
+    outputs, inputs = score_sql(url, project_dir, macro, where, schema)
+    return compare(macro, outputs, reference(model, inputs), LABELS)
+
+
+def sample_condition(rows: int | None) -> str:
+    """A spread-out, deterministic sample of stg rows (all rows when rows is None)."""
+    if rows is None:
+        return "true"
+    return (
+        f"log_entry_id in (select log_entry_id from {STG_RELATION}"
+        f" order by md5(log_entry_id::text) limit {int(rows)})"
+    )
+
+
+def verify_active(url: str, project_dir: Path, rows: int | None) -> list[Comparison]:
+    """Both models of the active version on a sample of stg rows."""
+    _, paths = active_artifacts(url)
+    load_seeds(url, project_dir)
+    where = sample_condition(rows)
+    return verify_macro(
+        url,
+        project_dir,
+        "ml_level_classifier",
+        joblib.load(paths["level_classifier"]),
+        level_reference,
+        where,
+    ) + verify_macro(
+        url,
+        project_dir,
+        "ml_anomaly_detector",
+        joblib.load(paths["anomaly_detector"]),
+        anomaly_reference,
+        where,
+    )
+
+
+def verify_predictions(url: str, rows: int | None) -> list[Comparison]:
+    """The rows dbt already wrote to ml.ml_predictions for the active version."""
+    version, paths = active_artifacts(url)
+    limit = "" if rows is None else f" order by p.log_entry_id limit {int(rows)}"
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select p.log_entry_id, p.predicted_level, p.level_confidence, p.is_anomaly,"
+            " p.anomaly_score, p.anomaly_confidence"
+            f" from ml.ml_predictions as p where p.model_version = %s{limit}",
+            (version,),
+        )
+        names = [d.name for d in cur.description]
+        predicted = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+        cur.execute(
+            f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}"
+            " where log_entry_id = any(%s) order by log_entry_id",
+            (predicted["log_entry_id"].tolist(),),
+        )
+        inputs = frame_from_rows(cur.fetchall())
+    predicted = predicted.sort_values("log_entry_id").reset_index(drop=True)
+    level = joblib.load(paths["level_classifier"])
+    detector = joblib.load(paths["anomaly_detector"])
+    return compare("ml_predictions", predicted, level_reference(level, inputs), LABELS) + compare(
+        "ml_predictions", predicted, anomaly_reference(detector, inputs), LABELS
+    )
