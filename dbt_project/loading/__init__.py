@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> LoadReport:
             raise ValueError(f"no *_structured.csv in {', '.join(map(str, paths))}")
         return load_entries([loghub.LoghubCsv(path, args.system) for path in csvs], command)
     if args.load_command == "jsonl":
-        return load_entries([textfiles.JsonLines(path) for path in paths], command)
+        return load_entries([textfiles.json_lines(path) for path in paths], command)
     parser = textfiles.line_parser(args.format, args.regex, year=args.year)
     sources = [textfiles.TextLog(path, parser, service=args.service) for path in paths]
     return load_entries(sources, command)

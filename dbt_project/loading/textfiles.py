@@ -198,30 +198,9 @@ def _number(value: Any, name: str, kind: type) -> Any:
     return kind(value)
 
 
-class JsonLines:
+def json_lines(path: Path) -> TextLog:
     """An EntrySource over a JSON-lines file (a blank line is rejected as invalid_json)."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = str(path)
-        self.size = path.stat().st_size
-        self._prefix = path.name
-        self._lines = LineReader(path)
-
-    def bytes_read(self) -> int:
-        return self._lines.bytes_read
-
-    def __iter__(self) -> Iterator[tuple[int, Entry | Rejected, str]]:
-        for number, text, raw in self._lines:
-            if isinstance(text, Rejected):
-                yield number, text, raw
-                continue
-            try:
-                entry = json_entry(_decode(text))
-            except Rejected as error:
-                yield number, error, excerpt(text)
-                continue
-            entry.log_id = entry.log_id or f"{self._prefix}-{number}"
-            yield number, entry, excerpt(text)
+    return TextLog(path, lambda text: json_entry(_decode(text)))
 
 
 def _decode(text: str) -> Any:

@@ -18,7 +18,7 @@ from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.loading.entries import MAX_LINE_BYTES, Entry, Rejected
 from dbt_project.loading.loghub import LoghubCsv
 from dbt_project.loading.session import load_entries
-from dbt_project.loading.textfiles import JsonLines, TextLog, line_parser
+from dbt_project.loading.textfiles import TextLog, json_lines, line_parser
 from dbt_project.source_table import create_source_table
 
 HEADER = b"LineId,Date,Time,Pid,Level,Component,Content,EventId,EventTemplate"
@@ -107,7 +107,7 @@ def test_bad_json_lines(db: str, tmp_path: Path) -> None:
         "",
     ]
     path = _write(tmp_path / "app.jsonl", [line.encode() for line in lines])
-    report = load_entries([JsonLines(path)], "test", url=db)
+    report = load_entries([json_lines(path)], "test", url=db)
     assert report.rows_loaded == 2
     assert report.rejects == Counter(
         bad_timestamp=1, empty_message=2, nul_character=1, invalid_utf8=1, bad_value=1,
@@ -181,7 +181,7 @@ class _Interrupted:
 def test_an_interrupted_load_leaves_nothing(db: str, tmp_path: Path) -> None:
     good = _write(tmp_path / "first.jsonl", [b'{"timestamp": "2026-01-01", "message": "fine"}'])
     with pytest.raises(KeyboardInterrupt):
-        load_entries([JsonLines(good), _Interrupted()], "test", url=db)
+        load_entries([json_lines(good), _Interrupted()], "test", url=db)
     assert _query(db, "select count(*) from log_entries") == [(0,)]
     assert _query(db, "select to_regclass('log_load_rejects')") == [(None,)]
 
@@ -192,5 +192,5 @@ def test_json_lines_round_trip_special_characters(db: str, tmp_path: Path) -> No
         tmp_path / "chars.jsonl",
         [json.dumps({"timestamp": "2026-01-01", "message": m}).encode() for m in messages],
     )
-    assert load_entries([JsonLines(path)], "test", url=db).rows_loaded == len(messages)
+    assert load_entries([json_lines(path)], "test", url=db).rows_loaded == len(messages)
     assert [m for (m,) in _query(db, "select message from log_entries order by id")] == messages

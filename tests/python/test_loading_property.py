@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dbt_project.database import connect
 from dbt_project.loading.session import load_entries
-from dbt_project.loading.textfiles import JsonLines
+from dbt_project.loading.textfiles import json_lines
 from dbt_project.source_table import create_source_table
 
 _text = st.text(
@@ -67,7 +67,7 @@ def test_every_line_is_loaded_or_rejected(
     path = tmp_path_factory.mktemp("jsonl") / f"f{next(_files)}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
 
-    report = load_entries([JsonLines(Path(path))], "property", url=module_db)
+    report = load_entries([json_lines(Path(path))], "property", url=module_db)
 
     event(f"loaded some: {report.rows_loaded > 0}")
     assert report.rows_read == len(lines)
