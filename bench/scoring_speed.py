@@ -8,7 +8,10 @@ one; dropped at the end unless --keep): load --rows generated logs, train both m
 `model_export` on the oldest --train-rows of them (training is not timed), then score all
 rows twice, each time writing one result row per log into a new table:
 - database path: one `create table ... as select` joining the two generated macros over
-  ml.stg_log_entries (jit off, the server's default parallelism);
+  ml.stg_log_entries (jit off, the server's default parallelism). The loaded table and the
+  seed tables are ANALYZEd first (load_seeds does the seeds), as autovacuum does in
+  production: without statistics the planner guesses the lookup tables' sizes and picks a
+  serial plan (measured: 6.3 s instead of 4.3 s at 200,000 rows on 2 cores);
 - Python path: a server-side cursor streams the stg rows in chunks, each chunk is a
   DataFrame going through the Pipelines (each pipeline's features computed once per chunk,
   then predict / predict_proba or score_samples / decision_function), and the results are
@@ -185,7 +188,7 @@ def main() -> None:
         end = datetime(2026, 1, 1, tzinfo=UTC)
         load_generated(GeneratorSpec(rows=args.rows, seed=args.seed, end=end), url=url)
         with connect(url) as conn, conn.cursor() as cur:
-            cur.execute("analyze log_entries")
+            cur.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
         with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
             project = _project_copy(Path(scratch) / "project")
             version = export(

@@ -216,12 +216,12 @@ def _tree_probabilities(model: object, features: Sequence[str], alias: str) -> s
     leaves' probabilities, looked up in constant arrays, are summed in tree order."""
     votes = assemblers.tree_votes(model)
     interpreter = PostgresInterpreter(features)
-    leaves = row_unnest([interpreter.render(t) for t in votes.trees], f"{alias}_l", "l")
+    leaves = row_unnest([interpreter.render(t) for t in votes.trees], f"{alias}_l", "l", "int")
     sums = []
     for k in range(votes.leaves[0].shape[1]):
         terms = [
             "('{" + ",".join(repr(float(v)) for v in table[:, k]) + "}'::float8[])"
-            f"[{alias}_l.l_{t}::int]"
+            f"[{alias}_l.l_{t}]"
             for t, table in enumerate(votes.leaves)
         ]
         total = "\n            + ".join(terms)

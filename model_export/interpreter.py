@@ -48,6 +48,9 @@ class PostgresInterpreter:
         return method(expr)
 
     def _NumVal(self, expr: ast.NumVal) -> str:
+        # Integers (a tree's leaf ordinal) stay integer literals; every other number is float8.
+        if isinstance(expr.value, int):
+            return str(expr.value)
         return float_literal(expr.value)
 
     def _FeatureRef(self, expr: ast.FeatureRef) -> str:

@@ -93,6 +93,9 @@ def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None
                     .as_string(cur),
                     handle,
                 )
+                # Statistics, as autovacuum gives a seeded table: without them the planner
+                # guesses the lookup tables' sizes and may pick a worse (serial) plan.
+                cur.execute(sql.SQL("analyze {}").format(table))
 
 
 def _column_types(properties: Path) -> dict[str, str]:

@@ -94,7 +94,10 @@ bounds as (
 
 {% endif -%}
 
-batch as (
+-- Not materialized: the compiled models read batch several times, and a materialized CTE
+-- (the default for one read more than once) is a CTE scan, which keeps every read of it out of
+-- parallel workers; inlined, each read is a plain (parallel) scan of the same rows.
+batch as not materialized (
 
     select logs.*
     from {{ ref('stg_log_entries') }} as logs
