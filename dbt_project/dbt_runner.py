@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from dbt_project.database import PROJECT_ROOT, connection_params, database_url
+from dbt_project.database import PROJECT_ROOT, connect, connection_params, database_url
 
 PROFILES_DIR = PROJECT_ROOT / ".dbt"
 
@@ -40,6 +41,24 @@ def write_profile() -> None:
     os.replace(partial.name, PROFILES_DIR / "profiles.yml")
 
 
+# dbt commands that create or replace relations. Two of them at once (a manual build beside the
+# scheduled one) would collide swapping the same view or table ("relation already exists").
+_WRITING_COMMANDS = {"build", "run", "seed", "snapshot"}
+
+
+@contextmanager
+def _one_writer(url: str, args: Sequence[str]) -> Iterator[None]:
+    """Hold a session-level advisory lock while a writing dbt command runs. It lives on a
+    connection of its own, so it is released when that closes, even if this process dies."""
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    if command not in _WRITING_COMMANDS:
+        yield
+        return
+    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_lock(hashtext('logml.dbt'))")
+        yield
+
+
 def run_dbt(
     args: Sequence[str],
     url: str | None = None,
@@ -47,12 +66,15 @@ def run_dbt(
     project_dir: Path | None = None,
 ) -> int:
     """Run `dbt <args>` in the project (the repository root unless project_dir says another
-    copy of it, as tests do); returns dbt's exit code."""
+    copy of it, as tests do); returns dbt's exit code. Commands that write wait for any other
+    writing run against the same database first (see _one_writer)."""
     write_profile()
+    url = url or database_url()
     dbt = shutil.which("dbt", path=os.path.dirname(sys.executable)) or "dbt"
-    completed = subprocess.run(
-        [dbt, *args], cwd=project_dir or PROJECT_ROOT, env=dbt_environment(url), check=False
-    )
+    with _one_writer(url, args):
+        completed = subprocess.run(
+            [dbt, *args], cwd=project_dir or PROJECT_ROOT, env=dbt_environment(url), check=False
+        )
     if check and completed.returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} failed with exit code {completed.returncode}")
     return completed.returncode

@@ -53,3 +53,19 @@
         end;
     end if;
 {% endmacro %}
+
+{#
+  post-hook of the marts: a table rebuilt by dbt is a new relation without the reader's grant.
+  Granting inside the model's own transaction makes the swap and the grant commit together,
+  so the API never sees a table it may not read (on-run-end alone would leave that gap for
+  the whole build). Does nothing until grant_reader_role has created the role.
+#}
+{% macro grant_reader_select(relation) %}
+    do $$
+    begin
+        if exists (select from pg_roles where rolname = 'logml_reader') then
+            perform pg_advisory_xact_lock(hashtext('logml.grants'));
+            grant select on {{ relation }} to logml_reader;
+        end if;
+    end $$
+{% endmacro %}
