@@ -57,7 +57,7 @@ check-generated: setup  ## regenerate the generated macros/seeds from the artifa
 	$(PY) -m model_export check
 
 evaluate: setup  ## held-out quality table (loghub systems, generated logs, baselines)
-	$(PY) -m model_export evaluate
+	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000
 
 run: setup  ## dbt build (seed, score new logs, stats, tests) against the configured database
 	$(DBT) build

@@ -31,13 +31,18 @@ def embedded_data_dir() -> Path:
     return Path(os.environ.get("EMBEDDED_PGDATA", PROJECT_ROOT / ".pgdata")).resolve()
 
 
-def start_embedded(data_dir: Path | None = None) -> str:
-    """Start (or reuse) the embedded server and return a URL for the project's database."""
-    # pgserver keeps its lock file in the user's runtime dir; give it one where none is set.
+def _prepare_pgserver() -> None:
+    """pgserver keeps its lock file in the user's runtime dir; give it one where none is set
+    (before pgserver is imported: it reads the directory at import time)."""
     if "XDG_RUNTIME_DIR" not in os.environ:
         runtime_dir = Path(f"/tmp/logml-runtime-{os.getuid()}")
         runtime_dir.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+
+
+def start_embedded(data_dir: Path | None = None) -> str:
+    """Start (or reuse) the embedded server and return a URL for the project's database."""
+    _prepare_pgserver()
     import pgserver  # imported here: users with DATABASE_URL never need it to load
 
     data_dir = data_dir or embedded_data_dir()
@@ -70,6 +75,7 @@ def _apply_server_settings(cur: psycopg2.extensions.cursor) -> None:
 
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
+    _prepare_pgserver()
     from pgserver import _commands  # pg_ctl is attached to this module at import time
     from pgserver.utils import PostmasterInfo
 

@@ -26,11 +26,11 @@ p_sums as (
 p_decision as (
     select
         p_b.log_entry_id,
-        coalesce(p_s.s_0 / p_s.norm, 0::float8) + (-0.15340787760653884)::float8 as d_0,
-        coalesce(p_s.s_1 / p_s.norm, 0::float8) + 1.6831936033128236::float8 as d_1,
-        coalesce(p_s.s_2 / p_s.norm, 0::float8) + (-2.3934151092519684)::float8 as d_2,
-        coalesce(p_s.s_3 / p_s.norm, 0::float8) + 0.9504078176718203::float8 as d_3,
-        coalesce(p_s.s_4 / p_s.norm, 0::float8) + (-0.08677843402425328)::float8 as d_4
+        coalesce(p_s.s_0 / p_s.norm, 0::float8) + (-0.12324182125622431)::float8 as d_0,
+        coalesce(p_s.s_1 / p_s.norm, 0::float8) + 1.3445720242922374::float8 as d_1,
+        coalesce(p_s.s_2 / p_s.norm, 0::float8) + (-1.8717869674898602)::float8 as d_2,
+        coalesce(p_s.s_3 / p_s.norm, 0::float8) + 0.7877110885339182::float8 as d_3,
+        coalesce(p_s.s_4 / p_s.norm, 0::float8) + (-0.13725432404763965)::float8 as d_4
     from {{ batch }} as p_b
     left join p_sums as p_s on p_s.log_entry_id = p_b.log_entry_id
 ),

@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from support.pipeline import server_dir
 
 from dbt_project.database import PROJECT_ROOT, connect, start_embedded, stop_embedded
 
@@ -16,13 +16,13 @@ MARKER_SEED = 918273  # log_ids gen-918273-* exist only where this test loads th
 
 
 @pytest.fixture
-def second_server(tmp_path: Path) -> Iterator[str]:
-    data_dir = tmp_path / "second-pgdata"
-    url = start_embedded(data_dir)
-    try:
-        yield url
-    finally:
-        stop_embedded(data_dir)
+def second_server() -> Iterator[str]:
+    with server_dir() as data_dir:
+        url = start_embedded(data_dir)
+        try:
+            yield url
+        finally:
+            assert stop_embedded(data_dir), "the second server should still have been running"
 
 
 def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
