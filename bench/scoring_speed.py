@@ -8,7 +8,8 @@ one; dropped at the end unless --keep): load --rows generated logs, train both m
 `model_export` on the oldest --train-rows of them (training is not timed), then score all
 rows twice, each time writing one result row per log into a new table:
 - database path: one `create table ... as select` joining the two generated macros over
-  ml.stg_log_entries (jit off, the server's default parallelism). The loaded table and the
+  ml.stg_log_entries (jit off and work_mem as the ml_predictions model sets them, the
+  server's default parallelism). The loaded table and the
   seed tables are ANALYZEd first (load_seeds does the seeds), as autovacuum does in
   production: without statistics the planner guesses the lookup tables' sizes and picks a
   serial plan (measured: 6.3 s instead of 4.3 s at 200,000 rows on 2 cores);
@@ -36,6 +37,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import psycopg2.extensions
+import yaml
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
@@ -74,6 +76,11 @@ def _project_copy(target: Path) -> Path:
     return target
 
 
+def _dbt_var(name: str) -> str:
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
+    return str(project["vars"][name])
+
+
 def database_path(url: str, project_dir: Path) -> float:
     level = render_macro(project_dir, "ml_level_classifier", SEED_SCHEMA, STG_RELATION)
     anomaly = render_macro(project_dir, "ml_anomaly_detector", SEED_SCHEMA, STG_RELATION)
@@ -85,6 +92,8 @@ inner join ({anomaly}) as a on a.log_entry_id = l.log_entry_id"""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("drop table if exists bench_db_scores")
         cur.execute("set jit = off")
+        # the same session settings as the ml_predictions model's pre-hooks
+        cur.execute("set work_mem = %s", (_dbt_var("scoring_work_mem"),))
         started = time.perf_counter()
         cur.execute(statement)
     return time.perf_counter() - started

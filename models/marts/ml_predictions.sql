@@ -13,6 +13,7 @@
         on_schema_change='fail',
         pre_hook=[
             "set local jit = off",
+            "set local work_mem = '{{ var('scoring_work_mem') }}'",
             "{{ serialize_runs('ml_predictions') }}",
         ],
         post_hook=[
