@@ -38,12 +38,11 @@ import psycopg
 import psycopg.conninfo
 
 from dbt_project.database import database_url
-from dbt_project.dbt_runner import dbt_environment, write_profile
+from dbt_project.dbt_runner import copy_project, dbt_environment, write_profile
 from dbt_project.source_table import create_source_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "logml_bench_load"
-PROJECT_PARTS = ("dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds")
 # What the dashboard and the old clients ask, in turn.
 PATHS = (
     "/api/ml_lightweight?action=status",
@@ -253,13 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     project = Path(tempfile.mkdtemp(prefix="logml-bench-load-"))
     api = None
     try:
-        for part in PROJECT_PARTS:
-            source = ROOT / part
-            copy = shutil.copytree if source.is_dir() else shutil.copyfile
-            copy(source, project / part)
-        for generated in ("macros/generated", "seeds/generated"):
-            shutil.rmtree(project / generated)
-            (project / generated).mkdir()
+        copy_project(project, with_export=False)
         create_source_table(url)
         _cli(url, "dbt_project", "load", "generate", "--rows", str(args.rows), "--seed", "3")
         _cli(

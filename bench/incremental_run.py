@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,13 +26,10 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
-from dbt_project.dbt_runner import run_dbt
+from dbt_project.dbt_runner import copy_project, run_dbt
 from dbt_project.source_table import create_source_table
 
 BENCH_DATABASE = "logml_bench_incremental"
-PROJECT_PARTS = (
-    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
-)  # fmt: skip
 RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"
 
 
@@ -53,20 +49,6 @@ def _fresh_database(server_url: str) -> str:
     params = psycopg2.extensions.parse_dsn(server_url)
     params["dbname"] = BENCH_DATABASE
     return psycopg2.extensions.make_dsn(**params)
-
-
-def _project_copy(target: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copyfile(source, target / part)
-    # this database gets an export of its own, trained on its logs
-    for generated in (target / "macros" / "generated", target / "seeds" / "generated"):
-        shutil.rmtree(generated, ignore_errors=True)
-        generated.mkdir(parents=True)
-    return target
 
 
 def _python(args: list[str], url: str) -> float:
@@ -103,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         ["dbt_project", "load", "generate", "--rows", str(args.rows), "--seed", str(args.seed)], url
     )
     with tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp:
-        project = _project_copy(Path(tmp))
+        project = copy_project(Path(tmp), with_export=False)
         export_seconds = _python(
             [
                 "model_export", "export", "--url", url, "--project-dir", str(project),

@@ -27,7 +27,6 @@ import argparse
 import io
 import json
 import platform
-import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ import yaml
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.dbt_runner import copy_project
 from dbt_project.loading.generator import GeneratorSpec
 from dbt_project.loading.session import load_generated
 from dbt_project.source_table import create_source_table
@@ -65,15 +65,6 @@ def _database(server: str, name: str) -> str:
     params = psycopg2.extensions.parse_dsn(server)
     params["dbname"] = name
     return psycopg2.extensions.make_dsn(**params)
-
-
-def _project_copy(target: Path) -> Path:
-    """What export needs: the staging models and the macros (generated files land here)."""
-    target.mkdir(parents=True)
-    shutil.copyfile(PROJECT_ROOT / "dbt_project.yml", target / "dbt_project.yml")
-    shutil.copytree(PROJECT_ROOT / "models" / "staging", target / "models" / "staging")
-    shutil.copytree(PROJECT_ROOT / "macros", target / "macros")
-    return target
 
 
 def _dbt_var(name: str) -> str:
@@ -199,7 +190,7 @@ def main() -> None:
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
         with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
-            project = _project_copy(Path(scratch) / "project")
+            project = copy_project(Path(scratch), with_export=False)
             version = export(
                 url,
                 project,

@@ -4,7 +4,6 @@ is set), each test module in a database of its own so modules cannot see each ot
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from psycopg2 import sql
 
 from dbt_project.database import connect, database_url
+from dbt_project.dbt_runner import copy_project
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LOGHUB = Path(os.environ.get("LOGHUB_DIR", SHARED_DATA / "loghub"))
@@ -57,31 +57,11 @@ def module_db(make_database: Callable[[str], str], request: pytest.FixtureReques
     return make_database(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:20])
 
 
-# What a copy of the dbt project needs; tests export models and run dbt in such a copy so
-# they never touch the repository's own generated files or target/ directory.
-DBT_PROJECT_PARTS = (
-    "dbt_project.yml",
-    "profiles.example.yml",
-    "models",
-    "macros",
-    "seeds",
-    "analyses",
-    "tests/dbt",
-)
-
-
 @pytest.fixture(scope="module")
 def dbt_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the dbt project for this module (pass it as project_dir)."""
-    root = Path(__file__).resolve().parents[2]
-    target = tmp_path_factory.mktemp("dbt_project")
-    for part in DBT_PROJECT_PARTS:
-        source = root / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        elif source.exists():
-            shutil.copyfile(source, target / part)
-    return target
+    """A private copy of the dbt project for this module (pass it as project_dir), without
+    the repository's export: the module's database gets models trained on its own logs."""
+    return copy_project(tmp_path_factory.mktemp("dbt_project"), with_export=False)
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,7 @@ schemathesis against the served OpenAPI document. test_dashboard.py reuses the h
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,32 +24,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from psycopg.rows import dict_row
+from support.pipeline import build
 
 from api.app import create_app
 from api.database import Database, QueryTimeout
 from api.settings import READ_ONLY_USER, Settings
-from dbt_project.dbt_runner import run_dbt
-from dbt_project.source_table import create_source_table
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_ROWS = 3000
-
-
-def build_pipeline(url: str, project_dir: Path) -> None:
-    """The real pipeline, in the order CONTRACTS.md gives, into the database at `url`."""
-    env = {**os.environ, "DATABASE_URL": url}
-
-    def cli(*args: str) -> None:
-        subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True)
-
-    create_source_table(url)
-    cli("-m", "dbt_project", "load", "generate", "--rows", str(LOG_ROWS), "--seed", "7")
-    run_dbt(["run", "-s", "stg_log_entries"], url, project_dir=project_dir)
-    cli(
-        *("-m", "model_export", "export", "--url", url, "--project-dir", str(project_dir)),
-        *("--artifacts-dir", str(project_dir / "artifacts")),
-    )
-    run_dbt(["build"], url, project_dir=project_dir)  # seeds, models and their tests
 
 
 def as_reader(url: str) -> str:
@@ -91,7 +70,7 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build_pipeline(module_db, dbt_project_copy)
+    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
     return module_db
 
 

@@ -10,7 +10,6 @@ tests/python/test_loading_property.py (hypothesis); the tokenizer by test_tokeni
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,7 +27,6 @@ from support.pipeline import (
     coverage,
     dbt,
     export,
-    fresh_export,
     load_generated,
     scalar,
     with_user,
@@ -37,6 +35,7 @@ from support.pipeline import (
 from api.app import create_app
 from api.settings import Settings
 from dbt_project.database import connect
+from dbt_project.dbt_runner import copy_project
 from dbt_project.source_table import create_source_table
 
 pytestmark = pytest.mark.slow
@@ -216,10 +215,7 @@ def text_db(make_database: Callable[[str], str], dbt_project_copy: Path) -> dict
     logs (copied in from the loader's table), then the odd rows inserted as an application
     would, and scored."""
     url = make_database("badtext")
-    project = dbt_project_copy.parent / "text_project"
-    shutil.copytree(
-        dbt_project_copy, project, ignore=shutil.ignore_patterns("target*", "logs", "artifacts")
-    )
+    project = copy_project(dbt_project_copy.parent / "text_project", with_export=False)
     create_source_table(url)
     load_generated(url, 1500, seed=62)
     with connect(url) as conn, conn.cursor() as cur:
@@ -235,7 +231,6 @@ def text_db(make_database: Callable[[str], str], dbt_project_copy: Path) -> dict
             f'insert into {TEXT_TABLE} ("timestamp", level, message) values (%s, %s, %s)',
             [(AT, level, message) for level, message in ODD_ROWS],
         )
-    fresh_export(project)
     export(url, project, env=TEXT_ENV)
     dbt(project, url, "build", env=TEXT_ENV)
     return {"url": url, "project": project}

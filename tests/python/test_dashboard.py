@@ -14,7 +14,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_api import as_reader, build_pipeline, query, serve
+from support.pipeline import build
+from test_api import LOG_ROWS, as_reader, query, serve
 
 from api.app import create_app
 from api.settings import Settings
@@ -39,7 +40,7 @@ CHROMIUM_FLAGS = (
 
 @pytest.fixture(scope="module")
 def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build_pipeline(module_db, dbt_project_copy)
+    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
     return module_db
 
 

@@ -13,70 +13,22 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.pipeline import cli, export, load_generated, scalar
 
 from dbt_project.database import connect
-from dbt_project.dbt_runner import dbt_environment, run_dbt, write_profile
+from dbt_project.dbt_runner import copy_project, dbt_environment, run_dbt, write_profile
 from dbt_project.source_table import create_source_table
 
 pytestmark = pytest.mark.slow
 
 ROWS = 3000
-# A fixed window end keeps the generated rows (and so the trained models) reproducible.
-END = "2026-11-20T12:00:00+00:00"
 LOCK_KEY = "logml.ml_predictions"
-
-
-def _python(args: list[str], url: str) -> None:
-    """Run `python -m ...` against `url` (the CLIs read DATABASE_URL)."""
-    env = {**os.environ, "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", *args], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-
-
-def _load(url: str, rows: int, seed: int, end: str = END) -> None:
-    _python(
-        ["dbt_project", "load", "generate", "--rows", str(rows), "--seed", str(seed), "--end", end],
-        url,
-    )
-
-
-def _without_export(project: Path) -> None:
-    """Drop the copied repository export: each database gets its own, trained on its logs."""
-    for generated in (project / "macros" / "generated", project / "seeds" / "generated"):
-        shutil.rmtree(generated, ignore_errors=True)
-        generated.mkdir(parents=True)
-
-
-def _export(url: str, project: Path) -> None:
-    """Train and compile a model version; the export builds stg_log_entries itself when the
-    view is missing (the project cannot parse without generated macros)."""
-    _python(
-        [
-            "model_export",
-            "export",
-            "--url",
-            url,
-            "--project-dir",
-            str(project),
-            "--artifacts-dir",
-            str(project / "artifacts"),
-        ],
-        url,
-    )
 
 
 def _dbt(project: Path, url: str, *args: str) -> None:
     assert run_dbt(list(args), url, check=False, project_dir=project) == 0, f"dbt {args} failed"
-
-
-def _scalar(url: str, query: str, params: tuple[object, ...] = ()) -> Any:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        row = cur.fetchone()
-        return None if row is None else row[0]
 
 
 def _rows_scored(project: Path, target: str = "target") -> int:
@@ -89,7 +41,7 @@ def _rows_scored(project: Path, target: str = "target") -> int:
 def _checksum(url: str, table: str, where: str = "true") -> str:
     """md5 over every column of every row, in key order: any changed value changes it."""
     return str(
-        _scalar(
+        scalar(
             url,
             f"select md5(string_agg(t::text, '|' order by t::text)) from {table} t where {where}",
         )
@@ -97,30 +49,29 @@ def _checksum(url: str, table: str, where: str = "true") -> str:
 
 
 def _active_version(url: str) -> str:
-    return str(_scalar(url, "select active_model_version from ml.ml_status"))
+    return str(scalar(url, "select active_model_version from ml.ml_status"))
 
 
 @pytest.fixture(scope="module")
 def built(module_db: str, dbt_project_copy: Path) -> tuple[str, Path]:
     """A database with ROWS generated logs, an exported model and a green `dbt build`."""
     create_source_table(module_db)
-    _load(module_db, ROWS, seed=11)
-    _without_export(dbt_project_copy)
-    _export(module_db, dbt_project_copy)
+    load_generated(module_db, ROWS, seed=11)
+    export(module_db, dbt_project_copy)
     _dbt(dbt_project_copy, module_db, "build")
     return module_db, dbt_project_copy
 
 
 def test_build_scores_every_log_once_with_the_active_version(built: tuple[str, Path]) -> None:
     url, project = built
-    version = _scalar(url, "select model_version from ml.ml_model_registry where is_active limit 1")
+    version = scalar(url, "select model_version from ml.ml_model_registry where is_active limit 1")
     assert _active_version(url) == version
     assert (
-        _scalar(url, "select count(*) from ml.ml_predictions where model_version = %s", (version,))
+        scalar(url, "select count(*) from ml.ml_predictions where model_version = %s", (version,))
         == ROWS
     )
     assert _rows_scored(project) == ROWS
-    status_total = _scalar(url, "select total_predictions from ml.ml_status")
+    status_total = scalar(url, "select total_predictions from ml.ml_status")
     assert status_total == ROWS
 
 
@@ -137,20 +88,20 @@ def test_appended_logs_are_scored_exactly_once_even_with_old_timestamps(
 ) -> None:
     url, project = built
     old_rows = _checksum(url, "ml.ml_predictions")
-    watermark = _scalar(url, "select max(log_entry_id) from ml.ml_predictions")
+    watermark = scalar(url, "select max(log_entry_id) from ml.ml_predictions")
     # late-arriving lines: new ids, timestamps three days before the first load's end
-    _load(url, 200, seed=12, end="2026-11-17T12:00:00+00:00")
+    load_generated(url, 200, seed=12, end="2026-11-17T12:00:00+00:00")
     _dbt(project, url, "build")
     assert _rows_scored(project) == 200
     assert _checksum(url, "ml.ml_predictions", f"log_entry_id <= {watermark}") == old_rows
-    assert _scalar(url, "select count(*) from ml.ml_predictions") == ROWS + 200
+    assert scalar(url, "select count(*) from ml.ml_predictions") == ROWS + 200
 
 
 def test_ids_committed_out_of_order_below_the_watermark_are_caught(
     built: tuple[str, Path],
 ) -> None:
     url, project = built
-    top = int(_scalar(url, "select max(id) from log_entries"))
+    top = int(scalar(url, "select max(id) from log_entries"))
     insert = (
         'insert into log_entries (id, "timestamp", level, message) '
         "select g, timestamptz '2026-11-20 10:00+00', 'INFO', 'late commit ' || g "
@@ -165,7 +116,7 @@ def test_ids_committed_out_of_order_below_the_watermark_are_caught(
     _dbt(project, url, "build")
     assert _rows_scored(project) == 9
     assert (
-        _scalar(
+        scalar(
             url,
             "select count(*) from ml.ml_predictions where log_entry_id between %s and %s",
             (top + 1, top + 12),
@@ -187,7 +138,7 @@ def _start_dbt(project: Path, url: str, target: str) -> subprocess.Popen[bytes]:
 
 def test_overlapping_runs_never_score_a_log_twice(built: tuple[str, Path]) -> None:
     url, project = built
-    _load(url, 300, seed=13)
+    load_generated(url, 300, seed=13)
     write_profile()
     # Hold the scoring lock so that both runs are provably inside the model at once, waiting.
     with connect(url, autocommit=True) as holder, holder.cursor() as cur:
@@ -209,7 +160,7 @@ def test_overlapping_runs_never_score_a_log_twice(built: tuple[str, Path]) -> No
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert sorted(_rows_scored(project, t) for t in ("target_a", "target_b")) == [0, 300]
     assert (
-        _scalar(
+        scalar(
             url,
             "select count(*) - count(distinct (model_version, log_entry_id)) "
             "from ml.ml_predictions",
@@ -223,21 +174,10 @@ def test_predictions_equal_the_joblib_pipelines_after_incremental_runs(
     built: tuple[str, Path],
 ) -> None:
     url, project = built
-    _python(
-        [
-            "model_export",
-            "verify",
-            "--from-predictions",
-            "--rows",
-            "0",
-            "--url",
-            url,
-            "--project-dir",
-            str(project),
-            "--artifacts-dir",
-            str(project / "artifacts"),
-        ],
+    cli(
         url,
+        *("model_export", "verify", "--from-predictions", "--rows", "0", "--url", url),
+        *("--project-dir", str(project), "--artifacts-dir", str(project / "artifacts")),
     )
 
 
@@ -246,28 +186,28 @@ def test_a_new_version_scores_new_logs_and_rescores_a_window_on_request(
 ) -> None:
     url, project = built
     previous = _active_version(url)
-    _export(url, project)
+    export(url, project)
     _dbt(project, url, "build")
     version = _active_version(url)
     assert version != previous
     count = "select count(*) from ml.ml_predictions where model_version = %s"
-    assert _scalar(url, count, (version,)) == 0  # old logs keep the previous version's rows
+    assert scalar(url, count, (version,)) == 0  # old logs keep the previous version's rows
 
-    _load(url, 50, seed=14)
+    load_generated(url, 50, seed=14)
     _dbt(project, url, "build")
-    assert _scalar(url, count, (version,)) == 50
+    assert scalar(url, count, (version,)) == 50
 
     since = "2026-11-19T00:00:00+00:00"
-    expected = _scalar(
+    expected = scalar(
         url,
         "select count(*) from log_entries where id >= "
         '(select min(id) from log_entries where "timestamp" >= %s)',
         (since,),
     )
     _dbt(project, url, "build", "--vars", json.dumps({"rescore_from": since}))
-    assert _scalar(url, count, (version,)) == expected
-    total = int(_scalar(url, "select count(*) from log_entries"))
-    assert _scalar(url, count, (previous,)) == total - 50  # untouched
+    assert scalar(url, count, (version,)) == expected
+    total = int(scalar(url, "select count(*) from log_entries"))
+    assert scalar(url, count, (previous,)) == total - 50  # untouched
     assert expected < total  # a window, not everything
 
 
@@ -352,13 +292,7 @@ def test_build_is_green_on_a_source_with_only_the_required_columns(
 ) -> None:
     url = make_database("minimal")
     project = tmp_path_factory.mktemp("minimal_project")
-    shutil.copytree(
-        dbt_project_copy,
-        project,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("target*", "logs", "artifacts"),
-    )
-    _without_export(project)
+    copy_project(project, with_export=False)
     # the environment variables the source's vars default to (dbt and the export read them)
     monkeypatch.setenv("LOG_SOURCE_SCHEMA", "app")
     monkeypatch.setenv("LOG_SOURCE_TABLE", "events")
@@ -376,7 +310,7 @@ def test_build_is_green_on_a_source_with_only_the_required_columns(
             "'cache lookup key=%s', 'worker %s heartbeat'])[1 + g % 5] || ' ' || g "
             "from generate_series(1, 1500) g"
         )
-    _export(url, project)
+    export(url, project)
     _dbt(project, url, "build")
-    assert _scalar(url, "select count(*) from ml.ml_predictions") == 1500
-    assert _scalar(url, "select count(*) from ml.ml_predictions where service is not null") == 0
+    assert scalar(url, "select count(*) from ml.ml_predictions") == 1500
+    assert scalar(url, "select count(*) from ml.ml_predictions where service is not null") == 0

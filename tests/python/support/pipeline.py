@@ -93,20 +93,13 @@ def dbt(project: Path, url: str, *args: str, env: Mapping[str, str] | None = Non
     return output
 
 
-def fresh_export(project: Path) -> None:
-    """Drop the copied repository export: each database gets its own, trained on its logs."""
-    for generated in (project / "macros" / "generated", project / "seeds" / "generated"):
-        shutil.rmtree(generated, ignore_errors=True)
-        generated.mkdir(parents=True)
-
-
 def build(
     url: str, project: Path, rows: int, seed: int, env: Mapping[str, str] | None = None
 ) -> list[str]:
-    """create-source -> load -> model_export export -> dbt build; the outputs. (The export
-    builds stg_log_entries itself: without generated macros the project does not parse.)"""
+    """create-source -> load -> model_export export -> dbt build, in a project copy without
+    an export (fixture dbt_project_copy); the outputs. (The export builds stg_log_entries
+    itself: without generated macros the project does not parse.)"""
     create_source_table(url)
-    fresh_export(project)
     outputs = [load_generated(url, rows, seed)]
     outputs.append(export(url, project, env=env))
     outputs.append(dbt(project, url, "build", env=env))
