@@ -7,9 +7,9 @@ In a database of its own (`logml_bench_scoring` on DATABASE_URL's server or the 
 one; dropped at the end unless --keep): load --rows generated logs, train both models with
 `model_export` on the oldest --train-rows of them (training is not timed), then score all
 rows twice, each time writing one result row per log into a new table:
-- database path: one `create table ... as select` joining the two generated macros over
-  ml.stg_log_entries (jit off and work_mem as the ml_predictions model sets them, the
-  server's default parallelism). The loaded table and the
+- database path: one `create table ... as select` from the version's generated scoring macro
+  (both models) over ml.stg_log_entries (jit off and work_mem as the ml_predictions model sets
+  them, the server's default parallelism). The loaded table and the
   seed tables are ANALYZEd first (load_seeds does the seeds), as autovacuum does in
   production: without statistics the planner guesses the lookup tables' sizes and picks a
   serial plan (measured: 6.3 s instead of 4.3 s at 200,000 rows on 2 cores);
@@ -48,6 +48,7 @@ from model_export.data import STG_COLUMNS, STG_RELATION, Window, frame_from_rows
 from model_export.export import export
 from model_export.registry import active_artifacts
 from model_export.render import render_macro
+from model_export.scorer import scorer_name
 from model_export.verify import load_seeds
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -72,14 +73,12 @@ def _dbt_var(name: str) -> str:
     return str(project["vars"][name])
 
 
-def database_path(url: str, project_dir: Path) -> float:
-    level = render_macro(project_dir, "ml_level_classifier", SEED_SCHEMA, STG_RELATION)
-    anomaly = render_macro(project_dir, "ml_anomaly_detector", SEED_SCHEMA, STG_RELATION)
+def database_path(url: str, project_dir: Path, version: str) -> float:
+    scores = render_macro(project_dir, scorer_name(version), SEED_SCHEMA, STG_RELATION)
     statement = f"""create table bench_db_scores as
-select l.log_entry_id, l.predicted_level, l.level_confidence,
-       a.is_anomaly, a.anomaly_score, a.anomaly_confidence
-from ({level}) as l
-inner join ({anomaly}) as a on a.log_entry_id = l.log_entry_id"""
+select s.log_entry_id, s.predicted_level, s.level_confidence,
+       s.is_anomaly, s.anomaly_score, s.anomaly_confidence
+from ({scores}) as s"""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("drop table if exists bench_db_scores")
         cur.execute("set jit = off")
@@ -199,7 +198,7 @@ def main() -> None:
                 args.seed,
             )
             load_seeds(url, project, SEED_SCHEMA)
-            database_seconds = database_path(url, project)
+            database_seconds = database_path(url, project, version)
             python_seconds = python_path(url)
         agreement = compare_tables(url)
         with connect(url) as conn, conn.cursor() as cur:

@@ -41,8 +41,8 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
 
 
 def copy_project(target: Path, *, with_export: bool = True) -> Path:
-    """Copy the dbt project to `target`. Without the export, the copy's generated folders are
-    empty, for a database that gets models trained on its own logs."""
+    """Copy the dbt project to `target`. Without the export, the copy has no compiled model
+    version, for a database that gets models trained on its own logs."""
     target.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
         source = PROJECT_ROOT / part
@@ -51,9 +51,13 @@ def copy_project(target: Path, *, with_export: bool = True) -> Path:
         else:
             shutil.copyfile(source, target / part)
     if not with_export:
+        from model_export.generate import dispatcher_file  # the compiler's; imports this module
+
         for generated in GENERATED_DIRS:
             shutil.rmtree(target / generated)
             (target / generated).mkdir()
+        # no compiled version: the dispatcher says so, and the project still parses
+        (target / GENERATED_DIRS[0] / "ml_versions.sql").write_text(dispatcher_file([]))
     return target
 
 

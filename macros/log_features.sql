@@ -3,8 +3,9 @@
   with the stg_log_entries columns). model_export.features.LogFeatures computes the same
   values in Python; tests compare both. Row-local: the only join is with a seed lookup table.
   - message_length, token_count, digit_ratio (ASCII digits / characters, 0 for '')
-  - template_frequency: training frequency of the line's template (md5 of log_template),
-    0 when never seen (or not among the seeded most frequent templates)
+  - template_frequency: training frequency of the line's template (md5 of log_template) in
+    `frequency_seed` (the seed of one model version), 0 when never seen (or not among the
+    seeded most frequent templates)
   - level_ordinal: DEBUG 0 .. FATAL 4, -1 unknown; http_status, response_time_ms: -1 when NULL,
     clamped to +-1e30 and tiny values to 0 so the trees' float4 cast can never fail.
 #}
@@ -14,7 +15,10 @@
   other features are cheap expressions. Consumers that read features many times (trees)
   evaluate them once the same way.
 -#}
-{% macro log_features(batch) %}
+{#- frequency_seed is none before the first export (dbt still parses the project) -#}
+{% macro log_features(batch, frequency_seed) %}
+{%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
+{%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
         lf_b.log_entry_id,
         length(lf_b.message)::float8 as message_length,
@@ -40,7 +44,7 @@
         {{ log_features_clamped('lf_b.response_time_ms::float8') }} as response_time_ms
     from {{ batch }} as lf_b
     cross join lateral unnest(array[{{ log_template('lf_b.message') }}]) as lf_t (template)
-    left join {{ ref('ml_template_frequency') }} as lf_f
+    left join {{ frequencies }} as lf_f
         on lf_f.template_hash = md5(lf_t.template)
 {% endmacro %}
 

@@ -1,4 +1,5 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline."""
+"""Command line: export, verify, evaluate, check, compile-pipeline, and the model lifecycle:
+versions, activate, rollback, promote, challenger (role changes only: nothing retrains)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import joblib
 
 from dbt_project.database import PROJECT_ROOT, database_url
+from model_export import registry
 from model_export.compiler import compile_pipeline
 from model_export.data import Window
 from model_export.export import BYO_DIR, check, export
-from model_export.generate import rendered_files, write_files
+from model_export.generate import MACRO_DIR, compiled_versions, rendered_files, write_files
 from model_export.text_sql import UnsupportedStep
 
 
@@ -35,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--limit", type=int, help="at most this many (oldest) rows")
     ex.add_argument("--seed", type=int, default=42)
     ex.add_argument(
+        "--challenger",
+        action="store_true",
+        help="register the new version as the challenger (shadow scoring), not as active",
+    )
+    ex.add_argument(
         "--if-no-active",
         action="store_true",
         help="do nothing when the registry already has an active version (make pipeline)",
@@ -45,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument(
         "--from-predictions",
         action="store_true",
-        help="compare the rows dbt wrote to ml.ml_predictions for the active version",
+        help="compare the rows dbt wrote to ml.ml_predictions for the version",
     )
+    ve.add_argument("--version", help="model version to verify (default: the active one)")
 
     ev = command("evaluate", "held-out quality table over loghub systems and generated logs")
     ev.add_argument("--loghub-dir", type=Path, required=True)
@@ -59,17 +67,25 @@ def _parser() -> argparse.ArgumentParser:
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
     cp.add_argument("--name", required=True, help="macro name (ml_ is prefixed if missing)")
+
+    command("versions", "every registered version with its role and held-out metrics")
+    command("activate", "make a registered version the active one").add_argument("version")
+    command("rollback", "back to the version that was active before the current one")
+    command("promote", "make the challenger the active version")
+    ch = command("challenger", "set (or --clear) the challenger that scores in shadow")
+    ch.add_argument("version", nargs="?")
+    ch.add_argument("--clear", action="store_true")
     return parser
 
 
 def _verify(args: argparse.Namespace, url: str) -> int:
-    from model_export.verify import verify_active, verify_predictions
+    from model_export.verify import verify_predictions, verify_version
 
     rows = args.rows or None
     results = (
-        verify_predictions(url, rows)
+        verify_predictions(url, rows, args.version)
         if args.from_predictions
-        else verify_active(url, args.project_dir, rows)
+        else verify_version(url, args.project_dir, rows, args.version)
     )
     for result in results:
         print(result.line())
@@ -78,14 +94,39 @@ def _verify(args: argparse.Namespace, url: str) -> int:
     return 0 if exact else 1
 
 
-def _active_version(url: str) -> str | None:
-    from model_export.registry import active_artifacts, ensure_registry
-
-    ensure_registry(url)
+def _lifecycle(args: argparse.Namespace, url: str) -> int:
+    """A role change; the compiled SQL of the version must be in the project to score."""
+    compiled = compiled_versions(args.project_dir)
+    version = getattr(args, "version", None)
+    if args.command == "challenger" and args.clear == (version is not None):
+        print("give a version, or --clear", file=sys.stderr)
+        return 2
+    if version is not None and version not in compiled:
+        print(
+            f"{version} has no compiled SQL in {args.project_dir / MACRO_DIR}"
+            f" (compiled: {', '.join(compiled) or 'none'}): merge its generated files first",
+            file=sys.stderr,
+        )
+        return 2
+    change = {
+        "activate": lambda: registry.activate(url, args.version),
+        "rollback": lambda: registry.rollback(url),
+        "promote": lambda: registry.promote(url),
+        "challenger": lambda: registry.set_challenger(url, version),
+    }[args.command]
     try:
-        return active_artifacts(url)[0]
-    except SystemExit:
-        return None
+        print(change())
+    except registry.RegistryError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 1
+    print("the next dbt run (make run) scores new logs with these roles")
+    return 0
+
+
+def _versions(url: str) -> int:
+    for line in registry.describe(url):
+        print(line)
+    return 0
 
 
 def _compile_pipeline(args: argparse.Namespace) -> int:
@@ -99,7 +140,7 @@ def _compile_pipeline(args: argparse.Namespace) -> int:
     target = args.artifacts_dir / BYO_DIR / f"{name}.joblib"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.path, target)
-    write_files(args.project_dir, rendered_files([compiled], None))
+    write_files(args.project_dir, rendered_files([compiled]))
     print(f"wrote macro {name}(batch) and its seeds into {args.project_dir}")
     return 0
 
@@ -116,12 +157,18 @@ def main(argv: list[str] | None = None) -> int:
         return _compile_pipeline(args)
     url = args.url or database_url()
     if args.command == "export":
-        if args.if_no_active and _active_version(url):
-            print(f"{_active_version(url)} is active; not retraining (make export-model does)")
+        active = registry.roles(url).active
+        if args.if_no_active and active:
+            print(f"{active} is active; not retraining (make export-model does)")
             return 0
         window = Window(args.window_start, args.window_end, args.limit)
-        print(export(url, args.project_dir, args.artifacts_dir, window, args.seed))
+        folders = (args.project_dir, args.artifacts_dir)
+        print(export(url, *folders, window, args.seed, challenger=args.challenger))
         return 0
+    if args.command in ("activate", "rollback", "promote", "challenger"):
+        return _lifecycle(args, url)
+    if args.command == "versions":
+        return _versions(url)
     if args.command == "verify":
         return _verify(args, url)
     from model_export.evaluate import evaluate

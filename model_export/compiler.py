@@ -82,11 +82,14 @@ def _steps(pipeline: Pipeline) -> list[tuple[str, object]]:
     return [(n, s) for n, s in pipeline.steps if s not in (None, "passthrough")]
 
 
-def compile_pipeline(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()) -> Compiled:
+def compile_pipeline(
+    pipeline: Pipeline, name: str, outputs: Outputs = Outputs(), seed_suffix: str = ""
+) -> Compiled:
     """Compile a fitted Pipeline of supported steps: [MessageColumn] -> TfidfVectorizer or
     CountVectorizer -> LogisticRegression / RandomForestClassifier / DecisionTreeClassifier
     (a text classifier, also scikit-learn's default analyzer), or LogFeatures ->
     IsolationForest / RandomForestClassifier / DecisionTreeClassifier (an anomaly detector).
+    Seed names end with `seed_suffix` (a model version's seeds are its own: "_v3").
     Raises UnsupportedStep naming the first step it cannot compile."""
     steps = _steps(pipeline)
     if steps and isinstance(steps[0][1], MessageColumn):
@@ -96,16 +99,18 @@ def compile_pipeline(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
         raise UnsupportedStep(names, "expected exactly a feature step and a model step")
     (feature_step, featurizer), (model_step, model) = steps
     if isinstance(featurizer, LogFeatures):
-        return _compile_detector(name, featurizer, model_step, model)
+        return _compile_detector(name, featurizer, model_step, model, seed_suffix)
     text = text_features(feature_step, featurizer)
     if isinstance(model, LogisticRegression):
-        return _compile_linear_text(name, text, model, outputs)
+        return _compile_linear_text(name, text, model, outputs, seed_suffix)
     if isinstance(model, TREE_CLASSIFIERS):
-        return _compile_tree_text(name, text, model, outputs)
+        return _compile_tree_text(name, text, model, outputs, seed_suffix)
     raise UnsupportedStep(model_step, f"{type(model).__name__} is not supported over text")
 
 
-def _vocabulary_seed(name: str, text: TextFeatures, extra: dict[str, np.ndarray]) -> Seed:
+def _vocabulary_seed(
+    name: str, text: TextFeatures, extra: dict[str, np.ndarray], suffix: str
+) -> Seed:
     columns: tuple[tuple[str, str], ...] = (
         ("term", "text"),
         ("feature_index", "integer"),
@@ -116,17 +121,17 @@ def _vocabulary_seed(name: str, text: TextFeatures, extra: dict[str, np.ndarray]
         (term, index, float(text.idf[index]), *(float(w[index]) for w in extra.values()))
         for index, term in enumerate(text.terms)
     ]
-    return Seed(f"{name}_vocabulary", columns, rows)
+    return Seed(f"{name}_vocabulary{suffix}", columns, rows)
 
 
 def _compile_linear_text(
-    name: str, text: TextFeatures, model: LogisticRegression, outputs: Outputs
+    name: str, text: TextFeatures, model: LogisticRegression, outputs: Outputs, seed_suffix: str
 ) -> Compiled:
     # A linear model over a vocabulary is a join with a weights seed, not an expression
     # with one term per word: w_k is the coefficient row k per term.
     coef = np.asarray(model.coef_, dtype=np.float64)
     rows = range(coef.shape[0])
-    seed = _vocabulary_seed(name, text, {f"w_{k}": coef[k] for k in rows})
+    seed = _vocabulary_seed(name, text, {f"w_{k}": coef[k] for k in rows}, seed_suffix)
     norm = norm_sql(text)
     sums = ",\n        ".join(f"sum(x * w_{k}) as s_{k}" for k in rows)
     decisions = ",\n        ".join(
@@ -242,10 +247,12 @@ def row_unnest(
     return f"unnest(array[row(\n        {values}\n    )]) as {alias} ({names})"
 
 
-def _compile_tree_text(name: str, text: TextFeatures, model: Any, outputs: Outputs) -> Compiled:
+def _compile_tree_text(
+    name: str, text: TextFeatures, model: Any, outputs: Outputs, seed_suffix: str
+) -> Compiled:
     votes = assemblers.tree_votes(model)
     used = sorted(set().union(*(_used_features(t, set()) for t in votes.trees)))
-    seed = _vocabulary_seed(name, text, {})
+    seed = _vocabulary_seed(name, text, {}, seed_suffix)
     norm = norm_sql(text)
     names = [f"f_{i}" for i in range(len(text.terms))]
     filtered = "".join(
@@ -289,9 +296,11 @@ from p_proba"""
     return Compiled(name, body, [seed])
 
 
-def template_seed(features: LogFeatures) -> Seed:
+def template_seed(features: LogFeatures, suffix: str) -> Seed:
     rows = [(h, float(f)) for h, f in sorted(features.template_frequency_.items())]
-    return Seed("ml_template_frequency", (("template_hash", "text"), ("frequency", "float8")), rows)
+    return Seed(
+        f"ml_template_frequency{suffix}", (("template_hash", "text"), ("frequency", "float8")), rows
+    )
 
 
 # Plain text only: formatting numbers per row costs more than the model.
@@ -303,7 +312,10 @@ _DETECTOR_EXPLANATION = """case
         || '; level ' || coalesce(level_name, 'unknown')"""
 
 
-def _compile_detector(name: str, features: LogFeatures, model_step: str, model: object) -> Compiled:
+def _compile_detector(
+    name: str, features: LogFeatures, model_step: str, model: object, seed_suffix: str
+) -> Compiled:
+    frequency = template_seed(features, seed_suffix)
     # The trees read the features as float32, as scikit-learn's trees do: cast once per row.
     columns = [f"a_x.x_{i}" for i in range(len(FEATURE_NAMES))]
     as_float4 = row_unnest([f"a_f.{n}::float4" for n in FEATURE_NAMES], "a_x", "x", "float4")
@@ -347,7 +359,7 @@ a_features as (
             when 0::float8 then 'DEBUG' when 1::float8 then 'INFO' when 2::float8 then 'WARN'
             when 3::float8 then 'ERROR' when 4::float8 then 'FATAL'
         end as level_name
-    from ({{{{ log_features(batch) }}}}) as a_lf
+    from ({{{{ log_features(batch, '{frequency.name}') }}}}) as a_lf
 ),
 
 a_scored as (
@@ -360,4 +372,4 @@ select
     {outputs},
     '{method}: ' || {_DETECTOR_EXPLANATION} as anomaly_explanation
 from a_scored"""
-    return Compiled(name, body, [template_seed(features)])
+    return Compiled(name, body, [frequency])

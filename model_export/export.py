@@ -1,6 +1,7 @@
 """`export`: train on stg_log_entries, evaluate on the held-out newest rows, save the joblib
-Pipelines, compile them into the dbt project and register the version. `check`: regenerate
-the generated files from the saved artifacts and diff.
+Pipelines, compile them into the dbt project (macros/generated/vN/, seeds/generated/vN/; the
+files of earlier versions stay) and register the version, active or as the challenger.
+`check`: regenerate every version's generated files from its saved artifacts and diff.
 
 The exported models are the ones fitted on the oldest 80% of the rows and evaluated on the
 newest 20%, so the registry's metrics describe exactly the models that score in dbt.
@@ -15,13 +16,22 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import sklearn
+from sklearn.pipeline import Pipeline
 
 from model_export import pipelines
-from model_export.compiler import LEVEL_OUTPUTS, compile_pipeline
+from model_export.compiler import compile_pipeline
 from model_export.data import Window, ensure_staging, read_stg, time_split
-from model_export.generate import MACRO_DIR, generated_paths, rendered_files, write_files
+from model_export.generate import (
+    MACRO_DIR,
+    compiled_versions,
+    dispatcher_file,
+    generated_paths,
+    rendered_files,
+    write_files,
+)
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.registry import Entry, next_version, register
+from model_export.scorer import compile_scorer
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"
@@ -32,20 +42,29 @@ def progress(message: str) -> None:
     print(f"[model_export] {message}", file=sys.stderr, flush=True)
 
 
-def compiled_files(version: str, level: object, detector: object) -> dict[Path, str]:
-    """The generated macros and seeds of one exported version."""
-    compiled = [
-        compile_pipeline(level, "ml_level_classifier", LEVEL_OUTPUTS),
-        compile_pipeline(detector, "ml_anomaly_detector"),
-    ]
-    return rendered_files(compiled, version)
+def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
+    """The generated scoring macro and seeds of one exported version (its own folder)."""
+    return rendered_files([compile_scorer(level, detector, version)], version)
+
+
+def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
+    folder = artifacts_dir / version
+    return version_files(
+        version,
+        joblib.load(folder / f"{LEVEL_MODEL}.joblib"),
+        joblib.load(folder / f"{ANOMALY_MODEL}.joblib"),
+    )
+
+
+def dispatcher_files(versions: list[str]) -> dict[Path, str]:
+    return {MACRO_DIR / "ml_versions.sql": dispatcher_file(versions)}
 
 
 def byo_files(artifacts_dir: Path) -> dict[Path, str]:
     """Generated files of every pipeline added with compile-pipeline (kept as artifacts)."""
     files: dict[Path, str] = {}
     for path in sorted((artifacts_dir / BYO_DIR).glob("*.joblib")):
-        files.update(rendered_files([compile_pipeline(joblib.load(path), path.stem)], None))
+        files.update(rendered_files([compile_pipeline(joblib.load(path), path.stem)]))
     return files
 
 
@@ -70,8 +89,15 @@ def _fit_detector(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tup
     return model, metrics
 
 
-def export(url: str, project_dir: Path, artifacts_dir: Path, window: Window, seed: int) -> str:
-    """Train, save, compile, register; returns the new version."""
+def export(
+    url: str,
+    project_dir: Path,
+    artifacts_dir: Path,
+    window: Window,
+    seed: int,
+    challenger: bool = False,
+) -> str:
+    """Train, save, compile, register (active, or as the challenger); returns the version."""
     started = time.monotonic()
     ensure_staging(url, project_dir)
     progress("reading ml.stg_log_entries")
@@ -96,7 +122,8 @@ def export(url: str, project_dir: Path, artifacts_dir: Path, window: Window, see
     joblib.dump(level, paths[LEVEL_MODEL])
     joblib.dump(detector, paths[ANOMALY_MODEL])
     progress(f"compiling {version} to SQL in {project_dir}")
-    write_files(project_dir, compiled_files(version, level, detector))
+    write_files(project_dir, version_files(version, level, detector))
+    write_files(project_dir, dispatcher_files(compiled_versions(project_dir)))
     start, end = frame["logged_at"].min(), frame["logged_at"].max()
     common = {
         "training_rows": len(train),
@@ -118,41 +145,31 @@ def export(url: str, project_dir: Path, artifacts_dir: Path, window: Window, see
                 **common,
             ),
         ],
+        challenger=challenger,
     )
-    progress(f"{version} registered and active ({time.monotonic() - started:.1f} s)")
+    role = "the challenger" if challenger else "active"
+    progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version
-
-
-def exported_version(project_dir: Path) -> str | None:
-    path = project_dir / MACRO_DIR / "ml_model_version.sql"
-    if not path.exists():
-        return None
-    text = path.read_text(encoding="utf-8")
-    return text.split("{% macro ml_model_version() %}'", 1)[1].split("'", 1)[0]
 
 
 def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
     """Differences between the generated files and a regeneration from the artifacts."""
-    expected: dict[Path, str] = {}
-    version = exported_version(project_dir)
-    if version is not None:
-        folder = artifacts_dir / version
-        if not folder.is_dir():
-            return [f"artifacts of {version} not found in {folder}"]
-        expected.update(
-            compiled_files(
-                version,
-                joblib.load(folder / f"{LEVEL_MODEL}.joblib"),
-                joblib.load(folder / f"{ANOMALY_MODEL}.joblib"),
-            )
-        )
-    expected.update(byo_files(artifacts_dir))
+    versions = compiled_versions(project_dir)
+    # None: a file of a version whose artifacts are elsewhere (reported once, not diffed)
+    expected: dict[Path, str | None] = dict(dispatcher_files(versions))
     problems = []
+    for version in versions:
+        if (artifacts_dir / version).is_dir():
+            expected.update(saved_version_files(artifacts_dir, version))
+        else:
+            problems.append(f"artifacts of {version} not found in {artifacts_dir / version}")
+            expected.update({p: None for p in generated_paths(project_dir) if version in p.parts})
+    expected.update(byo_files(artifacts_dir))
     for relative, content in sorted(expected.items()):
         path = project_dir / relative
         if not path.exists():
             problems.append(f"missing: {relative}")
-        elif path.read_text(encoding="utf-8") != content:
+        elif content is not None and path.read_text(encoding="utf-8") != content:
             problems.append(f"differs from its regeneration: {relative}")
     for relative in sorted(generated_paths(project_dir) - set(expected)):
         problems.append(f"not produced by any artifact: {relative}")

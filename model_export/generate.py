@@ -44,21 +44,60 @@ def macro_file(name: str, body: str) -> str:
     return f"{{#- {HEADER} -#}}\n{{% macro {name}(batch) %}}\n{body}\n{{% endmacro %}}\n"
 
 
-def version_macro(version: str) -> str:
-    return f"{{#- {HEADER} -#}}\n{{% macro ml_model_version() %}}'{version}'{{% endmacro %}}\n"
-
-
-def rendered_files(compiled: list[Compiled], version: str | None) -> dict[Path, str]:
-    """Relative path -> content of every generated file for these compiled models."""
+def rendered_files(compiled: list[Compiled], folder: str = "") -> dict[Path, str]:
+    """Relative path -> content of the macro and seed files of these compiled models, in
+    `folder` under the generated folders (a model version's files live in one folder)."""
     files: dict[Path, str] = {}
     for model in compiled:
-        files[MACRO_DIR / f"{model.name}.sql"] = macro_file(model.name, model.body)
+        files[MACRO_DIR / folder / f"{model.name}.sql"] = macro_file(model.name, model.body)
         for seed in model.seeds:
-            files[SEED_DIR / f"{seed.name}.csv"] = seed_csv(seed)
-            files[SEED_DIR / f"{seed.name}.yml"] = seed_properties(seed)
-    if version is not None:
-        files[MACRO_DIR / "ml_model_version.sql"] = version_macro(version)
+            files[SEED_DIR / folder / f"{seed.name}.csv"] = seed_csv(seed)
+            files[SEED_DIR / folder / f"{seed.name}.yml"] = seed_properties(seed)
     return files
+
+
+def _version_number(version: str) -> int:
+    return int(version[1:])
+
+
+def compiled_versions(project_dir: Path) -> list[str]:
+    """The model versions whose SQL is in the project (macros/generated/vN/), oldest first."""
+    root = project_dir / MACRO_DIR
+    found = [p.name for p in root.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
+    return sorted(found, key=_version_number)
+
+
+def dispatcher_file(versions: list[str]) -> str:
+    """macros/generated/ml_versions.sql: which versions are compiled here, the scoring macro
+    of a version by name, and the name of its template-frequency seed. While dbt parses
+    (execute is false) every version is rendered, so dbt records the seeds of all of them as
+    dependencies of the models that score. With no version compiled yet the project still
+    parses (nothing can score until `model_export export`)."""
+    listed = ", ".join(f"'{v}'" for v in versions)
+    every = "".join(f"\n{{{{ ml_score_{v}(batch) }}}}" for v in versions)
+    branches = "".join(
+        f"\n{{%- elif name == '{v}' -%}}\n{{{{ ml_score_{v}(batch) }}}}" for v in versions
+    )
+    refs = "".join(f"\n{{%- do ref('ml_template_frequency_{v}') -%}}" for v in versions)
+    return f"""{{#- {HEADER} -#}}
+{{% macro ml_compiled_versions() %}}{{{{ return([{listed}]) }}}}{{% endmacro %}}
+
+{{#- version: a name (v3) or a literal ('v3', or null before any export) -#}}
+{{% macro ml_score(version, batch) %}}
+{{%- set name = version | replace("'", "") -%}}
+{{%- if not execute -%}}{every}{branches}
+{{%- else -%}}
+{{{{ exceptions.raise_compiler_error("no compiled SQL for model version " ~ name) }}}}
+{{%- endif -%}}
+{{% endmacro %}}
+
+{{% macro ml_template_frequency_seed(version) %}}
+{{%- if not execute -%}}{refs}
+{{%- endif -%}}
+{{%- set name = version | replace("'", "") -%}}
+{{{{ return(none if name == 'null' else 'ml_template_frequency_' ~ name) }}}}
+{{% endmacro %}}
+"""
 
 
 def write_files(project_dir: Path, files: dict[Path, str]) -> None:
@@ -74,5 +113,5 @@ def generated_paths(project_dir: Path) -> set[Path]:
     for folder in (MACRO_DIR, SEED_DIR):
         root = project_dir / folder
         if root.is_dir():
-            found |= {p.relative_to(project_dir) for p in root.iterdir() if p.is_file()}
+            found |= {p.relative_to(project_dir) for p in root.rglob("*") if p.is_file()}
     return found

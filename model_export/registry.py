@@ -1,12 +1,21 @@
-"""The model registry table ml.ml_model_registry (created and maintained here, not by dbt):
-one row per (model_version, model_name); versions v1, v2, ... are never overwritten and the
-newest is the active one."""
+"""The model registry (created and maintained here, not by dbt):
+- ml.ml_model_registry: one row per (model_version, model_name); versions v1, v2, ... are never
+  overwritten. At most one version is active (what dbt scores with and the API serves) and at
+  most one other is the challenger (scores the same new logs in shadow).
+- ml.ml_model_deployments: every change of those roles, append-only, so `rollback` knows what
+  was active before and the history is auditable.
+
+Changing roles never retrains and never touches predictions: the next dbt run reads the roles
+(macros/model_versions.sql) and scores new logs with them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dbt_project.database import connect
 
@@ -25,7 +34,23 @@ create table if not exists ml.ml_model_registry (
     is_active boolean not null,
     primary key (model_version, model_name)
 );
+-- registries created before champion/challenger
+alter table ml.ml_model_registry
+    add column if not exists is_challenger boolean not null default false;
+create table if not exists ml.ml_model_deployments (
+    deployed_at timestamptz not null default clock_timestamp(),
+    action text not null,
+    model_version text,
+    previous_version text
+);
 """
+
+# Actions that make a version active (rollback is the undo of one of them, see rollback()).
+_ACTIVATIONS = ("export", "activate", "promote")
+
+
+class RegistryError(Exception):
+    """A role change that cannot be done; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +64,74 @@ class Entry:
     artifact_path: str
 
 
+@dataclass(frozen=True)
+class Roles:
+    active: str | None
+    challenger: str | None
+
+
 def ensure_registry(url: str) -> None:
     with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(hashtext('logml.ml_model_registry.ddl'))")
         cur.execute(_DDL)
+
+
+@contextmanager
+def _locked(url: str) -> Iterator[Any]:
+    """A cursor in a transaction holding the registry lock: role changes are serialised and
+    each one commits whole (roles and history together) or not at all."""
+    ensure_registry(url)
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("lock table ml.ml_model_registry in exclusive mode")
+        yield cur
+
+
+def _roles(cur: Any) -> Roles:
+    cur.execute(
+        "select max(model_version) filter (where is_active),"
+        " max(model_version) filter (where is_challenger) from ml.ml_model_registry"
+    )
+    active, challenger = cur.fetchone()
+    return Roles(active, challenger)
+
+
+def _versions(cur: Any) -> set[str]:
+    cur.execute("select distinct model_version from ml.ml_model_registry")
+    return {row[0] for row in cur.fetchall()}
+
+
+def _record(cur: Any, action: str, version: str | None, previous: str | None) -> None:
+    cur.execute(
+        "insert into ml.ml_model_deployments (action, model_version, previous_version)"
+        " values (%s, %s, %s)",
+        (action, version, previous),
+    )
+
+
+def _make_active(cur: Any, version: str, action: str) -> str:
+    previous = _roles(cur).active
+    cur.execute(
+        "update ml.ml_model_registry set is_active = (model_version = %s),"
+        " is_challenger = is_challenger and model_version <> %s",
+        (version, version),
+    )
+    _record(cur, action, version, previous)
+    return f"{version} is active (was {previous or 'none'})"
+
+
+def _make_challenger(cur: Any, version: str | None) -> None:
+    cur.execute(
+        "update ml.ml_model_registry set is_challenger = (model_version = %s)"
+        " where is_challenger or model_version = %s",
+        (version, version),
+    )
+    _record(cur, "challenger" if version else "clear-challenger", version, None)
+
+
+def roles(url: str) -> Roles:
+    ensure_registry(url)
+    with connect(url) as conn, conn.cursor() as cur:
+        return _roles(cur)
 
 
 def next_version(url: str) -> str:
@@ -55,16 +145,15 @@ def next_version(url: str) -> str:
         return f"v{cur.fetchone()[0] + 1}"
 
 
-def register(url: str, version: str, entries: list[Entry]) -> None:
-    """Add a version (failing if it exists) and make it the only active one."""
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("lock table ml.ml_model_registry in exclusive mode")
-        cur.execute("update ml.ml_model_registry set is_active = false where is_active")
+def register(url: str, version: str, entries: list[Entry], challenger: bool = False) -> None:
+    """Add a version (failing if it exists) as the active one, or as the challenger."""
+    with _locked(url) as cur:
         for e in entries:
             cur.execute(
-                "insert into ml.ml_model_registry values"
-                " (%s, %s, now(), %s, %s, %s, %s, %s, %s, true)",
+                "insert into ml.ml_model_registry (model_version, model_name, trained_at,"
+                " training_rows, window_start, window_end, sklearn_version, metrics,"
+                " artifact_path, is_active, is_challenger)"
+                " values (%s, %s, now(), %s, %s, %s, %s, %s, %s, false, false)",
                 (
                     version,
                     e.model_name,
@@ -76,16 +165,103 @@ def register(url: str, version: str, entries: list[Entry]) -> None:
                     e.artifact_path,
                 ),
             )
+        if challenger:
+            _make_challenger(cur, version)
+        else:
+            _make_active(cur, version, "export")
 
 
-def active_artifacts(url: str) -> tuple[str, dict[str, str]]:
-    """(active version, model_name -> artifact_path)."""
+def activate(url: str, version: str) -> str:
+    with _locked(url) as cur:
+        if version not in _versions(cur):
+            raise RegistryError(f"{version} is not in ml.ml_model_registry")
+        if _roles(cur).active == version:
+            return f"{version} is already active"
+        return _make_active(cur, version, "activate")
+
+
+def promote(url: str) -> str:
+    """The challenger becomes the active version; there is no challenger afterwards."""
+    with _locked(url) as cur:
+        challenger = _roles(cur).challenger
+        if challenger is None:
+            raise RegistryError("there is no challenger to promote")
+        return _make_active(cur, challenger, "promote")
+
+
+def rollback(url: str) -> str:
+    """Back to the version that was active before the current one became active (the undo of
+    its latest export/activate/promote; rolling back twice goes two steps back)."""
+    with _locked(url) as cur:
+        current = _roles(cur).active
+        cur.execute(
+            "select previous_version from ml.ml_model_deployments"
+            " where model_version = %s and action = any(%s)"
+            " order by deployed_at desc limit 1",
+            (current, list(_ACTIVATIONS)),
+        )
+        row = cur.fetchone()
+        if current is None or row is None or row[0] is None:
+            raise RegistryError(
+                f"no version was active before {current or 'now'} in ml.ml_model_deployments;"
+                " choose one with `make activate VERSION=vN`"
+            )
+        return _make_active(cur, row[0], "rollback")
+
+
+def set_challenger(url: str, version: str | None) -> str:
+    with _locked(url) as cur:
+        current = _roles(cur)
+        if version is not None and version not in _versions(cur):
+            raise RegistryError(f"{version} is not in ml.ml_model_registry")
+        if version is not None and version == current.active:
+            raise RegistryError(f"{version} is the active version; it cannot be its challenger")
+        _make_challenger(cur, version)
+        return f"challenger: {version or 'none'} (was {current.challenger or 'none'})"
+
+
+def describe(url: str) -> list[str]:
+    """One line per version, newest first: role, training rows and window, key metrics."""
+    ensure_registry(url)
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select model_version, bool_or(is_active), bool_or(is_challenger),"
+            " max(training_rows), min(window_start), max(window_end), min(trained_at),"
+            " max((metrics ->> 'macro_f1')::float8) filter (where model_name = 'level_classifier'),"
+            " max(metrics ->> 'detector') filter (where model_name = 'anomaly_detector'),"
+            " max((metrics ->> 'f1')::float8) filter (where model_name = 'anomaly_detector')"
+            " from ml.ml_model_registry group by model_version"
+            " order by substr(model_version, 2)::int desc"
+        )
+        rows = cur.fetchall()
+    lines = []
+    for version, active, challenger, training, start, end, trained, f1, detector, af1 in rows:
+        role = "active" if active else "challenger" if challenger else "-"
+        anomaly = f"{detector} F1 {af1:.3f}" if af1 is not None else str(detector)
+        lines.append(
+            f"{version:<5} {role:<10} trained {trained:%Y-%m-%d %H:%M} on {training} rows"
+            f" ({start:%Y-%m-%d} .. {end:%Y-%m-%d}); level macro F1 "
+            f"{f1 if f1 is None else round(f1, 3)}; anomalies {anomaly}"
+        )
+    return lines or ["no model versions registered: make export-model"]
+
+
+def artifacts(url: str, version: str | None = None) -> tuple[str, dict[str, str]]:
+    """(version, model_name -> artifact_path) of `version`, by default the active one."""
+    ensure_registry(url)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "select model_version, model_name, artifact_path from ml.ml_model_registry"
-            " where is_active order by model_name"
+            " where model_version = coalesce(%s, (select max(model_version)"
+            " from ml.ml_model_registry where is_active)) order by model_name",
+            (version,),
         )
         rows = cur.fetchall()
     if not rows:
-        raise SystemExit("no active model version in ml.ml_model_registry: run export first")
+        missing = version or "active version"
+        raise SystemExit(f"no {missing} in ml.ml_model_registry: run export first")
     return rows[0][0], {name: path for _, name, path in rows}
+
+
+def active_artifacts(url: str) -> tuple[str, dict[str, str]]:
+    return artifacts(url)

@@ -13,10 +13,12 @@ import jinja2
 
 def macro_namespace(project_dir: Path, seed_schema: str) -> dict[str, Callable[..., object]]:
     """name -> callable for every macro of the project (later files may call earlier ones)."""
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, autoescape=False, extensions=["jinja2.ext.do"]
+    )
     namespace: dict[str, Callable[..., object]] = {"ref": lambda name: f"{seed_schema}.{name}"}
     paths = [project_dir / "macros" / "log_features.sql"]
-    paths += sorted((project_dir / "macros" / "generated").glob("*.sql"))
+    paths += sorted((project_dir / "macros" / "generated").rglob("*.sql"))
     for path in paths:
         template = environment.from_string(path.read_text(encoding="utf-8"), globals=namespace)
         module = template.module

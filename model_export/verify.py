@@ -8,6 +8,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import joblib
 import numpy as np
@@ -18,8 +19,9 @@ from dbt_project.database import connect
 from model_export import pipelines
 from model_export.data import STG_COLUMNS, STG_RELATION, frame_from_rows
 from model_export.generate import SEED_DIR
-from model_export.registry import active_artifacts
+from model_export.registry import artifacts
 from model_export.render import render_macro
+from model_export.scorer import scorer_name
 
 TOLERANCE = 1e-9
 VERIFY_SCHEMA = "ml_verify"
@@ -77,7 +79,7 @@ def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
-        for path in sorted((project_dir / SEED_DIR).glob("*.csv")):
+        for path in sorted((project_dir / SEED_DIR).rglob("*.csv")):
             types = _column_types(path.with_suffix(".yml"))
             with path.open(encoding="utf-8", newline="") as handle:
                 header = next(csv.reader(handle))
@@ -181,31 +183,35 @@ def sample_condition(rows: int | None) -> str:
     )
 
 
-def verify_active(url: str, project_dir: Path, rows: int | None) -> list[Comparison]:
-    """Both models of the active version on a sample of stg rows."""
-    _, paths = active_artifacts(url)
-    load_seeds(url, project_dir)
-    where = sample_condition(rows)
-    return verify_macro(
-        url,
-        project_dir,
-        "ml_level_classifier",
+def load_version(url: str, version: str | None = None) -> tuple[str, tuple[object, object]]:
+    """(version, (level classifier, anomaly detector)) of a version, default the active one."""
+    version, paths = artifacts(url, version)
+    return version, (
         joblib.load(paths["level_classifier"]),
-        level_reference,
-        where,
-    ) + verify_macro(
-        url,
-        project_dir,
-        "ml_anomaly_detector",
         joblib.load(paths["anomaly_detector"]),
-        anomaly_reference,
-        where,
     )
 
 
-def verify_predictions(url: str, rows: int | None) -> list[Comparison]:
-    """The rows dbt already wrote to ml.ml_predictions for the active version."""
-    version, paths = active_artifacts(url)
+def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What a version's scoring macro must return: both models' outputs."""
+    level, detector = cast(tuple[object, object], models)
+    return level_reference(level, inputs) | anomaly_reference(detector, inputs)
+
+
+def verify_version(
+    url: str, project_dir: Path, rows: int | None, version: str | None = None
+) -> list[Comparison]:
+    """Both models of a version (default: the active one), as its one scoring macro, on a
+    sample of stg rows."""
+    version, models = load_version(url, version)
+    load_seeds(url, project_dir)
+    where = sample_condition(rows)
+    return verify_macro(url, project_dir, scorer_name(version), models, version_reference, where)
+
+
+def verify_predictions(url: str, rows: int | None, version: str | None = None) -> list[Comparison]:
+    """The rows dbt already wrote to ml.ml_predictions for a version (default: active)."""
+    version, models = load_version(url, version)
     limit = "" if rows is None else f" order by p.log_entry_id limit {int(rows)}"
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
@@ -223,8 +229,5 @@ def verify_predictions(url: str, rows: int | None) -> list[Comparison]:
         )
         inputs = frame_from_rows(cur.fetchall())
     predicted = predicted.sort_values("log_entry_id").reset_index(drop=True)
-    level = joblib.load(paths["level_classifier"])
-    detector = joblib.load(paths["anomaly_detector"])
-    return compare("ml_predictions", predicted, level_reference(level, inputs), LABELS) + compare(
-        "ml_predictions", predicted, anomaly_reference(detector, inputs), LABELS
-    )
+    expected = version_reference(models, inputs)
+    return compare(f"ml_predictions {version}", predicted, expected, LABELS)

@@ -1,4 +1,7 @@
-{#- The anomaly detector's inputs for every log line; a view, computed only when read. -#}
+{#-
+  The anomaly detector's inputs for every log line, as the active model version computes them
+  (template_frequency comes from its training set); a view, computed only when read.
+-#}
 with
 
 logs as (
@@ -9,7 +12,7 @@ logs as (
 
 features as (
 
-    {{ log_features('logs') }}
+    {{ log_features('logs', ml_template_frequency_seed(ml_model_version())) }}
 
 )
 

@@ -1,6 +1,7 @@
 {#-
-  Population stability index of each model version's recent inputs and outputs against its
-  training window (from the registry). "Recent" is the newest var drift_window_hours of logs
+  Population stability index of the recent inputs and outputs of the versions that score
+  (the active one and the challenger) against each one's training window (from the
+  registry). "Recent" is the newest var drift_window_hours of logs
   the version scored; both sides are capped at var drift_sample_rows rows (the newest), so the
   cost stays bounded on large tables. Features: every column of int_log_features (computed by
   the same log_features macro, for the sampled lines only), binned at
@@ -9,6 +10,10 @@
 -#}
 -- depends_on: {{ ref('int_log_features') }} (its columns name the features)
 {%- set feature_columns = drift_feature_columns() %}
+{%- set scoring_versions = [ml_model_version()] %}
+{%- if ml_challenger_version() %}
+{%- do scoring_versions.append(ml_challenger_version()) %}
+{%- endif %}
 
 with
 
@@ -45,6 +50,7 @@ versions as (
         max(windows.window_end) as current_end
     from registry
     inner join windows on registry.model_version = windows.model_version
+    where registry.model_version in ({{ scoring_versions | join(', ') }})
     group by registry.model_version
 
 ),
@@ -105,7 +111,18 @@ sampled_logs as (
 
 features as (
 
-    {{ log_features('sampled_logs') }}
+    -- each version's features: template_frequency is relative to its own training set
+    {%- for version in scoring_versions %}
+    select
+        {{ version }}::text as model_version,
+        version_features.*
+    from (
+        {{ log_features('sampled_logs', ml_template_frequency_seed(version)) }}
+    ) as version_features
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
@@ -119,7 +136,10 @@ observations as (
         '{{ feature }}' as feature,
         features.{{ feature }}::float8 as value
     from {{ side }}_logs
-    inner join features on {{ side }}_logs.log_entry_id = features.log_entry_id
+    inner join features
+        on
+            {{ side }}_logs.model_version = features.model_version
+            and {{ side }}_logs.log_entry_id = features.log_entry_id
     union all
     {%- endfor %}
     {%- endfor %}

@@ -1,16 +1,20 @@
 {#-
-  One row per (log, model version): the active model version's predictions, computed in the
-  database by the compiled models (macros/generated/). Incremental runs read only the logs the
-  active version has not scored, by id: everything above its watermark, plus a bounded range
-  below it (var late_id_window) re-checked with an anti-join for ids committed out of order.
-  The watermark of a version that has scored nothing yet is where the table ends, so a newly
-  activated version scores new logs from then on; var rescore_from reaches further back.
+  One row per (log, model version): the predictions of the active model version and, in
+  shadow, of the challenger (macros/model_versions.sql reads both roles from the registry),
+  computed in the database by each version's compiled SQL (macros/generated/vN/). Each
+  version reads only the logs it has not scored, by id: everything above its own watermark,
+  plus a bounded range below it (var late_id_window) re-checked with an anti-join for ids
+  committed out of order. A version that has scored nothing yet starts where the table ends,
+  so a newly activated version or challenger scores new logs from then on; var rescore_from
+  reaches further back for the active version. Never rebuilt by --full-refresh: predictions
+  of earlier versions are history that no run could recompute.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        full_refresh=false,
         pre_hook=[
             "set local jit = off",
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
@@ -41,28 +45,32 @@
     )
 }}
 
-{%- set active_version = ml_model_version() -%}
+{#- a challenger starts on the run after the table exists (it starts where that ends) -#}
+{%- set scorers = [('active', ml_model_version())] -%}
+{%- if ml_challenger_version() and is_incremental() -%}
+{%- do scorers.append(('challenger', ml_challenger_version())) -%}
+{%- endif %}
 
 with
-
+{% for role, version in scorers %}
 {% if is_incremental() -%}
-progress as (
+{{ role }}_progress as (
 
     select
         (
             select min(scored.log_entry_id)
             from {{ this }} as scored
-            where scored.model_version = {{ active_version }}
+            where scored.model_version = {{ version }}
         ) as version_first_id,
         (
             select max(scored.log_entry_id)
             from {{ this }} as scored
-            where scored.model_version = {{ active_version }}
+            where scored.model_version = {{ version }}
         ) as version_watermark
 
 ),
 
-bounds as (
+{{ role }}_bounds as (
 
     select
         least(
@@ -79,7 +87,7 @@ bounds as (
                         progress.version_first_id - 1
                     )
             end,
-            {% if var('rescore_from') -%}
+            {% if var('rescore_from') and role == 'active' -%}
             (
                 select min(windowed.log_entry_id) - 1
                 from {{ ref('stg_log_entries') }} as windowed
@@ -89,61 +97,58 @@ bounds as (
             null
             {%- endif %}
         ) as lower_id
-    from progress
+    from {{ role }}_progress as progress
 
 ),
 
 {% endif -%}
 
--- Not materialized: the compiled models read batch several times, and a materialized CTE
--- (the default for one read more than once) is a CTE scan, which keeps every read of it out of
--- parallel workers; inlined, each read is a plain (parallel) scan of the same rows.
-batch as not materialized (
+-- Not materialized: the compiled models read the batch several times, and a materialized
+-- CTE (the default for one read more than once) is a CTE scan, which keeps every read of it
+-- out of parallel workers; inlined, each read is a plain (parallel) scan of the same rows.
+{{ role }}_batch as not materialized (
 
     select logs.*
     from {{ ref('stg_log_entries') }} as logs
     {% if is_incremental() -%}
     where
-        logs.log_entry_id > (select bounds.lower_id from bounds)
+        logs.log_entry_id > (select bounds.lower_id from {{ role }}_bounds as bounds)
         and not exists (
             select 1
             from {{ this }} as scored
             where
-                scored.model_version = {{ active_version }}
+                scored.model_version = {{ version }}
                 and scored.log_entry_id = logs.log_entry_id
                 -- the same bound on this side keeps the anti-join to an index range
-                and scored.log_entry_id > (select bounds.lower_id from bounds)
+                and scored.log_entry_id > (select bounds.lower_id from {{ role }}_bounds as bounds)
         )
     {%- endif %}
 
 ),
 
-levels as (
+-- The compiled SQL reads its input as `batch` (a CTE of this scope).
+{{ role }}_scores as (
 
-    {{ ml_level_classifier('batch') }}
+    with batch as not materialized (select * from {{ role }}_batch)
 
-),
-
-anomalies as (
-
-    {{ ml_anomaly_detector('batch') }}
+    select * from ({{ ml_score(version, 'batch') }}) as scored
 
 ),
 
-final as (
+{{ role }}_predictions as (
 
     select
         batch.log_entry_id::bigint as log_entry_id,
-        {{ active_version }}::text as model_version,
-        levels.predicted_level,
-        levels.level_confidence,
+        {{ version }}::text as model_version,
+        scores.predicted_level,
+        scores.level_confidence,
         batch.level as logged_level,
-        coalesce(batch.level <> levels.predicted_level, false) as level_disagrees,
-        anomalies.is_anomaly,
-        anomalies.anomaly_score,
-        anomalies.anomaly_confidence,
-        {{ severity('anomalies.is_anomaly', 'levels.predicted_level') }} as severity,
-        {{ explanation('levels', 'anomalies') }} as explanation,
+        coalesce(batch.level <> scores.predicted_level, false) as level_disagrees,
+        scores.is_anomaly,
+        scores.anomaly_score,
+        scores.anomaly_confidence,
+        {{ severity('scores.is_anomaly', 'scores.predicted_level') }} as severity,
+        {{ explanation('scores', 'scores') }} as explanation,
         batch.logged_at,
         batch.service,
         batch.host,
@@ -152,9 +157,19 @@ final as (
         left(batch.message, 500) as message,
         -- after the lock (a statement of its own), so runs that commit later stamp later
         statement_timestamp() as predicted_at
-    from batch
-    inner join levels on batch.log_entry_id = levels.log_entry_id
-    inner join anomalies on batch.log_entry_id = anomalies.log_entry_id
+    from {{ role }}_batch as batch
+    inner join {{ role }}_scores as scores on batch.log_entry_id = scores.log_entry_id
+
+),
+{% endfor %}
+final as (
+
+    {%- for role, version in scorers %}
+    select * from {{ role }}_predictions
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 )
 

@@ -61,7 +61,7 @@ def loghub_db(module_db: str, loghub_dir: Path, dbt_project_copy: Path) -> str:
 
 
 def install(url: str, project: Path, compiled: list[Compiled]) -> None:
-    write_files(project, rendered_files(compiled, None))
+    write_files(project, rendered_files(compiled))
     load_seeds(url, project)
 
 
@@ -176,11 +176,10 @@ def test_log_features_sql_equals_python(
     (project / "macros" / "log_features.sql").write_text(
         (ROOT / "macros" / "log_features.sql").read_text(encoding="utf-8"), encoding="utf-8"
     )
-    write_files(
-        project, rendered_files([Compiled("ml_none", "select 1", [template_seed(features)])], None)
-    )
+    seed = template_seed(features, "_vtest")
+    write_files(project, rendered_files([Compiled("ml_none", "select 1", [seed])]))
     load_seeds(module_db, project)
-    query = render_macro(project, "log_features", "ml_verify", "lf_input")
+    query = render_macro(project, "log_features", "ml_verify", "lf_input", seed.name)
     with connect(module_db) as conn, conn.cursor() as cur:
         cur.execute(
             "create temp table lf_input (log_entry_id bigint, message text, level text,"

@@ -19,8 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
 from dbt_project.dbt_runner import run_dbt
-from model_export.registry import active_artifacts
-from model_export.verify import anomaly_reference, level_reference, verify_macro
+from model_export.verify import load_version, verify_macro, version_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
@@ -87,30 +86,16 @@ def test_verify_after_dbt_seed(exported) -> None:
     """dbt's own seed loading (CSV -> agate -> float8 columns) keeps every weight exact."""
     url, project, _ = exported
     run_dbt(
-        ["seed", "--select", "ml_level_classifier_vocabulary", "ml_template_frequency"],
+        ["seed", "--select", "ml_level_classifier_vocabulary_v1", "ml_template_frequency_v1"],
         url,
         project_dir=project,
     )
-    _, paths = active_artifacts(url)
+    version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
     results = verify_macro(
-        url,
-        project,
-        "ml_level_classifier",
-        joblib.load(paths["level_classifier"]),
-        level_reference,
-        where,
-        "ml",
+        url, project, f"ml_score_{version}", models, version_reference, where, "ml"
     )
-    results += verify_macro(
-        url,
-        project,
-        "ml_anomaly_detector",
-        joblib.load(paths["anomaly_detector"]),
-        anomaly_reference,
-        where,
-        "ml",
-    )
+    assert len(results) == 5
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]
 
 
@@ -143,23 +128,24 @@ def test_registry_versions(exported) -> None:
     assert {r[3] for r in rows if r[0] == "v2"} == {16000}
     assert all(Path(r[4]).is_file() for r in rows)
     assert [r[5] for r in rows] == [False, True, False, True]
-    version_macro = project / "macros" / "generated" / "ml_model_version.sql"
-    assert "'v2'" in version_macro.read_text()
+    generated = project / "macros" / "generated"
+    # v1's compiled SQL stays: switching back is a role change, not a retrain
+    assert (generated / "v1" / "ml_score_v1.sql").is_file()
+    assert (generated / "v2" / "ml_score_v2.sql").is_file()
+    assert "ml_score_v1(batch)" in (generated / "ml_versions.sql").read_text()
 
 
 def test_check_detects_a_hand_edit(exported) -> None:
     url, project, artifacts = exported
     args = ("check", "--project-dir", str(project), "--artifacts-dir", str(artifacts))
     assert run("model_export", url, *args, check=False).returncode == 0
-    macro = project / "macros" / "generated" / "ml_anomaly_detector.sql"
+    macro = project / "macros" / "generated" / "v1" / "ml_score_v1.sql"
     original = macro.read_text()
     macro.write_text(original.replace("0.5", "0.6", 1) if "0.5" in original else original + " ")
     try:
         out = run("model_export", url, *args, check=False)
         assert out.returncode == 1
-        assert (
-            "differs from its regeneration: macros/generated/ml_anomaly_detector.sql" in out.stdout
-        )
+        assert "differs from its regeneration: macros/generated/v1/ml_score_v1.sql" in out.stdout
     finally:
         macro.write_text(original)
     stray = project / "seeds" / "generated" / "ml_stray.csv"

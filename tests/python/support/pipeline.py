@@ -98,7 +98,7 @@ def build(
 ) -> list[str]:
     """create-source -> load -> model_export export -> dbt build, in a project copy without
     an export (fixture dbt_project_copy); the outputs. (The export builds stg_log_entries
-    itself: without generated macros the project does not parse.)"""
+    itself; nothing else can run before a version is compiled.)"""
     create_source_table(url)
     outputs = [load_generated(url, rows, seed)]
     outputs.append(export(url, project, env=env))
