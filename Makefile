@@ -9,8 +9,9 @@ VERIFY_ROWS ?= 100000
 LOGHUB ?= ../shared/data/loghub
 DBT    := $(PY) -m dbt_project dbt
 
-.PHONY: help setup lock demo pipeline load load-loghub export-model verify check-generated \
-        evaluate run docs serve test lint db-stop bench clean
+.PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
+        promote challenger verify check-generated evaluate run notify docs serve test lint db-stop \
+        bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,9 +47,26 @@ load-loghub: setup  ## load every loghub sample system (documented level mapping
 	$(PY) -m dbt_project create-source
 	$(PY) -m dbt_project load loghub $(LOGHUB)/*/
 
-export-model: setup  ## retrain on the logs in the database, compile to SQL, register a new version
+export-model: setup  ## retrain, compile to SQL, register a new active version (ARGS=--challenger: shadow)
 	$(DBT) run --select stg_log_entries
 	$(PY) -m model_export export $(ARGS)
+
+versions: setup  ## every model version with its role (active, challenger) and held-out metrics
+	$(PY) -m model_export versions
+
+activate: setup  ## make VERSION (e.g. VERSION=v3) the active model version; no retraining
+	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN"; exit 2; }
+	$(PY) -m model_export activate $(VERSION)
+
+rollback: setup  ## back to the version that was active before the current one
+	$(PY) -m model_export rollback
+
+promote: setup  ## the challenger becomes the active version
+	$(PY) -m model_export promote
+
+challenger: setup  ## VERSION=vN scores new logs in shadow beside the active one (VERSION=none clears)
+	@test -n "$(VERSION)" || { echo "usage: make challenger VERSION=vN (or VERSION=none)"; exit 2; }
+	$(PY) -m model_export challenger $(if $(filter none,$(VERSION)),--clear,$(VERSION))
 
 verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare
 	$(PY) -m model_export verify --rows $(VERIFY_ROWS)
@@ -59,8 +77,11 @@ check-generated: setup  ## regenerate the generated macros/seeds from the artifa
 evaluate: setup  ## held-out quality table (loghub systems, generated logs, baselines)
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000
 
-run: setup  ## dbt build (seed, score new logs, stats, tests) against the configured database
+run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against the configured database
 	$(DBT) build
+
+notify: setup  ## send each new alert once to LOGML_ALERT_WEBHOOK_URL (ARGS=--dry-run: show only)
+	$(PY) -m dbt_project notify $(ARGS)
 
 docs: setup  ## build the static dbt docs site (target/static_index.html)
 	$(DBT) docs generate --static

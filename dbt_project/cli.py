@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dbt_project import database, dbt_runner, loading, source_table, summary
+from dbt_project import database, dbt_runner, loading, notifier, source_table, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     loading.register_commands(commands)
+    notifier.register_command(commands)
 
     args = parser.parse_args(argv)
     if args.command == "db-start":
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(summary.summary_lines()))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
+    elif args.command == "notify":
+        return notifier.run_command(args)
     else:
         return loading.run_command(args)
     return 0

@@ -12,7 +12,8 @@
     {%- if not ready -%}{{ return('') }}{%- endif -%}
     {%- set tables = [
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
-        'ml_model_health', 'ml_drift', 'ml_model_registry'
+        'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
+        'ml_model_comparison', 'ml_model_versions'
     ] -%}
     {%- set existing = [] -%}
     {%- for table in tables -%}

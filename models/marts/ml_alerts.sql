@@ -1,0 +1,371 @@
+{#-
+  One row per alert about the ACTIVE model version (the challenger scores in shadow mode and
+  never alerts), appended and never rewritten: the notifier (dbt_project/notifier.py) sends
+  each row once. Rules (docs/alerts.md; every threshold is a var in dbt_project.yml):
+  - high_severity_anomaly: a (service, hour) with at least alert_high_severity_min_lines
+    high-severity lines; one alert with the count and the worst line (highest anomaly score).
+  - anomaly_rate_spike / level_disagreement_spike: a (service, hour)'s rate against the same
+    service's previous alert_baseline_days of hours; it needs enough lines on both sides and
+    must reach max(baseline x alert_spike_ratio, baseline + alert_spike_min_increase).
+  - drift: an ml_drift feature whose PSI exceeds alert_drift_psi (at most one per feature and
+    day of the newest scored hour).
+  alert_key is an md5 of what the alert is about (kind, version, service, hour or feature and
+  day), never of when it was found, so reruns and full refreshes produce the same keys and the
+  anti-join below (backed by a unique index) inserts each alert once.
+
+  Incremental: only the (service, hour) slices of ml_stats_hourly counted after the newest
+  `source_predicted_at` already stored (the stats' own last_predicted_at), and only hours
+  within alert_lookback_hours of the newest scored hour, are evaluated; their baselines come
+  from ml_stats_hourly too (index on model_version, hour). ml_predictions is read only for the
+  worst line of an alerted hour (index on model_version, logged_at).
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ serialize_runs('ml_alerts') }}"],
+        post_hook=[
+            {
+                "sql": "{{ create_index_if_missing(this, 'ml_alerts_key_uidx',
+                        ['alert_key'], unique=true) }}",
+                "transaction": false,
+            },
+        ],
+    )
+}}
+
+{%- set active_version = ml_model_version() -%}
+
+with
+
+-- Not materialized: read more than once, and a materialized CTE would copy the version's
+-- whole history instead of letting each read use the (model_version, hour) index.
+hourly as not materialized (
+
+    select * from {{ ref('ml_stats_hourly') }}
+    where model_version = {{ active_version }}
+
+),
+
+predictions as (
+
+    select * from {{ ref('ml_predictions') }}
+    where model_version = {{ active_version }}
+
+),
+
+drift as (
+
+    select * from {{ ref('ml_drift') }}
+    where model_version = {{ active_version }}
+
+),
+
+bounds as (
+
+    select
+        max(hourly.hour) + interval '1 hour'
+        - interval '{{ var("alert_lookback_hours") }} hours' as lookback_start,
+        {% if is_incremental() -%}
+        (
+            select coalesce(max(raised.source_predicted_at), '-infinity'::timestamptz)
+            from {{ this }} as raised
+        )
+        {%- else -%}
+        '-infinity'::timestamptz
+        {%- endif %} as watermark
+    from hourly
+
+),
+
+changed_slices as (
+
+    select
+        hourly.service,
+        hourly.hour,
+        max(hourly.last_predicted_at) as last_predicted_at
+    from hourly
+    cross join bounds
+    where
+        hourly.hour >= bounds.lookback_start
+        and hourly.last_predicted_at > bounds.watermark
+    group by hourly.service, hourly.hour
+
+),
+
+service_hours as (
+
+    -- whole (service, hour) totals, for the changed hours and their baseline hours
+    select
+        hourly.service,
+        hourly.hour,
+        sum(hourly.predictions)::bigint as lines,
+        sum(hourly.anomalies)::bigint as anomalies,
+        coalesce(sum(hourly.predictions) filter (where hourly.logged_level <> '(unknown)'), 0)
+        ::bigint as known_level_lines,
+        sum(hourly.level_disagreements)::bigint as level_disagreements,
+        coalesce(sum(hourly.predictions) filter (where hourly.severity = 'high'), 0)::bigint
+            as high_severity_lines
+    from hourly
+    where
+        hourly.hour
+        >= (select min(changed_slices.hour) from changed_slices)
+        - interval '{{ var("alert_baseline_days") }} days'
+    group by hourly.service, hourly.hour
+
+),
+
+current_hours as (
+
+    select
+        service_hours.*,
+        coalesce(sum(past.lines), 0)::bigint as baseline_lines,
+        coalesce(sum(past.anomalies), 0)::bigint as baseline_anomalies,
+        coalesce(sum(past.known_level_lines), 0)::bigint as baseline_known_level_lines,
+        coalesce(sum(past.level_disagreements), 0)::bigint as baseline_level_disagreements
+    from service_hours
+    inner join changed_slices
+        on
+            service_hours.service = changed_slices.service
+            and service_hours.hour = changed_slices.hour
+    left join service_hours as past
+        on
+            service_hours.service = past.service
+            and service_hours.hour - interval '{{ var("alert_baseline_days") }} days' <= past.hour
+            and service_hours.hour > past.hour
+    group by
+        service_hours.service,
+        service_hours.hour,
+        service_hours.lines,
+        service_hours.anomalies,
+        service_hours.known_level_lines,
+        service_hours.level_disagreements,
+        service_hours.high_severity_lines
+
+),
+
+rates as (
+
+    select
+        'anomaly_rate_spike' as alert_kind,
+        'anomalous' as what,
+        service,
+        hour,
+        anomalies as events,
+        lines,
+        baseline_anomalies as baseline_events,
+        baseline_lines
+    from current_hours
+    union all
+    select
+        'level_disagreement_spike' as alert_kind,
+        'read as another level than logged' as what,
+        service,
+        hour,
+        level_disagreements as events,
+        known_level_lines as lines,
+        baseline_level_disagreements as baseline_events,
+        baseline_known_level_lines as baseline_lines
+    from current_hours
+
+),
+
+rate_thresholds as (
+
+    select
+        rates.*,
+        rates.events::float8 / nullif(rates.lines, 0)::float8 as observed,
+        rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8 as baseline,
+        greatest(
+            rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8
+            * {{ var('alert_spike_ratio') }},
+            rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8
+            + {{ var('alert_spike_min_increase') }}
+        ) as threshold
+    from rates
+
+),
+
+rate_alerts as (
+
+    select
+        alert_kind,
+        concat_ws('|', alert_kind, service, extract(epoch from hour)::bigint) as about,
+        service,
+        hour as window_start,
+        hour + interval '1 hour' as window_end,
+        observed,
+        baseline,
+        threshold,
+        case when alert_kind = 'anomaly_rate_spike' then 'high' else 'medium' end as severity,
+        format(
+            '%s on %s, hour from %s UTC: %s%% of %s lines %s (baseline %s%% of %s lines over '
+            '%s days, threshold %s%%)',
+            case
+                when alert_kind = 'anomaly_rate_spike' then 'Anomaly rate spike'
+                else 'Level disagreement spike'
+            end,
+            service,
+            to_char(hour at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+            to_char(100 * observed, 'FM990.0'),
+            lines,
+            what,
+            to_char(100 * baseline, 'FM990.0'),
+            baseline_lines,
+            {{ var('alert_baseline_days') }},
+            to_char(100 * threshold, 'FM990.0')
+        ) as message,
+        jsonb_build_object(
+            'events', events,
+            'lines', lines,
+            'baseline_events', baseline_events,
+            'baseline_lines', baseline_lines,
+            'baseline_days', {{ var('alert_baseline_days') }}
+        ) as details
+    from rate_thresholds
+    where
+        lines >= {{ var('alert_min_lines') }}
+        and events >= {{ var('alert_min_events') }}
+        and baseline_lines >= {{ var('alert_min_baseline_lines') }}
+        and observed >= threshold
+
+),
+
+high_severity_hours as (
+
+    select current_hours.*
+    from current_hours
+    where current_hours.high_severity_lines >= {{ var('alert_high_severity_min_lines') }}
+
+),
+
+high_severity_alerts as (
+
+    select
+        'high_severity_anomaly' as alert_kind,
+        concat_ws(
+            '|', 'high_severity_anomaly', high_severity_hours.service,
+            extract(epoch from high_severity_hours.hour)::bigint
+        ) as about,
+        high_severity_hours.service,
+        high_severity_hours.hour as window_start,
+        high_severity_hours.hour + interval '1 hour' as window_end,
+        high_severity_hours.high_severity_lines::float8 as observed,
+        null::float8 as baseline,
+        {{ var('alert_high_severity_min_lines') }}::float8 as threshold,
+        'high' as severity,
+        format(
+            '%s high-severity lines of %s on %s in the hour from %s UTC; worst (log %s, '
+            'anomaly score %s): %s',
+            high_severity_hours.high_severity_lines,
+            high_severity_hours.lines,
+            high_severity_hours.service,
+            to_char(high_severity_hours.hour at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+            worst.log_entry_id,
+            to_char(worst.anomaly_score, 'FM0.000'),
+            left(regexp_replace(worst.message, '\s+', ' ', 'g'), 200)
+        ) as message,
+        jsonb_build_object(
+            'high_severity_lines', high_severity_hours.high_severity_lines,
+            'lines', high_severity_hours.lines,
+            'worst_log_entry_id', worst.log_entry_id,
+            'worst_logged_at', worst.logged_at,
+            'worst_anomaly_score', worst.anomaly_score,
+            'worst_message', worst.message
+        ) as details
+    from high_severity_hours
+    cross join lateral (
+        select
+            predictions.log_entry_id,
+            predictions.logged_at,
+            predictions.anomaly_score,
+            predictions.message
+        from predictions
+        where
+            predictions.logged_at >= high_severity_hours.hour
+            and predictions.logged_at < high_severity_hours.hour + interval '1 hour'
+            and coalesce(predictions.service, '(none)') = high_severity_hours.service
+            and predictions.severity = 'high'
+        order by predictions.anomaly_score desc nulls last, predictions.log_entry_id asc
+        limit 1
+    ) as worst
+
+),
+
+drift_alerts as (
+
+    select
+        'drift' as alert_kind,
+        concat_ws(
+            '|', 'drift', drift.feature, to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD')
+        ) as about,
+        null::text as service,
+        drift.current_start as window_start,
+        drift.current_end as window_end,
+        drift.psi as observed,
+        null::float8 as baseline,
+        {{ var('alert_drift_psi') }}::float8 as threshold,
+        case when drift.psi >= 2 * {{ var('alert_drift_psi') }} then 'high' else 'medium' end
+            as severity,
+        format(
+            'Drift of %s: PSI %s over the %s hours of logs to %s UTC against the training '
+            'window (threshold %s)',
+            drift.feature,
+            to_char(drift.psi, 'FM9990.000'),
+            {{ var('drift_window_hours') }},
+            to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+            {{ var('alert_drift_psi') }}
+        ) as message,
+        jsonb_build_object(
+            'feature', drift.feature,
+            'psi', drift.psi,
+            'baseline_rows', drift.baseline_rows,
+            'current_rows', drift.current_rows,
+            'training_start', drift.training_start,
+            'training_end', drift.training_end
+        ) as details
+    from drift
+    where drift.psi > {{ var('alert_drift_psi') }}
+
+),
+
+alerts as (
+
+    select * from high_severity_alerts
+    union all
+    select * from rate_alerts
+    union all
+    select * from drift_alerts
+
+),
+
+final as (
+
+    select
+        md5(alerts.about || '|' || {{ active_version }}) as alert_key,
+        alerts.alert_kind,
+        {{ active_version }}::text as model_version,
+        alerts.service,
+        alerts.window_start,
+        alerts.window_end,
+        alerts.observed,
+        alerts.baseline,
+        alerts.threshold,
+        alerts.severity,
+        format('[logml %s] %s', {{ active_version }}, alerts.message) as message,
+        alerts.details,
+        now() as detected_at,
+        (select max(changed_slices.last_predicted_at) from changed_slices) as source_predicted_at
+    from alerts
+    {% if is_incremental() -%}
+    where not exists (
+            select 1
+            from {{ this }} as raised
+            where raised.alert_key = md5(alerts.about || '|' || {{ active_version }})
+        )
+    {%- endif %}
+
+)
+
+select * from final
