@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, legacy, page, v1
+from api import errors, legacy, models, page, v1
 from api.database import Database
 from api.settings import Settings
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(legacy.router)
     app.include_router(v1.router)
+    app.include_router(models.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files, name="static")
     return app

@@ -75,11 +75,54 @@ order by predictions desc, h.service
 limit %(limit)s
 """
 
+# One row per (version, model) as the registry has them, from the ml_model_versions view
+# (which also gives each version's role); is_active kept for existing clients.
 MODELS = """
-select model_version, model_name, trained_at, training_rows, window_start, window_end,
-       sklearn_version, metrics, is_active
-from ml_model_registry
-order by trained_at desc, model_version desc, model_name
+select v.model_version, m.model_name, v.trained_at, v.training_rows, v.window_start,
+       v.window_end, v.sklearn_version, m.metrics, v.role = 'active' as is_active, v.role
+from ml_model_versions as v
+cross join lateral (
+    values ('level_classifier', v.level_metrics), ('anomaly_detector', v.anomaly_metrics)
+) as m (model_name, metrics)
+where m.metrics is not null
+order by v.trained_at desc, v.model_version desc, m.model_name
+"""
+
+VERSIONS = """
+select model_version, role, trained_at, training_rows, window_start, window_end,
+       last_action, last_action_at
+from ml_model_versions
+order by trained_at desc, model_version desc
+"""
+
+# The pair compared most recently: the default when there is no active/challenger pair.
+NEWEST_PAIR = """
+select baseline_version, candidate_version
+from ml_model_comparison
+group by baseline_version, candidate_version
+order by max(last_predicted_at) desc, candidate_version desc, baseline_version desc
+limit 1
+"""
+
+# A pair is stored once (older version as baseline): accept it in either order. The last
+# `days` days end at the pair's newest day compared, not at the wall clock.
+COMPARISON = """
+with pair as (
+    select *
+    from ml_model_comparison
+    where (baseline_version = %(first)s and candidate_version = %(second)s)
+       or (baseline_version = %(second)s and candidate_version = %(first)s)
+)
+select day, baseline_version, candidate_version, logs_compared, level_agreement,
+       anomaly_agreement, baseline_anomaly_rate, candidate_anomaly_rate,
+       baseline_level_counts, candidate_level_counts, logs_with_level,
+       baseline_level_accuracy, candidate_level_accuracy, labelled_logs,
+       baseline_anomaly_precision, baseline_anomaly_recall, baseline_anomaly_f1,
+       candidate_anomaly_precision, candidate_anomaly_recall, candidate_anomaly_f1,
+       last_predicted_at
+from pair
+where day > (select max(day) from pair) - %(days)s::int
+order by day
 """
 
 # The old dashboard's "analyze": the newest 100 predictions of the active version.

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 Severity = Literal["high", "medium", "low", "info"]
 Level = Literal["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 Window = Literal["1h", "24h", "7d"]
+Role = Literal["active", "challenger", "retired"]
 
 
 def percentage(part: int, whole: int) -> float:
@@ -187,7 +188,60 @@ class Model(BaseModel):
     sklearn_version: str | None
     metrics: dict[str, Any] | None
     is_active: bool
+    role: Role
+
+
+class ModelVersion(BaseModel):
+    model_version: str
+    role: Role = Field(
+        description="active: dbt scores with it and the API serves it; challenger: scores new"
+        " logs beside it in shadow mode; retired: neither"
+    )
+    trained_at: datetime | None
+    training_rows: int | None
+    window_start: datetime | None
+    window_end: datetime | None
+    last_action: str | None = Field(description="newest deployment action about the version")
+    last_action_at: datetime | None
 
 
 class Models(BaseModel):
-    models: list[Model]
+    models: list[Model] = Field(description="one per version and model, with held-out metrics")
+    versions: list[ModelVersion] = Field(description="one per version, newest first")
+
+
+# A share of the compared logs, 0..1 (the table's unit; /stats reports percentages instead).
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class ComparisonDay(BaseModel):
+    """One day of ml_model_comparison: the logs both versions scored that day."""
+
+    day: date = Field(description="UTC date of logged_at")
+    logs_compared: int
+    level_agreement: Share = Field(description="same predicted level")
+    anomaly_agreement: Share = Field(description="same anomaly decision")
+    baseline_anomaly_rate: Share
+    candidate_anomaly_rate: Share
+    baseline_level_counts: dict[str, int] = Field(description="predicted level -> logs")
+    candidate_level_counts: dict[str, int] = Field(description="predicted level -> logs")
+    logs_with_level: int = Field(description="logs with a known logged level")
+    baseline_level_accuracy: Share | None = Field(description="null without logged levels")
+    candidate_level_accuracy: Share | None = Field(description="null without logged levels")
+    labelled_logs: int = Field(description="logs with an is_anomaly label")
+    baseline_anomaly_precision: Share | None = Field(description="null when undefined")
+    baseline_anomaly_recall: Share | None = Field(description="null when undefined")
+    baseline_anomaly_f1: Share | None = Field(description="null when undefined")
+    candidate_anomaly_precision: Share | None = Field(description="null when undefined")
+    candidate_anomaly_recall: Share | None = Field(description="null when undefined")
+    candidate_anomaly_f1: Share | None = Field(description="null when undefined")
+    last_predicted_at: datetime
+
+
+class Comparison(BaseModel):
+    baseline_version: str | None = Field(description="the older version of the pair")
+    candidate_version: str | None = Field(description="the newer version of the pair")
+    baseline_role: Role | None
+    candidate_role: Role | None
+    days: int = Field(description="the last `days` days compared, ending at the newest one")
+    rows: list[ComparisonDay] = Field(description="one per day, oldest first")

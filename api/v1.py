@@ -1,6 +1,6 @@
 """/api/v1: status, predictions (filters + keyset pagination), window and hourly stats, level
-and service breakdowns, models. Every parameter is validated by its declared type before any
-SQL runs."""
+and service breakdowns (models and their comparison: api/models.py). Every parameter is
+validated by its declared type before any SQL runs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from api.schemas import (
     Hourly,
     Level,
     Levels,
-    Models,
     PredictionPage,
     Services,
     Severity,
@@ -34,10 +33,10 @@ router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
 
 # Printable text only: NUL and control characters can never match a stored value, and NUL
 # is not even valid in a PostgreSQL text parameter.
-_TEXT = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 ModelVersion = Annotated[
     str | None,
-    Query(max_length=100, pattern=_TEXT, description="default: the active version"),
+    Query(max_length=100, pattern=PRINTABLE, description="default: the active version"),
 ]
 WindowParam = Annotated[Window, Query(description="window ending at the newest hour scored")]
 
@@ -56,7 +55,7 @@ def _iso_8601(value: object) -> object:
 Timestamp = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
-def _db(request: Request) -> Database:
+def db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -65,7 +64,7 @@ def _db(request: Request) -> Database:
 async def status(request: Request) -> Status:
     """Pipeline status from the one-row ml_status table."""
     try:
-        rows = await _db(request).fetch(queries.STATUS)
+        rows = await db(request).fetch(queries.STATUS)
     except NotInitialized as exc:
         return Status(state="not_initialized", message=str(exc))
     if not rows:
@@ -104,7 +103,7 @@ async def predictions(
     level_disagrees: bool | None = None,
     logged_level: Annotated[list[Level] | None, Query()] = None,
     predicted_level: Annotated[list[Level] | None, Query()] = None,
-    service: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
+    service: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
@@ -126,7 +125,7 @@ async def predictions(
     }
     if cursor is not None:
         filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor)
-    rows = await _db(request).fetch(queries.predictions(filters), filters)
+    rows = await db(request).fetch(queries.predictions(filters), filters)
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     next_cursor = encode_cursor(last["logged_at"], last["log_entry_id"]) if more and last else None
@@ -139,7 +138,7 @@ async def stats(
 ) -> WindowStats:
     """Totals and the severity breakdown of a window, from ml_stats_windows."""
     params = {"window": window, "model_version": model_version}
-    rows = await _db(request).fetch(queries.WINDOW_BY_SEVERITY, params)
+    rows = await db(request).fetch(queries.WINDOW_BY_SEVERITY, params)
     total = sum(row["predictions"] for row in rows)
     anomalies = sum(row["anomalies"] for row in rows)
     first = rows[0] if rows else {}
@@ -165,7 +164,7 @@ async def hourly(
 ) -> Hourly:
     """Predictions, anomalies and disagreements per hour, from ml_stats_hourly."""
     params = {"hours": hours, "model_version": model_version}
-    return Hourly.model_validate({"hours": await _db(request).fetch(queries.HOURLY, params)})
+    return Hourly.model_validate({"hours": await db(request).fetch(queries.HOURLY, params)})
 
 
 @router.get("/stats/levels", response_model=Levels)
@@ -174,7 +173,7 @@ async def levels(
 ) -> Levels:
     """Logged level against predicted level over a window (the diagonal agrees)."""
     params = {"window": window, "model_version": model_version}
-    rows = await _db(request).fetch(queries.LEVELS, params)
+    rows = await db(request).fetch(queries.LEVELS, params)
     return Levels.model_validate({"window": window, "pairs": rows})
 
 
@@ -187,11 +186,5 @@ async def services(
 ) -> Services:
     """The services with the most predictions over a window."""
     params = {"window": window, "model_version": model_version, "limit": limit}
-    rows = await _db(request).fetch(queries.SERVICES, params)
+    rows = await db(request).fetch(queries.SERVICES, params)
     return Services.model_validate({"window": window, "services": rows})
-
-
-@router.get("/models", response_model=Models)
-async def models(request: Request) -> Models:
-    """Every registered model version with its held-out metrics (ml_model_registry)."""
-    return Models.model_validate({"models": await _db(request).fetch(queries.MODELS)})

@@ -7,6 +7,7 @@ const SEVERITIES = ["high", "medium", "low", "info"];
 const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 const HOURS = 48;
 const PAGE_SIZE = 25;
+const COMPARISON_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
 
 const state = { window: "24h", cursor: null };
@@ -231,6 +232,93 @@ function niceStep(raw) {
   return step;
 }
 
+// --- champion vs challenger: versions with roles, agreement and anomaly rates per day --------
+const share = (x, digits = 1) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(digits)}%`);
+
+async function loadComparison() {
+  const [{ versions }, comparison] = await Promise.all([
+    api("/api/v1/models"),
+    api("/api/v1/models/comparison", { days: COMPARISON_DAYS }),
+  ]);
+  $("versions").replaceChildren(...versions.map((v) => {
+    const item = el("li", { class: v.role, "data-version": v.model_version, "data-role": v.role });
+    item.append(el("strong", {}, v.model_version), el("span", { class: "role" }, v.role));
+    item.title = `trained ${when(v.trained_at)} on ${number(v.training_rows)} rows;`
+      + ` last action: ${v.last_action || "none"} ${v.last_action_at ? when(v.last_action_at) : ""}`;
+    return item;
+  }));
+  const { baseline_version: baseline, candidate_version: candidate, rows } = comparison;
+  const role = (r) => r || "unregistered";
+  $("comparison-pair").textContent = rows.length
+    ? `${baseline} (${role(comparison.baseline_role)}) vs ${candidate}`
+      + ` (${role(comparison.candidate_role)}), the last ${rows.length} days both scored`
+    : "no two versions have scored the same logs yet: export a challenger";
+  document.querySelectorAll(".baseline-name").forEach((n) => { n.textContent = baseline || "baseline"; });
+  document.querySelectorAll(".candidate-name").forEach((n) => { n.textContent = candidate || "candidate"; });
+  $("comparison").dataset.pair = rows.length ? `${baseline}|${candidate}` : "";
+  $("comparison").querySelector("tbody").replaceChildren(...rows.map(comparisonRow));
+  drawComparison(rows);
+}
+
+function comparisonRow(r) {
+  const tr = el("tr", {
+    "data-day": r.day,
+    "data-logs": r.logs_compared,
+    "data-level-agreement": r.level_agreement,
+    "data-anomaly-agreement": r.anomaly_agreement,
+    "data-baseline-rate": r.baseline_anomaly_rate,
+    "data-candidate-rate": r.candidate_anomaly_rate,
+  });
+  const cells = [
+    r.day,
+    number(r.logs_compared),
+    share(r.level_agreement),
+    share(r.anomaly_agreement),
+    share(r.baseline_anomaly_rate, 2),
+    share(r.candidate_anomaly_rate, 2),
+    `${share(r.baseline_level_accuracy)} / ${share(r.candidate_level_accuracy)}`,
+    `${share(r.baseline_anomaly_f1)} / ${share(r.candidate_anomaly_f1)}`,
+  ];
+  for (const text of cells) tr.append(el("td", {}, text));
+  return tr;
+}
+
+// Anomaly rates of both versions as lines on the left axis, level agreement on the right.
+function drawComparison(rows) {
+  const container = $("chart-comparison");
+  if (!rows.length) return empty(container, "nothing to compare yet");
+  const width = 1100, height = 200, left = 50, right = 56, top = 14, bottom = 28;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const slotW = plotW / rows.length;
+  const rates = rows.flatMap((r) => [r.baseline_anomaly_rate, r.candidate_anomaly_rate]);
+  const maxRate = (4 * niceStep((100 * Math.max(...rates)) / 4)) / 100;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  for (let i = 0; i <= 4; i++) {
+    const y = top + (plotH * i) / 4;
+    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: "#2a3550" }));
+    svg.append(svgEl("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, share((maxRate * (4 - i)) / 4, 0)));
+    svg.append(svgEl("text", { x: width - right + 8, y: y + 4 }, `${25 * (4 - i)}%`));
+  }
+  const x = (i) => left + i * slotW + slotW / 2;
+  const series = [
+    ["line-baseline", (r) => r.baseline_anomaly_rate / maxRate],
+    ["line-candidate", (r) => r.candidate_anomaly_rate / maxRate],
+    ["line-agreement", (r) => r.level_agreement],
+  ];
+  for (const [cls, fraction] of series) {
+    const points = rows.map((r, i) => `${x(i)},${top + plotH - plotH * fraction(r)}`);
+    svg.append(svgEl("polyline", { points: points.join(" "), fill: "none", class: cls, "stroke-width": 2 }));
+    rows.forEach((r, i) => svg.append(svgEl("circle", { cx: x(i), cy: top + plotH - plotH * fraction(r), r: 3, class: cls })));
+  }
+  const every = Math.max(1, Math.ceil(rows.length / 10));
+  rows.forEach((r, i) => {
+    if (i % every === 0) svg.append(svgEl("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, r.day.slice(5)));
+  });
+  svg.append(svgEl("text", { x: left, y: 10 }, "anomaly rate: baseline (orange), candidate (blue)"));
+  svg.append(svgEl("text", { x: width - right, y: 10, "text-anchor": "end" }, "level agreement (green)"));
+  container.replaceChildren(svg);
+}
+
 // --- predictions table ----------------------------------------------------------------------
 async function loadServices() {
   const { services } = await api("/api/v1/stats/services", { window: "7d", limit: 50 });
@@ -282,7 +370,9 @@ function predictionRow(p) {
 async function main() {
   try {
     if (await loadStatus()) {
-      await Promise.all([loadWindow(), loadHourly(), loadServices(), loadPredictions(true)]);
+      await Promise.all([
+        loadWindow(), loadHourly(), loadServices(), loadPredictions(true), loadComparison(),
+      ]);
     }
   } catch (error) {
     showBanner(`Could not load the dashboard: ${error.message}`);

@@ -437,12 +437,21 @@ def test_v1_hourly_levels_and_services_add_up_to_the_hourly_table(
 
 
 def test_v1_models_lists_the_registry(client: TestClient, pipeline: str) -> None:
-    models = client.get("/api/v1/models").json()["models"]
-    rows = query(pipeline, "select model_version, model_name, is_active from ml.ml_model_registry")
-    assert {(m["model_version"], m["model_name"], m["is_active"]) for m in models} == {
-        (r["model_version"], r["model_name"], r["is_active"]) for r in rows
+    body = client.get("/api/v1/models").json()
+    rows = query(
+        pipeline,
+        "select model_version, model_name, is_active, case when is_active then 'active'"
+        " when is_challenger then 'challenger' else 'retired' end as role"
+        " from ml.ml_model_registry",
+    )
+    assert {
+        (m["model_version"], m["model_name"], m["is_active"], m["role"]) for m in body["models"]
+    } == {(r["model_version"], r["model_name"], r["is_active"], r["role"]) for r in rows}
+    assert any(m["is_active"] and m["metrics"] for m in body["models"])
+    assert {(v["model_version"], v["role"]) for v in body["versions"]} == {
+        (r["model_version"], r["role"]) for r in rows
     }
-    assert any(m["is_active"] and m["metrics"] for m in models)
+    # roles and champion/challenger comparison: test_comparison.py
 
 
 def test_cors_is_closed_unless_configured(pipeline: str) -> None:

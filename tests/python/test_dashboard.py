@@ -1,5 +1,7 @@
-"""The dashboard in headless Chromium against a database filled by the real pipeline: the cards
-and charts must show the numbers in the database. Saves test-artifacts/dashboard.png."""
+"""The dashboard in headless Chromium against a database filled by the real pipeline (v1 active,
+v2 exported as the challenger, both scoring the newest logs): the cards, charts and the
+champion/challenger panel must show the numbers in the database. Saves
+test-artifacts/dashboard.png."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from support.pipeline import build
 from test_api import LOG_ROWS, as_reader, query, serve
+from test_comparison import add_challenger
 
 from api.app import create_app
 from api.settings import Settings
@@ -41,6 +44,7 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def pipeline(module_db: str, dbt_project_copy: Path) -> str:
     build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
+    add_challenger(module_db, dbt_project_copy)
     return module_db
 
 
@@ -210,3 +214,43 @@ def test_predictions_table_lists_the_newest_and_filters(
         r["log_entry_id"] for r in high
     ]
     assert high, "the generated logs contain high-severity predictions"
+
+
+def test_comparison_panel_shows_the_roles_and_each_day_compared(
+    page: webdriver.Chrome, pipeline: str
+) -> None:
+    versions = page.find_elements(By.CSS_SELECTOR, "#versions li[data-version]")
+    assert {(v.get_attribute("data-version"), v.get_attribute("data-role")) for v in versions} == {
+        ("v1", "active"),
+        ("v2", "challenger"),
+    }
+    assert page.find_element(By.ID, "comparison").get_attribute("data-pair") == "v1|v2"
+    rows = query(
+        pipeline,
+        "select day, logs_compared, level_agreement, anomaly_agreement, baseline_anomaly_rate,"
+        " candidate_anomaly_rate from ml.ml_model_comparison"
+        " where baseline_version = 'v1' and candidate_version = 'v2'"
+        " and day > (select max(day) from ml.ml_model_comparison) - 30 order by day",
+    )
+    columns = ("level-agreement", "anomaly-agreement", "baseline-rate", "candidate-rate")
+    shown = [
+        (
+            tr.get_attribute("data-day"),
+            int(tr.get_attribute("data-logs") or -1),
+            *(float(tr.get_attribute(f"data-{column}") or -1) for column in columns),
+        )
+        for tr in page.find_elements(By.CSS_SELECTOR, "#comparison tbody tr[data-day]")
+    ]
+    assert rows and shown == [
+        (
+            r["day"].isoformat(),
+            r["logs_compared"],
+            r["level_agreement"],
+            r["anomaly_agreement"],
+            r["baseline_anomaly_rate"],
+            r["candidate_anomaly_rate"],
+        )
+        for r in rows
+    ]
+    # one line each: baseline and candidate anomaly rates, level agreement
+    assert len(page.find_elements(By.CSS_SELECTOR, "#chart-comparison polyline")) == 3

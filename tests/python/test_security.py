@@ -101,7 +101,7 @@ WRITES_AND_FOREIGN_READS = [
     "select count(*) from public.log_entries",
     "select count(*) from public.log_load_rejects",
     "select count(*) from ml.stg_log_entries",
-    "select count(*) from ml.ml_level_classifier_vocabulary",
+    "select count(*) from ml.ml_level_classifier_vocabulary_v1",
     "insert into public.log_entries (\"timestamp\", message) values (now(), 'x')",
     "copy ml.ml_status to program 'true'",
     "select pg_read_file('postgresql.conf')",
@@ -142,7 +142,8 @@ def _parameters() -> list[tuple[str, str]]:
 
 def _carries_rows(body: dict[str, Any]) -> bool:
     """Whether a 200 answer holds any served row (what an injection must never obtain)."""
-    for key in ("items", "results", "hours", "pairs", "services", "by_severity"):
+    served = ("items", "results", "hours", "pairs", "services", "by_severity", "rows")
+    for key in (*served, "models", "versions"):
         if body.get(key):
             return True
     return bool(body.get("predictions") or body.get("total_predictions"))
