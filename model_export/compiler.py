@@ -76,22 +76,19 @@ def _argmax_case(scores: Sequence[str], values: Sequence[str]) -> str:
     return f"case {' '.join(branches)} else {values[-1]} end"
 
 
-def _steps(pipeline: Pipeline) -> list[tuple[str, object]]:
+def pipeline_steps(pipeline: Pipeline) -> list[tuple[str, object]]:
     if not isinstance(pipeline, Pipeline):
         raise UnsupportedStep(type(pipeline).__name__, "expected a fitted sklearn Pipeline")
     return [(n, s) for n, s in pipeline.steps if s not in (None, "passthrough")]
 
 
-def compile_pipeline(
-    pipeline: Pipeline, name: str, outputs: Outputs = Outputs(), seed_suffix: str = ""
-) -> Compiled:
+def compile_pipeline(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()) -> Compiled:
     """Compile a fitted Pipeline of supported steps: [MessageColumn] -> TfidfVectorizer or
     CountVectorizer -> LogisticRegression / RandomForestClassifier / DecisionTreeClassifier
     (a text classifier, also scikit-learn's default analyzer), or LogFeatures ->
     IsolationForest / RandomForestClassifier / DecisionTreeClassifier (an anomaly detector).
-    Seed names end with `seed_suffix` (a model version's seeds are its own: "_v3").
     Raises UnsupportedStep naming the first step it cannot compile."""
-    steps = _steps(pipeline)
+    steps = pipeline_steps(pipeline)
     if steps and isinstance(steps[0][1], MessageColumn):
         steps = steps[1:]
     if len(steps) != 2:
@@ -99,18 +96,16 @@ def compile_pipeline(
         raise UnsupportedStep(names, "expected exactly a feature step and a model step")
     (feature_step, featurizer), (model_step, model) = steps
     if isinstance(featurizer, LogFeatures):
-        return _compile_detector(name, featurizer, model_step, model, seed_suffix)
+        return _compile_detector(name, featurizer, model_step, model)
     text = text_features(feature_step, featurizer)
     if isinstance(model, LogisticRegression):
-        return _compile_linear_text(name, text, model, outputs, seed_suffix)
+        return _compile_linear_text(name, text, model, outputs)
     if isinstance(model, TREE_CLASSIFIERS):
-        return _compile_tree_text(name, text, model, outputs, seed_suffix)
+        return _compile_tree_text(name, text, model, outputs)
     raise UnsupportedStep(model_step, f"{type(model).__name__} is not supported over text")
 
 
-def _vocabulary_seed(
-    name: str, text: TextFeatures, extra: dict[str, np.ndarray], suffix: str
-) -> Seed:
+def vocabulary_seed(name: str, text: TextFeatures, extra: dict[str, np.ndarray]) -> Seed:
     columns: tuple[tuple[str, str], ...] = (
         ("term", "text"),
         ("feature_index", "integer"),
@@ -121,44 +116,64 @@ def _vocabulary_seed(
         (term, index, float(text.idf[index]), *(float(w[index]) for w in extra.values()))
         for index, term in enumerate(text.terms)
     ]
-    return Seed(f"{name}_vocabulary{suffix}", columns, rows)
+    return Seed(name, columns, rows)
+
+
+@dataclass(frozen=True)
+class LinearSql:
+    """A multinomial or binary LogisticRegression over per-row sums s_k (and the row's norm).
+
+    decisions: select items d_k; proba: a SELECT over `p_decision` keeping its columns and
+    adding the probabilities p_k; label and confidence: expressions over d_k and p_k."""
+
+    decisions: str
+    proba: str
+    label: str
+    confidence: str
+
+
+def linear_sql(model: LogisticRegression, sums: str, normalised: bool) -> LinearSql:
+    """`sums` is the alias whose columns s_k (and norm when normalised) hold the row's
+    sum of x * w_k; a row without any known term has NULL sums, its decision the intercept."""
+    rows = range(np.asarray(model.coef_).shape[0])
+    decisions = ",\n        ".join(
+        f"coalesce({sums}.s_{k}{f' / {sums}.norm' if normalised else ''}, 0::float8)"
+        f" + {float_literal(model.intercept_[k])} as d_{k}"
+        for k in rows
+    )
+    classes = [sql_text(c) for c in model.classes_]
+    if len(rows) == 1:
+        # Binary: scikit-learn's expit(d) for the second class, 1 - it for the first.
+        proba = "select *, 1::float8 / (1::float8 + exp(-d_0)) as p_1 from p_decision"
+        label = f"case when d_0 > 0::float8 then {classes[1]} else {classes[0]} end"
+        confidence = "case when d_0 > 0::float8 then p_1 else 1::float8 - p_1 end"
+        return LinearSql(decisions, proba, label, confidence)
+    # Softmax as scikit-learn computes it: subtract the largest decision, exp, normalise.
+    d = [f"d_{k}" for k in rows]
+    exps = ", ".join(f"exp(d_{k} - d_max) as e_{k}" for k in rows)
+    total = " + ".join(f"e_{k}" for k in rows)
+    probas = ", ".join(f"e_{k} / ({total}) as p_{k}" for k in rows)
+    proba = f"""select *, {probas}
+    from (
+        select *, {exps}
+        from (select *, greatest({", ".join(d)}) as d_max from p_decision) as p_m
+    ) as p_e"""
+    return LinearSql(
+        decisions, proba, _argmax_case(d, classes), _argmax_case(d, [f"p_{k}" for k in rows])
+    )
 
 
 def _compile_linear_text(
-    name: str, text: TextFeatures, model: LogisticRegression, outputs: Outputs, seed_suffix: str
+    name: str, text: TextFeatures, model: LogisticRegression, outputs: Outputs
 ) -> Compiled:
     # A linear model over a vocabulary is a join with a weights seed, not an expression
     # with one term per word: w_k is the coefficient row k per term.
     coef = np.asarray(model.coef_, dtype=np.float64)
     rows = range(coef.shape[0])
-    seed = _vocabulary_seed(name, text, {f"w_{k}": coef[k] for k in rows}, seed_suffix)
+    seed = vocabulary_seed(f"{name}_vocabulary", text, {f"w_{k}": coef[k] for k in rows})
     norm = norm_sql(text)
     sums = ",\n        ".join(f"sum(x * w_{k}) as s_{k}" for k in rows)
-    decisions = ",\n        ".join(
-        f"coalesce(p_s.s_{k}{' / p_s.norm' if norm else ''}, 0::float8)"
-        f" + {float_literal(model.intercept_[k])} as d_{k}"
-        for k in rows
-    )
-    classes = [sql_text(c) for c in model.classes_]
-    if coef.shape[0] == 1:
-        # Binary: scikit-learn's expit(d) for the second class, 1 - it for the first.
-        proba = (
-            "select log_entry_id, d_0, 1::float8 / (1::float8 + exp(-d_0)) as p_1 from p_decision"
-        )
-        label = f"case when d_0 > 0::float8 then {classes[1]} else {classes[0]} end"
-        confidence = "case when d_0 > 0::float8 then p_1 else 1::float8 - p_1 end"
-    else:
-        d = [f"d_{k}" for k in rows]
-        exps = ", ".join(f"exp(d_{k} - d_max) as e_{k}" for k in rows)
-        total = " + ".join(f"e_{k}" for k in rows)
-        probas = ", ".join(f"e_{k} / ({total}) as p_{k}" for k in rows)
-        proba = f"""select log_entry_id, {", ".join(d)}, {probas}
-    from (
-        select log_entry_id, {", ".join(d)}, {exps}
-        from (select *, greatest({", ".join(d)}) as d_max from p_decision) as p_m
-    ) as p_e"""
-        label = _argmax_case(d, classes)
-        confidence = _argmax_case(d, [f"p_{k}" for k in rows])
+    linear = linear_sql(model, "p_s", norm is not None)
     body = f"""with
 
 {weighted_terms_sql(text, "p", seed.name)},
@@ -175,20 +190,20 @@ p_sums as (
 p_decision as (
     select
         p_b.log_entry_id,
-        {decisions}
+        {linear.decisions}
     from {{{{ batch }}}} as p_b
     left join p_sums as p_s on p_s.log_entry_id = p_b.log_entry_id
 ),
 
 p_proba as (
-    {proba}
+    {linear.proba}
 ),
 
 final as (
     select
         log_entry_id,
-        {label} as {outputs.label},
-        {confidence} as {outputs.confidence}
+        {linear.label} as {outputs.label},
+        {linear.confidence} as {outputs.confidence}
     from p_proba
 )
 
@@ -247,12 +262,10 @@ def row_unnest(
     return f"unnest(array[row(\n        {values}\n    )]) as {alias} ({names})"
 
 
-def _compile_tree_text(
-    name: str, text: TextFeatures, model: Any, outputs: Outputs, seed_suffix: str
-) -> Compiled:
+def _compile_tree_text(name: str, text: TextFeatures, model: Any, outputs: Outputs) -> Compiled:
     votes = assemblers.tree_votes(model)
     used = sorted(set().union(*(_used_features(t, set()) for t in votes.trees)))
-    seed = _vocabulary_seed(name, text, {}, seed_suffix)
+    seed = vocabulary_seed(f"{name}_vocabulary", text, {})
     norm = norm_sql(text)
     names = [f"f_{i}" for i in range(len(text.terms))]
     filtered = "".join(
@@ -296,12 +309,18 @@ from p_proba"""
     return Compiled(name, body, [seed])
 
 
-def template_seed(features: LogFeatures, suffix: str) -> Seed:
-    rows = [(h, float(f)) for h, f in sorted(features.template_frequency_.items())]
-    return Seed(
-        f"ml_template_frequency{suffix}", (("template_hash", "text"), ("frequency", "float8")), rows
-    )
+TEMPLATE_FREQUENCY = "ml_template_frequency"
 
+
+def template_seed(features: LogFeatures, name: str = TEMPLATE_FREQUENCY) -> Seed:
+    rows = [(h, float(f)) for h, f in sorted(features.template_frequency_.items())]
+    return Seed(name, (("template_hash", "text"), ("frequency", "float8")), rows)
+
+
+LEVEL_NAME = """case level_ordinal
+            when 0::float8 then 'DEBUG' when 1::float8 then 'INFO' when 2::float8 then 'WARN'
+            when 3::float8 then 'ERROR' when 4::float8 then 'FATAL'
+        end"""
 
 # Plain text only: formatting numbers per row costs more than the model.
 _DETECTOR_EXPLANATION = """case
@@ -312,10 +331,35 @@ _DETECTOR_EXPLANATION = """case
         || '; level ' || coalesce(level_name, 'unknown')"""
 
 
-def _compile_detector(
-    name: str, features: LogFeatures, model_step: str, model: object, seed_suffix: str
-) -> Compiled:
-    frequency = template_seed(features, seed_suffix)
+@dataclass(frozen=True)
+class DetectorSql:
+    """A detector over the log features, in parts that a query can place where it needs them.
+
+    lateral: FROM items to append after `from <features> as a_f` (the float4 cast of the
+    features, then the model, each evaluated once per row); raw: (expression, name) of the
+    model's raw outputs; score: the raw name that is anomaly_score; is_anomaly and confidence:
+    expressions over the raw names; explanation: over template_frequency and level_name."""
+
+    lateral: str
+    raw: list[tuple[str, str]]
+    score: str
+    is_anomaly: str
+    confidence: str
+    explanation: str
+
+    def outputs(self, indent: str) -> str:
+        """The select items of the detector's output columns, in order."""
+        return f",\n{indent}".join(
+            [
+                f"{self.score} as anomaly_score",
+                f"{self.is_anomaly} as is_anomaly",
+                f"{self.confidence} as anomaly_confidence",
+                f"{self.explanation} as anomaly_explanation",
+            ]
+        )
+
+
+def detector_sql(model_step: str, model: object) -> DetectorSql:
     # The trees read the features as float32, as scikit-learn's trees do: cast once per row.
     columns = [f"a_x.x_{i}" for i in range(len(FEATURE_NAMES))]
     as_float4 = row_unnest([f"a_f.{n}::float4" for n in FEATURE_NAMES], "a_x", "x", "float4")
@@ -326,50 +370,58 @@ def _compile_detector(
         score = PostgresInterpreter(columns).render(
             assemblers.isolation_forest_score(model, len(columns))
         )
-        scored = f"""select a_f.*, a_s.s_0 as anomaly_score
-    from a_features as a_f
-    cross join lateral {as_float4}
+        lateral = f"""cross join lateral {as_float4}
     cross join lateral {row_unnest([score], "a_s", "s")}"""
-        outputs = f"""(-anomaly_score) - {float_literal(offset)} < 0::float8 as is_anomaly,
-        case
-            when (-anomaly_score) - {float_literal(offset)} < 0::float8
-                then -((-anomaly_score) - {float_literal(offset)}) / {float_literal(1.0 + offset)}
-            else ((-anomaly_score) - {float_literal(offset)}) / {float_literal(-offset)}
-        end as anomaly_confidence"""
-        method = "isolation forest"
-    elif isinstance(model, TREE_CLASSIFIERS):
+        raw = [("a_s.s_0", "anomaly_score")]
+        decision = f"(-anomaly_score) - {float_literal(offset)}"
+        confidence = f"""case
+            when {decision} < 0::float8 then -({decision}) / {float_literal(1.0 + offset)}
+            else ({decision}) / {float_literal(-offset)}
+        end"""
+        return DetectorSql(
+            lateral,
+            raw,
+            "anomaly_score",
+            f"{decision} < 0::float8",
+            confidence,
+            f"'isolation forest: ' || {_DETECTOR_EXPLANATION}",
+        )
+    if isinstance(model, TREE_CLASSIFIERS):
         positive = [bool(c) for c in model.classes_].index(True)
-        lateral = _tree_probabilities(model, columns, "a_p")
-        scored = f"""select a_f.*, a_p.*, a_p.p_{positive} as anomaly_score
-    from a_features as a_f
-    cross join lateral {as_float4}
-    cross join lateral {lateral}"""
+        lateral = f"""cross join lateral {as_float4}
+    cross join lateral {_tree_probabilities(model, columns, "a_p")}"""
         p = [f"p_{k}" for k in range(len(model.classes_))]
-        outputs = f"""{_argmax_case(p, [str(bool(c)) for c in model.classes_])} as is_anomaly,
-        {_argmax_case(p, p)} as anomaly_confidence"""
-        method = "supervised tree model"
-    else:
-        raise UnsupportedStep(model_step, f"{type(model).__name__} is not a supported detector")
+        return DetectorSql(
+            lateral,
+            [(f"a_p.{name}", name) for name in p],
+            p[positive],
+            _argmax_case(p, [str(bool(c)) for c in model.classes_]),
+            _argmax_case(p, p),
+            f"'supervised tree model: ' || {_DETECTOR_EXPLANATION}",
+        )
+    raise UnsupportedStep(model_step, f"{type(model).__name__} is not a supported detector")
+
+
+def _compile_detector(name: str, features: LogFeatures, model_step: str, model: object) -> Compiled:
+    detector = detector_sql(model_step, model)
+    raw = ", ".join(f"{expression} as {column}" for expression, column in detector.raw)
     body = f"""with
 
 a_features as (
     select
         *,
-        case level_ordinal
-            when 0::float8 then 'DEBUG' when 1::float8 then 'INFO' when 2::float8 then 'WARN'
-            when 3::float8 then 'ERROR' when 4::float8 then 'FATAL'
-        end as level_name
-    from ({{{{ log_features(batch, '{frequency.name}') }}}}) as a_lf
+        {LEVEL_NAME} as level_name
+    from ({{{{ log_features(batch, '{TEMPLATE_FREQUENCY}') }}}}) as a_lf
 ),
 
 a_scored as (
-    {scored}
+    select a_f.*, {raw}
+    from a_features as a_f
+    {detector.lateral}
 )
 
 select
     log_entry_id,
-    anomaly_score,
-    {outputs},
-    '{method}: ' || {_DETECTOR_EXPLANATION} as anomaly_explanation
+    {detector.outputs("    ")}
 from a_scored"""
-    return Compiled(name, body, [frequency])
+    return Compiled(name, body, [template_seed(features)])

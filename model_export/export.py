@@ -31,7 +31,7 @@ from model_export.generate import (
 )
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.registry import Entry, next_version, register
-from model_export.scorer import compile_scorer
+from model_export.scorer import compile_scorer, scorer_name
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"
@@ -44,7 +44,9 @@ def progress(message: str) -> None:
 
 def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
     """The generated scoring macro and seeds of one exported version (its own folder)."""
-    return rendered_files([compile_scorer(level, detector, version)], version)
+    return rendered_files(
+        [compile_scorer(level, detector, scorer_name(version), f"_{version}")], version
+    )
 
 
 def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:

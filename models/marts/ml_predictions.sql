@@ -9,6 +9,12 @@
   reaches further back for the active version. Never rebuilt by --full-refresh: predictions
   of earlier versions are history that no run could recompute.
 -#}
+{#-
+  parallel_tuple_cost: the planner costs a lateral function call (how the compiled models
+  evaluate the template and the trees once per row) as if it ran once per query, so it sees
+  the per-row scoring work as nearly free and, at the default 0.1, picks a serial plan; at
+  0.01 the row-local part runs in parallel workers (docs/compiler.md, "Speed").
+-#}
 {{
     config(
         materialized='incremental',
@@ -18,6 +24,7 @@
         pre_hook=[
             "set local jit = off",
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
+            "set local parallel_tuple_cost = 0.01",
             "{{ serialize_runs('ml_predictions') }}",
         ],
         post_hook=[

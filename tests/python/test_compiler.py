@@ -27,6 +27,7 @@ from model_export.data import ensure_staging, read_stg, time_split
 from model_export.features import FEATURE_NAMES, LogFeatures
 from model_export.generate import rendered_files, write_files
 from model_export.render import render_macro
+from model_export.scorer import compile_scorer
 from model_export.verify import (
     Comparison,
     anomaly_reference,
@@ -34,6 +35,7 @@ from model_export.verify import (
     load_seeds,
     text_reference,
     verify_macro,
+    version_reference,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +88,8 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
     if known["level"].nunique() >= 2:
         level = pipelines.level_classifier(seed=7).fit(known, known["level"].to_numpy())
         compiled.append(compile_pipeline(level, "ml_level_classifier", LEVEL_OUTPUTS))
+        # The one-pass macro of both models must give exactly what the two macros give.
+        compiled.append(compile_scorer(level, detector, "ml_score_vtest", "_vtest"))
     install(loghub_db, dbt_project_copy, compiled)
     results = verify_macro(
         loghub_db, dbt_project_copy, "ml_anomaly_detector", detector, anomaly_reference, where
@@ -93,6 +97,14 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
     if level is not None:
         results += verify_macro(
             loghub_db, dbt_project_copy, "ml_level_classifier", level, level_reference, where
+        )
+        results += verify_macro(
+            loghub_db,
+            dbt_project_copy,
+            "ml_score_vtest",
+            (level, detector),
+            version_reference,
+            where,
         )
     assert_exact(results, len(frame))
 
@@ -176,7 +188,7 @@ def test_log_features_sql_equals_python(
     (project / "macros" / "log_features.sql").write_text(
         (ROOT / "macros" / "log_features.sql").read_text(encoding="utf-8"), encoding="utf-8"
     )
-    seed = template_seed(features, "_vtest")
+    seed = template_seed(features, "ml_template_frequency_vtest")
     write_files(project, rendered_files([Compiled("ml_none", "select 1", [seed])]))
     load_seeds(module_db, project)
     query = render_macro(project, "log_features", "ml_verify", "lf_input", seed.name)

@@ -2,83 +2,19 @@
 {% macro ml_score_v1(batch) %}
 with
 
-levels as (
-with
-
-p_weighted as (
-    select p_b.log_entry_id, p_v.idf as x, p_v.*
-    from {{ batch }} as p_b
-    cross join lateral string_to_table({{ log_template('p_b.message') }}, ' ') as p_s (token)
-    inner join {{ ref('ml_level_classifier_vocabulary_v1') }} as p_v on p_v.term = p_s.token
-    where p_s.token <> ''
-),
-
-p_sums as (
+-- Per log, row-local (parallel workers run it): the template, built once (its regexes are
+-- most of the cost), the features and the detector.
+s_detector as (
     select
-        log_entry_id,
-        sum(abs(x)) as norm,
-        sum(x * w_0) as s_0,
-        sum(x * w_1) as s_1,
-        sum(x * w_2) as s_2,
-        sum(x * w_3) as s_3,
-        sum(x * w_4) as s_4
-    from p_weighted
-    group by log_entry_id
-),
-
-p_decision as (
-    select
-        p_b.log_entry_id,
-        coalesce(p_s.s_0 / p_s.norm, 0::float8) + (-0.12324182125622431)::float8 as d_0,
-        coalesce(p_s.s_1 / p_s.norm, 0::float8) + 1.3445720242922374::float8 as d_1,
-        coalesce(p_s.s_2 / p_s.norm, 0::float8) + (-1.8717869674898602)::float8 as d_2,
-        coalesce(p_s.s_3 / p_s.norm, 0::float8) + 0.7877110885339182::float8 as d_3,
-        coalesce(p_s.s_4 / p_s.norm, 0::float8) + (-0.13725432404763965)::float8 as d_4
-    from {{ batch }} as p_b
-    left join p_sums as p_s on p_s.log_entry_id = p_b.log_entry_id
-),
-
-p_proba as (
-    select log_entry_id, d_0, d_1, d_2, d_3, d_4, e_0 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_0, e_1 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_1, e_2 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_2, e_3 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_3, e_4 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_4
-    from (
-        select log_entry_id, d_0, d_1, d_2, d_3, d_4, exp(d_0 - d_max) as e_0, exp(d_1 - d_max) as e_1, exp(d_2 - d_max) as e_2, exp(d_3 - d_max) as e_3, exp(d_4 - d_max) as e_4
-        from (select *, greatest(d_0, d_1, d_2, d_3, d_4) as d_max from p_decision) as p_m
-    ) as p_e
-),
-
-final as (
-    select
-        log_entry_id,
-        case when d_0 >= d_1 and d_0 >= d_2 and d_0 >= d_3 and d_0 >= d_4 then 'DEBUG' when d_1 > d_0 and d_1 >= d_2 and d_1 >= d_3 and d_1 >= d_4 then 'ERROR' when d_2 > d_0 and d_2 > d_1 and d_2 >= d_3 and d_2 >= d_4 then 'FATAL' when d_3 > d_0 and d_3 > d_1 and d_3 > d_2 and d_3 >= d_4 then 'INFO' else 'WARN' end as predicted_level,
-        case when d_0 >= d_1 and d_0 >= d_2 and d_0 >= d_3 and d_0 >= d_4 then p_0 when d_1 > d_0 and d_1 >= d_2 and d_1 >= d_3 and d_1 >= d_4 then p_1 when d_2 > d_0 and d_2 > d_1 and d_2 >= d_3 and d_2 >= d_4 then p_2 when d_3 > d_0 and d_3 > d_1 and d_3 > d_2 and d_3 >= d_4 then p_3 else p_4 end as level_confidence
-    from p_proba
-)
-
-select
-    log_entry_id,
-    predicted_level,
-    level_confidence,
-    -- Plain text only: formatting numbers per row costs more than the model.
-    'the message terms weigh most for ' || predicted_level as level_explanation
-from final
-),
-
-anomalies as (
-with
-
-a_features as (
-    select
-        *,
+        a_f.log_entry_id,
+        a_f.template,
+        a_f.template_frequency,
         case level_ordinal
             when 0::float8 then 'DEBUG' when 1::float8 then 'INFO' when 2::float8 then 'WARN'
             when 3::float8 then 'ERROR' when 4::float8 then 'FATAL'
-        end as level_name
-    from ({{ log_features(batch, 'ml_template_frequency_v1') }}) as a_lf
-),
-
-a_scored as (
-    select a_f.*, a_p.*, a_p.p_1 as anomaly_score
-    from a_features as a_f
+        end as level_name,
+        a_p.p_0 as p_0, a_p.p_1 as p_1
+    from ({{ log_features(batch, 'ml_template_frequency_v1', with_template=true) }}) as a_f
     cross join lateral unnest(array[row(
         a_f.message_length::float4,
         a_f.token_count::float4,
@@ -242,31 +178,85 @@ a_scored as (
             + ('{0.0,0.0,1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0,0.8603351955307262,0.9896869244935543,0.0,0.0,0.8995327102803738,1.0,0.0,1.0,0.9765785508834406,0.0,0.0,0.0,1.0,1.0,0.0,0.0,1.0,0.0,0.0,0.0,0.9878048780487805,0.0,1.0,0.0,1.0,0.0,0.0,0.0,1.0}'::float8[])[a_p_l.l_48]
             + ('{0.0,1.0,0.0,1.0,1.0,0.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.9961342198855729,0.0,0.0,0.0,0.9769982009766127,0.0,0.0,0.0,0.9889008234872897,0.0,0.0,0.9998597377095167,1.0,1.0,0.0,0.0,0.0,0.0,1.0,0.0,1.0,0.0,0.0,0.0,1.0,0.4411764705882353,0.0,0.3699421965317919,1.0,0.0,0.9996940024479805,0.9980217606330366,1.0,0.0}'::float8[])[a_p_l.l_49]) / 50.0::float8
     )]) as a_p (p_0 float8, p_1 float8)
-)
+),
 
-select
-    log_entry_id,
-    anomaly_score,
-    case when p_0 >= p_1 then False else True end as is_anomaly,
+s_anomaly as (
+    select
+        log_entry_id,
+        template,
+        p_1 as anomaly_score,
+        case when p_0 >= p_1 then False else True end as is_anomaly,
         case when p_0 >= p_1 then p_0 else p_1 end as anomaly_confidence,
-    'supervised tree model: ' || case
+        'supervised tree model: ' || case
             when template_frequency = 0::float8 then 'template never seen in training'
             when template_frequency < 0.001::float8 then 'rare template (< 0.1% of training lines)'
             else 'common template'
         end
         || '; level ' || coalesce(level_name, 'unknown') as anomaly_explanation
-from a_scored
+    from s_detector
 )
 
+-- The level classifier depends on the template only: a lateral subquery keyed by it, which
+-- PostgreSQL memoizes (computed once per distinct template, a cache lookup for the other
+-- logs). Its aggregate returns one row even for a template without known tokens (NULL
+-- sums: the decisions are the intercepts), so every log keeps exactly one row.
 select
-    levels.log_entry_id,
-    levels.predicted_level,
-    levels.level_confidence,
-    levels.level_explanation,
-    anomalies.is_anomaly,
-    anomalies.anomaly_score,
-    anomalies.anomaly_confidence,
-    anomalies.anomaly_explanation
-from levels
-inner join anomalies on levels.log_entry_id = anomalies.log_entry_id
+    s_a.log_entry_id,
+    s_l.predicted_level,
+    s_l.level_confidence,
+    s_l.level_explanation,
+    s_a.is_anomaly,
+    s_a.anomaly_score,
+    s_a.anomaly_confidence,
+    s_a.anomaly_explanation
+from s_anomaly as s_a
+cross join lateral (
+    with
+
+    p_decision as (
+        select
+            coalesce(p_s.s_0 / p_s.norm, 0::float8) + (-0.12324182125622431)::float8 as d_0,
+            coalesce(p_s.s_1 / p_s.norm, 0::float8) + 1.3445720242922374::float8 as d_1,
+            coalesce(p_s.s_2 / p_s.norm, 0::float8) + (-1.8717869674898602)::float8 as d_2,
+            coalesce(p_s.s_3 / p_s.norm, 0::float8) + 0.7877110885339182::float8 as d_3,
+            coalesce(p_s.s_4 / p_s.norm, 0::float8) + (-0.13725432404763965)::float8 as d_4
+        from (
+            -- sums per token occurrence (L1 or no norm: no per-term counts needed)
+            select
+                sum(abs(x)) as norm,
+                sum(x * w_0) as s_0,
+                sum(x * w_1) as s_1,
+                sum(x * w_2) as s_2,
+                sum(x * w_3) as s_3,
+                sum(x * w_4) as s_4
+            from (
+                select p_v.idf as x, p_v.*
+                from string_to_table(s_a.template, ' ') as p_t (token)
+                inner join {{ ref('ml_level_classifier_vocabulary_v1') }} as p_v on p_v.term = p_t.token
+            ) as p_w
+        ) as p_s
+    ),
+
+    p_proba as (
+        select *, e_0 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_0, e_1 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_1, e_2 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_2, e_3 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_3, e_4 / (e_0 + e_1 + e_2 + e_3 + e_4) as p_4
+        from (
+            select *, exp(d_0 - d_max) as e_0, exp(d_1 - d_max) as e_1, exp(d_2 - d_max) as e_2, exp(d_3 - d_max) as e_3, exp(d_4 - d_max) as e_4
+            from (select *, greatest(d_0, d_1, d_2, d_3, d_4) as d_max from p_decision) as p_m
+        ) as p_e
+    ),
+
+    p_final as (
+        select
+            case when d_0 >= d_1 and d_0 >= d_2 and d_0 >= d_3 and d_0 >= d_4 then 'DEBUG' when d_1 > d_0 and d_1 >= d_2 and d_1 >= d_3 and d_1 >= d_4 then 'ERROR' when d_2 > d_0 and d_2 > d_1 and d_2 >= d_3 and d_2 >= d_4 then 'FATAL' when d_3 > d_0 and d_3 > d_1 and d_3 > d_2 and d_3 >= d_4 then 'INFO' else 'WARN' end as predicted_level,
+            case when d_0 >= d_1 and d_0 >= d_2 and d_0 >= d_3 and d_0 >= d_4 then p_0 when d_1 > d_0 and d_1 >= d_2 and d_1 >= d_3 and d_1 >= d_4 then p_1 when d_2 > d_0 and d_2 > d_1 and d_2 >= d_3 and d_2 >= d_4 then p_2 when d_3 > d_0 and d_3 > d_1 and d_3 > d_2 and d_3 >= d_4 then p_3 else p_4 end as level_confidence
+        from p_proba
+    )
+
+    select
+        *,
+        -- Plain text only: formatting numbers per row costs more than the model.
+        'the message terms weigh most for ' || predicted_level
+            as level_explanation
+    from p_final
+) as s_l
 {% endmacro %}
