@@ -104,7 +104,7 @@ db-stop: setup  ## stop the embedded PostgreSQL
 
 bench: setup  ## all benchmarks under bench/ at full size (long; results in bench/results/)
 	$(PY) -m bench.loader_throughput --rows 1000000
-	$(PY) -m bench.scoring_speed --rows 1000000
+	$(PY) -m bench.scoring_speed --rows 1000000 --repeat 3
 	$(PY) -m bench.incremental_run --rows 1000000
 	$(PY) -m bench.api_latency --rows 10000000
 
