@@ -63,11 +63,8 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(DatabaseOffline)
-    async def offline(_: Request, exc: DatabaseOffline) -> JSONResponse:
-        return error_response(503, str(exc))
-
     @app.exception_handler(QueryTimeout)
-    async def timeout(_: Request, exc: QueryTimeout) -> JSONResponse:
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return error_response(503, str(exc))
 
     @app.exception_handler(NotInitialized)

@@ -35,7 +35,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import psycopg2.extensions
@@ -49,10 +48,9 @@ from dbt_project.loading.session import load_generated
 from dbt_project.source_table import create_source_table
 from model_export.data import STG_COLUMNS, STG_RELATION, Window, frame_from_rows
 from model_export.export import export
-from model_export.registry import active_artifacts
 from model_export.render import render_macro
 from model_export.scorer import scorer_name
-from model_export.verify import load_seeds
+from model_export.verify import load_seeds, load_version
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"
@@ -128,9 +126,7 @@ def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.Dat
 
 
 def python_path(url: str) -> float:
-    _, paths = active_artifacts(url)
-    level = joblib.load(paths["level_classifier"])
-    detector = joblib.load(paths["anomaly_detector"])
+    _, (level, detector) = load_version(url)
     with connect(url) as conn:
         with conn.cursor() as cur:
             cur.execute("drop table if exists bench_py_scores")

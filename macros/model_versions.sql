@@ -55,3 +55,11 @@
     {%- set challenger = ml_registry_roles()['challenger'] -%}
     {{- "'" ~ challenger ~ "'" if challenger is not none else "" -}}
 {% endmacro %}
+
+{#- The versions that score, as SQL literals: the active one first, then the challenger. -#}
+{% macro ml_scoring_versions() %}
+    {%- set versions = [ml_model_version()] -%}
+    {%- set challenger = ml_challenger_version() -%}
+    {%- if challenger -%}{%- do versions.append(challenger) -%}{%- endif -%}
+    {{ return(versions) }}
+{% endmacro %}

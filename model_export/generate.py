@@ -1,6 +1,7 @@
-"""Writing compiled models into a dbt project: macros/generated/*.sql and seeds/generated/*
-(CSV + a properties yml with the column types). Output is a pure function of the compiled
-models: no timestamps, floats printed with repr(), rows in a fixed order."""
+"""Writing compiled models into a dbt project: a model version's macro and seeds (CSV + a
+properties yml with the column types) in macros/generated/vN/ and seeds/generated/vN/, and
+macros/generated/ml_versions.sql, which lists the compiled versions. Output is a pure function
+of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order."""
 
 from __future__ import annotations
 

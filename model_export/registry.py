@@ -261,7 +261,3 @@ def artifacts(url: str, version: str | None = None) -> tuple[str, dict[str, str]
         missing = version or "active version"
         raise SystemExit(f"no {missing} in ml.ml_model_registry: run export first")
     return rows[0][0], {name: path for _, name, path in rows}
-
-
-def active_artifacts(url: str) -> tuple[str, dict[str, str]]:
-    return artifacts(url)

@@ -171,19 +171,25 @@ rates as (
 
 ),
 
-rate_thresholds as (
+rate_shares as (
 
     select
         rates.*,
         rates.events::float8 / nullif(rates.lines, 0)::float8 as observed,
-        rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8 as baseline,
-        greatest(
-            rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8
-            * {{ var('alert_spike_ratio') }},
-            rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8
-            + {{ var('alert_spike_min_increase') }}
-        ) as threshold
+        rates.baseline_events::float8 / nullif(rates.baseline_lines, 0)::float8 as baseline
     from rates
+
+),
+
+rate_thresholds as (
+
+    select
+        rate_shares.*,
+        greatest(
+            rate_shares.baseline * {{ var('alert_spike_ratio') }},
+            rate_shares.baseline + {{ var('alert_spike_min_increase') }}
+        ) as threshold
+    from rate_shares
 
 ),
 

@@ -10,10 +10,7 @@
 -#}
 -- depends_on: {{ ref('int_log_features') }} (its columns name the features)
 {%- set feature_columns = drift_feature_columns() %}
-{%- set scoring_versions = [ml_model_version()] %}
-{%- if ml_challenger_version() %}
-{%- do scoring_versions.append(ml_challenger_version()) %}
-{%- endif %}
+{%- set scoring_versions = ml_scoring_versions() %}
 
 with
 

@@ -52,11 +52,12 @@
     )
 }}
 
-{#- a challenger starts on the run after the table exists (it starts where that ends) -#}
-{%- set scorers = [('active', ml_model_version())] -%}
-{%- if ml_challenger_version() and is_incremental() -%}
-{%- do scorers.append(('challenger', ml_challenger_version())) -%}
-{%- endif %}
+{#- (role, version): a challenger starts on the run after the table exists (where it ends) -#}
+{%- set scoring = ml_scoring_versions() if is_incremental() else ml_scoring_versions()[:1] -%}
+{%- set scorers = [] -%}
+{%- for version in scoring -%}
+{%- do scorers.append((['active', 'challenger'][loop.index0], version)) -%}
+{%- endfor %}
 
 with
 {% for role, version in scorers %}

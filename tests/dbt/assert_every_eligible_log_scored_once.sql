@@ -4,10 +4,7 @@
   that range has exactly one prediction by it - none skipped (count 0), none scored twice
   (count 2+). Returns the offending logs with their version.
 -#}
-{%- set scoring_versions = [ml_model_version()] %}
-{%- if ml_challenger_version() %}
-{%- do scoring_versions.append(ml_challenger_version()) %}
-{%- endif %}
+{%- set scoring_versions = ml_scoring_versions() %}
 
 with
 

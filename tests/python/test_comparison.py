@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from support.pipeline import build, cli, dbt
+from support.pipeline import build, cli, dbt, export, model_export_args
 from test_api import as_reader, query
 
 from api.app import create_app
@@ -28,28 +28,9 @@ CHALLENGER_LOGS_END = "2026-11-21T12:00:00+00:00"
 LATE_LOGS_END = "2026-11-22T06:00:00+00:00"
 
 
-def _registry_args(url: str, project: Path) -> tuple[str, ...]:
-    return (
-        "--url",
-        url,
-        "--project-dir",
-        str(project),
-        "--artifacts-dir",
-        str(project / "artifacts"),
-    )
-
-
 def add_challenger(url: str, project: Path) -> None:
     """Export v2 as the challenger, then load new logs and run dbt: both versions score them."""
-    cli(
-        url,
-        "model_export",
-        "export",
-        *_registry_args(url, project),
-        "--challenger",
-        "--limit",
-        "300",
-    )
+    export(url, project, "--challenger", "--limit", "300")
     # two days of logs: the generator spreads its incidents over the window, so the newest
     # hours (the dashboard's hourly chart) have some
     load_logs(url, 1500, seed=8, days=2, end=CHALLENGER_LOGS_END)
@@ -244,7 +225,7 @@ def test_roles_follow_promote_and_rollback_without_a_dbt_run(
 ) -> None:
     """Runs last: it changes the roles. With no challenger left, the comparison shows the pair
     compared most recently."""
-    cli(lifecycle, "model_export", "promote", *_registry_args(lifecycle, dbt_project_copy))
+    cli(lifecycle, "model_export", "promote", *model_export_args(lifecycle, dbt_project_copy))
     roles = {v["model_version"]: v["role"] for v in client.get("/api/v1/models").json()["versions"]}
     assert roles == {"v1": "retired", "v2": "active"}
     body = client.get("/api/v1/models/comparison").json()
@@ -252,7 +233,7 @@ def test_roles_follow_promote_and_rollback_without_a_dbt_run(
     assert (body["candidate_version"], body["candidate_role"]) == ("v2", "active")
     assert body["rows"]
 
-    cli(lifecycle, "model_export", "rollback", *_registry_args(lifecycle, dbt_project_copy))
+    cli(lifecycle, "model_export", "rollback", *model_export_args(lifecycle, dbt_project_copy))
     versions = {v["model_version"]: v for v in client.get("/api/v1/models").json()["versions"]}
     assert {v: row["role"] for v, row in versions.items()} == {"v1": "active", "v2": "retired"}
     assert versions["v1"]["last_action"] == "rollback"

@@ -7,8 +7,6 @@ and the log features on arbitrary values."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
+from support.pipeline import cli
 
 from dbt_project.database import connect
 from model_export import pipelines
@@ -48,16 +47,11 @@ SYSTEMS = sorted(
 )
 
 
-def cli(url: str, *args: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "dbt_project", *args], env=env, check=True, cwd=ROOT)
-
-
 @pytest.fixture(scope="module")
 def loghub_db(module_db: str, loghub_dir: Path, dbt_project_copy: Path) -> str:
     """Every loghub system loaded by the loader (service = system name), stg view built."""
-    cli(module_db, "create-source")
-    cli(module_db, "load", "loghub", *[str(loghub_dir / s) for s in SYSTEMS])
+    cli(module_db, "dbt_project", "create-source")
+    cli(module_db, "dbt_project", "load", "loghub", *[str(loghub_dir / s) for s in SYSTEMS])
     ensure_staging(module_db, dbt_project_copy)
     return module_db
 

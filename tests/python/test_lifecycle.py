@@ -5,13 +5,10 @@ artifacts do not change) and no prediction is ever lost or rewritten."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support.pipeline import cli, dbt, export, load_generated, scalar
+from support.pipeline import cli, dbt, export, load_generated, model_export_args, run_module, scalar
 
 from dbt_project.database import connect
 from dbt_project.source_table import create_source_table
@@ -54,8 +51,8 @@ def stg_ids(url: str, newer_than: int = 0) -> set[int]:
     return set(rows)
 
 
-def lifecycle(url: str, project: Path, *args: str) -> str:
-    return cli(url, "model_export", *args, "--url", url, "--project-dir", str(project))
+def lifecycle(url: str, project: Path, command: str) -> str:
+    return cli(url, "model_export", command, *model_export_args(url, project))
 
 
 def frozen(url: str, artifacts: Path) -> tuple[object, ...]:
@@ -84,11 +81,7 @@ def test_train_challenge_promote_and_roll_back(module_db: str, dbt_project_copy:
     # v2 trains as the challenger; both score the new logs, v2 only those
     watermark = max(stg_ids(url))
     load_generated(url, 1000, seed=12, end=SECOND_END)
-    out = cli(
-        url,
-        *("model_export", "export", "--challenger", "--url", url, "--project-dir", str(project)),
-        *("--artifacts-dir", str(artifacts), "--limit", "2000"),
-    )
+    out = export(url, project, "--challenger", "--limit", "2000")
     assert "v2 registered as the challenger" in out
     assert (project / "macros" / "generated" / "v1" / "ml_score_v1.sql").is_file()
     dbt(project, url, "build")
@@ -149,17 +142,5 @@ def test_train_challenge_promote_and_roll_back(module_db: str, dbt_project_copy:
     assert out.strip().splitlines()[-1] == "EXACT"
 
     # one more rollback has nowhere to go: v1 was the first active version
-    assert "no version was active before v1" in lifecycle_fails(url, project, "rollback")
-
-
-def lifecycle_fails(url: str, project: Path, *args: str) -> str:
-    """stderr of a lifecycle command that must fail."""
-    done = subprocess.run(
-        [sys.executable, "-m", "model_export", *args, "--url", url, "--project-dir", str(project)],
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode != 0, done.stdout
-    return done.stderr
+    done = run_module(url, "model_export", "rollback", *model_export_args(url, project))
+    assert done.returncode != 0 and "no version was active before v1" in done.stderr

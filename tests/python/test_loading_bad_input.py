@@ -4,17 +4,15 @@ rows load, every bad line is recorded with its reason, a load is one transaction
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.pipeline import run_module
 
-from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.database import connect
 from dbt_project.loading.entries import MAX_LINE_BYTES, Entry, Rejected
 from dbt_project.loading.loghub import LoghubCsv
 from dbt_project.loading.session import load_entries
@@ -147,14 +145,7 @@ def test_named_format_and_regex(db: str, tmp_path: Path) -> None:
 
 def test_missing_file_is_a_clear_error_and_loads_nothing(db: str, tmp_path: Path) -> None:
     good = _write(tmp_path / "good.jsonl", [b'{"timestamp": "2026-01-01", "message": "fine"}'])
-    result = subprocess.run(
-        [sys.executable, "-m", "dbt_project", "load", "jsonl", str(good), str(tmp_path / "nope")],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": db},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_module(db, "dbt_project", "load", "jsonl", str(good), str(tmp_path / "nope"))
     assert result.returncode == 2
     assert f"no such file: {tmp_path / 'nope'}" in result.stderr
     assert _query(db, "select count(*) from log_entries") == [(0,)]

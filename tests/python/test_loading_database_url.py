@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.pipeline import server_dir
+from support.pipeline import run_module, server_dir
 
 from dbt_project.database import PROJECT_ROOT, connect, start_embedded, stop_embedded
 
@@ -25,17 +25,6 @@ def second_server() -> Iterator[str]:
             yield url
         finally:
             assert stop_embedded(data_dir), "the second server should still have been running"
-
-
-def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dbt_project", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def _marker_rows(url: str) -> int | None:
@@ -53,8 +42,17 @@ def test_database_url_points_the_loader_at_another_server(
     second_server: str, server_url: str
 ) -> None:
     default_before = _marker_rows(server_url)
-    assert _run(second_server, "create-source").returncode == 0
-    result = _run(second_server, "load", "generate", "--rows", "2000", "--seed", str(MARKER_SEED))
+    assert run_module(second_server, "dbt_project", "create-source").returncode == 0
+    result = run_module(
+        second_server,
+        "dbt_project",
+        "load",
+        "generate",
+        "--rows",
+        "2000",
+        "--seed",
+        str(MARKER_SEED),
+    )
     assert result.returncode == 0, result.stderr
 
     assert _marker_rows(second_server) == 2000

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support.pipeline import run_module
 
-from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.database import connect
 from dbt_project.loading.generator import GeneratorSpec, generate_copy_chunks
 from dbt_project.loading.session import load_generated
 from dbt_project.source_table import create_source_table
@@ -32,24 +30,11 @@ def test_same_seed_same_rows_other_seed_other_rows() -> None:
     assert first.count("\n") == other.count("\n") == 12_000
 
 
-def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "dbt_project", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def generated(module_db: str) -> str:
-    assert cli(module_db, "create-source").returncode == 0
-    result = cli(
-        module_db, "load", "generate", "--rows", str(ROWS), "--seed", "3", "--end", END.isoformat()
-    )
+    assert run_module(module_db, "dbt_project", "create-source").returncode == 0
+    options = ("--rows", str(ROWS), "--seed", "3", "--end", END.isoformat())
+    result = run_module(module_db, "dbt_project", "load", "generate", *options)
     assert result.returncode == 0, result.stderr
     assert f"loaded {ROWS:,}" in result.stdout
     return module_db
@@ -155,9 +140,10 @@ def test_some_lines_are_mislabelled_or_ambiguous(generated: str) -> None:
 
 
 def test_if_empty_and_reloading_a_seed(generated: str) -> None:
-    again = cli(generated, "load", "generate", "--rows", "500", "--seed", "3", "--if-empty")
+    options = ("dbt_project", "load", "generate", "--rows", "500", "--seed", "3")
+    again = run_module(generated, *options, "--if-empty")
     assert again.returncode == 0 and "nothing generated" in again.stdout
-    same_seed = cli(generated, "load", "generate", "--rows", "500", "--seed", "3")
+    same_seed = run_module(generated, *options)
     assert same_seed.returncode == 2
     assert "already in the table" in same_seed.stderr
     assert _query(generated, "select count(*) from log_entries") == [(ROWS,)]

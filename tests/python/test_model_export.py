@@ -6,9 +6,6 @@ unsupported step is rejected by name)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
@@ -16,34 +13,22 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from support.pipeline import run_module
 
 from dbt_project.database import connect
 from dbt_project.dbt_runner import run_dbt
 from model_export.verify import load_version, verify_macro, version_reference
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
-
-
-def run(module: str, url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        cwd=ROOT,
-        check=check,
-        capture_output=True,
-        text=True,
-    )
 
 
 @pytest.fixture(scope="module")
 def exported(module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.TempPathFactory):
     """100,000 generated logs loaded, and a first export into the project copy."""
-    run("dbt_project", module_db, "create-source")
-    run(
-        "dbt_project",
+    run_module(module_db, "dbt_project", "create-source", check=True)
+    run_module(
         module_db,
+        "dbt_project",
         "load",
         "generate",
         "--rows",
@@ -52,11 +37,12 @@ def exported(module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.Te
         "3",
         "--end",
         "2026-01-01T00:00:00+00:00",
+        check=True,
     )
     artifacts = tmp_path_factory.mktemp("artifacts")
-    out = run(
-        "model_export",
+    out = run_module(
         module_db,
+        "model_export",
         "export",
         "--project-dir",
         str(dbt_project_copy),
@@ -64,6 +50,7 @@ def exported(module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.Te
         str(artifacts),
         "--seed",
         "5",
+        check=True,
     )
     assert out.stdout.splitlines()[-1] == "v1"
     return module_db, dbt_project_copy, artifacts
@@ -72,9 +59,7 @@ def exported(module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.Te
 @pytest.mark.slow
 def test_verify_every_generated_row(exported) -> None:
     url, project, _ = exported
-    out = run(
-        "model_export", url, "verify", "--rows", "0", "--project-dir", str(project), check=False
-    )
+    out = run_module(url, "model_export", "verify", "--rows", "0", "--project-dir", str(project))
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "EXACT"
@@ -101,9 +86,9 @@ def test_verify_after_dbt_seed(exported) -> None:
 
 def test_registry_versions(exported) -> None:
     url, project, artifacts = exported
-    out = run(
-        "model_export",
+    out = run_module(
         url,
+        "model_export",
         "export",
         "--project-dir",
         str(project),
@@ -111,6 +96,7 @@ def test_registry_versions(exported) -> None:
         str(artifacts),
         "--limit",
         "20000",
+        check=True,
     )
     assert out.stdout.splitlines()[-1] == "v2"
     with connect(url) as conn, conn.cursor() as cur:
@@ -138,12 +124,12 @@ def test_registry_versions(exported) -> None:
 def test_check_detects_a_hand_edit(exported) -> None:
     url, project, artifacts = exported
     args = ("check", "--project-dir", str(project), "--artifacts-dir", str(artifacts))
-    assert run("model_export", url, *args, check=False).returncode == 0
+    assert run_module(url, "model_export", *args).returncode == 0
     macro = project / "macros" / "generated" / "v1" / "ml_score_v1.sql"
     original = macro.read_text()
     macro.write_text(original.replace("0.5", "0.6", 1) if "0.5" in original else original + " ")
     try:
-        out = run("model_export", url, *args, check=False)
+        out = run_module(url, "model_export", *args)
         assert out.returncode == 1
         assert "differs from its regeneration: macros/generated/v1/ml_score_v1.sql" in out.stdout
     finally:
@@ -151,11 +137,11 @@ def test_check_detects_a_hand_edit(exported) -> None:
     stray = project / "seeds" / "generated" / "ml_stray.csv"
     stray.write_text("a\n1\n")
     try:
-        out = run("model_export", url, *args, check=False)
+        out = run_module(url, "model_export", *args)
         assert out.returncode == 1 and "ml_stray.csv" in out.stdout
     finally:
         stray.unlink()
-    assert run("model_export", url, *args, check=False).returncode == 0
+    assert run_module(url, "model_export", *args).returncode == 0
 
 
 def test_compile_pipeline_rejects_unsupported_step_by_name(exported, tmp_path: Path) -> None:
@@ -164,9 +150,9 @@ def test_compile_pipeline_rejects_unsupported_step_by_name(exported, tmp_path: P
     pipeline.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     path = tmp_path / "user.joblib"
     joblib.dump(pipeline, path)
-    out = run(
-        "model_export",
+    out = run_module(
         url,
+        "model_export",
         "compile-pipeline",
         str(path),
         "--name",
@@ -175,7 +161,6 @@ def test_compile_pipeline_rejects_unsupported_step_by_name(exported, tmp_path: P
         str(project),
         "--artifacts-dir",
         str(artifacts),
-        check=False,
     )
     assert out.returncode == 2
     assert "step 'scale'" in out.stderr and "StandardScaler" in out.stderr
@@ -189,7 +174,7 @@ def test_verify_from_predictions_built_by_dbt(exported) -> None:
     url, project, _ = exported
     run_dbt(["seed"], url, project_dir=project)
     run_dbt(["run", "-s", "+ml_predictions"], url, project_dir=project)
-    out = run("model_export", url, "verify", "--from-predictions", "--rows", "0", check=False)
+    out = run_module(url, "model_export", "verify", "--from-predictions", "--rows", "0")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1] == "EXACT"
     assert sum(f"rows {ROWS:>8}" in line for line in out.stdout.splitlines()) == 5

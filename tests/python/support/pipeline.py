@@ -30,8 +30,11 @@ END = "2026-11-20T12:00:00+00:00"
 SCORING_LOCK = "logml.ml_predictions"  # macros/scoring_hooks.sql serialize_runs
 
 
-def cli(url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """`python -m <args>` against `url`; returns stdout+stderr, fails the test on an error."""
+def run_module(
+    url: str, *args: str, env: Mapping[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m <args>` against `url` (DATABASE_URL) from the repository root, output
+    captured; with check, a non-zero exit fails the test with the output."""
     done = subprocess.run(
         [sys.executable, "-m", *args],
         cwd=PROJECT_ROOT,
@@ -40,9 +43,14 @@ def cli(url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
         text=True,
         check=False,
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{args} failed:\n{output}"
-    return output
+    assert not check or done.returncode == 0, f"{args} failed:\n{done.stdout + done.stderr}"
+    return done
+
+
+def cli(url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """`python -m <args>` against `url`; returns stdout+stderr, fails the test on an error."""
+    done = run_module(url, *args, env=env, check=True)
+    return done.stdout + done.stderr
 
 
 def load_generated(url: str, rows: int, seed: int, end: str = END) -> str:
@@ -106,13 +114,22 @@ def build(
     return outputs
 
 
-def export(url: str, project: Path, env: Mapping[str, str] | None = None) -> str:
-    return cli(
+def model_export_args(url: str, project: Path) -> tuple[str, ...]:
+    """The options that point a model_export command at a database and a project copy (its
+    artifacts live inside the copy)."""
+    return (
+        "--url",
         url,
-        *("model_export", "export", "--url", url, "--project-dir", str(project)),
-        *("--artifacts-dir", str(project / "artifacts")),
-        env=env,
+        "--project-dir",
+        str(project),
+        "--artifacts-dir",
+        str(project / "artifacts"),
     )
+
+
+def export(url: str, project: Path, *options: str, env: Mapping[str, str] | None = None) -> str:
+    """`model_export export` into the project copy (options: e.g. --challenger)."""
+    return cli(url, "model_export", "export", *model_export_args(url, project), *options, env=env)
 
 
 def scalar(url: str, query: str, params: tuple[object, ...] = ()) -> Any:
