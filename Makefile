@@ -32,20 +32,20 @@ demo: pipeline  ## the whole pipeline on the embedded database, then serve the A
 	$(MAKE) --no-print-directory serve
 
 pipeline: setup  ## load ROWS generated logs (once), export models (if none), dbt build, summary
-	$(PY) -m dbt_project create-source
-	$(PY) -m dbt_project load generate --rows $(ROWS) --seed $(SEED) --if-empty
+	$(PY) -m ingest create-source
+	$(PY) -m ingest generate --rows $(ROWS) --seed $(SEED) --if-empty
 	$(DBT) run --select stg_log_entries
 	$(PY) -m model_export export --if-no-active
 	$(DBT) build
 	$(PY) -m dbt_project summary
 
 load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (see README, Loading logs)
-	$(PY) -m dbt_project create-source
-	$(PY) -m dbt_project load $(ARGS)
+	$(PY) -m ingest create-source
+	$(PY) -m ingest $(ARGS)
 
 load-loghub: setup  ## load every loghub sample system (documented level mapping)
-	$(PY) -m dbt_project create-source
-	$(PY) -m dbt_project load loghub $(LOGHUB)/*/
+	$(PY) -m ingest create-source
+	$(PY) -m ingest loghub $(LOGHUB)/*/
 
 export-model: setup  ## retrain, compile to SQL, register a new active version (ARGS=--challenger: shadow)
 	$(DBT) run --select stg_log_entries
@@ -81,7 +81,7 @@ run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against th
 	$(DBT) build
 
 notify: setup  ## send each new alert once to LOGML_ALERT_WEBHOOK_URL (ARGS=--dry-run: show only)
-	$(PY) -m dbt_project notify $(ARGS)
+	$(PY) -m alerts notify $(ARGS)
 
 docs: setup  ## build the static dbt docs site (target/static_index.html)
 	$(DBT) docs generate --static

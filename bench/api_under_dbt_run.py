@@ -17,160 +17,29 @@ runs `hammer_during` at small size and asserts zero 5xx and a p99 bound.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import psycopg.conninfo
 
 from dbt_project.database import database_url
-from dbt_project.dbt_runner import copy_project, dbt_environment, write_profile
-from dbt_project.source_table import create_source_table
+from dbt_project.dbt_runner import dbt_environment, write_profile
+from ingest.source_table import create_source_table
+from tests.python.harness.load import hammer_during
+from tests.python.harness.pipeline import project_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "logml_bench_load"
-# What the dashboard and the old clients ask, in turn.
-PATHS = (
-    "/api/ml_lightweight?action=status",
-    "/api/ml_lightweight?action=stats",
-    "/api/ml_lightweight?action=analyze",
-    "/api/v1/status",
-    "/api/v1/stats?window=24h",
-    "/api/v1/predictions?limit=50&severity=high&severity=medium",
-    "/api/v1/stats/hourly?hours=48",
-)
-
-
-@dataclass
-class LoadResult:
-    requests: int = 0
-    during_dbt: int = 0  # requests that started while dbt was running
-    statuses: dict[str, int] = field(default_factory=dict)  # "299": 200 saying not_initialized
-    server_errors: int = 0  # 5xx
-    said_not_initialized: int = 0  # 200s that claim the pipeline never ran (status endpoints)
-    connection_errors: int = 0  # no HTTP answer at all
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
-    load_seconds: float = 0.0  # how long the clients ran
-    dbt_seconds: float = 0.0  # the whole measured dbt build
-    dbt_exit_code: int | None = None
-    examples: list[str] = field(default_factory=list)  # first bodies of failed requests
-
-
-async def _get(
-    port: int, path: str, conn: list[asyncio.StreamReader | asyncio.StreamWriter]
-) -> tuple[int, bytes]:
-    """One keep-alive HTTP/1.1 GET; (status, body). Reconnects when the connection is gone."""
-    if not conn:
-        conn.extend(await asyncio.open_connection("127.0.0.1", port))
-    reader, writer = conn  # type: ignore[misc]
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())  # type: ignore[union-attr]
-    head = await reader.readuntil(b"\r\n\r\n")  # type: ignore[union-attr]
-    status = int(head.split(b" ", 2)[1])
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
-    )
-    return status, await reader.readexactly(length)  # type: ignore[union-attr]
-
-
-async def _hammer(
-    port: int, clients: int, max_requests: int, seconds: float, busy: Callable[[], bool]
-) -> tuple[list[tuple[float, int, bool]], list[str]]:
-    """Closed-loop clients until dbt is done, `max_requests` were sent or `seconds` passed;
-    (latency ms, status or 0, started while busy) per request."""
-    samples: list[tuple[float, int, bool]] = []
-    examples: list[str] = []
-    sent = 0
-    deadline = time.perf_counter() + seconds
-
-    async def client(offset: int) -> None:
-        nonlocal sent
-        conn: list[asyncio.StreamReader | asyncio.StreamWriter] = []
-        turn = offset
-        while sent < max_requests and time.perf_counter() < deadline and busy():
-            sent += 1
-            path = PATHS[turn % len(PATHS)]
-            turn += 1
-            during = busy()
-            started = time.perf_counter()
-            try:
-                status, body = await asyncio.wait_for(_get(port, path, conn), 30)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-                status, body = 0, b""
-                if conn:
-                    conn[1].close()  # type: ignore[union-attr]
-                    conn.clear()
-            if status == 200 and b"not_initialized" in body:
-                status = 299  # counted apart: a wrong answer, though not an HTTP error
-            samples.append(((time.perf_counter() - started) * 1000, status, during))
-            if status != 200 and len(examples) < 5:
-                examples.append(f"{path}: {status} {body[:300]!r}")
-        if conn:
-            conn[1].close()  # type: ignore[union-attr]
-
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    return samples, examples
-
-
-def hammer_during(
-    port: int,
-    start_dbt: Callable[[], subprocess.Popen[Any]],
-    clients: int = 8,
-    max_requests: int = 5000,
-    seconds: float = 120,
-) -> LoadResult:
-    """Start the dbt run, load the API on `port` until it ends (or the bounds are hit)."""
-    started = time.perf_counter()
-    dbt = start_dbt()
-    samples, examples = asyncio.run(
-        _hammer(port, clients, max_requests, seconds, lambda: dbt.poll() is None)
-    )
-    load_seconds = time.perf_counter() - started
-    try:
-        dbt.wait(timeout=600)
-    finally:
-        if dbt.poll() is None:
-            dbt.kill()
-    elapsed = time.perf_counter() - started
-    latencies = [latency for latency, status, _ in samples if status]
-    cuts = (
-        statistics.quantiles(latencies, n=100, method="inclusive")
-        if len(latencies) > 1
-        else [0.0] * 99
-    )
-    statuses = Counter(str(status) for _, status, _ in samples)
-    return LoadResult(
-        requests=len(samples),
-        during_dbt=sum(during for _, _, during in samples),
-        statuses=dict(statuses),
-        server_errors=sum(n for status, n in statuses.items() if status.startswith("5")),
-        said_not_initialized=statuses.get("299", 0),
-        connection_errors=statuses.get("0", 0),
-        p50_ms=round(cuts[49], 2),
-        p99_ms=round(cuts[98], 2),
-        max_ms=round(max(latencies, default=0.0), 2),
-        load_seconds=round(load_seconds, 2),
-        dbt_seconds=round(elapsed, 2),
-        dbt_exit_code=dbt.returncode,
-        examples=examples,
-    )
 
 
 def dbt_process(project: Path, url: str, *args: str) -> subprocess.Popen[bytes]:
@@ -252,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     project = Path(tempfile.mkdtemp(prefix="logml-bench-load-"))
     api = None
     try:
-        copy_project(project, with_export=False)
+        project_copy(project)
         create_source_table(url)
-        _cli(url, "dbt_project", "load", "generate", "--rows", str(args.rows), "--seed", "3")
+        _cli(url, "ingest", "generate", "--rows", str(args.rows), "--seed", "3")
         _cli(
             url,
             "model_export",
@@ -267,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             str(project / "artifacts"),
         )
         assert dbt_process(project, url, "build").wait() == 0, "the first dbt build failed"
-        _cli(url, "dbt_project", "load", "generate", "--rows", str(args.batch), "--seed", "4")
+        _cli(url, "ingest", "generate", "--rows", str(args.batch), "--seed", "4")
         port = _free_port()
         api = _start_api(_with(url, user="logml_api"), port, args.workers)
         result = hammer_during(

@@ -26,8 +26,9 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
-from dbt_project.dbt_runner import copy_project, run_dbt
-from dbt_project.source_table import create_source_table
+from dbt_project.dbt_runner import run_dbt
+from ingest.source_table import create_source_table
+from tests.python.harness.pipeline import project_copy
 
 BENCH_DATABASE = "logml_bench_incremental"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"
@@ -82,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     url = _fresh_database(server_url)
     create_source_table(url)
     load_seconds = _python(
-        ["dbt_project", "load", "generate", "--rows", str(args.rows), "--seed", str(args.seed)], url
+        ["ingest", "generate", "--rows", str(args.rows), "--seed", str(args.seed)], url
     )
     with tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp:
-        project = copy_project(Path(tmp), with_export=False)
+        project = project_copy(Path(tmp))
         export_seconds = _python(
             [
                 "model_export", "export", "--url", url, "--project-dir", str(project),
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _python(
             [
-                "dbt_project", "load", "generate", "--rows", str(args.append),
+                "ingest", "generate", "--rows", str(args.append),
                 "--seed", str(args.seed + 1),
             ],
             url,

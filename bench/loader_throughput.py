@@ -28,9 +28,9 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from dbt_project.database import connect, database_url
-from dbt_project.loading.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
-from dbt_project.loading.session import load_generated
-from dbt_project.source_table import create_source_table
+from ingest.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
+from ingest.session import load_generated
+from ingest.source_table import create_source_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "logml_bench_loader"

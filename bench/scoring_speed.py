@@ -42,15 +42,15 @@ import yaml
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
-from dbt_project.dbt_runner import copy_project
-from dbt_project.loading.generator import GeneratorSpec
-from dbt_project.loading.session import load_generated
-from dbt_project.source_table import create_source_table
+from ingest.generator import GeneratorSpec
+from ingest.session import load_generated
+from ingest.source_table import create_source_table
+from model_export.compiler.render import render_macro
+from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_COLUMNS, STG_RELATION, Window, frame_from_rows
 from model_export.export import export
-from model_export.render import render_macro
-from model_export.scorer import scorer_name
 from model_export.verify import load_seeds, load_version
+from tests.python.harness.pipeline import project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"
@@ -197,7 +197,7 @@ def main() -> None:
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
         with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
-            project = copy_project(Path(scratch), with_export=False)
+            project = project_copy(Path(scratch))
             version = export(
                 url,
                 project,

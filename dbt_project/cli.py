@@ -1,11 +1,12 @@
-"""`python -m dbt_project COMMAND`: one command per job; the Makefile calls these."""
+"""`python -m dbt_project COMMAND`: the database and dbt, one command per job (the Makefile
+calls these)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dbt_project import database, dbt_runner, loading, notifier, source_table, summary
+from dbt_project import database, dbt_runner, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,12 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("db-start", help="start (or reuse) the embedded PostgreSQL, print its URL")
     commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     commands.add_parser("db-url", help="print the URL every command uses")
-    commands.add_parser("create-source", help="create the log_entries source table if missing")
     commands.add_parser("summary", help="print what is in the database")
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
-    loading.register_commands(commands)
-    notifier.register_command(commands)
 
     args = parser.parse_args(argv)
     if args.command == "db-start":
@@ -29,18 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     elif args.command == "db-url":
         print(database.database_url())
-    elif args.command == "create-source":
-        source_table.create_source_table()
-        schema, table = source_table.source_relation()
-        print(f"source table {schema}.{table} is ready")
     elif args.command == "summary":
         print("\n".join(summary.summary_lines()))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
-    elif args.command == "notify":
-        return notifier.run_command(args)
-    else:
-        return loading.run_command(args)
     return 0
 
 

@@ -92,6 +92,15 @@ def stop_embedded(data_dir: Path | None = None) -> bool:
     return True
 
 
+def source_relation() -> tuple[str, str]:
+    """(schema, table) of the log source: the loader writes it, dbt reads it (the same
+    environment variables are the defaults of the dbt vars log_source_schema/log_source_table)."""
+    return (
+        os.environ.get("LOG_SOURCE_SCHEMA", "public"),
+        os.environ.get("LOG_SOURCE_TABLE", "log_entries"),
+    )
+
+
 def database_url() -> str:
     """DATABASE_URL if set, otherwise the embedded server's (started if needed)."""
     url = os.environ.get("DATABASE_URL")

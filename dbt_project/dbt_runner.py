@@ -14,13 +14,6 @@ from pathlib import Path
 from dbt_project.database import PROJECT_ROOT, connect, connection_params, database_url
 
 PROFILES_DIR = PROJECT_ROOT / ".dbt"
-# What a working copy of the dbt project is made of (tests and benchmarks run dbt in copies so
-# they never touch the repository's generated files or target/).
-PROJECT_PARTS = (
-    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
-)  # fmt: skip
-# Where model_export writes the compiled models (macros) and their lookup tables (seeds).
-GENERATED_DIRS = (Path("macros/generated"), Path("seeds/generated"))
 
 
 def dbt_environment(url: str | None = None) -> dict[str, str]:
@@ -38,27 +31,6 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
     return env
-
-
-def copy_project(target: Path, *, with_export: bool = True) -> Path:
-    """Copy the dbt project to `target`. Without the export, the copy has no compiled model
-    version, for a database that gets models trained on its own logs."""
-    target.mkdir(parents=True, exist_ok=True)
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copyfile(source, target / part)
-    if not with_export:
-        from model_export.generate import dispatcher_file  # the compiler's; imports this module
-
-        for generated in GENERATED_DIRS:
-            shutil.rmtree(target / generated)
-            (target / generated).mkdir()
-        # no compiled version: the dispatcher says so, and the project still parses
-        (target / GENERATED_DIRS[0] / "ml_versions.sql").write_text(dispatcher_file([]))
-    return target
 
 
 def write_profile() -> None:

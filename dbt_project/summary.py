@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
-from dbt_project.database import connect
-from dbt_project.source_table import source_relation
+from dbt_project.database import connect, source_relation
 
 
 def _table_exists(cur, schema: str, table: str) -> bool:

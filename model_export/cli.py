@@ -13,11 +13,16 @@ import joblib
 
 from dbt_project.database import PROJECT_ROOT, database_url
 from model_export import registry
-from model_export.compiler import compile_pipeline
+from model_export.compiler.pipeline import compile_pipeline
+from model_export.compiler.project_files import (
+    MACRO_DIR,
+    compiled_versions,
+    rendered_files,
+    write_files,
+)
+from model_export.compiler.text_sql import UnsupportedStep
 from model_export.data import Window
 from model_export.export import BYO_DIR, check, export
-from model_export.generate import MACRO_DIR, compiled_versions, rendered_files, write_files
-from model_export.text_sql import UnsupportedStep
 
 
 def _parser() -> argparse.ArgumentParser:

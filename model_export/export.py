@@ -19,9 +19,8 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from model_export import pipelines
-from model_export.compiler import compile_pipeline
-from model_export.data import Window, ensure_staging, read_stg, time_split
-from model_export.generate import (
+from model_export.compiler.pipeline import compile_pipeline
+from model_export.compiler.project_files import (
     MACRO_DIR,
     compiled_versions,
     dispatcher_file,
@@ -29,9 +28,10 @@ from model_export.generate import (
     rendered_files,
     write_files,
 )
+from model_export.compiler.scorer import compile_scorer, scorer_name
+from model_export.data import Window, ensure_staging, read_stg, time_split
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.registry import Entry, next_version, register
-from model_export.scorer import compile_scorer, scorer_name
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"

@@ -15,7 +15,6 @@ from sklearn.pipeline import Pipeline
 from model_export.features import LogFeatures, MessageColumn
 from model_export.tokenizer import log_tokens
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 # Supervised detection needs enough labelled lines of both kinds to learn from.
 MIN_LABELLED_PER_CLASS = 10
 

@@ -17,11 +17,11 @@ from psycopg2 import sql
 
 from dbt_project.database import connect
 from model_export import pipelines
+from model_export.compiler.project_files import SEED_DIR
+from model_export.compiler.render import render_macro
+from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_COLUMNS, STG_RELATION, frame_from_rows
-from model_export.generate import SEED_DIR
 from model_export.registry import artifacts
-from model_export.render import render_macro
-from model_export.scorer import scorer_name
 
 TOLERANCE = 1e-9
 VERIFY_SCHEMA = "ml_verify"

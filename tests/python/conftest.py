@@ -1,9 +1,9 @@
-"""Fixtures: every test runs against a real PostgreSQL (the embedded one unless DATABASE_URL
-is set), each test module in a database of its own so modules cannot see each other's rows."""
+"""Fixtures of the integration and end-to-end tiers: a real PostgreSQL (the embedded one unless
+DATABASE_URL is set), each test module in a database of its own so modules cannot see each
+other's rows, and a private copy of the dbt project. Unit tests use none of them."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,10 +13,7 @@ import pytest
 from psycopg2 import sql
 
 from dbt_project.database import connect, database_url
-from dbt_project.dbt_runner import copy_project
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LOGHUB = Path(os.environ.get("LOGHUB_DIR", SHARED_DATA / "loghub"))
+from tests.python.harness.pipeline import LOGHUB, project_copy
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +58,7 @@ def module_db(make_database: Callable[[str], str], request: pytest.FixtureReques
 def dbt_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the dbt project for this module (pass it as project_dir), without
     the repository's export: the module's database gets models trained on its own logs."""
-    return copy_project(tmp_path_factory.mktemp("dbt_project"), with_export=False)
+    return project_copy(tmp_path_factory.mktemp("dbt_project"))
 
 
 @pytest.fixture(scope="session")

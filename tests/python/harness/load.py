@@ -1,0 +1,142 @@
+"""Closed-loop HTTP clients against the API while a dbt run writes: latency, status counts and
+errors of every request (the load test and bench/api_under_dbt_run.py share it)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# What the dashboard and the old clients ask, in turn.
+PATHS = (
+    "/api/ml_lightweight?action=status",
+    "/api/ml_lightweight?action=stats",
+    "/api/ml_lightweight?action=analyze",
+    "/api/v1/status",
+    "/api/v1/stats?window=24h",
+    "/api/v1/predictions?limit=50&severity=high&severity=medium",
+    "/api/v1/stats/hourly?hours=48",
+)
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    during_dbt: int = 0  # requests that started while dbt was running
+    statuses: dict[str, int] = field(default_factory=dict)  # "299": 200 saying not_initialized
+    server_errors: int = 0  # 5xx
+    said_not_initialized: int = 0  # 200s that claim the pipeline never ran (status endpoints)
+    connection_errors: int = 0  # no HTTP answer at all
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    load_seconds: float = 0.0  # how long the clients ran
+    dbt_seconds: float = 0.0  # the whole measured dbt build
+    dbt_exit_code: int | None = None
+    examples: list[str] = field(default_factory=list)  # first bodies of failed requests
+
+
+async def _get(
+    port: int, path: str, conn: list[asyncio.StreamReader | asyncio.StreamWriter]
+) -> tuple[int, bytes]:
+    """One keep-alive HTTP/1.1 GET; (status, body). Reconnects when the connection is gone."""
+    if not conn:
+        conn.extend(await asyncio.open_connection("127.0.0.1", port))
+    reader, writer = conn  # type: ignore[misc]
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())  # type: ignore[union-attr]
+    head = await reader.readuntil(b"\r\n\r\n")  # type: ignore[union-attr]
+    status = int(head.split(b" ", 2)[1])
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    return status, await reader.readexactly(length)  # type: ignore[union-attr]
+
+
+async def _hammer(
+    port: int, clients: int, max_requests: int, seconds: float, busy: Callable[[], bool]
+) -> tuple[list[tuple[float, int, bool]], list[str]]:
+    """Closed-loop clients until dbt is done, `max_requests` were sent or `seconds` passed;
+    (latency ms, status or 0, started while busy) per request."""
+    samples: list[tuple[float, int, bool]] = []
+    examples: list[str] = []
+    sent = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(offset: int) -> None:
+        nonlocal sent
+        conn: list[asyncio.StreamReader | asyncio.StreamWriter] = []
+        turn = offset
+        while sent < max_requests and time.perf_counter() < deadline and busy():
+            sent += 1
+            path = PATHS[turn % len(PATHS)]
+            turn += 1
+            during = busy()
+            started = time.perf_counter()
+            try:
+                status, body = await asyncio.wait_for(_get(port, path, conn), 30)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+                status, body = 0, b""
+                if conn:
+                    conn[1].close()  # type: ignore[union-attr]
+                    conn.clear()
+            if status == 200 and b"not_initialized" in body:
+                status = 299  # counted apart: a wrong answer, though not an HTTP error
+            samples.append(((time.perf_counter() - started) * 1000, status, during))
+            if status != 200 and len(examples) < 5:
+                examples.append(f"{path}: {status} {body[:300]!r}")
+        if conn:
+            conn[1].close()  # type: ignore[union-attr]
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return samples, examples
+
+
+def hammer_during(
+    port: int,
+    start_dbt: Callable[[], subprocess.Popen[Any]],
+    clients: int = 8,
+    max_requests: int = 5000,
+    seconds: float = 120,
+) -> LoadResult:
+    """Start the dbt run, load the API on `port` until it ends (or the bounds are hit)."""
+    started = time.perf_counter()
+    dbt = start_dbt()
+    samples, examples = asyncio.run(
+        _hammer(port, clients, max_requests, seconds, lambda: dbt.poll() is None)
+    )
+    load_seconds = time.perf_counter() - started
+    try:
+        dbt.wait(timeout=600)
+    finally:
+        if dbt.poll() is None:
+            dbt.kill()
+    elapsed = time.perf_counter() - started
+    latencies = [latency for latency, status, _ in samples if status]
+    cuts = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
+        else [0.0] * 99
+    )
+    statuses = Counter(str(status) for _, status, _ in samples)
+    return LoadResult(
+        requests=len(samples),
+        during_dbt=sum(during for _, _, during in samples),
+        statuses=dict(statuses),
+        server_errors=sum(n for status, n in statuses.items() if status.startswith("5")),
+        said_not_initialized=statuses.get("299", 0),
+        connection_errors=statuses.get("0", 0),
+        p50_ms=round(cuts[49], 2),
+        p99_ms=round(cuts[98], 2),
+        max_ms=round(max(latencies, default=0.0), 2),
+        load_seconds=round(load_seconds, 2),
+        dbt_seconds=round(elapsed, 2),
+        dbt_exit_code=dbt.returncode,
+        examples=examples,
+    )

@@ -1,0 +1,225 @@
+"""The real pipeline, the way a user runs it (the same CLIs, the real dbt), in a private copy of
+the dbt project; and the counts that prove "nothing lost": every eligible log (a row of
+stg_log_entries) has exactly one prediction of the active model version, and no prediction
+names a log that is not there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.dbt_runner import dbt_environment, write_profile
+from ingest.source_table import create_source_table
+from model_export.compiler.project_files import MACRO_DIR, SEED_DIR, dispatcher_file
+
+# The loghub samples (read from ../shared, never copied into the repository).
+LOGHUB = Path(os.environ.get("LOGHUB_DIR", PROJECT_ROOT.parent / "shared" / "data" / "loghub"))
+# A fixed window end keeps the generated rows (and so the trained models) reproducible.
+END = "2026-11-20T12:00:00+00:00"
+# What a working copy of the dbt project is made of.
+PROJECT_PARTS = (
+    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
+)  # fmt: skip
+
+
+def project_copy(target: Path) -> Path:
+    """A copy of the dbt project in `target` without any compiled model version (tests and
+    benchmarks train their own on their own logs, and never touch the repository's generated
+    files or target/)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for part in PROJECT_PARTS:
+        source = PROJECT_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        else:
+            shutil.copyfile(source, target / part)
+    for generated in (MACRO_DIR, SEED_DIR):
+        shutil.rmtree(target / generated)
+        (target / generated).mkdir()
+    # no compiled version: the dispatcher says so, and the project still parses
+    (target / MACRO_DIR / "ml_versions.sql").write_text(dispatcher_file([]))
+    return target
+
+
+def run_module(
+    url: str, *args: str, env: Mapping[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m <args>` against `url` (DATABASE_URL) from the repository root, output
+    captured; with check, a non-zero exit fails the test with the output."""
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {}), "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert not check or done.returncode == 0, f"{args} failed:\n{done.stdout + done.stderr}"
+    return done
+
+
+def cli(url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """`python -m <args>` against `url`; returns stdout+stderr, fails the test on an error."""
+    done = run_module(url, *args, env=env, check=True)
+    return done.stdout + done.stderr
+
+
+def load_generated(
+    url: str, rows: int, seed: int, end: str = END, days: float | None = None
+) -> str:
+    """`python -m ingest generate`: `rows` logs over the `days` (default 7) before `end`."""
+    options = ["--rows", str(rows), "--seed", str(seed), "--end", end]
+    if days is not None:
+        options += ["--days", str(days)]
+    return cli(url, "ingest", "generate", *options)
+
+
+def start_dbt(
+    project: Path,
+    url: str,
+    *args: str,
+    target: str = "target",
+    env: Mapping[str, str] | None = None,
+    runner: bool = False,
+) -> subprocess.Popen[str]:
+    """`dbt <args>` in the background, in its own session (so a kill reaches only it), output
+    captured. With runner, through `python -m dbt_project dbt` as users run it (which
+    serialises writing commands); otherwise the dbt executable itself."""
+    write_profile()
+    if runner:
+        command = [sys.executable, "-m", "dbt_project", "dbt", *args, "--project-dir", str(project)]
+    else:
+        command = [shutil.which("dbt", path=os.path.dirname(sys.executable)) or "dbt", *args]
+    return subprocess.Popen(
+        [*command, "--target-path", target],
+        cwd=PROJECT_ROOT if runner else project,
+        env={**dbt_environment(url), **(env or {}), "DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def dbt(project: Path, url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """`dbt <args>`, which must succeed; returns its output."""
+    run = start_dbt(project, url, *args, env=env)
+    output, _ = run.communicate(timeout=900)
+    assert run.returncode == 0, f"dbt {args} failed:\n{output[-4000:]}"
+    return output
+
+
+def rows_scored(project: Path, target: str = "target") -> int:
+    """Rows ml_predictions inserted in the last run into `target` (dbt's run_results.json);
+    0 when the run failed before it got there."""
+    results = json.loads((project / target / "run_results.json").read_text())["results"]
+    return sum(
+        int(r["adapter_response"].get("rows_affected", 0))
+        for r in results
+        if r["unique_id"] == "model.logml.ml_predictions" and r["status"] == "success"
+    )
+
+
+def model_export_args(url: str, project: Path) -> tuple[str, ...]:
+    """The options that point a model_export command at a database and a project copy (its
+    artifacts live inside the copy)."""
+    return (
+        "--url",
+        url,
+        "--project-dir",
+        str(project),
+        "--artifacts-dir",
+        str(project / "artifacts"),
+    )
+
+
+def model_export(url: str, project: Path, command: str, *options: str) -> str:
+    """`python -m model_export <command>` on this database and project copy."""
+    return cli(url, "model_export", command, *model_export_args(url, project), *options)
+
+
+def export(url: str, project: Path, *options: str, env: Mapping[str, str] | None = None) -> str:
+    """`model_export export` into the project copy (options: e.g. --challenger)."""
+    return cli(url, "model_export", "export", *model_export_args(url, project), *options, env=env)
+
+
+def build(
+    url: str, project: Path, rows: int, seed: int, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """create-source -> load -> model_export export -> dbt build, in a project copy
+    (project_copy); the outputs. (The export builds stg_log_entries itself; nothing else can
+    run before a version is compiled.)"""
+    create_source_table(url)
+    outputs = [load_generated(url, rows, seed)]
+    outputs.append(export(url, project, env=env))
+    outputs.append(dbt(project, url, "build", env=env))
+    return outputs
+
+
+# Generated windows of later loads end here (END is the first load's end): newer logs.
+CHALLENGER_LOGS_END = "2026-11-21T12:00:00+00:00"
+
+
+def add_challenger(url: str, project: Path) -> None:
+    """Export v2 as the challenger, then load new logs and run dbt: both versions score them."""
+    export(url, project, "--challenger", "--limit", "300")
+    # two days of logs: the generator spreads its incidents over the window, so the newest
+    # hours (the dashboard's hourly chart) have some
+    load_generated(url, 1500, seed=8, end=CHALLENGER_LOGS_END, days=2)
+    dbt(project, url, "build")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Counts over stg_log_entries and ml_predictions for the active model version."""
+
+    version: str
+    eligible_logs: int  # rows of stg_log_entries
+    predictions: int  # rows of ml_predictions for the version
+    distinct_logs: int  # distinct log_entry_id among them
+    unscored_logs: int  # eligible logs without a prediction of the version
+    orphans: int  # predictions of the version whose log is not in stg
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.eligible_logs == self.predictions == self.distinct_logs
+            and self.unscored_logs == 0
+            and self.orphans == 0
+        )
+
+
+COVERAGE = """
+with active as (
+    select model_version from ml.ml_model_registry where is_active
+    group by model_version
+),
+scored as (
+    select p.log_entry_id from ml.ml_predictions as p
+    where p.model_version = (select model_version from active)
+)
+select
+    (select model_version from active),
+    (select count(*) from ml.stg_log_entries),
+    (select count(*) from scored),
+    (select count(distinct log_entry_id) from scored),
+    (select count(*) from ml.stg_log_entries as s
+     where not exists (select 1 from scored where scored.log_entry_id = s.log_entry_id)),
+    (select count(*) from scored
+     where not exists (select 1 from ml.stg_log_entries as s
+                       where s.log_entry_id = scored.log_entry_id))
+"""
+
+
+def coverage(url: str) -> Coverage:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(COVERAGE)
+        version, *counts = cur.fetchone()
+    return Coverage(str(version), *counts)

@@ -1,0 +1,337 @@
+"""Alerts end to end: the real pipeline (generated logs, trained and compiled models, dbt) with
+bursts injected into new hours, then `python -m alerts notify` against a local HTTP
+receiver. The rules themselves are pinned down by the dbt unit tests in
+models/marts/_alerts__models.yml; here the alerts are checked against counts taken straight
+from ml_predictions, and the delivery guarantee against what the receiver got."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbt_project.database import PROJECT_ROOT, connect
+from tests.python.harness.db import scalar, wait_for
+from tests.python.harness.pipeline import build, dbt
+
+ROWS = 3000
+BURST = 30  # lines per injected burst: above alert_min_lines (20) and alert_min_events (5)
+
+
+@dataclass
+class Receiver:
+    """A webhook on 127.0.0.1 that answers `status` after `delay` seconds and keeps every
+    POST body with the status it answered."""
+
+    status: int = 200
+    delay: float = 0.0
+    posts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    url: str = ""
+
+    def acked_keys(self) -> list[str]:
+        """alert_key of every POST answered with a 2xx, in arrival order."""
+        return [_key(body) for status, body in self.posts if 200 <= status < 300]
+
+
+def _key(body: dict[str, Any]) -> str:
+    context = body["blocks"][-1]["elements"][0]["text"]
+    match = re.search(r"alert_key ([0-9a-f]{32})", context)
+    assert match, context
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, delay = state.status, state.delay
+            threading.Event().wait(delay)
+            with lock:
+                state.posts.append((status, body))
+            try:
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the notifier gave up waiting (the timeout case)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    url: str
+    project: Path
+    services: list[str]  # busiest first: baselines well above alert_min_baseline_lines
+    burst_hour: datetime  # the hour after the generated logs, where the first bursts went
+
+
+def inject_burst(url: str, service: str, hour: datetime, which: str) -> None:
+    """BURST copies (level, message, numbers) of lines the active model flagged `which`
+    ('is_anomaly' or 'level_disagrees') into `service` at `hour`: the models see the same
+    inputs, so they flag the copies the same way, whatever they learned."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"""
+            insert into public.log_entries
+                ("timestamp", level, message, service, host, category, http_status,
+                 response_time_ms, source_type)
+            select
+                %(hour)s + make_interval(secs => 60 * row_number() over ()),
+                e.level, e.message, %(service)s, e.host, e.category, e.http_status,
+                e.response_time_ms, e.source_type
+            from (
+                select e.* from public.log_entries as e
+                join ml.ml_predictions as p on p.log_entry_id = e.id
+                where p.{which}
+                order by e.id
+                limit {BURST // 2}
+            ) as e
+            cross join generate_series(1, 2)
+            """,
+            {"hour": hour, "service": service},
+        )
+        assert cur.rowcount == BURST, f"only {cur.rowcount} lines flagged {which} to copy"
+
+
+@pytest.fixture(scope="module")
+def pipeline(module_db: str, dbt_project_copy: Path) -> Pipeline:
+    url, project = module_db, dbt_project_copy
+    build(url, project, ROWS, seed=17)
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select service from ml.ml_stats_hourly group by service "
+            "order by sum(predictions) desc limit 3"
+        )
+        services = [row[0] for row in cur.fetchall()]
+        cur.execute(
+            "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
+        )
+        burst_hour = cur.fetchone()[0]
+    inject_burst(url, services[0], burst_hour, "is_anomaly")
+    inject_burst(url, services[1], burst_hour, "level_disagrees")
+    dbt(project, url, "build")
+    return Pipeline(url, project, services, burst_hour)
+
+
+def alerts(url: str) -> dict[str, tuple[Any, ...]]:
+    """alert_key -> (kind, service, window_start, observed, baseline, message)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select alert_key, alert_kind, service, window_start, observed, baseline, message "
+            "from ml.ml_alerts"
+        )
+        return {key: tuple(rest) for key, *rest in cur.fetchall()}
+
+
+def test_alerts_match_counts_taken_from_predictions(pipeline: Pipeline) -> None:
+    url, hour = pipeline.url, pipeline.burst_hour
+    raised = alerts(url)
+    by_slice = {(kind, service, start): row for kind, service, start, *row in raised.values()}
+
+    # Every (service, hour) of the last 24 hours with >= 3 high-severity lines has its alert,
+    # with the count, and no other hour of that window has one.
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            select coalesce(service, '(none)'), date_trunc('hour', logged_at), count(*)
+            from ml.ml_predictions
+            where severity = 'high'
+              and logged_at >= %(hour)s + interval '1 hour' - interval '24 hours'
+            group by 1, 2
+            having count(*) >= 3
+            """,
+            {"hour": hour},
+        )
+        expected = {(service, start): count for service, start, count in cur.fetchall()}
+    assert (pipeline.services[0], hour) in expected
+    in_window = {
+        (service, start): observed
+        for (kind, service, start), (observed, *_) in by_slice.items()
+        if kind == "high_severity_anomaly" and start >= hour + timedelta(hours=1 - 24)
+    }
+    assert in_window == expected
+
+    # The injected bursts are spikes against their services' own baselines.
+    anomalies = by_slice[("anomaly_rate_spike", pipeline.services[0], hour)]
+    disagreements = by_slice[("level_disagreement_spike", pipeline.services[1], hour)]
+    assert anomalies[0] == _rate(url, pipeline.services[0], hour, "is_anomaly", "true")
+    assert disagreements[0] == _rate(
+        url, pipeline.services[1], hour, "level_disagrees", "logged_level is not null"
+    )
+    for observed, baseline, _message in (anomalies, disagreements):
+        assert observed >= max(3 * baseline, baseline + 0.05)
+    assert "Anomaly rate spike on " + pipeline.services[0] in anomalies[2]
+
+    # A rerun inserts nothing; a full refresh derives the same keys (none new to send).
+    dbt(pipeline.project, url, "run", "-s", "ml_alerts")
+    assert alerts(url).keys() == raised.keys()
+    dbt(pipeline.project, url, "run", "-s", "ml_alerts", "--full-refresh")
+    assert alerts(url).keys() <= raised.keys()
+    assert (pipeline.services[0], hour) in {
+        (service, start) for kind, service, start, *_ in alerts(url).values()
+    }
+
+
+def _rate(url: str, service: str, hour: datetime, flag: str, among: str) -> float:
+    return float(
+        scalar(
+            url,
+            f"""
+            select (count(*) filter (where {flag}))::float8 / count(*)
+            from ml.ml_predictions
+            where service = %s and logged_at >= %s and logged_at < %s + interval '1 hour'
+              and {among}
+            """,
+            (service, hour, hour),
+        )
+    )
+
+
+def notify(url: str, webhook: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "LOGML_ALERT_WEBHOOK_URL"}
+    env["DATABASE_URL"] = url
+    if webhook:
+        env["LOGML_ALERT_WEBHOOK_URL"] = webhook
+    return subprocess.run(
+        [sys.executable, "-m", "alerts", "notify", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def start_notify(url: str, webhook: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": url, "LOGML_ALERT_WEBHOOK_URL": webhook}
+    return subprocess.Popen(
+        [sys.executable, "-m", "alerts", "notify"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def deliveries(url: str) -> dict[str, tuple[int, bool]]:
+    """alert_key -> (attempts, delivered)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select alert_key, attempts, delivered_at is not null from ml.ml_alert_deliveries"
+        )
+        return {key: (attempts, delivered) for key, attempts, delivered in cur.fetchall()}
+
+
+def test_without_webhook_or_in_a_dry_run_nothing_is_sent_or_recorded(
+    pipeline: Pipeline, receiver: Receiver
+) -> None:
+    pending = len(alerts(pipeline.url))
+    assert pending > 0
+    done = notify(pipeline.url, None)
+    assert done.returncode == 0, done.stderr
+    assert f"{pending} alert(s) pending; LOGML_ALERT_WEBHOOK_URL is not set" in done.stdout
+    done = notify(pipeline.url, receiver.url, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("would send ") == pending
+    assert receiver.posts == []
+    assert scalar(pipeline.url, "select to_regclass('ml.ml_alert_deliveries')") is None
+
+
+def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> None:
+    url = pipeline.url
+    first = set(alerts(url))
+
+    # A failing receiver: every alert is tried, none counts as delivered, exit 1.
+    receiver.status = 500
+    done = notify(url, receiver.url)
+    assert done.returncode == 1
+    assert "HTTP 500" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(_key(body) for _, body in receiver.posts) == sorted(first)
+    assert deliveries(url) == {key: (1, False) for key in first}
+
+    # A receiver slower than --timeout: not delivered either (the next run sends it again).
+    receiver.status, receiver.delay = 200, 1.5
+    done = notify(url, receiver.url, "--timeout", "0.5", "--limit", "1")
+    assert done.returncode == 1
+    assert "no answer" in done.stderr
+    assert sum(not delivered for _, delivered in deliveries(url).values()) == len(first)
+    wait_for(lambda: len(receiver.posts) == len(first) + 1, 10, "the slow answer")
+
+    # Two notifiers at once (both started while the test holds their lock, then released
+    # together): between them every pending alert is posted exactly once, with a 2xx.
+    receiver.posts.clear()
+    receiver.delay = 0.0
+    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_lock(hashtext('logml.notifier'))")
+        runs = [start_notify(url, receiver.url) for _ in range(2)]
+        wait_for(
+            lambda: scalar(
+                url,
+                "select count(*) = 2 from pg_locks where locktype = 'advisory' and not granted "
+                "and database = (select oid from pg_database where datname = current_database())",
+            ),
+            60,
+            "both notifiers to wait for the lock",
+        )
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert Counter(receiver.acked_keys()) == Counter(first)
+    assert all(delivered for _, delivered in deliveries(url).values())
+    body = receiver.posts[0][1]
+    assert {"text", "blocks"} <= body.keys()
+    assert [block["type"] for block in body["blocks"]] == [
+        "header",
+        "section",
+        "section",
+        "context",
+    ]
+    assert any(_escape(row[-1]) in body["text"] for row in alerts(url).values())
+
+    # The second run posts nothing.
+    done = notify(url, receiver.url)
+    assert done.returncode == 0, done.stderr
+    assert "0 sent, 0 failed, 0 pending" in done.stdout
+    assert Counter(receiver.acked_keys()) == Counter(first)
+
+    # A new burst, a new dbt run: only the new alerts are posted, once.
+    inject_burst(url, pipeline.services[2], pipeline.burst_hour + timedelta(hours=1), "is_anomaly")
+    dbt(pipeline.project, url, "build")
+    new = set(alerts(url)) - first
+    assert new
+    receiver.posts.clear()
+    for _ in range(2):
+        done = notify(url, receiver.url)
+        assert done.returncode == 0, done.stderr
+    assert Counter(receiver.acked_keys()) == Counter(new)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
