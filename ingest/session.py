@@ -135,7 +135,13 @@ def _prepare(cur) -> tuple[list[str], sql.Composable, sql.Composable, sql.Compos
     return [c for c in COLUMNS if c in present], target, loads, rejects
 
 
-def _log_load(cur, loads, report: LoadReport, command: str, sources: list[str]) -> None:
+def _finish(cur, target, loads, report: LoadReport, command: str, sources: list[str]) -> None:
+    """Record the load and, when rows arrived, refresh the table's planner statistics in the
+    same transaction: dbt reads the rows seconds later, long before autovacuum's next cycle,
+    and without statistics the planner can pick quadratic joins (ANALYZE samples a bounded
+    number of rows, so it stays cheap on large tables, and it sees this transaction's rows)."""
+    if report.rows_loaded:
+        cur.execute(sql.SQL("analyze {}").format(target))
     cur.execute(
         sql.SQL(
             "insert into {} (load_id, command, sources, finished_at, rows_read, rows_loaded, "
@@ -246,7 +252,7 @@ def load_entries(
             ["load_id", "source", "line_number", "reason", "detail", "excerpt"],
             rejected,
         )
-        _log_load(cur, loads, report, command, names)
+        _finish(cur, target, loads, report, command, names)
     return report
 
 
@@ -280,5 +286,5 @@ def load_generated(
                     "before): nothing loaded; use another --seed, or --if-empty"
                 ) from error
         report.rows_read = report.rows_loaded = spec.rows
-        _log_load(cur, loads, report, f"generate --rows {spec.rows} --seed {spec.seed}", [])
+        _finish(cur, target, loads, report, f"generate --rows {spec.rows} --seed {spec.seed}", [])
     return report

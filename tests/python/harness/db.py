@@ -23,16 +23,16 @@ from dbt_project.database import PROJECT_ROOT, connect, stop_embedded
 T = TypeVar("T")
 
 
-def rows(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every row of a query, as tuples."""
+def fetch_all(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every row of a query, as tuples (without params, a % in the SQL is a plain character)."""
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
+        cur.execute(statement, params or None)
         return cur.fetchall()
 
 
 def scalar(url: str, statement: str, params: tuple[object, ...] = ()) -> Any:
     """The first column of the first row (None without a row)."""
-    found = rows(url, statement, params)
+    found = fetch_all(url, statement, params)
     return found[0][0] if found else None
 
 

@@ -17,6 +17,7 @@ from ingest.loghub import LoghubCsv
 from ingest.session import load_entries
 from ingest.source_table import create_source_table
 from ingest.textfiles import TextLog, json_lines, line_parser
+from tests.python.harness.db import fetch_all
 from tests.python.harness.pipeline import run_module
 
 HEADER = b"LineId,Date,Time,Pid,Level,Component,Content,EventId,EventTemplate"
@@ -50,12 +51,6 @@ def db(_module_source: str) -> str:
     return _module_source
 
 
-def _query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall()
-
-
 def _write(path: Path, lines: list[bytes]) -> Path:
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
     return path
@@ -71,11 +66,11 @@ def test_partly_bad_csv_loads_exactly_the_good_rows(db: str, tmp_path: Path) -> 
     assert report.rejects == expected
     assert report.unknown_levels == 1
 
-    rows = _query(
+    rows = fetch_all(
         db, "select log_id, level::text, structured_data->>'raw_level' from log_entries order by id"
     )
     assert rows == [("HDFS-1", "INFO", None), ("HDFS-5", None, "LOUD"), ("HDFS-10", "WARN", None)]
-    rejects = _query(
+    rejects = fetch_all(
         db,
         "select line_number, reason from log_load_rejects where load_id = %s order by 1",
         (report.load_id,),
@@ -85,7 +80,7 @@ def test_partly_bad_csv_loads_exactly_the_good_rows(db: str, tmp_path: Path) -> 
         for line, (_, outcome) in enumerate(BAD_CSV_LINES, start=2)
         if outcome != "loaded"
     ]
-    [(counts, logged)] = _query(db, "select reject_counts, rows_loaded from log_loads")
+    [(counts, logged)] = fetch_all(db, "select reject_counts, rows_loaded from log_loads")
     assert (Counter(counts), logged) == (expected, loaded)
 
 
@@ -111,7 +106,7 @@ def test_bad_json_lines(db: str, tmp_path: Path) -> None:
         bad_timestamp=1, empty_message=2, nul_character=1, invalid_utf8=1, bad_value=1,
         invalid_json=3,
     )  # fmt: skip
-    rows = _query(
+    rows = fetch_all(
         db,
         "select log_id, level::text, message, http_status, response_time_ms::float, "
         "structured_data from log_entries order by id",
@@ -120,7 +115,7 @@ def test_bad_json_lines(db: str, tmp_path: Path) -> None:
         ("app.jsonl-1", "WARN", "tab\there", 503, 12.5, {"trace": "abc"}),
         ("app.jsonl-2", None, "epoch seconds", None, None, {"raw_level": "weird"}),
     ]
-    first = _query(db, "select \"timestamp\" from log_entries where log_id = 'app.jsonl-1'")
+    first = fetch_all(db, "select \"timestamp\" from log_entries where log_id = 'app.jsonl-1'")
     assert first == [(datetime(2026, 1, 1, 9, 0, tzinfo=UTC),)]
 
 
@@ -139,7 +134,9 @@ def test_named_format_and_regex(db: str, tmp_path: Path) -> None:
     again = load_entries([TextLog(path, line_parser(None, regex))], "t", url=db)
     # Same file, same line numbers: the log_ids exist already and are skipped, not doubled.
     assert again.rejects == Counter(unparsable_line=1, duplicate_log_id=2)
-    rows = _query(db, "select log_id, level::text, category, service from log_entries order by 1")
+    rows = fetch_all(
+        db, "select log_id, level::text, category, service from log_entries order by 1"
+    )
     assert rows == [("app.log-1", "ERROR", "app.db", "app"), ("app.log-3", "INFO", "app", "app")]
 
 
@@ -148,8 +145,8 @@ def test_missing_file_is_a_clear_error_and_loads_nothing(db: str, tmp_path: Path
     result = run_module(db, "ingest", "jsonl", str(good), str(tmp_path / "nope"))
     assert result.returncode == 2
     assert f"no such file: {tmp_path / 'nope'}" in result.stderr
-    assert _query(db, "select count(*) from log_entries") == [(0,)]
-    assert _query(db, "select to_regclass('log_loads')") == [(None,)]
+    assert fetch_all(db, "select count(*) from log_entries") == [(0,)]
+    assert fetch_all(db, "select to_regclass('log_loads')") == [(None,)]
 
 
 class _Interrupted:
@@ -173,8 +170,8 @@ def test_an_interrupted_load_leaves_nothing(db: str, tmp_path: Path) -> None:
     good = _write(tmp_path / "first.jsonl", [b'{"timestamp": "2026-01-01", "message": "fine"}'])
     with pytest.raises(KeyboardInterrupt):
         load_entries([json_lines(good), _Interrupted()], "test", url=db)
-    assert _query(db, "select count(*) from log_entries") == [(0,)]
-    assert _query(db, "select to_regclass('log_load_rejects')") == [(None,)]
+    assert fetch_all(db, "select count(*) from log_entries") == [(0,)]
+    assert fetch_all(db, "select to_regclass('log_load_rejects')") == [(None,)]
 
 
 def test_json_lines_round_trip_special_characters(db: str, tmp_path: Path) -> None:
@@ -184,4 +181,4 @@ def test_json_lines_round_trip_special_characters(db: str, tmp_path: Path) -> No
         [json.dumps({"timestamp": "2026-01-01", "message": m}).encode() for m in messages],
     )
     assert load_entries([json_lines(path)], "test", url=db).rows_loaded == len(messages)
-    assert [m for (m,) in _query(db, "select message from log_entries order by id")] == messages
+    assert [m for (m,) in fetch_all(db, "select message from log_entries order by id")] == messages

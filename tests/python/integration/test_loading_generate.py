@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dbt_project.database import connect
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
+from tests.python.harness.db import fetch_all
 from tests.python.harness.pipeline import run_module
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -27,14 +27,8 @@ def generated(module_db: str) -> str:
     return module_db
 
 
-def _query(url: str, statement: str) -> list[tuple]:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        return cur.fetchall()
-
-
 def test_rows_ids_and_window(generated: str) -> None:
-    [(n, ids, first, last, in_order)] = _query(
+    [(n, ids, first, last, in_order)] = fetch_all(
         generated,
         'select count(*), count(distinct log_id), min("timestamp"), max("timestamp"), '
         'bool_and(ts_ok) from (select log_id, "timestamp", "timestamp" >= lag("timestamp", 1, '
@@ -43,12 +37,25 @@ def test_rows_ids_and_window(generated: str) -> None:
     assert n == ids == ROWS
     assert END - timedelta(days=7) <= first < last <= END
     assert in_order  # ids follow time, like an append-only log table
-    assert _query(generated, "select min(log_id) from log_entries where id = 1") == [("gen-3-0",)]
+    assert fetch_all(generated, "select min(log_id) from log_entries where id = 1") == [
+        ("gen-3-0",)
+    ]
+
+
+def test_a_load_leaves_fresh_planner_statistics(generated: str) -> None:
+    """The loader analyses what it loaded (dbt plans its queries seconds later, long before
+    autovacuum would): the planner's row estimate is the table's real size."""
+    [(estimate, analysed)] = fetch_all(
+        generated,
+        "select c.reltuples, s.last_analyze is not null from pg_class as c"
+        " join pg_stat_user_tables as s on s.relid = c.oid where c.oid = 'log_entries'::regclass",
+    )
+    assert analysed and estimate == ROWS
 
 
 def test_level_mix_is_mostly_info(generated: str) -> None:
     shares = dict(
-        _query(
+        fetch_all(
             generated,
             "select level::text, count(*)::float / sum(count(*)) over () "
             "from log_entries group by 1",
@@ -62,20 +69,20 @@ def test_level_mix_is_mostly_info(generated: str) -> None:
 
 
 def test_many_services_and_hosts(generated: str) -> None:
-    rows = _query(
+    rows = fetch_all(
         generated, "select service, count(distinct host), count(*) from log_entries group by 1"
     )
     assert len(rows) >= 12
     assert all(hosts >= 2 for _, hosts, _ in rows)
     assert {s for s, _, _ in rows} >= {"api-gateway", "auth", "payments", "orders", "search"}
-    distinct = _query(
+    distinct = fetch_all(
         generated, "select count(distinct message)::float / count(*) from log_entries"
     )
     assert distinct[0][0] > 0.5  # variable parts: ids, durations, IPs, paths
 
 
 def test_incidents_are_labelled_bursts_on_one_service(generated: str) -> None:
-    [(anomalies, typed, untyped_normal)] = _query(
+    [(anomalies, typed, untyped_normal)] = fetch_all(
         generated,
         "select count(*) filter (where is_anomaly), "
         "count(*) filter (where is_anomaly and anomaly_type is not null), "
@@ -86,7 +93,7 @@ def test_incidents_are_labelled_bursts_on_one_service(generated: str) -> None:
     # Incidents are bursts (at most 90 minutes) on one service: split each (type, service)'s
     # rows at gaps over 90 minutes; that gives at most one cluster per planned incident
     # (7 days -> 14), together covering a sliver of the window, and error-heavy.
-    rows = _query(
+    rows = fetch_all(
         generated,
         'select anomaly_type, service, "timestamp", level::text from log_entries '
         "where is_anomaly order by 1, 2, 3",
@@ -105,7 +112,7 @@ def test_incidents_are_labelled_bursts_on_one_service(generated: str) -> None:
 
 
 def test_http_columns_match_the_message(generated: str) -> None:
-    [(http_rows, mismatched, non_http)] = _query(
+    [(http_rows, mismatched, non_http)] = fetch_all(
         generated,
         "select count(*) filter (where http_status is not null), "
         "count(*) filter (where http_status is not null and (position(http_status::text in "
@@ -117,7 +124,7 @@ def test_http_columns_match_the_message(generated: str) -> None:
 
 
 def test_some_lines_are_mislabelled_or_ambiguous(generated: str) -> None:
-    [(info_errorish, error_benign)] = _query(
+    [(info_errorish, error_benign)] = fetch_all(
         generated,
         "select count(*) filter (where level = 'INFO' and message ~* 'error|fail|exception'), "
         "count(*) filter (where level = 'ERROR' and message like 'cache hit%') from log_entries",
@@ -133,7 +140,7 @@ def test_if_empty_and_reloading_a_seed(generated: str) -> None:
     same_seed = run_module(generated, *options)
     assert same_seed.returncode == 2
     assert "already in the table" in same_seed.stderr
-    assert _query(generated, "select count(*) from log_entries") == [(ROWS,)]
+    assert fetch_all(generated, "select count(*) from log_entries") == [(ROWS,)]
 
 
 def test_if_empty_loads_into_an_empty_table(make_database: Callable[[str], str]) -> None:
@@ -141,4 +148,4 @@ def test_if_empty_loads_into_an_empty_table(make_database: Callable[[str], str])
     create_source_table(url)
     report = load_generated(GeneratorSpec(rows=2_000, seed=1, end=END), if_empty=True, url=url)
     assert report.rows_loaded == 2_000
-    assert _query(url, "select rows_loaded from log_loads") == [(2_000,)]
+    assert fetch_all(url, "select rows_loaded from log_loads") == [(2_000,)]

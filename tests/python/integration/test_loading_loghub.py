@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project.database import connect
 from ingest import loghub
 from ingest.session import load_entries
 from ingest.source_table import LEVELS, create_source_table
+from tests.python.harness.db import fetch_all
 
 SYSTEMS = sorted(loghub.SYSTEMS)
 
@@ -26,20 +26,14 @@ def loaded(module_db: str, loghub_dir: Path) -> str:
     return module_db
 
 
-def _query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall()
-
-
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_every_line_loads_with_a_canonical_or_null_level(loaded: str, system: str) -> None:
-    rejected = _query(
+    rejected = fetch_all(
         loaded,
         "select count(*) from log_load_rejects where source like %s",
         (f"%/{system}_2k.log_structured.csv",),
     )[0][0]
-    rows = _query(
+    rows = fetch_all(
         loaded,
         "select level::text, count(*) from log_entries where service = %s group by 1",
         (system,),
@@ -51,7 +45,7 @@ def test_every_line_loads_with_a_canonical_or_null_level(loaded: str, system: st
 
 
 def test_level_counts_follow_the_documented_mapping(loaded: str, loghub_dir: Path) -> None:
-    rows = _query(
+    rows = fetch_all(
         loaded,
         "select service, coalesce(level::text, 'NULL'), count(*) from log_entries group by 1, 2",
     )
@@ -72,20 +66,20 @@ def test_level_counts_follow_the_documented_mapping(loaded: str, loghub_dir: Pat
 
 
 def test_bgl_labels_become_anomalies(loaded: str) -> None:
-    rows = _query(
+    rows = fetch_all(
         loaded,
         "select is_anomaly, count(*), count(distinct anomaly_type) from log_entries "
         "where service = 'BGL' group by 1 order by 1",
     )
     assert rows == [(False, 1857, 0), (True, 143, 12)]
-    unlabelled = _query(
+    unlabelled = fetch_all(
         loaded, "select count(*) from log_entries where service <> 'BGL' and is_anomaly is not null"
     )
     assert unlabelled == [(0,)]
 
 
 def test_hosts_categories_and_ids(loaded: str) -> None:
-    rows = _query(
+    rows = fetch_all(
         loaded,
         "select log_id, host, category, structured_data->>'EventId' from log_entries "
         "where log_id in ('BGL-1', 'Linux-1', 'OpenSSH-2')",
@@ -98,7 +92,7 @@ def test_hosts_categories_and_ids(loaded: str) -> None:
 
 
 def test_timestamps_parse_per_system(loaded: str) -> None:
-    rows = _query(
+    rows = fetch_all(
         loaded,
         "select log_id, \"timestamp\" at time zone 'UTC' from log_entries "
         "where log_id in ('HDFS-1', 'Android-1', 'HPC-1', 'HealthApp-1') order by 1",
@@ -115,8 +109,10 @@ def test_reloading_skips_and_counts_duplicates(loaded: str, loghub_dir: Path) ->
     path = loghub_dir / "Spark" / "Spark_2k.log_structured.csv"
     report = load_entries([loghub.LoghubCsv(path)], "again", url=loaded)
     assert (report.rows_loaded, report.rejects) == (0, Counter(duplicate_log_id=2000))
-    assert _query(loaded, "select count(*) from log_entries where service = 'Spark'") == [(2000,)]
-    recorded = _query(
+    assert fetch_all(loaded, "select count(*) from log_entries where service = 'Spark'") == [
+        (2000,)
+    ]
+    recorded = fetch_all(
         loaded,
         "select reason, count(*) from log_load_rejects where load_id = %s group by 1",
         (report.load_id,),
