@@ -5,12 +5,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROWS   ?= 200000
 SEED   ?= 42
+# The demo logs end here (fixed: the shipped demo model v1 was trained on exactly these logs).
+DEMO_END ?= 2026-11-26T00:00:00+00:00
 VERIFY_ROWS ?= 100000
 LOGHUB ?= ../shared/data/loghub
 DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        promote challenger verify check-generated evaluate run notify docs serve test lint db-stop \
+        promote challenger verify demo-model check-generated evaluate run notify docs serve test lint db-stop \
         bench clean
 
 help:  ## list the targets
@@ -31,9 +33,9 @@ lock: $(PY)  ## refresh requirements.lock from pyproject.toml (needs the network
 demo: pipeline  ## the whole pipeline on the embedded database, then serve the API and dashboard
 	$(MAKE) --no-print-directory serve
 
-pipeline: setup  ## load ROWS generated logs (once), export models (if none), dbt build, summary
+pipeline: setup  ## load the demo logs (once), register or train models (if none), dbt build, summary
 	$(PY) -m ingest create-source
-	$(PY) -m ingest generate --rows $(ROWS) --seed $(SEED) --if-empty
+	$(PY) -m ingest generate --rows $(ROWS) --seed $(SEED) --end $(DEMO_END) --if-empty
 	$(DBT) run --select stg_log_entries
 	$(PY) -m model_export export --if-no-active
 	$(DBT) build
@@ -70,6 +72,9 @@ challenger: setup  ## VERSION=vN scores new logs in shadow beside the active one
 
 verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare
 	$(PY) -m model_export verify --rows $(VERIFY_ROWS)
+
+demo-model: setup  ## retrain the shipped demo model v1 (after changing the models or the compiler)
+	$(PY) -m model_export demo-model --rows $(ROWS) --seed $(SEED) --end $(DEMO_END)
 
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check

@@ -21,8 +21,9 @@ from model_export.compiler.project_files import (
     write_files,
 )
 from model_export.compiler.text_sql import UnsupportedStep
-from model_export.data import Window
+from model_export.data import Window, ensure_staging
 from model_export.export import BYO_DIR, check, export
+from model_export.model_card import register_from_card, trained_on_these_logs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--if-no-active",
         action="store_true",
-        help="do nothing when the registry already has an active version (make pipeline)",
+        help="do nothing when the registry has an active version; register a compiled version"
+        " whose model card says it was trained on exactly these logs (make pipeline)",
     )
 
     ve = command("verify", "score rows with the SQL and with the Pipelines; compare")
@@ -68,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--output", type=Path, help="also write the markdown table here")
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
+
+    demo = command("demo-model", "retrain the shipped demo model v1 on freshly generated demo logs")
+    demo.add_argument("--rows", type=int, required=True)
+    demo.add_argument("--seed", type=int, required=True)
+    demo.add_argument("--end", type=datetime.fromisoformat, required=True)
 
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
@@ -160,12 +167,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     if args.command == "compile-pipeline":
         return _compile_pipeline(args)
+    if args.command == "demo-model":
+        from model_export.demo import retrain_demo_model  # loads logs: imports the loader
+
+        retrain_demo_model(args.project_dir, args.artifacts_dir, args.rows, args.seed, args.end)
+        return 0
     url = args.url or database_url()
     if args.command == "export":
-        active = registry.roles(url).active
-        if args.if_no_active and active:
-            print(f"{active} is active; not retraining (make export-model does)")
-            return 0
+        if args.if_no_active:
+            active = registry.roles(url).active
+            if active:
+                print(f"{active} is active; not retraining (make export-model does)")
+                return 0
+            ensure_staging(url, args.project_dir)
+            shipped = trained_on_these_logs(url, args.project_dir, args.artifacts_dir)
+            if shipped:
+                register_from_card(url, args.artifacts_dir, shipped)
+                print(f"{shipped} registered as active: it was trained on exactly these logs")
+                return 0
         window = Window(args.window_start, args.window_end, args.limit)
         folders = (args.project_dir, args.artifacts_dir)
         print(export(url, *folders, window, args.seed, challenger=args.challenger))

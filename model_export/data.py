@@ -73,8 +73,8 @@ def frame_from_rows(rows: list[tuple], columns: tuple[str, ...] = STG_COLUMNS) -
     return frame
 
 
-def read_stg(url: str, window: Window = Window(), where: str = "true") -> pd.DataFrame:
-    """stg rows in (logged_at, log_entry_id) order, optionally restricted by a SQL condition."""
+def _window_query(select: str, window: Window, where: str) -> tuple[str, list[object]]:
+    """The stg rows of a window in (logged_at, log_entry_id) order, as a query and its params."""
     conditions = [where]
     params: list[object] = []
     if window.start is not None:
@@ -84,15 +84,33 @@ def read_stg(url: str, window: Window = Window(), where: str = "true") -> pd.Dat
         conditions.append("logged_at < %s")
         params.append(window.end)
     query = (
-        f"select {', '.join(STG_COLUMNS)} from {STG_RELATION} where {' and '.join(conditions)}"
+        f"select {select} from {STG_RELATION} where {' and '.join(conditions)}"
         " order by logged_at, log_entry_id"
     )
     if window.limit is not None:
         query += f" limit {int(window.limit)}"
+    return query, params
+
+
+def read_stg(url: str, window: Window = Window(), where: str = "true") -> pd.DataFrame:
+    """stg rows in (logged_at, log_entry_id) order, optionally restricted by a SQL condition."""
+    query, params = _window_query(", ".join(STG_COLUMNS), window, where)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(query, params)
         rows = cur.fetchall()
     return frame_from_rows(rows)
+
+
+def fingerprint(url: str, window: Window = Window()) -> str:
+    """What a model was trained on, in 32 hex digits: md5 over the window's rows (time, level,
+    message) in order, so the same logs give the same fingerprint on any server and anything
+    else (one more row, one changed message) gives another."""
+    row = "md5(concat_ws(chr(31), extract(epoch from logged_at)::text, level, message))"
+    rows, params = _window_query(f"logged_at, log_entry_id, {row} as row_md5", window, "true")
+    ordered = "string_agg(row_md5, '' order by logged_at, log_entry_id)"
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"select md5({ordered}) from ({rows}) as w", params)
+        return str(cur.fetchone()[0])
 
 
 def time_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -29,8 +29,9 @@ from model_export.compiler.project_files import (
     write_files,
 )
 from model_export.compiler.scorer import compile_scorer, scorer_name
-from model_export.data import Window, ensure_staging, read_stg, time_split
+from model_export.data import Window, ensure_staging, fingerprint, read_stg, time_split
 from model_export.metrics import anomaly_metrics, level_metrics
+from model_export.model_card import write_card
 from model_export.registry import Entry, next_version, register
 
 LEVEL_MODEL = "level_classifier"
@@ -133,22 +134,17 @@ def export(
         "window_end": end.to_pydatetime(),
         "sklearn_version": sklearn.__version__,
     }
-    register(
-        url,
-        version,
-        [
-            Entry(
-                LEVEL_MODEL, metrics=level_scores, artifact_path=str(paths[LEVEL_MODEL]), **common
-            ),
-            Entry(
-                ANOMALY_MODEL,
-                metrics=detector_scores,
-                artifact_path=str(paths[ANOMALY_MODEL]),
-                **common,
-            ),
-        ],
-        challenger=challenger,
-    )
+    entries = [
+        Entry(LEVEL_MODEL, metrics=level_scores, artifact_path=str(paths[LEVEL_MODEL]), **common),
+        Entry(
+            ANOMALY_MODEL,
+            metrics=detector_scores,
+            artifact_path=str(paths[ANOMALY_MODEL]),
+            **common,
+        ),
+    ]
+    write_card(target, version, window, fingerprint(url, window), entries)
+    register(url, version, entries, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version

@@ -1,0 +1,55 @@
+"""The demo model the repository ships (v1: artifacts/v1 with its model card, and its compiled
+SQL in macros/generated/v1 and seeds/generated/v1), retrained from scratch: the demo logs that
+`make pipeline` loads (same rows, seed and window end) in a scratch database of its own, then
+an export as v1. Run it (`make demo-model`) after changing the default models or the compiler,
+and commit the result; `make check-generated` fails until the shipped files match."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from dbt_project.database import connect, database_url
+from ingest.generator import GeneratorSpec
+from ingest.session import load_generated
+from ingest.source_table import create_source_table
+from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.data import Window
+from model_export.export import export, progress
+
+VERSION = "v1"
+SCRATCH_DATABASE = "logml_demo_model"
+
+
+def _scratch(server_url: str, create: bool) -> str:
+    name = sql.Identifier(SCRATCH_DATABASE)
+    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
+        if create:
+            cur.execute(sql.SQL("create database {}").format(name))
+    params = psycopg2.extensions.parse_dsn(server_url)
+    return psycopg2.extensions.make_dsn(**{**params, "dbname": SCRATCH_DATABASE})
+
+
+def retrain_demo_model(
+    project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
+) -> None:
+    """Replace the shipped v1 with one trained on freshly generated demo logs."""
+    for folder in (project_dir / MACRO_DIR / VERSION, project_dir / SEED_DIR / VERSION):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(artifacts_dir / VERSION, ignore_errors=True)
+    server = database_url()
+    url = _scratch(server, create=True)
+    try:
+        create_source_table(url)
+        load_generated(GeneratorSpec(rows=rows, seed=seed, end=end), url=url)
+        version = export(url, project_dir, artifacts_dir, Window(), seed)
+    finally:
+        _scratch(server, create=False)
+    if version != VERSION:
+        raise SystemExit(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
+    progress(f"the demo model {VERSION} is in {project_dir} and {artifacts_dir / VERSION}")
