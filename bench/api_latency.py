@@ -19,21 +19,19 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import psycopg
 import psycopg.conninfo
 
-from dbt_project.database import database_url
+from dbt_project.database import PROJECT_ROOT
+from tests.python.harness.api import start_api
+from tests.python.harness.db import scratch_database
+from tests.python.harness.load import KeepAliveClient
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "logml_bench_api"
 VERSION = "bench-synthetic"
 
@@ -141,27 +139,16 @@ NEW_PATHS = {
 }
 
 
-def bench_url(server_url: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(server_url)
-    params["dbname"] = BENCH_DATABASE
-    return psycopg.conninfo.make_conninfo("", **params)
-
-
-def prepare(server_url: str, rows: int) -> str:
-    """The bench database with `rows` synthetic predictions (reused when it already has them)."""
-    url = bench_url(server_url)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        exists = conn.execute(
-            "select 1 from pg_database where datname = %s", (BENCH_DATABASE,)
-        ).fetchone()
-        if exists:
-            with psycopg.connect(url) as bench:
-                found = bench.execute("select total_predictions from ml.ml_status").fetchone()
-            if found and found[0] == rows:
-                print(f"reusing {BENCH_DATABASE} ({rows:,} synthetic predictions)", flush=True)
-                return url
-            conn.execute(f"drop database {BENCH_DATABASE} with (force)")
-        conn.execute(f"create database {BENCH_DATABASE}")
+def prepare(url: str, rows: int) -> None:
+    """Fill the bench database with `rows` synthetic predictions and derived tables (kept from
+    an earlier run with --keep when it has exactly that many)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("select to_regclass('ml.ml_status') is not null").fetchone() == (True,):
+            found = conn.execute("select total_predictions from ml.ml_status").fetchone()
+            if found == (rows,):
+                print(f"reusing the kept {rows:,} synthetic predictions", flush=True)
+                return
+        conn.execute("drop schema if exists ml cascade")
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(DDL)
@@ -171,67 +158,12 @@ def prepare(server_url: str, rows: int) -> str:
             if statement.strip():
                 conn.execute(statement, {"version": VERSION} if "%(" in statement else None)
     print(f"filled {rows:,} synthetic predictions in {time.perf_counter() - started:.0f} s")
-    return url
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_api(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    # The bench tables belong to the bench database's owner, so the API connects as that
-    # user; its sessions are read-only all the same (api/database.py).
-    env = {
-        **os.environ,
-        "API_DATABASE_URL": url,
-        "API_PORT": str(port),
-        "API_WORKERS": str(workers),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise RuntimeError("the API did not start")
-
-
-class HttpClient:
-    """A minimal HTTP/1.1 keep-alive client: the client's own CPU time is shared with the
-    server on this 2-core machine, so it does as little as possible per request."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> None:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.lower().split(b"\r\n")
-            if line.startswith(b"content-length:")
-        )
-        body = await self.reader.readexactly(length)
-        if status != 200 or b'"success":true' not in body:
-            raise RuntimeError(f"{path}: HTTP {status} {body[:200]!r}")
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
+def _checked(path: str, answer: tuple[int, bytes]) -> None:
+    status, body = answer
+    if status != 200 or b'"success":true' not in body:
+        raise RuntimeError(f"{path}: HTTP {status} {body[:200]!r}")
 
 
 async def run_phase(
@@ -265,15 +197,19 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
-    http_clients: list[HttpClient] = []
+    http_clients: list[KeepAliveClient] = []
     db_connections: list[psycopg.AsyncConnection] = []
     try:
         for action, path in NEW_PATHS.items():
 
             async def http_call(path: str = path) -> Callable[[], Awaitable[None]]:
-                client = HttpClient(port)
+                client = KeepAliveClient(port)
                 http_clients.append(client)
-                return lambda: client.get(path)
+
+                async def call() -> None:
+                    _checked(path, await client.get(path))
+
+                return call
 
             # Warm-up: pool connections opened, statements prepared, pages cached.
             await run_phase(http_call, args.clients, args.clients * 20, args.seconds)
@@ -296,7 +232,7 @@ async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, di
             print(f"old {action}: {results[f'old {action}']}", flush=True)
     finally:
         for client in http_clients:
-            await client.close()
+            client.close()
         for conn in db_connections:
             await conn.close()
     return results
@@ -317,18 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
-    server_url = database_url()
-    url = prepare(server_url, args.rows)
-    port = free_port()
-    api = start_api(url, port, args.workers)
-    try:
-        results = asyncio.run(measure(url, port, args))
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
-        if not args.keep:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f"drop database if exists {BENCH_DATABASE} with (force)")
+    with scratch_database(BENCH_DATABASE, keep=args.keep, reuse=True) as url:
+        prepare(url, args.rows)
+        # The bench tables belong to the bench database's owner, so the API connects as that
+        # user; its sessions are read-only all the same (api/database.py).
+        api = start_api(url, {"API_WORKERS": str(args.workers)})
+        try:
+            results = asyncio.run(measure(url, int(api.base.rsplit(":", 1)[1]), args))
+        finally:
+            api.stop()
 
     ratios = {
         action: results[f"old {action}"]["p50_ms"] / results[f"new {action}"]["p50_ms"]
@@ -350,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             "p50_speedup_ge_20x": all(ratios[a] >= 20 for a in ("status", "stats")),
         },
     }
-    out = ROOT / "bench" / "results" / "api_latency.json"
+    out = PROJECT_ROOT / "bench" / "results" / "api_latency.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'':16}{'requests':>9}{'p50 ms':>10}{'p99 ms':>10}")
@@ -358,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:16}{row['requests']:>9}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}")
     for action, ratio in ratios.items():
         print(f"p50 speed-up {action}: {ratio:.0f}x")
-    print(f"targets: {report['targets']}  (written to {out.relative_to(ROOT)})")
+    print(f"targets: {report['targets']}  (written to {out.relative_to(PROJECT_ROOT)})")
     return 0
 
 

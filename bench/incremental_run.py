@@ -15,52 +15,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg2.extensions
-from psycopg2 import sql
-
-from dbt_project.database import PROJECT_ROOT, connect, database_url
-from dbt_project.dbt_runner import run_dbt
+from dbt_project.database import PROJECT_ROOT
 from ingest.source_table import create_source_table
-from tests.python.harness.pipeline import project_copy
+from tests.python.harness.db import scratch_database
+from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
 
 BENCH_DATABASE = "logml_bench_incremental"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"
 
 
-def _drop_database(server_url: str) -> None:
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(BENCH_DATABASE)
-            )
-        )
-
-
-def _fresh_database(server_url: str) -> str:
-    _drop_database(server_url)
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
-    params = psycopg2.extensions.parse_dsn(server_url)
-    params["dbname"] = BENCH_DATABASE
-    return psycopg2.extensions.make_dsn(**params)
-
-
-def _python(args: list[str], url: str) -> float:
+def _timed(step: Callable[[], object]) -> float:
     started = time.perf_counter()
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", *args], env=env, check=True)
+    step()
     return time.perf_counter() - started
-
-
-def _dbt(project: Path, url: str, *args: str) -> None:
-    run_dbt(list(args), url, check=True, project_dir=project)
 
 
 def _scoring_step(project: Path) -> tuple[float, int]:
@@ -79,36 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
 
-    server_url = database_url()
-    url = _fresh_database(server_url)
-    create_source_table(url)
-    load_seconds = _python(
-        ["ingest", "generate", "--rows", str(args.rows), "--seed", str(args.seed)], url
-    )
-    with tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp:
+    with (
+        scratch_database(BENCH_DATABASE, keep=args.keep) as url,
+        tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp,
+    ):
         project = project_copy(Path(tmp))
-        export_seconds = _python(
-            [
-                "model_export", "export", "--url", url, "--project-dir", str(project),
-                "--artifacts-dir", str(project / "artifacts"), "--limit", str(args.train_rows),
-            ],
-            url,
-        )  # fmt: skip
-        _dbt(project, url, "seed")
-        _dbt(project, url, "run", "-s", "+ml_predictions")
+        create_source_table(url)
+        load_seconds = _timed(lambda: load_generated(url, args.rows, args.seed, end=END))
+        export_seconds = _timed(lambda: export(url, project, "--limit", str(args.train_rows)))
+        dbt(project, url, "seed")
+        dbt(project, url, "run", "-s", "+ml_predictions")
         full_seconds, full_rows = _scoring_step(project)
 
-        _python(
-            [
-                "ingest", "generate", "--rows", str(args.append),
-                "--seed", str(args.seed + 1),
-            ],
-            url,
-        )  # fmt: skip
-        _dbt(project, url, "run", "-s", "ml_predictions")
+        load_generated(url, args.append, args.seed + 1, end=END)
+        dbt(project, url, "run", "-s", "ml_predictions")
         incremental_seconds, incremental_rows = _scoring_step(project)
-    if not args.keep:
-        _drop_database(server_url)
 
     ratio = incremental_seconds / full_seconds
     result = {

@@ -24,23 +24,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg2.extensions
 from psycopg2 import sql
 
-from dbt_project.database import connect, database_url
+from dbt_project.database import connect
 from ingest.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
+from tests.python.harness.db import scalar, scratch_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "logml_bench_loader"
 TARGET_RATIO = 0.5
-
-
-def _database(server: str, name: str) -> str:
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = name
-    return psycopg2.extensions.make_dsn(**params)
 
 
 def _reset(url: str) -> None:
@@ -48,12 +42,6 @@ def _reset(url: str) -> None:
         cur.execute("truncate log_entries restart identity")
     with connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("checkpoint")
-
-
-def _count(url: str) -> int:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from log_entries")
-        return int(cur.fetchone()[0])
 
 
 def _time_loader(url: str, spec: GeneratorSpec) -> float:
@@ -81,34 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median counts")
     args = parser.parse_args(argv)
 
-    server = database_url()
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(BENCH_DATABASE)))
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
-    url = _database(server, BENCH_DATABASE)
     # A fixed window end, so the file holds exactly the rows the loader generates.
     spec = GeneratorSpec(rows=args.rows, seed=args.seed, end=datetime(2026, 1, 1, tzinfo=UTC))
-    try:
+    with scratch_database(BENCH_DATABASE) as url, tempfile.TemporaryDirectory() as tmp:
         create_source_table(url)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "rows.copy"
-            with path.open("w", encoding="utf-8") as out:
-                for _, text in generate_copy_chunks(spec):
-                    out.write(text)
-            loader, plain = [], []
-            for _ in range(args.repeat):
-                loader.append(_time_loader(url, spec))
-                assert _count(url) == args.rows
-                plain.append(_time_plain_copy(url, path))
-                assert _count(url) == args.rows
-            file_bytes = path.stat().st_size
-    finally:
-        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(BENCH_DATABASE)
-                )
-            )
+        path = Path(tmp) / "rows.copy"
+        with path.open("w", encoding="utf-8") as out:
+            for _, text in generate_copy_chunks(spec):
+                out.write(text)
+        loader, plain = [], []
+        for _ in range(args.repeat):
+            loader.append(_time_loader(url, spec))
+            assert scalar(url, "select count(*) from log_entries") == args.rows
+            plain.append(_time_plain_copy(url, path))
+            assert scalar(url, "select count(*) from log_entries") == args.rows
+        file_bytes = path.stat().st_size
 
     loader_s, plain_s = statistics.median(loader), statistics.median(plain)
     ratio = plain_s / loader_s  # = loader rows/s divided by plain COPY rows/s

@@ -8,11 +8,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
-from dbt_project.database import connect, database_url
+from dbt_project.database import database_url
+from tests.python.harness.db import create_database, drop_database
 from tests.python.harness.pipeline import LOGHUB, project_copy
 
 
@@ -22,12 +21,6 @@ def server_url() -> str:
     return database_url()
 
 
-def _with_database(url: str, dbname: str) -> str:
-    params = psycopg2.extensions.parse_dsn(url)
-    params["dbname"] = dbname
-    return psycopg2.extensions.make_dsn(**params)
-
-
 @pytest.fixture(scope="module")
 def make_database(server_url: str) -> Iterator[Callable[[str], str]]:
     """Factory: a new empty database on the server, dropped after the module."""
@@ -35,17 +28,12 @@ def make_database(server_url: str) -> Iterator[Callable[[str], str]]:
 
     def make(label: str = "t") -> str:
         name = f"test_{label}_{uuid.uuid4().hex[:8]}"
-        with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         created.append(name)
-        return _with_database(server_url, name)
+        return create_database(server_url, name)
 
     yield make
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        for name in created:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+    for name in created:
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="module")
