@@ -15,9 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
-from dbt_project.dbt_runner import run_dbt
 from model_export.verify import load_version, verify_macro, version_reference
-from tests.python.harness.pipeline import run_module
+from tests.python.harness.pipeline import dbt, run_module
 
 ROWS = 100_000
 
@@ -69,10 +68,12 @@ def test_verify_every_generated_row(exported) -> None:
 def test_verify_after_dbt_seed(exported) -> None:
     """dbt's own seed loading (CSV -> agate -> float8 columns) keeps every weight exact."""
     url, project, _ = exported
-    run_dbt(
-        ["seed", "--select", "ml_level_classifier_vocabulary_v1", "ml_template_frequency_v1"],
+    dbt(
+        project,
         url,
-        project_dir=project,
+        "seed",
+        "--select",
+        "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1",
     )
     version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
@@ -171,8 +172,8 @@ def test_verify_from_predictions_built_by_dbt(exported) -> None:
     """The dbt project's ml_predictions, built from the generated macros by dbt itself,
     holds exactly what the Pipelines say for every row."""
     url, project, _ = exported
-    run_dbt(["seed"], url, project_dir=project)
-    run_dbt(["run", "-s", "+ml_predictions"], url, project_dir=project)
+    dbt(project, url, "seed")
+    dbt(project, url, "run", "-s", "+ml_predictions")
     out = run_module(url, "model_export", "verify", "--from-predictions", "--rows", "0")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1] == "EXACT"
