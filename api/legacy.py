@@ -1,5 +1,5 @@
 """GET /api/ml_lightweight?action=status|analyze|stats: the old dashboard's endpoint, with the
-old JSON shapes (DESIGN.md "API"), now answered from the dbt tables."""
+old JSON shapes (README "API and dashboard"), now answered from the dbt tables."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ VALUE_TOO_LONG = "value_too_long"
 BAD_VALUE = "bad_value"
 DUPLICATE_LOG_ID = "duplicate_log_id"
 
-# Column limits of log_entries as DESIGN.md defines it; longer values are rejected, not cut.
+# Column limits of log_entries as the old system defined it (ingest/source_table.py); longer
+# values are rejected, not cut.
 _MAX_CHARS = {"log_id": 255, "host": 255, "service": 255, "category": 255, "anomaly_type": 100}
 _MAX_RESPONSE_MS = 99_999_999.99  # decimal(10, 2)
 

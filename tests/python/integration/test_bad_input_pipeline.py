@@ -171,9 +171,7 @@ def test_the_1mb_line_is_cut_in_staging_and_flagged(enum_db: dict[str, Any]) -> 
     assert row == [8192, 1]
 
 
-def test_the_api_serves_the_strange_messages_intact(
-    enum_db: dict[str, Any], dbt_project_copy: Path
-) -> None:
+def test_the_api_serves_the_strange_messages_intact(enum_db: dict[str, Any]) -> None:
     with api_client(enum_db["url"]) as client:
         response = client.get("/api/ml_lightweight", params={"action": "analyze"})
         assert response.status_code == 200

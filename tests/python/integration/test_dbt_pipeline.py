@@ -257,7 +257,6 @@ def test_reader_role_selects_outputs_only(built: tuple[str, Path]) -> None:
 def test_build_is_green_on_a_source_with_only_the_required_columns(
     make_database: Callable[[str], str],
     tmp_path_factory: pytest.TempPathFactory,
-    dbt_project_copy: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = make_database("minimal")
