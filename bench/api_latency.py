@@ -3,8 +3,8 @@ beside the old system's queries (a COUNT over ml_predictions per request) in the
 
     .venv/bin/python -m bench.api_latency --rows 10000000
 
-The rows are SYNTHETIC: the script creates the API's tables (as the dbt contracts define them) in a database of
-its own (`logml_bench_api`, on DATABASE_URL's server or the embedded one) and fills
+The rows are SYNTHETIC: the script creates the API's tables (as the dbt contracts define them)
+in a database of its own (`logml_bench_api`, on DATABASE_URL's server or the embedded one), fills
 ml_predictions with generated rows, then derives ml_stats_hourly, ml_stats_windows and
 ml_status from them in SQL the way the dbt models do; the database is dropped afterwards unless
 --keep. The API runs as `python -m api` in a subprocess with API_WORKERS=2 (one per core); each
