@@ -11,11 +11,14 @@ from psycopg import sql
 # The model version a request means when it names none: the one ml_status calls active.
 _VERSION = "coalesce(%(model_version)s, (select active_model_version from ml_status limit 1))"
 
+# The status row and the live freshness of the log source (one row each).
 STATUS = """
-select active_model_version, latest_prediction_at, latest_log_at, total_predictions,
-       anomaly_count, high_severity_count, logs_available, predictions_available,
-       last_run_at, next_run_due_at
-from ml_status
+select s.active_model_version, s.latest_prediction_at, s.latest_log_at, s.total_predictions,
+       s.anomaly_count, s.high_severity_count, s.logs_available, s.predictions_available,
+       s.last_run_at, s.next_run_due_at, f.newest_log_at, f.newest_log_arrived_at,
+       f.newest_scored_log_at, f.unscored_logs, f.unscored_logs_capped, f.scoring_behind
+from ml_status as s
+cross join ml_log_freshness as f
 limit 1
 """
 
@@ -24,7 +27,7 @@ select window_name, window_start, window_end, model_version, severity,
        predictions, anomalies, level_disagreements
 from ml_stats_windows
 where window_name = %(window)s and model_version = {_VERSION}
-order by severity
+order by array_position(array['critical', 'high', 'medium', 'low', 'info'], severity)
 """
 
 # Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
@@ -187,4 +190,116 @@ def predictions(filters: dict[str, Any]) -> sql.Composed:
     ).format(
         columns=sql.SQL(", ").join(map(sql.Identifier, PREDICTION_COLUMNS)),
         where=sql.SQL(" and ").join(conditions),
+    )
+
+
+# --- monitoring: drift, model health, alerts (api/monitoring.py) ------------------------------
+DRIFT = f"""
+select model_version, feature, training_start, training_end, current_start, current_end,
+       baseline_rows, current_rows, psi, alert_threshold
+from ml_drift
+where model_version = {_VERSION}
+order by psi desc nulls last, feature
+"""
+
+# Days of ml_model_health summed over services (or one service), the last `days` days up to
+# the newest day the version has; confusion counts summed per "LOGGED->PREDICTED" pair.
+MODEL_HEALTH = f"""
+with scoped as (
+    select *
+    from ml_model_health
+    where model_version = {_VERSION}
+      and (%(service)s::text is null or service = %(service)s::text)
+),
+recent as (
+    select *
+    from scoped
+    where day > (select max(day) from scoped) - make_interval(days => %(days)s)
+),
+pairs as (
+    select recent.day, pair.key, sum(pair.value::bigint) as lines
+    from recent
+    cross join lateral jsonb_each_text(recent.confusion) as pair
+    group by recent.day, pair.key
+)
+select {_VERSION} as model_version, r.day, sum(r.predictions)::bigint as predictions,
+       sum(r.known_level_predictions)::bigint as known_level_predictions,
+       sum(r.agreements)::bigint as agreements,
+       sum(r.agreements)::float8 / nullif(sum(r.known_level_predictions), 0)::float8
+           as agreement_rate,
+       sum(r.under_logged)::bigint as under_logged, sum(r.over_logged)::bigint as over_logged,
+       sum(r.logged_low_reads_high)::bigint as logged_low_reads_high,
+       (select jsonb_object_agg(p.key, p.lines) from pairs as p where p.day = r.day) as confusion
+from recent as r
+group by r.day
+order by r.day
+"""
+
+# Whether the notifier has created its delivery table and the API may read it.
+DELIVERIES_READABLE = """
+select coalesce(has_table_privilege(to_regclass('ml_alert_deliveries'), 'select'), false)
+    as readable
+"""
+
+# Alerts newest first with their delivery, as a JSON array, plus counts over every alert.
+# {deliveries} is ml_alert_deliveries, or an empty relation of its shape before the notifier
+# ever ran; {where} holds only fixed conditions.
+ALERTS = """
+with delivery as (
+    select alert_key, attempts, last_attempt_at, http_status, last_error, delivered_at
+    from {deliveries}
+),
+alerts as (
+    select a.*, d.attempts, d.last_attempt_at, d.http_status, d.last_error, d.delivered_at
+    from ml_alerts as a
+    left join delivery as d on a.alert_key = d.alert_key
+),
+page as (
+    select *
+    from alerts
+    where {where}
+    order by detected_at desc, window_start desc, alert_key
+    limit %(limit)s
+)
+select
+    (select count(*) from alerts),
+    (select count(*) from alerts where delivered_at is not null),
+    (select coalesce(json_agg(json_build_object(
+        'alert_key', p.alert_key, 'alert_kind', p.alert_kind, 'model_version', p.model_version,
+        'service', p.service, 'window_start', p.window_start, 'window_end', p.window_end,
+        'observed', p.observed, 'baseline', p.baseline, 'threshold', p.threshold,
+        'severity', p.severity, 'message', p.message, 'details', p.details,
+        'detected_at', p.detected_at,
+        'delivery', json_build_object(
+            'state', case when p.delivered_at is not null then 'delivered' else 'pending' end,
+            'attempts', coalesce(p.attempts, 0), 'last_attempt_at', p.last_attempt_at,
+            'http_status', p.http_status, 'last_error', p.last_error,
+            'delivered_at', p.delivered_at
+        )
+    ) order by p.detected_at desc, p.window_start desc, p.alert_key), '[]')::text from page as p)
+"""
+
+NO_DELIVERIES = """(
+    select null::text as alert_key, null::integer as attempts,
+           null::timestamptz as last_attempt_at, null::integer as http_status,
+           null::text as last_error, null::timestamptz as delivered_at
+    where false
+)"""
+
+ALERT_FILTERS: dict[str, str] = {
+    "kind": "alert_kind = any(%(kind)s)",
+    "severity": "severity = any(%(severity)s)",
+    "state": "(delivered_at is not null) = (%(state)s = 'delivered')",
+    "service": "service = %(service)s",
+}
+
+
+def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
+    """The alerts query for the filters that are set (None means not set)."""
+    conditions = [sql.SQL(ALERT_FILTERS[name]) for name in ALERT_FILTERS if filters.get(name)]
+    return sql.SQL(ALERTS).format(
+        deliveries=sql.Identifier("ml_alert_deliveries")
+        if deliveries_readable
+        else sql.SQL(NO_DELIVERIES),
+        where=sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true"),
     )
