@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, legacy, models, page, v1
+from api import docs, errors, legacy, models, monitoring, page, v1
 from api.database import Database
 from api.settings import Settings
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Read-only access to the ML results that dbt builds in PostgreSQL.",
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url=None,  # Swagger UI loads its assets from a CDN; the page must work offline
+        docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN: api/docs.py serves it
         redoc_url=None,
     )
     errors.install(app)
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(legacy.router)
     app.include_router(v1.router)
     app.include_router(models.router)
+    app.include_router(monitoring.router)
+    app.include_router(docs.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files, name="static")
     return app
