@@ -3,11 +3,13 @@
 // page with the database without parsing formatted text.
 "use strict";
 
-const SEVERITIES = ["high", "medium", "low", "info"];
+const SEVERITIES = ["critical", "high", "medium", "low", "info"];
 const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 const HOURS = 48;
 const PAGE_SIZE = 25;
 const COMPARISON_DAYS = 30;
+const HEALTH_DAYS = 30;
+const ALERTS_SHOWN = 100;
 const SVG = "http://www.w3.org/2000/svg";
 
 const state = { window: "24h", cursor: null };
@@ -93,7 +95,27 @@ async function loadStatus() {
   setValue("card-high", status.high_severity_count, number(status.high_severity_count));
   $("card-scored-hint").textContent =
     `by model ${status.active_model_version}, newest log ${when(status.latest_log_at)}`;
+  showFreshness(status);
   return true;
+}
+
+// When the newest log arrived and whether scoring is behind it (by log ids, not the clock).
+function showFreshness(status) {
+  const newest = $("newest-log");
+  newest.textContent = when(status.newest_log_arrived_at || status.newest_log_at);
+  newest.title = `logged ${when(status.newest_log_at)}; arrived ${when(status.newest_log_arrived_at)}`;
+  const pill = $("scoring");
+  pill.dataset.behind = String(status.scoring_behind);
+  pill.dataset.unscored = status.unscored_logs ?? "";
+  if (status.scoring_behind) {
+    const count = `${number(status.unscored_logs)}${status.unscored_logs_capped ? "+" : ""}`;
+    pill.textContent = `behind: ${count} unscored`;
+    pill.className = "pill warn";
+  } else {
+    pill.textContent = "up to date";
+    pill.className = "pill ready";
+  }
+  pill.title = `newest scored log: ${when(status.newest_scored_log_at)}`;
 }
 
 // --- window stats: severity bars, disagreements card, level matrix ------------------------
@@ -319,6 +341,175 @@ function drawComparison(rows) {
   container.replaceChildren(svg);
 }
 
+// --- drift: PSI per input, with the stable band and the alert threshold ------------------------
+async function loadDrift() {
+  const drift = await api("/api/v1/drift");
+  const container = $("chart-drift");
+  $("drift-panel").dataset.threshold = drift.threshold ?? "";
+  $("drift-range").textContent = drift.current_start
+    ? `${when(drift.current_start)} → ${when(drift.current_end)} vs training`
+    : "–";
+  if (!drift.features.length) return empty(container, "no drift computed yet");
+  const threshold = drift.threshold ?? 0.25;
+  const psis = drift.features.map((f) => f.psi ?? 0);
+  const scale = Math.max(...psis, threshold * 1.25);
+  const width = 560, row = 26, left = 140, right = 70, top = 18;
+  const plotW = width - left - right;
+  const height = top + row * drift.features.length + 4;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  const x = (value) => left + (plotW * value) / scale;
+  drift.features.forEach((f, i) => {
+    const y = top + i * row;
+    const g = svgEl("g", {
+      "data-feature": f.feature, "data-psi": f.psi ?? "", "data-status": f.status,
+    });
+    g.append(svgEl("text", { x: left - 8, y: y + 16, "text-anchor": "end" }, f.feature));
+    g.append(svgEl("rect", { x: left, y: y + 5, width: plotW, height: 15, rx: 4, fill: "#1d2638" }));
+    const barW = f.psi ? Math.max(x(f.psi) - left, 2) : 0;
+    g.append(svgEl("rect", { x: left, y: y + 5, width: barW, height: 15, rx: 4, class: `psi-${f.status}` }));
+    g.append(svgEl("text", { x: width - right + 8, y: y + 16, class: "value-label" },
+      f.psi === null ? "n/a" : f.psi.toFixed(3)));
+    g.append(svgEl("title", {}, `${f.feature}: PSI ${f.psi ?? "n/a"} (${f.status}), ` +
+      `${number(f.current_rows)} recent vs ${number(f.baseline_rows)} training rows`));
+    svg.append(g);
+  });
+  const bottom = height - 2;
+  svg.append(svgEl("line", { x1: x(0.1), x2: x(0.1), y1: top - 4, y2: bottom, class: "drift-stable" }));
+  svg.append(svgEl("line", { x1: x(threshold), x2: x(threshold), y1: top - 4, y2: bottom, class: "drift-threshold" }));
+  svg.append(svgEl("text", { x: x(threshold), y: 10, "text-anchor": "middle" }, `alert > ${threshold}`));
+  svg.append(svgEl("text", { x: x(0.1), y: 10, "text-anchor": "end" }, "0.1 "));
+  container.replaceChildren(svg);
+}
+
+// --- model health: agreement with the logged level per day, under/over-logged lines ----------
+async function loadHealth() {
+  const { days } = await api("/api/v1/models/health", { days: HEALTH_DAYS });
+  const container = $("chart-health");
+  $("health-range").textContent = days.length
+    ? `${days[0].day.slice(0, 10)} → ${days[days.length - 1].day.slice(0, 10)}`
+    : "–";
+  if (!days.length) return empty(container, "no predictions yet");
+  const width = 560, height = 220, left = 44, right = 48, top = 14, bottom = 28;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const mid = top + plotH / 2;
+  const slotW = plotW / days.length;
+  const maxLines = 2 * niceStep(Math.max(...days.map((d) => Math.max(d.under_logged, d.over_logged))) / 2);
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  for (let i = 0; i <= 4; i++) {
+    const y = top + (plotH * i) / 4;
+    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: "#2a3550" }));
+    svg.append(svgEl("text", { x: width - right + 6, y: y + 4 }, `${25 * (4 - i)}%`));
+  }
+  svg.append(svgEl("text", { x: left - 6, y: top + 4, "text-anchor": "end" }, `+${number(maxLines)}`));
+  svg.append(svgEl("text", { x: left - 6, y: top + plotH + 4, "text-anchor": "end" }, `-${number(maxLines)}`));
+  const points = [];
+  days.forEach((d, i) => {
+    const x = left + i * slotW;
+    const up = ((plotH / 2) * d.under_logged) / maxLines;
+    const down = ((plotH / 2) * d.over_logged) / maxLines;
+    const g = svgEl("g", {
+      "data-day": d.day.slice(0, 10), "data-agreement": d.agreement_rate ?? "",
+      "data-under": d.under_logged, "data-over": d.over_logged, "data-predictions": d.predictions,
+    });
+    g.append(svgEl("rect", { x: x + slotW * 0.2, y: mid - up, width: Math.max(slotW * 0.6, 1), height: up, class: "bar-under" }));
+    g.append(svgEl("rect", { x: x + slotW * 0.2, y: mid, width: Math.max(slotW * 0.6, 1), height: down, class: "bar-over" }));
+    g.append(svgEl("title", {}, `${d.day.slice(0, 10)}: ${share(d.agreement_rate)} agree, ` +
+      `${number(d.under_logged)} read more severe, ${number(d.over_logged)} less severe, ` +
+      `${number(d.logged_low_reads_high)} logged DEBUG/INFO read as ERROR/FATAL`));
+    svg.append(g);
+    if (d.agreement_rate !== null) points.push(`${x + slotW / 2},${top + plotH - plotH * d.agreement_rate}`);
+  });
+  svg.append(svgEl("polyline", { points: points.join(" "), fill: "none", class: "line-agreement", "stroke-width": 2 }));
+  const every = Math.max(1, Math.ceil(days.length / 8));
+  days.forEach((d, i) => {
+    if (i % every === 0) svg.append(svgEl("text", { x: left + i * slotW + slotW / 2, y: height - 8, "text-anchor": "middle" }, d.day.slice(5, 10)));
+  });
+  container.replaceChildren(svg);
+}
+
+// --- alerts: per day by kind, then the newest with their delivery ------------------------------
+const ALERT_KINDS = ["high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"];
+
+async function loadAlerts() {
+  const body = await api("/api/v1/alerts", { limit: ALERTS_SHOWN });
+  const panel = $("alerts-panel");
+  panel.dataset.total = body.total;
+  panel.dataset.delivered = body.delivered;
+  panel.dataset.pending = body.pending;
+  $("alerts-summary").textContent = `${number(body.total)} alerts: ${number(body.delivered)} delivered,`
+    + ` ${number(body.pending)} pending${body.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
+  $("alerts").querySelector("tbody").replaceChildren(...body.alerts.map(alertRow));
+  drawAlerts(body.alerts);
+}
+
+function alertRow(a) {
+  const tr = el("tr", { "data-alert-key": a.alert_key, "data-state": a.delivery.state, "data-kind": a.alert_kind });
+  tr.append(el("td", {}, when(a.detected_at)));
+  tr.append(el("td", {}, when(a.window_start)));
+  tr.append(el("td", {}, a.alert_kind.replaceAll("_", " ")));
+  const severity = el("td");
+  severity.append(el("span", { class: `badge ${a.severity}` }, a.severity));
+  tr.append(severity);
+  tr.append(el("td", {}, a.service || "–"));
+  const delivery = el("td");
+  const tries = a.delivery.attempts ? ` (${a.delivery.attempts} tries)` : "";
+  const pill = el("span", { class: `pill ${a.delivery.state}` }, a.delivery.state + (a.delivery.state === "pending" ? tries : ""));
+  pill.title = a.delivery.delivered_at ? `delivered ${when(a.delivery.delivered_at)}` : (a.delivery.last_error || "not sent yet");
+  delivery.append(pill);
+  tr.append(delivery);
+  tr.append(el("td", { class: "message" }, a.message));
+  return tr;
+}
+
+function drawAlerts(alerts) {
+  const container = $("chart-alerts");
+  if (!alerts.length) return empty(container, "no alerts");
+  const byDay = new Map();
+  for (const a of alerts) {
+    const day = a.window_start.slice(0, 10);
+    if (!byDay.has(day)) byDay.set(day, Object.fromEntries(ALERT_KINDS.map((k) => [k, 0])));
+    byDay.get(day)[a.alert_kind] += 1;
+  }
+  const days = [...byDay.keys()].sort();
+  const width = 1100, height = 150, left = 44, right = 20, top = 10, bottom = 24;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const slotW = Math.min(plotW / days.length, 80);
+  const max = 4 * niceStep(Math.max(...days.map((d) => ALERT_KINDS.reduce((n, k) => n + byDay.get(d)[k], 0))) / 4);
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  for (let i = 0; i <= 4; i++) {
+    const y = top + (plotH * i) / 4;
+    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: "#2a3550" }));
+    svg.append(svgEl("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, number((max * (4 - i)) / 4)));
+  }
+  days.forEach((day, i) => {
+    let y = top + plotH;
+    const x = left + i * slotW;
+    for (const kind of ALERT_KINDS) {
+      const count = byDay.get(day)[kind];
+      if (!count) continue;
+      const h = (plotH * count) / max;
+      y -= h;
+      const rect = svgEl("rect", { x: x + slotW * 0.15, y, width: slotW * 0.7, height: h, class: `kind-${kind}`, "data-day": day, "data-kind": kind, "data-count": count });
+      rect.append(svgEl("title", {}, `${day}: ${count} ${kind.replaceAll("_", " ")}`));
+      svg.append(rect);
+    }
+    svg.append(svgEl("text", { x: x + slotW / 2, y: height - 6, "text-anchor": "middle" }, day.slice(5)));
+  });
+  const legend = el("div", { class: "legend" });
+  for (const kind of ALERT_KINDS) {
+    const item = el("span");
+    item.append(svgSwatch(kind), kind.replaceAll("_", " "));
+    legend.append(item);
+  }
+  container.replaceChildren(svg, legend);
+}
+
+function svgSwatch(kind) {
+  const swatch = svgEl("svg", { width: 10, height: 10, viewBox: "0 0 10 10" });
+  swatch.append(svgEl("rect", { width: 10, height: 10, rx: 2, class: `kind-${kind}` }));
+  return swatch;
+}
+
 // --- predictions table ----------------------------------------------------------------------
 async function loadServices() {
   const { services } = await api("/api/v1/stats/services", { window: "7d", limit: 50 });
@@ -372,6 +563,7 @@ async function main() {
     if (await loadStatus()) {
       await Promise.all([
         loadWindow(), loadHourly(), loadServices(), loadPredictions(true), loadComparison(),
+        loadDrift(), loadHealth(), loadAlerts(),
       ]);
     }
   } catch (error) {
