@@ -6,81 +6,29 @@ from ml_predictions, and the delivery guarantee against what the receiver got.""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.database import connect
 from tests.python.harness.db import scalar, wait_for
 from tests.python.harness.pipeline import build, dbt
+from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
+from tests.python.harness.webhook import receiver as webhook_receiver
 
 ROWS = 3000
 BURST = 30  # lines per injected burst: above alert_min_lines (20) and alert_min_events (5)
 
 
-@dataclass
-class Receiver:
-    """A webhook on 127.0.0.1 that answers `status` after `delay` seconds and keeps every
-    POST body with the status it answered."""
-
-    status: int = 200
-    delay: float = 0.0
-    posts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    url: str = ""
-
-    def acked_keys(self) -> list[str]:
-        """alert_key of every POST answered with a 2xx, in arrival order."""
-        return [_key(body) for status, body in self.posts if 200 <= status < 300]
-
-
-def _key(body: dict[str, Any]) -> str:
-    context = body["blocks"][-1]["elements"][0]["text"]
-    match = re.search(r"alert_key ([0-9a-f]{32})", context)
-    assert match, context
-    return match.group(1)
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, delay = state.status, state.delay
-            threading.Event().wait(delay)
-            with lock:
-                state.posts.append((status, body))
-            try:
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the notifier gave up waiting (the timeout case)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as state:
+        yield state
 
 
 @dataclass(frozen=True)
@@ -213,34 +161,6 @@ def _rate(url: str, service: str, hour: datetime, flag: str, among: str) -> floa
     )
 
 
-def notify(url: str, webhook: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "LOGML_ALERT_WEBHOOK_URL"}
-    env["DATABASE_URL"] = url
-    if webhook:
-        env["LOGML_ALERT_WEBHOOK_URL"] = webhook
-    return subprocess.run(
-        [sys.executable, "-m", "alerts", "notify", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
-def start_notify(url: str, webhook: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATABASE_URL": url, "LOGML_ALERT_WEBHOOK_URL": webhook}
-    return subprocess.Popen(
-        [sys.executable, "-m", "alerts", "notify"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def deliveries(url: str) -> dict[str, tuple[int, bool]]:
     """alert_key -> (attempts, delivered)."""
     with connect(url) as conn, conn.cursor() as cur:
@@ -274,7 +194,7 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
     done = notify(url, receiver.url)
     assert done.returncode == 1
     assert "HTTP 500" in done.stderr and "Traceback" not in done.stderr
-    assert sorted(_key(body) for _, body in receiver.posts) == sorted(first)
+    assert sorted(alert_key(body) for _, body in receiver.posts) == sorted(first)
     assert deliveries(url) == {key: (1, False) for key in first}
 
     # A receiver slower than --timeout: not delivered either (the next run sends it again).
