@@ -45,6 +45,16 @@ create table if not exists {DELIVERIES} (
     delivered_at timestamptz
 )"""
 
+# The API shows each alert's delivery (GET /api/v1/alerts): its read-only role may read it.
+GRANT_READER = f"""
+do $$
+begin
+    if exists (select from pg_roles where rolname = 'logml_reader') then
+        perform pg_advisory_xact_lock(hashtext('logml.grants'));  -- as dbt's grants do
+        grant select on {DELIVERIES} to logml_reader;
+    end if;
+end $$"""
+
 # delivered_at stays NULL while the alert is pending; a failed attempt only counts.
 RECORD_ATTEMPT = f"""
 insert into {DELIVERIES} as d
@@ -182,6 +192,7 @@ def _deliver(webhook: str, limit: int | None, timeout: float) -> int:
             print("notify: another notifier is running; waiting for it to finish", flush=True)
             cur.execute("select pg_advisory_lock(hashtext('logml.notifier'))")
         cur.execute(CREATE_DELIVERIES)
+        cur.execute(GRANT_READER)
         pending = _pending(cur, limit, has_deliveries=True)
         sent = failed = 0
         for alert in pending:

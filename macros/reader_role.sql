@@ -10,10 +10,12 @@
 {% macro grant_reader_role() %}
     {%- set ready = execute and adapter.check_schema_exists(target.database, target.schema) -%}
     {%- if not ready -%}{{ return('') }}{%- endif -%}
+    {#- ml_alert_deliveries belongs to the notifier (alerts/notifier.py grants it when it
+        creates it); granted here too once it exists, for databases it was created in before -#}
     {%- set tables = [
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
         'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
-        'ml_model_comparison', 'ml_model_versions'
+        'ml_model_comparison', 'ml_model_versions', 'ml_log_freshness', 'ml_alert_deliveries'
     ] -%}
     {%- set existing = [] -%}
     {%- for table in tables -%}
@@ -29,6 +31,7 @@
             {{ create_role_if_missing('logml_reader', 'nologin') }}
             {% if var('create_api_login') -%}
             {{ create_role_if_missing('logml_api', 'login in role logml_reader') }}
+            {{ reader_search_path('logml_api') }}
             {%- endif %}
             if exists (select from pg_roles where rolname = 'logml_reader') then
                 grant usage on schema {{ target.schema }} to logml_reader;
@@ -69,4 +72,21 @@
             grant select on {{ relation }} to logml_reader;
         end if;
     end $$
+{% endmacro %}
+
+{#
+  Plain SQL as users type it (`select count(*) from ml_predictions`) works for the login role:
+  the output schema comes first on its search path in this database. A role that a user grants
+  logml_reader to instead sets it once: alter role ROLE set search_path = ml, public.
+#}
+{% macro reader_search_path(name) %}
+    if exists (select from pg_roles where rolname = '{{ name }}') then
+        begin
+            alter role {{ name }} in database {{ adapter.quote(target.database) }}
+                set search_path = {{ target.schema }}, public;
+        exception
+            when insufficient_privilege then
+                raise warning 'logml: cannot set the search_path of {{ name }}';
+        end;
+    end if;
 {% endmacro %}

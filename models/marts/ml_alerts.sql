@@ -105,7 +105,9 @@ service_hours as (
         coalesce(sum(hourly.predictions) filter (where hourly.logged_level <> '(unknown)'), 0)
         ::bigint as known_level_lines,
         sum(hourly.level_disagreements)::bigint as level_disagreements,
-        coalesce(sum(hourly.predictions) filter (where hourly.severity = 'high'), 0)::bigint
+        coalesce(
+            sum(hourly.predictions) filter (where hourly.severity in {{ high_severities() }}), 0
+        )::bigint
             as high_severity_lines
     from hourly
     where
@@ -292,7 +294,7 @@ high_severity_alerts as (
             predictions.logged_at >= high_severity_hours.hour
             and predictions.logged_at < high_severity_hours.hour + interval '1 hour'
             and coalesce(predictions.service, '(none)') = high_severity_hours.service
-            and predictions.severity = 'high'
+            and predictions.severity in {{ high_severities() }}
         order by predictions.anomaly_score desc nulls last, predictions.log_entry_id asc
         limit 1
     ) as worst

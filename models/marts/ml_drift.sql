@@ -258,7 +258,9 @@ final as (
                         (terms.current_share - terms.baseline_share)
                         * ln(terms.current_share / terms.baseline_share)
                     )::float8
-        end as psi
+        end as psi,
+        -- above it ml_alerts raises a drift alert: stored beside each PSI for its readers
+        {{ var('alert_drift_psi') }}::float8 as alert_threshold
     from terms
     inner join versions on terms.model_version = versions.model_version
     group by 1, 2, 3, 4, 5, 6

@@ -27,7 +27,7 @@ windows as (
 severities as (
 
     -- every value the severity macro can return, so each window has a row for each
-    select unnest(array['high', 'medium', 'low', 'info']) as severity
+    select unnest({{ severity_array() }}) as severity
 
 ),
 

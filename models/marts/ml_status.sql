@@ -26,7 +26,7 @@ active_counts as (
         max(last_predicted_at) as latest_prediction_at,
         coalesce(sum(predictions), 0)::bigint as total_predictions,
         coalesce(sum(anomalies), 0)::bigint as anomaly_count,
-        coalesce(sum(predictions) filter (where severity = 'high'), 0)::bigint
+        coalesce(sum(predictions) filter (where severity in {{ high_severities() }}), 0)::bigint
             as high_severity_count
     from hourly
 
