@@ -31,21 +31,17 @@ order by array_position(array['critical', 'high', 'medium', 'low', 'info'], seve
 """
 
 # Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
+# The newest hour is a scalar subquery: one probe of the (model_version, hour) index.
 HOURLY = f"""
-with scope as (
-    select {_VERSION} as model_version
-),
-newest as (
-    select max(h.hour) as hour
-    from ml_stats_hourly as h, scope
-    where h.model_version = scope.model_version
-)
 select h.hour, sum(h.predictions)::bigint as predictions, sum(h.anomalies)::bigint as anomalies,
        sum(h.level_disagreements)::bigint as level_disagreements,
        sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score
-from ml_stats_hourly as h, scope, newest
-where h.model_version = scope.model_version
-  and h.hour > newest.hour - make_interval(hours => %(hours)s)
+from ml_stats_hourly as h
+where h.model_version = {_VERSION}
+  and h.hour > (
+      select max(newest.hour) from ml_stats_hourly as newest
+      where newest.model_version = {_VERSION}
+  ) - make_interval(hours => %(hours)s)
 group by h.hour
 order by h.hour
 """
@@ -205,34 +201,42 @@ order by psi desc nulls last, feature
 # Days of ml_model_health summed over services (or one service), the last `days` days up to
 # the newest day the version has; confusion counts summed per "LOGGED->PREDICTED" pair.
 MODEL_HEALTH = f"""
-with scoped as (
+with recent as (
     select *
     from ml_model_health
     where model_version = {_VERSION}
       and (%(service)s::text is null or service = %(service)s::text)
+      and day > (
+          select max(newest.day) from ml_model_health as newest
+          where newest.model_version = {_VERSION}
+      ) - make_interval(days => %(days)s)
 ),
-recent as (
-    select *
-    from scoped
-    where day > (select max(day) from scoped) - make_interval(days => %(days)s)
+totals as (
+    select day, sum(predictions)::bigint as predictions,
+           sum(known_level_predictions)::bigint as known_level_predictions,
+           sum(agreements)::bigint as agreements,
+           sum(agreements)::float8 / nullif(sum(known_level_predictions), 0)::float8
+               as agreement_rate,
+           sum(under_logged)::bigint as under_logged, sum(over_logged)::bigint as over_logged,
+           sum(logged_low_reads_high)::bigint as logged_low_reads_high
+    from recent
+    group by day
 ),
 pairs as (
     select recent.day, pair.key, sum(pair.value::bigint) as lines
     from recent
     cross join lateral jsonb_each_text(recent.confusion) as pair
     group by recent.day, pair.key
+),
+confusion as (
+    select day, jsonb_object_agg(key, lines) as confusion
+    from pairs
+    group by day
 )
-select {_VERSION} as model_version, r.day, sum(r.predictions)::bigint as predictions,
-       sum(r.known_level_predictions)::bigint as known_level_predictions,
-       sum(r.agreements)::bigint as agreements,
-       sum(r.agreements)::float8 / nullif(sum(r.known_level_predictions), 0)::float8
-           as agreement_rate,
-       sum(r.under_logged)::bigint as under_logged, sum(r.over_logged)::bigint as over_logged,
-       sum(r.logged_low_reads_high)::bigint as logged_low_reads_high,
-       (select jsonb_object_agg(p.key, p.lines) from pairs as p where p.day = r.day) as confusion
-from recent as r
-group by r.day
-order by r.day
+select {_VERSION} as model_version, totals.*, confusion.confusion
+from totals
+join confusion using (day)
+order by totals.day
 """
 
 # Whether the notifier has created its delivery table and the API may read it.
@@ -303,3 +307,26 @@ def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
         else sql.SQL(NO_DELIVERIES),
         where=sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true"),
     )
+
+
+def predictions_page(filters: dict[str, Any]) -> sql.Composed:
+    """One page of predictions(filters) as JSON built by PostgreSQL: (the page's rows as a
+    JSON array, the last row's logged_at as JSON and log_entry_id, whether more rows follow).
+    `filters["limit"]` is the page size plus one (the extra row only says there is more)."""
+    pairs = sql.SQL(", ").join(
+        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
+        for column in PREDICTION_COLUMNS
+    )
+    return sql.SQL(
+        """
+select coalesce(json_agg(json_build_object({pairs}) order by p.n)
+                filter (where p.n < %(limit)s), '[]')::text,
+       to_json(max(p.logged_at) filter (where p.n = %(limit)s - 1))::text,
+       max(p.log_entry_id) filter (where p.n = %(limit)s - 1),
+       count(*) = %(limit)s
+from (
+    select page.*, row_number() over (order by page.logged_at desc, page.log_entry_id desc) as n
+    from ({rows}) as page
+) as p
+"""
+    ).format(pairs=pairs, rows=predictions(filters))

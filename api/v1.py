@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BeforeValidator
 
 from api import queries
 from api.database import Database, NotInitialized
 from api.errors import ERROR_RESPONSES, BadParameter
+from api.responses import json_response
 from api.schemas import (
     Hourly,
     Level,
@@ -108,7 +111,7 @@ async def predictions(
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> PredictionPage:
+) -> Response:
     """Predictions newest first (by log timestamp), one page at a time."""
     filters: dict[str, Any] = {
         "model_version": model_version,
@@ -125,11 +128,14 @@ async def predictions(
     }
     if cursor is not None:
         filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor)
-    rows = await db(request).fetch(queries.predictions(filters), filters)
-    page, more = rows[:limit], len(rows) > limit
-    last = page[-1] if page else None
-    next_cursor = encode_cursor(last["logged_at"], last["log_entry_id"]) if more and last else None
-    return PredictionPage.model_validate({"items": page, "next_cursor": next_cursor})
+    query = queries.predictions_page(filters)
+    items, last_logged_at, last_id, more = await db(request).fetch_json(query, filters)
+    next_cursor = None
+    if more == "True":
+        next_cursor = encode_cursor(
+            datetime.fromisoformat(json.loads(last_logged_at)), int(last_id)
+        )
+    return json_response({"next_cursor": next_cursor}, raw={"items": items})
 
 
 @router.get("/stats", response_model=WindowStats)

@@ -18,8 +18,7 @@ from api.legacy.queries import (
     DATABASE_SIZE,
     LOG_LEVEL_COUNTS,
     LOGGED_LEVELS,
-    MONITORING_ALERTS,
-    MONITORING_INCIDENTS,
+    MONITORING_LINES,
     MONITORING_TOTALS,
     PREDICTIONS_OF,
     logs_page,
@@ -43,9 +42,7 @@ async def monitoring(request: Request) -> Response:
     try:
         (totals,) = await db.fetch(MONITORING_TOTALS)
         levels = await db.fetch(LOGGED_LEVELS, {"window": "24h"})
-        alerts, incidents = await db.fetch_json(
-            f"select ({MONITORING_ALERTS}), ({MONITORING_INCIDENTS})", {"window": "24h"}
-        )
+        alerts, incidents = await db.fetch_json(MONITORING_LINES, {"window": "24h"})
     except NotInitialized:
         (totals,), levels, alerts, incidents = await db.fetch(DATABASE_SIZE), [], "[]", "[]"
     per_hour, per_day = int(totals["per_hour"]), int(totals["per_day"])

@@ -145,6 +145,7 @@ from (
 # high_severity: what the old monitoring endpoint listed as "ml_alerts" (anomalies).
 MONITORING_ALERTS = window_lines("m.severity in ('critical', 'high')", 25)
 MONITORING_INCIDENTS = window_lines("m.logged_level in ('ERROR', 'FATAL')", 50)
+MONITORING_LINES = f"select ({MONITORING_ALERTS}), ({MONITORING_INCIDENTS})"
 
 # The Monitoring page's figures: database size, logs scored in total, in 1h and in 24h.
 MONITORING_TOTALS = f"""
@@ -207,12 +208,45 @@ from (
     ).format(active=sql.SQL(ACTIVE), where=sql.SQL(" and ").join(conditions))
 
 
-# /api/logs counts per logged level over the last `hours` hours (exact: the hours are whole).
+# /api/logs counts per (logged, predicted) level over the last `hours` hours before the end of
+# the newest hour scored: the whole days inside the window from ml_model_health (a day's
+# confusion counts: one row per service), the hours at either edge from ml_stats_hourly.
+# Exact, and bounded: 30 days of hourly rows would be ~70,000 rows, this reads ~400 + ~4,000.
+# (Assumes 24-hour days in ml_model_health: a dbt session in UTC or a zone without DST.)
 LOG_LEVEL_COUNTS = f"""
-select h.logged_level, h.predicted_level, sum(h.predictions)::bigint as predictions
-from ml_stats_hourly as h
-where h.model_version = {ACTIVE}
-  and h.hour >= {_WINDOW_END} - make_interval(hours => %(hours)s) and h.hour < {_WINDOW_END}
+with days as (
+    select m.day, m.confusion
+    from ml_model_health as m
+    where m.model_version = {ACTIVE}
+      and m.day >= {_WINDOW_END} - make_interval(hours => %(hours)s)
+      and m.day + interval '1 day' <= {_WINDOW_END}
+),
+covered as (
+    select coalesce(min(day), {_WINDOW_END}) as first_day,
+           coalesce(max(day) + interval '1 day', {_WINDOW_END}) as after_last_day
+    from days
+),
+edges as (
+    select h.logged_level, h.predicted_level, h.predictions
+    from ml_stats_hourly as h
+    where h.model_version = {ACTIVE}
+      and h.hour >= {_WINDOW_END} - make_interval(hours => %(hours)s)
+      and h.hour < (select first_day from covered)
+    union all
+    select h.logged_level, h.predicted_level, h.predictions
+    from ml_stats_hourly as h
+    where h.model_version = {ACTIVE}
+      and h.hour >= (select after_last_day from covered)
+      and h.hour < {_WINDOW_END}
+),
+whole_days as (
+    select split_part(pair.key, '->', 1) as logged_level,
+           split_part(pair.key, '->', 2) as predicted_level, pair.value::bigint as predictions
+    from days
+    cross join lateral jsonb_each_text(days.confusion) as pair
+)
+select logged_level, predicted_level, sum(predictions)::bigint as predictions
+from (select * from edges union all select * from whole_days) as parts
 group by 1, 2
 """
 
