@@ -12,7 +12,7 @@ LOGHUB ?= ../shared/data/loghub
 DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        promote challenger verify demo-model check-generated evaluate run notify docs serve test lint db-stop \
+        promote challenger verify demo-model check-generated evaluate run freshness notify docs serve test lint db-stop \
         bench clean
 
 help:  ## list the targets
@@ -84,6 +84,9 @@ evaluate: setup  ## held-out quality table (loghub systems, generated logs, base
 
 run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against the configured database
 	$(DBT) build
+
+freshness: setup  ## dbt source freshness: do logs still arrive? (warn after 12 h, error after 48 h)
+	$(DBT) source freshness
 
 notify: setup  ## send each new alert once to LOGML_ALERT_WEBHOOK_URL (ARGS=--dry-run: show only)
 	$(PY) -m alerts notify $(ARGS)

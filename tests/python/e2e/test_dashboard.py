@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium against a database filled by the real pipeline (v1 active,
-v2 exported as the challenger, both scoring the newest logs): the cards, charts and the
-champion/challenger panel must show the numbers in the database. Saves
-test-artifacts/dashboard.png."""
+v2 exported as the challenger, both scoring the newest logs; alerts raised by ml_alerts, one of
+them delivered by the notifier): the cards, charts, the champion/challenger panel, drift, model
+health and alerts must show the numbers in the database; /docs renders offline. Saves
+test-artifacts/dashboard.png and test-artifacts/docs.png."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.python.harness.api import app, serve
 from tests.python.harness.browser import ARTIFACTS, chromium
 from tests.python.harness.db import records
-from tests.python.harness.pipeline import add_challenger, build
+from tests.python.harness.pipeline import add_challenger, build, dbt
+from tests.python.harness.webhook import notify, receiver
 
 LOG_ROWS = 3000
 
@@ -26,6 +28,15 @@ LOG_ROWS = 3000
 def pipeline(module_db: str, dbt_project_copy: Path) -> str:
     build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
     add_challenger(module_db, dbt_project_copy)
+    # alerts from the real model (one high-severity line per service-hour suffices here: 3,000
+    # logs rarely put three in one hour), one of them delivered by the real notifier
+    dbt(
+        dbt_project_copy, module_db, "build", "-s", "ml_alerts",
+        "--vars", "{alert_high_severity_min_lines: 1}",
+    )  # fmt: skip
+    with receiver() as hook:
+        done = notify(module_db, hook.url, "--limit", "1")
+        assert done.returncode == 0, done.stdout + done.stderr
     return module_db
 
 
@@ -220,3 +231,101 @@ def test_comparison_panel_shows_the_roles_and_each_day_compared(
     ]
     # one line each: baseline and candidate anomaly rates, level agreement
     assert len(page.find_elements(By.CSS_SELECTOR, "#chart-comparison polyline")) == 3
+
+
+def test_header_says_when_the_newest_log_arrived_and_that_scoring_is_up_to_date(
+    page: webdriver.Chrome, pipeline: str
+) -> None:
+    (fresh,) = records(pipeline, "select * from ml.ml_log_freshness")
+    arrived = fresh["newest_log_arrived_at"].strftime("%Y-%m-%d %H:%M UTC")
+    assert page.find_element(By.ID, "newest-log").text == arrived
+    scoring = page.find_element(By.ID, "scoring")
+    assert scoring.get_attribute("data-behind") == "false" and scoring.text == "up to date"
+
+
+def test_drift_panel_draws_each_feature_against_the_threshold(
+    page: webdriver.Chrome, pipeline: str, status_row: dict[str, Any]
+) -> None:
+    rows = records(
+        pipeline,
+        "select feature, psi, alert_threshold from ml.ml_drift where model_version = %(v)s",
+        {"v": status_row["active_model_version"]},
+    )
+    bars = page.find_elements(By.CSS_SELECTOR, "#chart-drift g[data-feature]")
+    assert {
+        b.get_attribute("data-feature"): float(b.get_attribute("data-psi") or -1) for b in bars
+    } == {r["feature"]: pytest.approx(r["psi"]) for r in rows}
+    threshold = page.find_element(By.ID, "drift-panel").get_attribute("data-threshold")
+    assert float(threshold or -1) == rows[0]["alert_threshold"]
+    assert page.find_elements(By.CSS_SELECTOR, "#chart-drift line.drift-threshold")
+
+
+def test_model_health_panel_has_a_bar_pair_per_day(
+    page: webdriver.Chrome, pipeline: str, status_row: dict[str, Any]
+) -> None:
+    rows = records(
+        pipeline,
+        "select day, sum(under_logged) as under, sum(over_logged) as over,"
+        " sum(agreements)::float8 / nullif(sum(known_level_predictions), 0) as agreement"
+        " from ml.ml_model_health where model_version = %(v)s"
+        " and day > (select max(day) from ml.ml_model_health where model_version = %(v)s)"
+        "   - interval '30 days'"
+        " group by day order by day",
+        {"v": status_row["active_model_version"]},
+    )
+    days = page.find_elements(By.CSS_SELECTOR, "#chart-health g[data-day]")
+    assert [
+        (
+            d.get_attribute("data-day"),
+            int(d.get_attribute("data-under") or -1),
+            int(d.get_attribute("data-over") or -1),
+            float(d.get_attribute("data-agreement") or -1),
+        )
+        for d in days
+    ] == [
+        (r["day"].date().isoformat(), r["under"], r["over"], pytest.approx(r["agreement"]))
+        for r in rows
+    ]
+    assert page.find_elements(By.CSS_SELECTOR, "#chart-health polyline.line-agreement")
+
+
+def test_alerts_panel_lists_the_newest_with_their_delivery(
+    page: webdriver.Chrome, pipeline: str
+) -> None:
+    rows = records(
+        pipeline,
+        "select a.alert_key, case when d.delivered_at is null then 'pending' else 'delivered'"
+        " end as state from ml.ml_alerts as a left join ml.ml_alert_deliveries as d"
+        " using (alert_key) order by a.detected_at desc, a.window_start desc, a.alert_key"
+        " limit 100",
+    )
+    assert len(rows) > 1 and {r["state"] for r in rows} == {"delivered", "pending"}
+    shown = page.find_elements(By.CSS_SELECTOR, "#alerts tbody tr[data-alert-key]")
+    assert [
+        (tr.get_attribute("data-alert-key"), tr.get_attribute("data-state")) for tr in shown
+    ] == [(r["alert_key"], r["state"]) for r in rows]
+    panel = page.find_element(By.ID, "alerts-panel")
+    assert int(panel.get_attribute("data-delivered") or -1) == 1
+    assert int(panel.get_attribute("data-pending") or -1) == len(rows) - 1
+    bars = page.find_elements(By.CSS_SELECTOR, "#chart-alerts rect[data-kind]")
+    assert sum(int(b.get_attribute("data-count") or 0) for b in bars) == len(rows)
+
+
+def test_docs_render_offline(site: str) -> None:
+    with chromium() as browser:
+        _check_docs(browser, site)
+
+
+def _check_docs(browser: webdriver.Chrome, site: str) -> None:
+    browser.get(f"{site}/docs")
+    WebDriverWait(browser, 30).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 18
+    )
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((r) => r.name)"
+    )
+    assert resources and all(url.startswith(site) for url in resources), resources
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/v1/alerts", "/api/v1/drift", "/api/metrics", "/api/logs"} <= paths
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "docs.png"))

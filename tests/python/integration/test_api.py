@@ -5,6 +5,7 @@ schemathesis against the served OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,11 +22,13 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.database import Database, QueryTimeout
+from api.schemas import SEVERITY_ORDER
 from api.settings import Settings
 from tests.python.harness.api import client as api_client
 from tests.python.harness.api import serve
 from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build
+from tests.python.harness.pipeline import build, dbt
+from tests.python.harness.webhook import notify, receiver
 
 LOG_ROWS = 3000
 
@@ -62,10 +65,26 @@ def test_legacy_status_has_the_old_shape_and_the_status_row(
     assert set(body) == {
         "success",
         "ml_system",
+        "architecture",
+        "deployment_size",
+        "prediction_source",
         "latest_prediction",
         "total_predictions",
         "logs_available",
         "predictions_available",
+        "query_time",
+        "query_time_ms",
+        "ml_compute_time",
+        "ml_compute_time_note",
+        "active_model_version",
+        "last_run_at",
+        "next_run_due_at",
+        "newest_log_at",
+        "newest_log_arrived_at",
+        "newest_scored_log_at",
+        "unscored_logs",
+        "unscored_logs_capped",
+        "scoring_behind",
         "timestamp",
     }
     assert body["success"] is True and body["ml_system"] == "active"
@@ -79,7 +98,15 @@ def test_legacy_analyze_returns_the_newest_100_predictions(
     client: TestClient, pipeline: str, status_row: dict[str, Any]
 ) -> None:
     body = client.get("/api/ml_lightweight", params={"action": "analyze"}).json()
-    assert set(body) == {"success", "results", "total", "source", "timestamp"}
+    assert set(body) == {
+        "success",
+        "results",
+        "total",
+        "source",
+        "query_time",
+        "query_time_ms",
+        "timestamp",
+    }
     assert body["success"] is True and body["source"] == "database"
     expected = records(
         pipeline,
@@ -101,16 +128,24 @@ def test_legacy_analyze_returns_the_newest_100_predictions(
             "predicted_at",
             "log_id",
             "message",
+            "actual_level",
         }
         assert 0 <= result["level_confidence"] <= 1 and 0 <= result["anomaly_score"] <= 1
-        assert result["severity"] in {"high", "medium", "low", "info"}
+        assert result["severity"] in {"critical", "high", "medium", "low", "info"}
 
 
 def test_legacy_stats_are_the_24h_window(
     client: TestClient, pipeline: str, status_row: dict[str, Any]
 ) -> None:
     body = client.get("/api/ml_lightweight", params={"action": "stats"}).json()
-    assert set(body) == {"success", "statistics", "period", "timestamp"}
+    assert set(body) == {
+        "success",
+        "statistics",
+        "period",
+        "window_start",
+        "window_end",
+        "timestamp",
+    }
     assert body["period"] == "last_24_hours"
     rows = records(
         pipeline,
@@ -126,15 +161,17 @@ def test_legacy_stats_are_the_24h_window(
         "high_severity_count",
         "anomaly_rate",
     }
-    assert {(d["severity"], d["count"]) for d in stats["severity_distribution"]} == {
-        (r["severity"], r["predictions"]) for r in rows
-    }
+    # as the old API ordered it: largest count first, no empty severity
+    assert [(d["severity"], d["count"]) for d in stats["severity_distribution"]] == sorted(
+        ((r["severity"], r["predictions"]) for r in rows if r["predictions"]),
+        key=lambda pair: (-pair[1], SEVERITY_ORDER.index(pair[0])),
+    )
     total = sum(r["predictions"] for r in rows)
     anomalies = sum(r["anomalies"] for r in rows)
     assert stats["total_predictions"] == total > 0
     assert stats["anomaly_count"] == anomalies
     assert stats["high_severity_count"] == sum(
-        r["predictions"] for r in rows if r["severity"] == "high"
+        r["predictions"] for r in rows if r["severity"] in ("critical", "high")
     )
     assert stats["anomaly_rate"] == pytest.approx(100 * anomalies / total, abs=0.005)
 
@@ -157,8 +194,10 @@ def test_before_the_pipeline_status_says_not_initialized(
         assert body["ml_system"] == "not_initialized" and body["message"]
         assert body["total_predictions"] == 0 and body["predictions_available"] is False
         assert fresh.get("/api/v1/status").json()["state"] == "not_initialized"
+        # the old page shows its mock numbers on success: false, so: an honest empty answer
         analyze = fresh.get("/api/ml_lightweight?action=analyze")
-        assert analyze.status_code == 503 and analyze.json()["success"] is False
+        assert analyze.status_code == 200 and analyze.json()["results"] == []
+        assert analyze.json()["source"] == "empty"
 
 
 def test_before_the_pipeline_created_the_role_status_says_not_initialized(
@@ -209,13 +248,16 @@ def test_the_reader_role_can_only_select_the_output_tables(pipeline: str) -> Non
 
 def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
     """Served by a role that cannot SELECT ml_predictions at all: the answers must still come,
-    so they come from the pre-aggregated tables (never a COUNT over predictions)."""
+    so they come from the pre-aggregated tables (never a COUNT over predictions). The status
+    also reads the view ml_log_freshness, which probes the indexes of the logs and the
+    predictions under its owner's rights."""
     role = f"logml_api_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pipeline, autocommit=True) as conn:
         conn.execute(f"create role {role} login")
         conn.execute(f"grant usage on schema ml to {role}")
         conn.execute(
-            f"grant select on ml.ml_status, ml.ml_stats_windows, ml.ml_stats_hourly to {role}"
+            f"grant select on ml.ml_status, ml.ml_stats_windows, ml.ml_stats_hourly,"
+            f" ml.ml_log_freshness, ml.ml_model_health, ml.ml_drift, ml.ml_alerts to {role}"
         )
     params = psycopg.conninfo.conninfo_to_dict(pipeline) | {"user": role}
     url = psycopg.conninfo.make_conninfo("", **params)
@@ -229,6 +271,12 @@ def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
                 "/api/v1/stats/hourly",
                 "/api/v1/stats/levels",
                 "/api/v1/stats/services",
+                "/api/metrics",
+                "/api/service_health",
+                "/api/dashboard_analytics",
+                "/api/v1/drift",
+                "/api/v1/models/health",
+                "/api/v1/alerts",
             ):
                 response = narrow.get(path)
                 assert response.status_code == 200, (path, response.text)
@@ -330,7 +378,7 @@ def test_v1_predictions_time_window_and_service(
     [
         {"limit": 0},
         {"limit": 501},
-        {"severity": "critical"},
+        {"severity": "urgent"},
         {"since": "yesterday"},
         {"is_anomaly": "maybe"},
         {"cursor": "not-a-cursor"},
@@ -414,6 +462,142 @@ def test_v1_models_lists_the_registry(client: TestClient, pipeline: str) -> None
         (r["model_version"], r["role"]) for r in rows
     }
     # roles and champion/challenger comparison: test_comparison.py
+
+
+def test_v1_predictions_accept_the_critical_severity(
+    client: TestClient, pipeline: str, status_row: dict[str, Any]
+) -> None:
+    expected = records(
+        pipeline,
+        "select log_entry_id from ml.ml_predictions where model_version = %(v)s"
+        " and severity = 'critical' and is_anomaly and predicted_level = 'FATAL'"
+        " order by logged_at desc, log_entry_id desc",
+        {"v": status_row["active_model_version"]},
+    )
+    items = walk(client, {"severity": ["critical"], "limit": 50})
+    assert [i["log_entry_id"] for i in items] == [r["log_entry_id"] for r in expected]
+    (wrong,) = records(
+        pipeline,
+        "select count(*) as n from ml.ml_predictions where (severity = 'critical')"
+        " <> (is_anomaly and predicted_level = 'FATAL')",
+    )
+    assert wrong["n"] == 0, "critical is exactly an anomaly read as FATAL (macros/severity.sql)"
+
+
+def test_v1_status_says_whether_scoring_is_behind(
+    client: TestClient, status_row: dict[str, Any], pipeline: str
+) -> None:
+    body = client.get("/api/v1/status").json()
+    (newest,) = records(
+        pipeline,
+        'select id, "timestamp", created_at from public.log_entries order by id desc limit 1',
+    )
+    assert iso(body["newest_log_at"]) == newest["timestamp"]
+    assert iso(body["newest_log_arrived_at"]) == newest["created_at"]
+    assert body["scoring_behind"] is False and body["unscored_logs"] == 0
+    assert iso(body["newest_scored_log_at"]) == newest["timestamp"]
+
+
+def test_v1_drift_lists_every_feature_with_the_threshold(
+    client: TestClient, pipeline: str, status_row: dict[str, Any]
+) -> None:
+    body = client.get("/api/v1/drift").json()
+    rows = records(
+        pipeline,
+        "select * from ml.ml_drift where model_version = %(v)s",
+        {"v": status_row["active_model_version"]},
+    )
+    assert body["model_version"] == status_row["active_model_version"]
+    assert body["threshold"] == rows[0]["alert_threshold"] == 0.25
+    assert {f["feature"]: f["psi"] for f in body["features"]} == {
+        r["feature"]: pytest.approx(r["psi"]) for r in rows
+    }
+    psis = [f["psi"] for f in body["features"] if f["psi"] is not None]
+    assert psis == sorted(psis, reverse=True)
+    for feature in body["features"]:
+        stable = feature["psi"] is not None and feature["psi"] < 0.1
+        assert (feature["status"] == "stable") == stable
+        assert feature["above_threshold"] == (feature["psi"] is not None and feature["psi"] > 0.25)
+
+
+def test_v1_model_health_is_ml_model_health_summed_per_day(
+    client: TestClient, pipeline: str, status_row: dict[str, Any]
+) -> None:
+    body = client.get("/api/v1/models/health", params={"days": 366}).json()
+    rows = records(
+        pipeline,
+        "select day, sum(predictions) as predictions, sum(agreements) as agreements,"
+        " sum(known_level_predictions) as known, sum(under_logged) as under,"
+        " sum(over_logged) as over from ml.ml_model_health where model_version = %(v)s"
+        " group by day order by day",
+        {"v": status_row["active_model_version"]},
+    )
+    assert [
+        (iso(d["day"]), d["predictions"], d["agreements"], d["under_logged"], d["over_logged"])
+        for d in body["days"]
+    ] == [(r["day"], r["predictions"], r["agreements"], r["under"], r["over"]) for r in rows]
+    for day, row in zip(body["days"], rows, strict=True):
+        assert day["agreement_rate"] == pytest.approx(row["agreements"] / row["known"])
+        assert sum(day["confusion"].values()) == day["predictions"]
+    last_two = client.get("/api/v1/models/health", params={"days": 2}).json()["days"]
+    assert [d["day"] for d in last_two] == [d["day"] for d in body["days"][-2:]]
+    service = records(pipeline, "select service from ml.ml_model_health limit 1")[0]["service"]
+    one = client.get("/api/v1/models/health", params={"service": service, "days": 366}).json()
+    assert one["service"] == service and len(one["days"]) <= len(body["days"])
+
+
+@pytest.fixture(scope="module")
+def notified(pipeline: str, dbt_project_copy: Path) -> dict[str, Any]:
+    """Alerts raised by the real ml_alerts model (one high-severity line per service-hour is
+    enough here: 3,000 logs rarely put three in one hour), two of them sent to a webhook by
+    the real notifier, the others pending."""
+    dbt(
+        dbt_project_copy, pipeline, "build", "-s", "ml_alerts",
+        "--vars", "{alert_high_severity_min_lines: 1}",
+    )  # fmt: skip
+    with receiver() as hook:
+        done = notify(pipeline, hook.url, "--limit", "2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {"delivered": set(hook.acked_keys())}
+
+
+def test_v1_alerts_newest_first_with_their_delivery(
+    client: TestClient, pipeline: str, notified: dict[str, Any]
+) -> None:
+    body = client.get("/api/v1/alerts", params={"limit": 500}).json()
+    rows = records(
+        pipeline,
+        "select a.alert_key, d.delivered_at is not null as delivered from ml.ml_alerts as a"
+        " left join ml.ml_alert_deliveries as d using (alert_key)"
+        " order by a.detected_at desc, a.window_start desc, a.alert_key",
+    )
+    assert len(rows) > 2, "the pipeline raised alerts"
+    assert [a["alert_key"] for a in body["alerts"]] == [r["alert_key"] for r in rows]
+    assert body["notifier_has_run"] is True
+    assert body["total"] == len(rows) and body["delivered"] == 2
+    assert body["pending"] == len(rows) - 2
+    states = {a["alert_key"]: a["delivery"]["state"] for a in body["alerts"]}
+    assert {k for k, state in states.items() if state == "delivered"} == notified["delivered"]
+    for alert in body["alerts"]:
+        delivered = alert["delivery"]["state"] == "delivered"
+        assert (alert["delivery"]["delivered_at"] is not None) == delivered
+        assert alert["delivery"]["attempts"] == (1 if delivered else 0)
+    pending = client.get("/api/v1/alerts", params={"state": "pending"}).json()["alerts"]
+    assert {a["alert_key"] for a in pending} == {k for k, v in states.items() if v == "pending"}
+    high = client.get("/api/v1/alerts", params={"kind": "drift"}).json()["alerts"]
+    assert all(a["alert_kind"] == "drift" for a in high)
+
+
+def test_docs_are_served_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith("/docs/assets/") for source in sources)
+    assert "http" not in page.text.replace("/api/v1/openapi.json", "")
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200 and len(asset.content) > 1000, source
+    assert client.get("/docs/assets/../settings.py").status_code == 404
 
 
 def test_cors_is_closed_unless_configured(pipeline: str) -> None:

@@ -139,6 +139,17 @@ def test_schedule_build_and_artifacts() -> None:
     assert len(setups) == 3 and all(s["with"]["python-version"] == "3.11" for s in setups)
 
 
+def test_source_freshness_runs_last_and_whatever_the_build_did() -> None:
+    steps = workflows.load(ANALYSIS)["jobs"]["dbt-build"]["steps"]
+    notify, _ = workflows.find_step(steps, "Send new alerts")
+    freshness, step = workflows.find_step(steps, "Source freshness")
+    assert freshness > notify  # a stale source never holds back scoring or alerts
+    assert step["if"] == "${{ !cancelled() }}"  # runs after a failed build too
+    assert "python -m dbt_project dbt source freshness" in step["run"]
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert "target/sources.json" in upload["with"]["path"].split()
+
+
 def test_notifier_runs_after_a_successful_build_only() -> None:
     steps = workflows.load(ANALYSIS)["jobs"]["dbt-build"]["steps"]
     build, _ = workflows.find_step(steps, "dbt build")
