@@ -113,10 +113,17 @@ def start_api(database_url: str, env: Mapping[str, str] | None = None) -> ApiPro
 
 
 def get(
-    base: str, path: str, headers: Mapping[str, str] | None = None, method: str = "GET"
+    base: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    method: str = "GET",
+    data: bytes | None = None,
 ) -> tuple[int, bytes, dict[str, str]]:
-    """(status, body, lower-cased headers); (0, b"", {}) when nothing answers."""
-    request = urllib.request.Request(base + path, headers=dict(headers or {}), method=method)
+    """(status, body, lower-cased headers) of a request (a GET unless told); (0, b"", {})
+    when nothing answers."""
+    request = urllib.request.Request(
+        base + path, data=data, headers=dict(headers or {}), method=method
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read(), _lower(response.headers)

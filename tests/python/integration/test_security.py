@@ -135,9 +135,12 @@ def _parameters() -> list[tuple[str, str]]:
 def _carries_rows(body: dict[str, Any]) -> bool:
     """Whether a 200 answer holds any served row (what an injection must never obtain)."""
     served = ("items", "results", "hours", "pairs", "services", "by_severity", "rows")
-    for key in (*served, "models", "versions"):
+    served += ("models", "versions", "alerts", "features", "days")
+    for key in served:
         if body.get(key):
             return True
+    if body.get("data", {}).get("logs"):  # /api/logs
+        return True
     return bool(body.get("predictions") or body.get("total_predictions"))
 
 
@@ -148,6 +151,7 @@ def test_injection_and_oversized_values_get_4xx_or_nothing(pipeline: dict[str, A
     before = scalar(pipeline["owner_url"], checksum)
     api = start_api(pipeline["api_url"])
     outcomes: dict[str, int] = {}
+    post_outcomes: dict[str, int] = {}
     try:
         for path, name in parameters:
             for label, value in HOSTILE.items():
@@ -157,9 +161,17 @@ def test_injection_and_oversized_values_get_4xx_or_nothing(pipeline: dict[str, A
                 else:
                     assert 400 <= code < 500, (path, name, label, code, body[:300])
                 outcomes[str(code)] = outcomes.get(str(code), 0) + 1
+        # POST /api/ml takes the log ids in a JSON body (the old page sends them so)
+        for label, value in HOSTILE.items():
+            payload = json.dumps({"action": "analyze", "log_data": [{"id": value}]}).encode()
+            headers = {"Content-Type": "application/json"}
+            code, body, _ = get(api.base, "/api/ml", headers, "POST", payload)
+            assert 400 <= code < 500, (label, code, body[:300])
+            post_outcomes[str(code)] = post_outcomes.get(str(code), 0) + 1
     finally:
         output = api.stop()
     print(f"\n[injection] {len(parameters)} parameters x {len(HOSTILE)} values: {outcomes}")
+    print(f"[injection] POST /api/ml log ids x {len(HOSTILE)} values: {post_outcomes}")
     assert sum(outcomes.values()) == len(parameters) * len(HOSTILE)
     assert scalar(pipeline["owner_url"], checksum) == before
     assert API_PASSWORD not in output
