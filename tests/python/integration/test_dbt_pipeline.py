@@ -225,7 +225,7 @@ def test_docs_describe_every_model_and_column(built: tuple[str, Path]) -> None:
         undocumented += [f"{node['name']}.{c}" for c in sorted(in_database - described)]
     assert undocumented == []
     exposures = {e["name"] for e in manifest["exposures"].values()}
-    assert exposures >= {"api_ml_lightweight", "api_v1", "dashboard"}
+    assert exposures >= {"api_old_frontend", "api_v1", "dashboard", "alert_notifier"}
 
 
 def test_reader_role_selects_outputs_only(built: tuple[str, Path]) -> None:

@@ -399,7 +399,7 @@ def test_analyze_button_looks_up_the_predictions(client: TestClient, pipeline: s
         "action": "analyze",
         "log_data": [
             {"id": str(rows[0]["log_entry_id"]), "message": "m", "level": "INFO"},
-            {"id": rows[1]["log_entry_id"]},
+            {"id": str(rows[1]["log_entry_id"])},
             {"id": "999999999"},  # no prediction: left out, never a 0.5 default
         ],
     }
@@ -417,8 +417,9 @@ def test_analyze_button_looks_up_the_predictions(client: TestClient, pipeline: s
         assert result["severity"] == row["severity"]
         assert result["anomaly_score"] == pytest.approx(row["anomaly_score"])
     assert body["processing_time_ms"] > 0
-    bad = client.post("/api/ml", json={"action": "analyze", "log_data": [{"id": "x'; drop"}]})
-    assert bad.status_code == 400 and bad.json()["success"] is False
+    for bad_id in ("x'; drop", 5, "-1", ""):
+        bad = client.post("/api/ml", json={"action": "analyze", "log_data": [{"id": bad_id}]})
+        assert bad.status_code == 400 and bad.json()["success"] is False
 
 
 def test_no_old_mock_number_comes_out_of_any_endpoint(client: TestClient) -> None:

@@ -137,7 +137,7 @@ def _carries_rows(body: dict[str, Any]) -> bool:
     served = ("items", "results", "hours", "pairs", "services", "by_severity", "rows")
     served += ("models", "versions", "alerts", "features", "days")
     for key in served:
-        if body.get(key):
+        if isinstance(body.get(key), list) and body[key]:  # ("days" is also a number)
             return True
     if body.get("data", {}).get("logs"):  # /api/logs
         return True
