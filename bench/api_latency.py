@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import psycopg
 
 from api import queries
@@ -68,7 +69,14 @@ def _filters(**values: Any) -> dict[str, Any]:
 def endpoints() -> list[Endpoint]:
     """Every endpoint, with the SQL behind it and the old system's queries where it had one."""
     day, latest = {"window": "24h"}, {"window": "24h", "model_version": None}
-    page = {"hours": 720, "level": None, "source": None, "search": None, "limit": 20, "offset": 0}
+    page: dict[str, Any] = {
+        "hours": 720,
+        "level": None,
+        "source": None,
+        "search": None,
+        "limit": 20,
+        "offset": 0,
+    }
     predictions = _filters(limit=51)
     alert_filters = {"kind": None, "severity": None, "state": None, "service": None, "limit": 100}
     return [
@@ -272,13 +280,33 @@ def summary(latencies: list[float]) -> dict[str, float]:
     return {"requests": len(latencies), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}
 
 
-async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (the uvicorn workers)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in (process, *process.children(recursive=True)):
+        times = each.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+async def measure(
+    url: str, port: int, api_pid: int, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     http_clients: list[KeepAliveClient] = []
     db_connections: list[psycopg.AsyncConnection[Any]] = []
 
     async def sql_phase(statements: list[Sql], requests: int, seconds: float) -> dict[str, float]:
-        async def sql_call() -> Callable[[], Awaitable[None]]:
+        try:
+            return summary(await run_phase(sql_call(statements), args.clients, requests, seconds))
+        finally:  # one phase's connections at a time (the server allows ~100)
+            for conn in db_connections:
+                await conn.close()
+            db_connections.clear()
+
+    def sql_call(statements: list[Sql]) -> Callable[[], Awaitable[Callable[[], Awaitable[None]]]]:
+        async def make() -> Callable[[], Awaitable[None]]:
             # as the API's sessions: the output schema on the search path
             conn = await psycopg.AsyncConnection.connect(
                 url, autocommit=True, options="-c search_path=ml -c TimeZone=UTC"
@@ -291,7 +319,7 @@ async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, di
 
             return call
 
-        return summary(await run_phase(sql_call, args.clients, requests, seconds))
+        return make
 
     try:
         for endpoint in endpoints():
@@ -312,11 +340,14 @@ async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, di
 
             # Warm-up: pool connections opened, statements prepared, pages cached.
             await run_phase(http_call, args.clients, args.clients * 20, args.seconds)
+            # CPU the API's processes spent per request: unlike latency, not inflated by
+            # other work on the machine
+            cpu_before = cpu_seconds(api_pid)
+            latencies = await run_phase(http_call, args.clients, args.requests, args.seconds)
+            cpu_ms = 1000 * (cpu_seconds(api_pid) - cpu_before) / len(latencies)
             row: dict[str, Any] = {
                 "path": endpoint.path,
-                "api": summary(
-                    await run_phase(http_call, args.clients, args.requests, args.seconds)
-                ),
+                "api": {**summary(latencies), "api_cpu_ms_per_request": round(cpu_ms, 3)},
             }
             if endpoint.bare:
                 row["bare_sql"] = await sql_phase(endpoint.bare, args.requests, args.seconds)
@@ -326,6 +357,9 @@ async def measure(url: str, port: int, args: argparse.Namespace) -> dict[str, di
                 )
             results[endpoint.name] = row
             print(f"{endpoint.name}: {json.dumps(row)}", flush=True)
+            for client in http_clients:
+                client.close()
+            http_clients.clear()
     finally:
         for client in http_clients:
             client.close()
@@ -362,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         # user; its sessions are read-only all the same (api/database.py).
         api = start_api(url, {"API_WORKERS": str(args.workers)})
         try:
-            results = asyncio.run(measure(url, int(api.base.rsplit(":", 1)[1]), args))
+            port = int(api.base.rsplit(":", 1)[1])
+            results = asyncio.run(measure(url, port, api.process.pid, args))
         finally:
             api.stop()
 
@@ -380,9 +415,17 @@ def main(argv: list[str] | None = None) -> int:
     out = PROJECT_ROOT / "bench" / "results" / "api_latency.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'':24}{'API p50':>9}{'p99':>9}{'bare p50':>9}{'p99':>9}{'old p50':>9}{'p99':>9}")
+    head = (
+        f"{'API p50':>9}{'p99':>9}{'cpu/req':>9}{'bare p50':>9}{'p99':>9}{'old p50':>10}{'p99':>10}"
+    )
+    print(f"\n{'':24}{head}")
     for name, row in results.items():
-        print(f"{name:24}{_cell(row, 'api')}{_cell(row, 'bare_sql')}{_cell(row, 'old_system')}")
+        cpu = f"{row['api']['api_cpu_ms_per_request']:>9.2f}"
+        old = row.get("old_system")
+        old_cells = (
+            f"{old['p50_ms']:>10.1f}{old['p99_ms']:>10.1f}" if old else f"{'-':>10}{'-':>10}"
+        )
+        print(f"{name:24}{_cell(row, 'api')}{cpu}{_cell(row, 'bare_sql')}{old_cells}")
     print(f"targets: {report['targets']}  (written to {out.relative_to(PROJECT_ROOT)})")
     return 0
 

@@ -111,6 +111,9 @@ DERIVE = [
     "create index on ml.ml_predictions (logged_at)",
     "create index on ml.ml_predictions (model_version, logged_at)",
     "create index on ml.ml_predictions (predicted_at)",
+    # the old system's table had this one (idx_ml_predictions_log_entry_id); only its lookup
+    # baseline uses it
+    "create index if not exists bench_old_log_entry_id_idx on ml.ml_predictions (log_entry_id)",
     """insert into ml.ml_stats_hourly
 select date_trunc('hour', logged_at), model_version, coalesce(service, '(none)'),
        coalesce(logged_level, '(unknown)'), predicted_level, severity, count(*),
