@@ -22,9 +22,12 @@ then one FROM item per binding, in order.
   left-joined back, so a row without known terms keeps its row.
 - TermSums in a program without a source (one row): the same aggregate without GROUP BY,
   which returns its one row even when no token is known.
-- Memoized: `cross join lateral (<program>) as name`. The subquery's only outer reference is
-  the key, so PostgreSQL memoizes it: once per distinct key, a cache lookup otherwise. No
-  CTE inside: Citus's deparser loses the CTEs of a lateral subquery.
+- Memoized: `cross join lateral (<program> offset 0) as name`. The subquery's only outer
+  reference is the key, so PostgreSQL memoizes it: once per distinct key, a cache lookup
+  otherwise. `offset 0` keeps it one subquery: a simple subquery is pulled up into the
+  outer query and joined piece by piece, leaving nothing to memoize. A CTE used to do that,
+  but Citus's deparser loses the CTEs of a lateral subquery; Citus pushes a correlated
+  subquery down whole, OFFSET included.
 - Expressions: one CASE condition per line, indented by depth; a chain of additions (a
   forest's sum) written flat, left to right: the order scikit-learn accumulates in.
 """
