@@ -1,7 +1,8 @@
 """Writing compiled models into a dbt project: a model version's macro and seeds (CSV + a
 properties yml with the column types) in macros/generated/vN/ and seeds/generated/vN/, and
 macros/generated/ml_versions.sql, which lists the compiled versions. Output is a pure function
-of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order."""
+of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order. The
+SQL is the interpreter's; this module only wraps it in a macro."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import csv
 import io
 from pathlib import Path
 
-from model_export.compiler.pipeline import Compiled, Seed
+from model_export.compiler.interpreters.postgresql import column_type
+from model_export.compiler.ir import Seed
+from model_export.compiler.pipeline import Compiled
 
 # Where compiled models go in a dbt project: macros (the SQL) and seeds (lookup tables).
 MACRO_DIR, SEED_DIR = Path("macros/generated"), Path("seeds/generated")
@@ -29,7 +32,7 @@ def seed_csv(seed: Seed) -> str:
 
 
 def seed_properties(seed: Seed) -> str:
-    types = "".join(f"\n        {name}: {sql_type}" for name, sql_type in seed.columns)
+    types = "".join(f"\n        {name}: {column_type(dtype)}" for name, dtype in seed.columns)
     return f"""# {HEADER}
 version: 2
 
