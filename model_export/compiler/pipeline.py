@@ -18,8 +18,7 @@ from sklearn.pipeline import Pipeline
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep, detector, linear, text, trees
 from model_export.compiler.interpreters import postgresql
-from model_export.data import STG_COLUMNS
-from model_export.features import LogFeatures, MessageColumn
+from model_export.features import STG_COLUMNS, LogFeatures, MessageColumn
 
 
 @dataclass(frozen=True)
