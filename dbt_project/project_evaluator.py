@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
-import yaml
+import yaml  # type: ignore[import-untyped]
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url

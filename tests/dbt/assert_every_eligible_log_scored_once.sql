@@ -11,7 +11,12 @@ with
 predictions as (
 
     select * from {{ ref('ml_predictions') }}
-    where model_version in ({{ scoring_versions | join(', ') }})
+    where
+        model_version in (
+            {%- for scoring in scoring_versions %}
+            '{{ scoring.version }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
 
 ),
 
