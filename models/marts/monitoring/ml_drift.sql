@@ -97,9 +97,11 @@ current_logs as (
 
 ),
 
-sampled_logs as (
+-- Materialized: the features are computed for the sampled lines only. Inlined, a planner
+-- without statistics on the logs computed them for every log and filtered afterwards
+-- (200,000 logs: 24 s instead of 3 s).
+sampled_logs as materialized (
 
-    -- features only for the sampled lines
     select logs.*
     from logs
     where logs.log_entry_id in (

@@ -29,6 +29,7 @@
             "{{ serialize_runs('ml_predictions') }}",
         ],
         post_hook=[
+            "{{ analyze_after_bulk_insert(this) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_predictions_version_log_uidx',
                         ['model_version', 'log_entry_id'], unique=true) }}",
