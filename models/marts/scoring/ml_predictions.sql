@@ -2,10 +2,9 @@
   One row per (log, model version): the predictions of the active model version and, in
   shadow, of the challenger (ml_scoring_versions() in macros/model_versions.sql reads both
   roles from the registry), computed in the database by each version's compiled SQL
-  (macros/generated/vN/). Each
-  version reads only the logs it has not scored, by id: everything above its own watermark,
-  plus a bounded range below it (var late_id_window) re-checked with an anti-join for ids
-  committed out of order. A version that has scored nothing yet starts where the table ends,
+  (macros/generated/vN/). Each version reads only the logs it has not scored, by id:
+  everything above its own watermark, plus a bounded range below it (var late_id_window)
+  re-checked with an anti-join for ids committed out of order. A version that has scored nothing yet starts where the table ends,
   so a newly activated version or challenger scores new logs from then on; var rescore_from
   reaches further back for the active version. Never rebuilt by --full-refresh: predictions
   of earlier versions are history that no run could recompute.
