@@ -1,6 +1,6 @@
 {#-
   One row per alert about the ACTIVE model version (the challenger scores in shadow mode and
-  never alerts), appended and never rewritten: the notifier (dbt_project/notifier.py) sends
+  never alerts), appended and never rewritten: the notifier (`python -m alerts notify`) sends
   each row once. Rules (docs/alerts.md; every threshold is a var in dbt_project.yml):
   - high_severity_anomaly: a (service, hour) with at least alert_high_severity_min_lines
     high-severity lines; one alert with the count and the worst line (highest anomaly score).
