@@ -58,7 +58,7 @@ BENCH_DATABASE = "logml_bench_scoring"
 SEED_SCHEMA = "ml_bench_seeds"
 TARGET_RATIO = 2.0
 CHUNK_ROWS = 50_000
-# As models/marts/ml_predictions.sql sets it for the scoring statement (why: see there).
+# As models/marts/scoring/ml_predictions.sql sets it for the scoring statement (why: see there).
 SCORING_PARALLEL_TUPLE_COST = 0.01
 OUTPUT_COLUMNS = (
     "log_entry_id bigint, predicted_level text, level_confidence float8,"

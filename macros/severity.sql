@@ -1,5 +1,5 @@
 {#
-  The one severity rule (DESIGN.md, unchanged from the old system), applied to a prediction:
+  The one severity rule (unchanged from the old system; README, ml_predictions docs), applied to a prediction:
   an anomaly is 'high' whatever its level; otherwise a predicted ERROR or FATAL is 'medium',
   a predicted WARN 'low', and everything else (DEBUG, INFO) 'info'.
   A NULL is_anomaly counts as not anomalous, so every row gets a severity.
