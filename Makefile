@@ -9,10 +9,13 @@ SEED   ?= 42
 DEMO_END ?= 2026-11-26T00:00:00+00:00
 VERIFY_ROWS ?= 100000
 LOGHUB ?= ../shared/data/loghub
+# dbt packages for `make evaluate-project` (tarballs; the package hub is not reachable offline)
+DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        promote challenger verify demo-model check-generated evaluate run freshness notify docs serve test lint db-stop \
+        promote challenger verify demo-model check-generated evaluate evaluate-project run freshness \
+        notify docs serve test lint db-stop \
         bench clean
 
 help:  ## list the targets
@@ -81,6 +84,9 @@ check-generated: setup  ## regenerate the generated macros/seeds from the artifa
 
 evaluate: setup  ## held-out quality table (loghub systems, generated logs, baselines)
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000
+
+evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp copy; fails on a warning
+	$(PY) -m dbt_project evaluate-project --packages $(DBT_PACKAGES)
 
 run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against the configured database
 	$(DBT) build

@@ -7,7 +7,7 @@ with
 hourly as (
 
     select * from {{ ref('ml_stats_hourly') }}
-    where model_version = {{ ml_model_version() }}
+    where model_version = '{{ ml_active_version().version }}'
 
 ),
 

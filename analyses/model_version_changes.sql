@@ -6,16 +6,16 @@
   --vars '{rescore_from: <timestamp>}' (see ml_predictions). Held-out metrics of both
   versions are in the registry (ml_model_registry.metrics).
 -#}
-{%- set active_version = ml_model_version() -%}
+{%- set active_version = ml_active_version().version -%}
 {%- set compare_to = var('compare_to', none) -%}
 {%- set compared = "model_version = '" ~ compare_to ~ "'" if compare_to
-    else 'model_version <> ' ~ active_version -%}
+    else "model_version <> '" ~ active_version ~ "'" -%}
 
 with
 
-registry as (
+registered as (
 
-    select * from {{ source('model_registry', 'ml_model_registry') }}
+    select * from {{ ref('int_model_versions_rolled_up') }}
 
 ),
 
@@ -28,10 +28,9 @@ predictions as (
 previous_version as (
 
     select model_version
-    from registry
+    from registered
     where {{ compared }}
-    group by model_version
-    order by max(trained_at) desc
+    order by trained_at desc
     limit 1
 
 ),
@@ -39,7 +38,7 @@ previous_version as (
 active as (
 
     select * from predictions
-    where model_version = {{ active_version }}
+    where model_version = '{{ active_version }}'
 
 ),
 

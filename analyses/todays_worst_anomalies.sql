@@ -10,7 +10,7 @@ predictions as (
 
     select * from {{ ref('ml_predictions') }}
     where
-        model_version = {{ ml_model_version() }}
+        model_version = '{{ ml_active_version().version }}'
         and logged_at >= date_trunc('day', now())
 
 ),

@@ -47,8 +47,9 @@ from ingest.session import load_generated
 from ingest.source_table import create_source_table
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
-from model_export.data import STG_COLUMNS, STG_RELATION, Window, frame_from_rows
+from model_export.data import STG_RELATION, Window, frame_from_rows
 from model_export.export import export
+from model_export.features import STG_COLUMNS
 from model_export.verify import load_seeds, load_version
 from tests.python.harness.pipeline import project_copy
 
@@ -57,7 +58,7 @@ BENCH_DATABASE = "logml_bench_scoring"
 SEED_SCHEMA = "ml_bench_seeds"
 TARGET_RATIO = 2.0
 CHUNK_ROWS = 50_000
-# As models/marts/ml_predictions.sql sets it for the scoring statement (why: see there).
+# As models/marts/scoring/ml_predictions.sql sets it for the scoring statement (why: see there).
 SCORING_PARALLEL_TUPLE_COST = 0.01
 OUTPUT_COLUMNS = (
     "log_entry_id bigint, predicted_level text, level_confidence float8,"

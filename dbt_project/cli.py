@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from dbt_project import database, dbt_runner, summary
+from dbt_project import database, dbt_runner, project_evaluator, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("summary", help="print what is in the database")
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    evaluate = commands.add_parser(
+        "evaluate-project",
+        help="dbt-project-evaluator in a temporary copy and a scratch database; 1 on a warning",
+    )
+    evaluate.add_argument(
+        "--packages",
+        type=Path,
+        required=True,
+        help="folder with dbt_project_evaluator.tar.gz and dbt_utils.tar.gz",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "db-start":
@@ -31,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(summary.summary_lines()))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
+    elif args.command == "evaluate-project":
+        return project_evaluator.evaluate(args.packages)
     return 0
 
 

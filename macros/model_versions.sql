@@ -1,16 +1,30 @@
 {#
-  Which model versions score: the roles in ml.ml_model_registry (python -m model_export
-  export / activate / rollback / promote / challenger change them; nothing here retrains).
-  Read when a model runs, so the next run after a role change scores with the new roles.
-  While dbt parses (execute is false) the registry is not read: the newest compiled version
-  stands in, so every ref the compiled SQL makes names a real seed.
+  Which model versions score, described once. ml_scoring_versions() returns a list of dicts,
+  the active version first, then the challenger if there is one:
+      {'role': 'active' or 'challenger', 'version': 'v3',
+       'scorer': the macro ml_score_v3 (call it through ml_score below),
+       'frequency_seed': 'ml_template_frequency_v3' (the seed of its template frequencies)}
+  Versions are plain names; SQL quotes them where it renders them ('{{ entry.version }}').
+  The compiled versions come from macros/generated/ml_versions.sql (written by model_export);
+  the roles from the registry (model_export export / activate / rollback / promote / challenger
+  change them; nothing here retrains), read when a model runs, so the next run after a role
+  change scores with the new roles.
+  While dbt parses (execute is false) the registry is not read: every compiled version is
+  listed, the newest as 'active' and the others as 'compiled', so that a model rendering each
+  entry's scorer makes dbt record every seed the versions ref.
 #}
-{% macro ml_registry_roles() %}
+{% macro ml_scoring_versions() %}
     {%- set compiled = ml_compiled_versions() -%}
     {%- if not execute -%}
-        {{ return({'active': compiled[-1] if compiled else none, 'challenger': none}) }}
+        {%- set listed = [] -%}
+        {%- for entry in compiled | reverse -%}
+            {%- do listed.append(ml_version_entry('active' if loop.first else 'compiled', entry)) -%}
+        {%- endfor -%}
+        {{ return(listed) }}
     {%- endif -%}
-    {%- set registry = source('model_registry', 'ml_model_registry') -%}
+    {%- set by_version = {} -%}
+    {%- for entry in compiled -%}{%- do by_version.update({entry.version: entry}) -%}{%- endfor -%}
+    {%- set registry = source('registry', 'ml_model_registry') -%}
     {%- if adapter.get_relation(registry.database, registry.schema, registry.identifier) is none -%}
         {{ exceptions.raise_compiler_error(
             "no model registry (" ~ registry ~ "): train and export a model first: make export-model"
@@ -26,40 +40,48 @@
             "no active model version in " ~ registry ~ ": make export-model, or make activate VERSION=vN"
         ) }}
     {%- endif -%}
-    {%- if active not in compiled -%}
+    {%- if active not in by_version -%}
         {{ exceptions.raise_compiler_error(
             "model version " ~ active ~ " is active in " ~ registry ~ " but its compiled SQL is not in"
-            ~ " macros/generated/ (compiled here: " ~ compiled | join(', ') ~ "). Merge its generated"
-            ~ " files, or make activate VERSION=<one of those>"
+            ~ " macros/generated/ (compiled here: " ~ by_version.keys() | sort | join(', ')
+            ~ "). Merge its generated files, or make activate VERSION=<one of those>"
         ) }}
     {%- endif -%}
-    {%- if challenger is not none and challenger not in compiled -%}
+    {%- set scoring = [ml_version_entry('active', by_version[active])] -%}
+    {%- if challenger is not none and challenger not in by_version -%}
         {#- shadow scoring must never stop production scoring: skip it, say so -#}
         {{ log("challenger " ~ challenger ~ " has no compiled SQL in macros/generated/: not scored", info=true) }}
-        {%- set challenger = none -%}
+    {%- elif challenger is not none -%}
+        {%- do scoring.append(ml_version_entry('challenger', by_version[challenger])) -%}
     {%- endif -%}
-    {{ return({'active': active, 'challenger': challenger}) }}
+    {{ return(scoring) }}
+{% endmacro %}
+
+{% macro ml_version_entry(role, compiled) %}
+    {{ return({
+        'role': role,
+        'version': compiled.version,
+        'scorer': compiled.scorer,
+        'frequency_seed': compiled.frequency_seed,
+    }) }}
 {% endmacro %}
 
 {#-
-  The active version as a SQL literal, e.g. 'v2': what the API serves and stats report
-  (null only while dbt parses a project that has no compiled version yet).
+  The active version's entry: what the API serves, stats report and alerts watch. Its version
+  is none only while dbt parses a project that has no compiled version yet.
 -#}
-{% macro ml_model_version() %}
-    {%- set active = ml_registry_roles()['active'] -%}
-    {{- "'" ~ active ~ "'" if active is not none else "null" -}}
+{% macro ml_active_version() %}
+    {%- set scoring = ml_scoring_versions() -%}
+    {{ return(scoring[0] if scoring else ml_version_entry(
+        'active', {'version': none, 'scorer': none, 'frequency_seed': none}
+    )) }}
 {% endmacro %}
 
-{#- The challenger as a SQL literal, or an empty string when there is none. -#}
-{% macro ml_challenger_version() %}
-    {%- set challenger = ml_registry_roles()['challenger'] -%}
-    {{- "'" ~ challenger ~ "'" if challenger is not none else "" -}}
-{% endmacro %}
-
-{#- The versions that score, as SQL literals: the active one first, then the challenger. -#}
-{% macro ml_scoring_versions() %}
-    {%- set versions = [ml_model_version()] -%}
-    {%- set challenger = ml_challenger_version() -%}
-    {%- if challenger -%}{%- do versions.append(challenger) -%}{%- endif -%}
-    {{ return(versions) }}
+{#-
+  The SQL of one version's compiled models over the relation or CTE `batch` (one row per log:
+  predicted level, probabilities, anomaly decision and score, explanations). A macro of its
+  own so that unit tests can replace every version's models with a stand-in.
+-#}
+{% macro ml_score(entry, batch) %}
+    {{ return(entry.scorer(batch)) }}
 {% endmacro %}

@@ -1,5 +1,5 @@
 {#
-  The one severity rule, applied to a prediction. The old system's rule, with the `critical`
+  The one severity rule (README "Severity", ml_predictions docs), applied to a prediction. The old system's rule, with the `critical`
   its schema already listed (low, medium, high, critical) but never produced:
   - critical: an anomaly that the level classifier also reads as FATAL. Two independent
     models agree the line is both unusual and fatal: the lines worth waking someone for.

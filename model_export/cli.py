@@ -13,6 +13,7 @@ import joblib
 
 from dbt_project.database import PROJECT_ROOT, database_url
 from model_export import registry
+from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import (
     MACRO_DIR,
@@ -20,7 +21,6 @@ from model_export.compiler.project_files import (
     rendered_files,
     write_files,
 )
-from model_export.compiler.text_sql import UnsupportedStep
 from model_export.data import Window, ensure_staging
 from model_export.export import BYO_DIR, check, export
 from model_export.model_card import register_from_card, trained_on_these_logs

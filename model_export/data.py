@@ -13,25 +13,8 @@ import pandas as pd
 
 from dbt_project.database import connect
 from dbt_project.dbt_runner import run_dbt
+from model_export.features import STG_COLUMNS
 
-STG_COLUMNS = (
-    "log_entry_id",
-    "log_id",
-    "logged_at",
-    "level",
-    "raw_level",
-    "message",
-    "message_truncated",
-    "source_type",
-    "host",
-    "service",
-    "category",
-    "http_status",
-    "response_time_ms",
-    "is_anomaly_label",
-    "anomaly_type",
-    "created_at",
-)
 STG_RELATION = "ml.stg_log_entries"
 # Held-out metrics come from the newest HOLDOUT_FRACTION of the rows by logged_at.
 HOLDOUT_FRACTION = 0.2

@@ -13,6 +13,26 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from model_export.tokenizer import log_template, template_hash
 
+# The columns of stg_log_entries: every Pipeline takes a DataFrame of them (and the compiled SQL
+# a relation of them).
+STG_COLUMNS = (
+    "log_entry_id",
+    "log_id",
+    "logged_at",
+    "level",
+    "raw_level",
+    "message",
+    "message_truncated",
+    "source_type",
+    "host",
+    "service",
+    "category",
+    "http_status",
+    "response_time_ms",
+    "is_anomaly_label",
+    "anomaly_type",
+    "created_at",
+)
 LEVEL_ORDINALS = {"DEBUG": 0.0, "INFO": 1.0, "WARN": 2.0, "ERROR": 3.0, "FATAL": 4.0}
 FEATURE_NAMES = (
     "message_length",

@@ -20,7 +20,8 @@ from model_export import pipelines
 from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
-from model_export.data import STG_COLUMNS, STG_RELATION, frame_from_rows
+from model_export.data import STG_RELATION, frame_from_rows
+from model_export.features import STG_COLUMNS
 from model_export.registry import artifacts
 
 TOLERANCE = 1e-9

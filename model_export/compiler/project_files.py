@@ -1,7 +1,8 @@
 """Writing compiled models into a dbt project: a model version's macro and seeds (CSV + a
 properties yml with the column types) in macros/generated/vN/ and seeds/generated/vN/, and
 macros/generated/ml_versions.sql, which lists the compiled versions. Output is a pure function
-of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order."""
+of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order. The
+SQL is the interpreter's; this module only wraps it in a macro."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import csv
 import io
 from pathlib import Path
 
-from model_export.compiler.pipeline import Compiled, Seed
+from model_export.compiler.interpreters.postgresql import column_type
+from model_export.compiler.ir import Seed
+from model_export.compiler.pipeline import Compiled
 
 # Where compiled models go in a dbt project: macros (the SQL) and seeds (lookup tables).
 MACRO_DIR, SEED_DIR = Path("macros/generated"), Path("seeds/generated")
@@ -29,7 +32,7 @@ def seed_csv(seed: Seed) -> str:
 
 
 def seed_properties(seed: Seed) -> str:
-    types = "".join(f"\n        {name}: {sql_type}" for name, sql_type in seed.columns)
+    types = "".join(f"\n        {name}: {column_type(dtype)}" for name, dtype in seed.columns)
     return f"""# {HEADER}
 version: 2
 
@@ -69,34 +72,22 @@ def compiled_versions(project_dir: Path) -> list[str]:
 
 
 def dispatcher_file(versions: list[str]) -> str:
-    """macros/generated/ml_versions.sql: which versions are compiled here, the scoring macro
-    of a version by name, and the name of its template-frequency seed. While dbt parses
-    (execute is false) every version is rendered, so dbt records the seeds of all of them as
-    dependencies of the models that score. With no version compiled yet the project still
-    parses (nothing can score until `model_export export`)."""
-    listed = ", ".join(f"'{v}'" for v in versions)
-    every = "".join(f"\n{{{{ ml_score_{v}(batch) }}}}" for v in versions)
-    branches = "".join(
-        f"\n{{%- elif name == '{v}' -%}}\n{{{{ ml_score_{v}(batch) }}}}" for v in versions
+    """macros/generated/ml_versions.sql: the compiled model versions, oldest first, as data:
+    each one's name, its scoring macro (the macro itself, called by ml_score) and the name of
+    its template-frequency seed. macros/model_versions.sql combines this list with the roles in
+    the registry into ml_scoring_versions(), the one description of what scores. With no
+    version compiled yet the list is empty and the project still parses (nothing can score
+    until `model_export export`)."""
+    entries = "".join(
+        f"\n    {{'version': '{v}', 'scorer': ml_score_{v},"
+        f" 'frequency_seed': 'ml_template_frequency_{v}'}},"
+        for v in versions
     )
-    refs = "".join(f"\n{{%- do ref('ml_template_frequency_{v}') -%}}" for v in versions)
+    listed = f"[{entries}\n]" if versions else "[]"
     return f"""{{#- {HEADER} -#}}
-{{% macro ml_compiled_versions() %}}{{{{ return([{listed}]) }}}}{{% endmacro %}}
-
-{{#- version: a name (v3) or a literal ('v3', or null before any export) -#}}
-{{% macro ml_score(version, batch) %}}
-{{%- set name = version | replace("'", "") -%}}
-{{%- if not execute -%}}{every}{branches}
-{{%- else -%}}
-{{{{ exceptions.raise_compiler_error("no compiled SQL for model version " ~ name) }}}}
-{{%- endif -%}}
-{{% endmacro %}}
-
-{{% macro ml_template_frequency_seed(version) %}}
-{{%- if not execute -%}}{refs}
-{{%- endif -%}}
-{{%- set name = version | replace("'", "") -%}}
-{{{{ return(none if name == 'null' else 'ml_template_frequency_' ~ name) }}}}
+{{#- The compiled model versions, oldest first (read by ml_scoring_versions). -#}}
+{{% macro ml_compiled_versions() %}}
+{{{{ return({listed}) }}}}
 {{% endmacro %}}
 """
 

@@ -1,1 +1,1 @@
-"""Interpreters: the compiler's AST -> code of one target (one module per SQL dialect)."""
+"""Interpreters: the intermediate form (`ir`) -> code of one target, one module per SQL dialect."""

@@ -1,19 +1,49 @@
-"""The PostgreSQL interpreter of m2cgen's AST (scalar expressions).
+"""The PostgreSQL interpreter: the intermediate form (`ir`) -> the body of a dbt macro.
 
-Another SQL dialect is another interpreter of the same AST. Exactness rules of this one:
-every literal is float8 (a bare 0.5 would be numeric: slower and not IEEE), printed with
-repr() so text -> float8 round-trips. Comparisons are tree splits, and scikit-learn's trees
-compare float32(X) with a float64 threshold: callers pass float4 feature columns (cast once
-per row, not once per split) and PostgreSQL promotes float4 to float8 exactly.
+The only module of the compiler that writes SQL, and the jinja calls dbt resolves in it:
+`{{ batch }}` (the macro's argument), `{{ ref('seed') }}`, and the project's hand-written
+macros `{{ log_features(...) }}` and `{{ log_template(...) }}`. Another dialect is another
+module with the same `render` and `column_type`.
+
+Exactness: every float is a float8 literal printed with repr() (text -> float8 round-trips;
+a bare 0.5 would be numeric: slower and not IEEE); only leaf ordinals are integers. Float32
+is a float4 cast, compared with float8 thresholds: PostgreSQL promotes float4 to float8
+exactly, which is scikit-learn's float32(X) <= threshold(float64).
+
+Shapes (why, measured: docs/compiler.md, "Speed"). A program is one SELECT: its source,
+then one FROM item per binding, in order.
+- Let: `cross join lateral unnest(array[row(...)]) as name (...)`. A function scan is never
+  flattened into the outer query (a subquery would be, copying e.g. a 50-tree expression
+  into every reference of its outputs), one call evaluates every column, and it is
+  row-local (Citus pushes it down). Not `lateral (values (...))`: PostgreSQL flattens a
+  one-row VALUES (90 s instead of 4.4 s).
+- TermSums over the rows of a source: every row's tokens joined with the vocabulary seed,
+  aggregated per row in one GROUP BY (set based: the fastest form found for a batch) and
+  left-joined back, so a row without known terms keeps its row.
+- TermSums in a program without a source (one row): the same aggregate without GROUP BY,
+  which returns its one row even when no token is known.
+- Memoized: `cross join lateral (<program> offset 0) as name`. The subquery's only outer
+  reference is the key, so PostgreSQL memoizes it: once per distinct key, a cache lookup
+  otherwise. `offset 0` keeps it one subquery: a simple subquery is pulled up into the
+  outer query and joined piece by piece, leaving nothing to memoize. A CTE used to do that,
+  but Citus's deparser loses the CTEs of a lateral subquery; Citus pushes a correlated
+  subquery down whole, OFFSET included.
+- Expressions: one CASE condition per line, indented by depth; a chain of additions (a
+  forest's sum) written flat, left to right: the order scikit-learn accumulates in.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from m2cgen import ast
 
+from model_export.compiler import ir
+
+WIDTH = 100  # lists, literals and conditions longer than this are wrapped
+TAB = "    "
 _COMPARISONS = {
     ast.CompOpType.GT: ">",
     ast.CompOpType.GTE: ">=",
@@ -22,6 +52,19 @@ _COMPARISONS = {
     ast.CompOpType.EQ: "=",
     ast.CompOpType.NOT_EQ: "<>",
 }
+_TYPES = {
+    ir.DType.FLOAT64: "float8",
+    ir.DType.FLOAT32: "float4",
+    ir.DType.INT: "integer",
+    ir.DType.TEXT: "text",
+    ir.DType.BOOL: "boolean",
+}
+_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
+
+
+def column_type(dtype: ir.DType) -> str:
+    """The PostgreSQL type of a value (a seed's column, a bound value)."""
+    return _TYPES[dtype]
 
 
 def float_literal(value: float) -> str:
@@ -31,50 +74,356 @@ def float_literal(value: float) -> str:
         return "'NaN'::float8"
     if math.isinf(value):
         return "'Infinity'::float8" if value > 0 else "'-Infinity'::float8"
-    return f"{value!r}::float8" if value >= 0 else f"({value!r})::float8"
+    # A minus in parentheses: the cast binds tighter than the sign.
+    return f"{value!r}::float8" if math.copysign(1.0, value) > 0 else f"({value!r})::float8"
 
 
-class PostgresInterpreter:
-    """Renders scalar AST nodes; FeatureRef(i) becomes the SQL expression `features[i]`
-    (float4 columns for trees)."""
+def render(program: ir.Program) -> str:
+    """The body of a macro `name(batch)`: one SELECT with one row per row of `batch`."""
+    if program.source is None:
+        raise ValueError("a macro scores the rows of its batch: the program needs a source")
+    return _Query().program(program, {})
 
-    def __init__(self, features: Sequence[str]) -> None:
-        self.features = list(features)
 
-    def render(self, expr: ast.Expr) -> str:
+def expression(expr: ast.Expr, scope: Mapping[str, str]) -> str:
+    """A scalar expression; `scope` maps each name it reads to SQL. Lines after the first are
+    indented relative to the first."""
+    return _Expression(scope)(expr)
+
+
+def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tuple[str, str]:
+    """(a set-returning call splitting the text into candidate tokens, the condition on the
+    column `token` that keeps the real ones)."""
+    text = expression(tokens.text, scope)
+    if tokens.analyzer is ir.Analyzer.TEMPLATE:
+        return f"string_to_table({text}, ' ')", f"{token} <> ''"
+    # \W+ splits into maximal runs of word characters; runs shorter than 2 are dropped, which
+    # is exactly the set of matches of (?u)\b\w\w+\b. Word characters and lower() follow the
+    # database's collation here, Unicode in Python: see docs/compiler.md.
+    text = f"lower({text})" if tokens.lowercase else text
+    return f"regexp_split_to_table({text}, '\\W+')", f"length({token}) >= 2"
+
+
+def _indent(text: str, spaces: int = 4) -> str:
+    return text.replace("\n", "\n" + " " * spaces)
+
+
+def _atom(sql: str) -> str:
+    """`sql` as the operand of a cast or a minus: a name, a call or a parenthesised whole as
+    it is, anything else in parentheses."""
+    name = _NAME.match(sql)
+    start = name.end() if name else 0
+    if start == len(sql):
+        return sql
+    if sql[start] == "(":
+        depth = 0
+        for position in range(start, len(sql)):
+            depth += {"(": 1, ")": -1}.get(sql[position], 0)
+            if depth == 0:
+                return sql if position == len(sql) - 1 else f"({sql})"
+    return f"({sql})"
+
+
+def _fits(parts: Sequence[str], separator: str) -> bool:
+    return all("\n" not in p for p in parts) and len(separator.join(parts)) <= WIDTH
+
+
+def _call(name: str, args: Sequence[str]) -> str:
+    if _fits(args, ", "):
+        return f"{name}({', '.join(args)})"
+    return f"{name}(\n{TAB}" + f",\n{TAB}".join(_indent(a) for a in args) + "\n)"
+
+
+def _wrapped(items: Sequence[str], separator: str = ", ", width: int = WIDTH) -> str:
+    """Items on as few lines of at most `width` characters as they fit on."""
+    lines = [items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + len(separator) + len(item) > width:
+            lines[-1] += separator.rstrip()
+            lines.append(item)
+        else:
+            lines[-1] += separator + item
+    return "\n".join(lines)
+
+
+def _when(conditions: Sequence[str], value: str) -> str:
+    """A WHEN branch: on one line when its conditions fit, else one condition per line;
+    lines after the first are indented relative to the WHEN."""
+    head = f"when {' and '.join(conditions)} then "
+    if "\n" not in head and len(head) + len(value.split("\n", 1)[0]) <= WIDTH:
+        return head + value
+    conditions = [_indent(c) for c in conditions]
+    return (
+        f"when {conditions[0]}\n"
+        + "".join(f"{TAB}and {c}\n" for c in conditions[1:])
+        + (f"{TAB}then {_indent(value)}")
+    )
+
+
+class _Expression:
+    """Scalar nodes -> SQL (dispatch on the node's class name, as m2cgen's interpreters do)."""
+
+    def __init__(self, scope: Mapping[str, str]) -> None:
+        self.scope = scope
+
+    def __call__(self, expr: ast.Expr) -> str:
         method = getattr(self, f"_{type(expr).__name__}", None)
         if method is None:
-            raise NotImplementedError(f"AST node {type(expr).__name__} has no SQL form")
-        return method(expr)
+            raise NotImplementedError(f"{type(expr).__name__} has no PostgreSQL form")
+        return str(method(expr))
 
     def _NumVal(self, expr: ast.NumVal) -> str:
-        # Integers (a tree's leaf ordinal) stay integer literals; every other number is float8.
-        if isinstance(expr.value, int):
-            return str(expr.value)
-        return float_literal(expr.value)
+        return str(expr.value) if isinstance(expr.value, int) else float_literal(expr.value)
 
-    def _FeatureRef(self, expr: ast.FeatureRef) -> str:
-        return self.features[expr.index]
+    def _Ref(self, expr: ir.Ref) -> str:
+        if expr.name not in self.scope:
+            raise ValueError(f"{expr.name} is not bound here")
+        return self.scope[expr.name]
+
+    def _Text(self, expr: ir.Text) -> str:
+        return "'" + expr.value.replace("'", "''") + "'"
+
+    def _Bool(self, expr: ir.Bool) -> str:
+        return "true" if expr.value else "false"
+
+    def _Float32(self, expr: ir.Float32) -> str:
+        return f"{_atom(self(expr.expr))}::float4"
 
     def _BinNumExpr(self, expr: ast.BinNumExpr) -> str:
-        # A left-deep chain of additions (a forest's sum over trees) is written flat:
-        # PostgreSQL adds left to right, the order scikit-learn accumulates in.
-        if expr.op is ast.BinNumOpType.ADD and _is_add(expr.left):
-            return f"{self.render(expr.left)[:-1]}\n    + {self.render(expr.right)})"
-        return f"({self.render(expr.left)} {expr.op.value} {self.render(expr.right)})"
+        if expr.op is not ast.BinNumOpType.ADD:
+            return f"({self(expr.left)} {expr.op.value} {self(expr.right)})"
+        # A left-deep chain of additions is written flat: PostgreSQL adds left to right.
+        terms: list[ast.Expr] = []
+        node: ast.Expr = expr
+        while isinstance(node, ast.BinNumExpr) and node.op is ast.BinNumOpType.ADD:
+            terms.append(node.right)
+            node = node.left
+        parts = [self(t) for t in [node, *reversed(terms)]]
+        if _fits(parts, " + "):
+            return f"({' + '.join(parts)})"
+        return f"(\n{TAB}" + f"\n{TAB}+ ".join(_indent(p) for p in parts) + "\n)"
 
     def _CompExpr(self, expr: ast.CompExpr) -> str:
-        return f"{self.render(expr.left)} {_COMPARISONS[expr.op]} {self.render(expr.right)}"
+        return f"{self(expr.left)} {_COMPARISONS[expr.op]} {self(expr.right)}"
 
     def _IfExpr(self, expr: ast.IfExpr) -> str:
-        return (
-            f"case when {self.render(expr.test)} then {self.render(expr.body)}"
-            f" else {self.render(expr.orelse)} end"
-        )
+        # An IfExpr in an else branch is one more WHEN of the same CASE (same meaning, one
+        # level less of indentation).
+        lines = ["case"]
+        node: ast.Expr = expr
+        while isinstance(node, ast.IfExpr):
+            lines.append(TAB + _indent(_when([self(node.test)], self(node.body))))
+            node = node.orelse
+        lines += [f"{TAB}else {_indent(self(node))}", "end"]
+        return "\n".join(lines)
+
+    def _Argmax(self, expr: ir.Argmax) -> str:
+        # values[k] when score k beats every earlier score and ties or beats every later one:
+        # the first index of the largest, as numpy's argmax.
+        scores = [self(s) for s in expr.scores]
+        values = [self(v) for v in expr.values]
+        if len(values) == 1:
+            return values[0]
+        lines = ["case"]
+        for k in range(len(scores) - 1):
+            conditions = [f"{scores[k]} > {scores[j]}" for j in range(k)]
+            conditions += [f"{scores[k]} >= {scores[j]}" for j in range(k + 1, len(scores))]
+            lines.append(TAB + _indent(_when(conditions, values[k])))
+        lines += [f"{TAB}else {_indent(values[-1])}", "end"]
+        return "\n".join(lines)
+
+    def _Lookup(self, expr: ir.Lookup) -> str:
+        # A constant array literal: parsed once per query, not per row. PostgreSQL ignores
+        # the whitespace between elements, so long tables wrap.
+        # (80: room for the indentation and the subscript around it)
+        table = _wrapped([repr(float(v)) for v in expr.table], ",", 80)
+        return f"('{{{_indent(table, 3)}}}'::float8[])[{self(expr.index)}]"
+
+    def _Max(self, expr: ir.Max) -> str:
+        return _call("greatest", [self(e) for e in expr.exprs])
 
     def _PowExpr(self, expr: ast.PowExpr) -> str:
-        return f"power({self.render(expr.base_expr)}, {self.render(expr.exp_expr)})"
+        return _call("power", [self(expr.base_expr), self(expr.exp_expr)])
+
+    def _ExpExpr(self, expr: ast.ExpExpr) -> str:
+        return _call("exp", [self(expr.expr)])
+
+    def _SigmoidExpr(self, expr: ast.SigmoidExpr) -> str:
+        one = float_literal(1.0)
+        return f"({one} / ({one} + exp(-{_atom(self(expr.expr))})))"
+
+    def _Concat(self, expr: ir.Concat) -> str:
+        return " || ".join(self(p) for p in expr.parts)
+
+    def _LogTemplate(self, expr: ir.LogTemplate) -> str:
+        text = self(expr.text)
+        if "'" in text:
+            raise ValueError(f"cannot pass {text} to the log_template macro")
+        return "{{ log_template('" + text + "') }}"
 
 
-def _is_add(expr: ast.Expr) -> bool:
-    return isinstance(expr, ast.BinNumExpr) and expr.op is ast.BinNumOpType.ADD
+def _source(source: ir.Source) -> tuple[str, str]:
+    """(the relation, its alias's stem)."""
+    if isinstance(source, ir.Batch):
+        return "{{ batch }}", "logs"
+    template = ", with_template=true" if source.with_template else ""
+    return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
+
+
+def _seed(seed: ir.Seed) -> str:
+    return "{{ ref('" + seed.name + "') }}"
+
+
+def _select(columns: Sequence[str]) -> str:
+    if _fits(columns, ", "):
+        return f"select {', '.join(columns)}"
+    return "select\n" + ",\n".join(TAB + c for c in columns)
+
+
+def _subquery(select: str) -> str:
+    return f"(\n{TAB}{_indent(select)}\n)"
+
+
+class _Query:
+    """Programs -> SELECTs; gives every relation of the statement its own alias."""
+
+    def __init__(self) -> None:
+        self._aliases: set[str] = set()
+
+    def _alias(self, stem: str) -> str:
+        alias, n = stem, 1
+        while alias in self._aliases:
+            n += 1
+            alias = f"{stem}_{n}"
+        self._aliases.add(alias)
+        return alias
+
+    def program(self, program: ir.Program, outer: Mapping[str, str]) -> str:
+        scope = dict(outer)
+        items: list[str] = []
+        source = ""
+        if program.source is not None:
+            relation, stem = _source(program.source)
+            source = self._alias(stem)
+            items.append(f"from {relation} as {source}")
+            scope.update({c: f"{source}.{c}" for c in program.source.columns})
+        for binding in program.bindings:
+            alias = self._alias(binding.name)
+            if isinstance(binding, ir.Let):
+                join, relation = "cross join lateral", self._let(binding, alias, scope)
+                scope.update({n: f"{alias}.{n}" for n in binding.names()})
+            elif isinstance(binding, ir.TermSums):
+                join, relation = (
+                    "cross join lateral",
+                    self._term_sums(binding, alias, scope, program),
+                )
+                if program.source is not None:
+                    join = "left join"
+                    relation += f" on {alias}.log_entry_id = {source}.log_entry_id"
+                # A row without known terms has no sums (or no row to join): 0, as in sklearn.
+                divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
+                scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
+            else:
+                join, relation = self._memoized(binding, alias, scope)
+                scope.update({n: f"{alias}.{n}" for n in binding.names()})
+            items.append(f"{join} {relation}" if items else f"from {relation}")
+        columns = []
+        for name, expr in program.outputs:
+            sql = expression(expr, scope)
+            columns.append(sql if sql.endswith(f".{name}") else f"{sql} as {name}")
+        select = ",\n".join(TAB + _indent(c) for c in columns)
+        return f"select\n{select}\n" + "\n".join(items)
+
+    def _let(self, let: ir.Let, alias: str, scope: Mapping[str, str]) -> str:
+        values = [expression(e, scope) for _, e in let.columns]
+        names = [f"{n} {column_type(let.dtype)}" for n in let.names()]
+        inline = f"unnest(array[row({', '.join(values)})]) as {alias} ({', '.join(names)})"
+        if _fits([inline], ""):
+            return inline
+        row = f",\n{TAB}".join(_indent(v) for v in values)
+        columns = ", ".join(names)
+        if len(f")]) as {alias} ({columns})") > WIDTH:
+            columns = f"\n{TAB}{_indent(_wrapped(names))}\n"
+        return f"unnest(array[row(\n{TAB}{row}\n)]) as {alias} ({columns})"
+
+    def _memoized(
+        self, memoized: ir.Memoized, alias: str, scope: Mapping[str, str]
+    ) -> tuple[str, str]:
+        key = scope[memoized.key.name]
+        select = self.program(memoized.program, {memoized.key.name: key})
+        # offset 0 keeps PostgreSQL from pulling the subquery up into the outer query, where
+        # its parts would be joined one by one and nothing would be left to memoize.
+        comment = (
+            f"-- Once per distinct {key}: the subquery reads nothing else of the row,\n"
+            "-- so PostgreSQL memoizes it (offset 0 keeps it one subquery).\n"
+        )
+        return (
+            f"{comment}cross join lateral",
+            f"{_subquery(select + chr(10) + 'offset 0')} as {alias}",
+        )
+
+    def _term_sums(
+        self, sums: ir.TermSums, alias: str, scope: Mapping[str, str], program: ir.Program
+    ) -> str:
+        """The sums of the weighted tokens: per row of the program's source (grouped by
+        log_entry_id), or for the one row of a program without a source."""
+        for reserved in ("norm", "log_entry_id"):
+            if reserved in sums.names():
+                raise ValueError(f"TermSums {sums.name}: a sum cannot be named {reserved}")
+        w = self._alias(f"{alias}_weighted")
+        aggregates = []
+        if program.source is not None:
+            aggregates.append(f"{w}.log_entry_id")
+        if sums.norm is ir.Norm.L1:
+            aggregates.append(f"sum(abs({w}.x)) as norm")
+        elif sums.norm is ir.Norm.L2:
+            aggregates.append(f"sqrt(sum({w}.x * {w}.x)) as norm")
+        for name, weight in sums.sums:
+            if isinstance(weight, str):
+                aggregates.append(f"sum({w}.x * {w}.{weight}) as {name}")
+            else:
+                aggregates.append(
+                    f"sum({w}.x) filter (where {w}.feature_index = {weight}) as {name}"
+                )
+        weighted = _subquery(self._weighted(sums, scope, program.source))
+        group = f"\ngroup by {w}.log_entry_id" if program.source is not None else ""
+        select = ",\n".join(TAB + a for a in aggregates)
+        return _subquery(f"select\n{select}\nfrom {weighted} as {w}{group}") + f" as {alias}"
+
+    def _weighted(
+        self, sums: ir.TermSums, scope: Mapping[str, str], source: ir.Source | None
+    ) -> str:
+        """One row per token occurrence (or, when the sums need term counts, per distinct
+        term of a row) known to the vocabulary: x, its tf-idf value before normalisation, and
+        the vocabulary columns the sums read; with a source, the row's log_entry_id first."""
+        tokens, vocabulary = self._alias("tokens"), self._alias("vocabulary")
+        rows, key = "from ", []
+        if source is not None:
+            relation, stem = _source(source)
+            logs = self._alias(stem)
+            rows = f"from {relation} as {logs}\ncross join lateral "
+            scope = {c: f"{logs}.{c}" for c in source.columns}
+            key = [f"{logs}.log_entry_id"]
+        split, keep = split_tokens(sums.tokens, scope, f"{tokens}.token")
+        token_rows = f"{rows}{split} as {tokens} (token)"
+        weights = [f"{vocabulary}.{w}" for _, w in sums.sums if isinstance(w, str)]
+        if any(isinstance(w, int) for _, w in sums.sums):
+            weights.append(f"{vocabulary}.feature_index")
+        join = f"inner join {_seed(sums.vocabulary)} as {vocabulary}\n{TAB}on {vocabulary}.term"
+        if sums.per_occurrence():
+            select = _select([*key, f"{vocabulary}.idf as x", *weights])
+            return f"{select}\n{token_rows}\n{join} = {tokens}.token\nwhere {keep}"
+        counts = self._alias("counts")
+        grouped = ", ".join([*key, f"{tokens}.token"])
+        counted = _subquery(
+            f"select {grouped} as term, count(*) as tf\n{token_rows}\nwhere {keep}\n"
+            f"group by {grouped}"
+        )
+        tf = {
+            ir.Tf.RAW: f"{counts}.tf::float8",
+            ir.Tf.BINARY: float_literal(1.0),
+            ir.Tf.SUBLINEAR: f"(ln({counts}.tf::float8) + {float_literal(1.0)})",
+        }[sums.tf]
+        key = [f"{counts}.log_entry_id"] if key else []
+        select = _select([*key, f"{tf} * {vocabulary}.idf as x", *weights])
+        return f"{select}\nfrom {counted} as {counts}\n{join} = {counts}.term"

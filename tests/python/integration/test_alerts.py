@@ -1,8 +1,8 @@
 """Alerts end to end: the real pipeline (generated logs, trained and compiled models, dbt) with
 bursts injected into new hours, then `python -m alerts notify` against a local HTTP
 receiver. The rules themselves are pinned down by the dbt unit tests in
-models/marts/_alerts__models.yml; here the alerts are checked against counts taken straight
-from ml_predictions, and the delivery guarantee against what the receiver got."""
+models/marts/monitoring/_monitoring__models.yml; here the alerts are checked against counts
+taken straight from ml_predictions, and the delivery guarantee against what the receiver got."""
 
 from __future__ import annotations
 

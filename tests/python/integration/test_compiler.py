@@ -19,7 +19,8 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
 from model_export import pipelines
-from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline, template_seed
+from model_export.compiler.assemblers.detector import template_seed
+from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import compile_scorer

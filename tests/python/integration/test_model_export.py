@@ -118,7 +118,8 @@ def test_registry_versions(exported) -> None:
     # v1's compiled SQL stays: switching back is a role change, not a retrain
     assert (generated / "v1" / "ml_score_v1.sql").is_file()
     assert (generated / "v2" / "ml_score_v2.sql").is_file()
-    assert "ml_score_v1(batch)" in (generated / "ml_versions.sql").read_text()
+    listed = (generated / "ml_versions.sql").read_text()
+    assert "'scorer': ml_score_v1," in listed and "'scorer': ml_score_v2," in listed
 
 
 def test_check_detects_a_hand_edit(exported) -> None:

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import CountVectorizer
 
 from dbt_project.database import PROJECT_ROOT, connect
+from model_export.compiler import ir
+from model_export.compiler.assemblers.text import message_tokens, read_vectorizer
+from model_export.compiler.interpreters.postgresql import split_tokens
 from model_export.compiler.render import render_macro
-from model_export.compiler.text_sql import text_features, token_split_sql
 from model_export.tokenizer import log_template, log_tokens
 
 # PostgreSQL text cannot hold NUL; surrogates are not text.
@@ -75,7 +77,8 @@ def test_log_template_edge_cases(server_url: str) -> None:
 
 def default_analyzer_sql(url: str, texts: list[str]) -> list[list[str]]:
     vectorizer = CountVectorizer().fit(["fitted only so that its settings can be read"])
-    split, keep = token_split_sql(text_features("vectorizer", vectorizer), "u.text", "s.token")
+    tokens = message_tokens(read_vectorizer("vectorizer", vectorizer), ir.Ref("text"))
+    split, keep = split_tokens(tokens, {"text": "u.text"}, "s.token")
     expression = (
         f"array(select s.token from {split} with ordinality as s(token, i)"
         f" where {keep} order by s.i)"

@@ -3,20 +3,19 @@
   (the active one and the challenger) against each one's training window (from the
   registry). "Recent" is the newest var drift_window_hours of logs
   the version scored; both sides are capped at var drift_sample_rows rows (the newest), so the
-  cost stays bounded on large tables. Features: every column of int_log_features (computed by
-  the same log_features macro, for the sampled lines only), binned at
-  the training window's deciles; predicted levels: against the levels logged in the training
-  window (what the classifier learned). Empty bins count as 0.0001 so the logarithm is finite.
+  cost stays bounded on large tables. Features: the anomaly detector's inputs, computed for
+  the sampled lines only by the log_features macro that each version's compiled scorer uses
+  (template_frequency from the version's own seed), binned at the training window's deciles;
+  predicted levels: against the levels logged in the training window (what the classifier
+  learned). Empty bins count as 0.0001 so the logarithm is finite.
 -#}
--- depends_on: {{ ref('int_log_features') }} (its columns name the features)
-{%- set feature_columns = drift_feature_columns() %}
 {%- set scoring_versions = ml_scoring_versions() %}
 
 with
 
-registry as (
+registered as (
 
-    select * from {{ source('model_registry', 'ml_model_registry') }}
+    select * from {{ ref('int_model_versions_rolled_up') }}
 
 ),
 
@@ -41,14 +40,19 @@ windows as (
 versions as (
 
     select
-        registry.model_version,
-        min(registry.window_start) as training_start,
-        max(registry.window_end) as training_end,
+        registered.model_version,
+        registered.window_start as training_start,
+        registered.window_end as training_end,
         max(windows.window_end) as current_end
-    from registry
-    inner join windows on registry.model_version = windows.model_version
-    where registry.model_version in ({{ scoring_versions | join(', ') }})
-    group by registry.model_version
+    from registered
+    inner join windows on registered.model_version = windows.model_version
+    where
+        registered.model_version in (
+            {%- for scoring in scoring_versions %}
+            '{{ scoring.version }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
+    group by registered.model_version, registered.window_start, registered.window_end
 
 ),
 
@@ -93,9 +97,11 @@ current_logs as (
 
 ),
 
-sampled_logs as (
+-- Materialized: the features are computed for the sampled lines only. Inlined, a planner
+-- without statistics on the logs computed them for every log and filtered afterwards
+-- (200,000 logs: 24 s instead of 3 s).
+sampled_logs as materialized (
 
-    -- features only for the sampled lines (int_log_features would compute them for all)
     select logs.*
     from logs
     where logs.log_entry_id in (
@@ -109,12 +115,12 @@ sampled_logs as (
 features as (
 
     -- each version's features: template_frequency is relative to its own training set
-    {%- for version in scoring_versions %}
+    {%- for scoring in scoring_versions %}
     select
-        {{ version }}::text as model_version,
+        '{{ scoring.version }}'::text as model_version,
         version_features.*
     from (
-        {{ log_features('sampled_logs', ml_template_frequency_seed(version)) }}
+        {{ log_features('sampled_logs', scoring.frequency_seed) }}
     ) as version_features
     {%- if not loop.last %}
     union all
@@ -123,22 +129,36 @@ features as (
 
 ),
 
+-- one row per (side, sampled line, feature): every column log_features computes but the key,
+-- unpivoted by name, so the list follows the compiler's macro without a copy here
+feature_values as (
+
+    select
+        features.model_version,
+        features.log_entry_id,
+        unpivoted.key as feature,
+        unpivoted.value::float8 as value
+    from features
+    cross join lateral jsonb_each_text(
+        to_jsonb(features) - 'model_version' - 'log_entry_id'
+    ) as unpivoted (key, value)
+
+),
+
 observations as (
 
     {%- for side in ['baseline', 'current'] %}
-    {%- for feature in feature_columns %}
     select
         {{ side }}_logs.model_version,
         '{{ side }}' as side,
-        '{{ feature }}' as feature,
-        features.{{ feature }}::float8 as value
+        feature_values.feature,
+        feature_values.value
     from {{ side }}_logs
-    inner join features
+    inner join feature_values
         on
-            {{ side }}_logs.model_version = features.model_version
-            and {{ side }}_logs.log_entry_id = features.log_entry_id
+            {{ side }}_logs.model_version = feature_values.model_version
+            and {{ side }}_logs.log_entry_id = feature_values.log_entry_id
     union all
-    {%- endfor %}
     {%- endfor %}
     select
         model_version,

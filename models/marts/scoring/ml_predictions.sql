@@ -1,10 +1,10 @@
 {#-
   One row per (log, model version): the predictions of the active model version and, in
-  shadow, of the challenger (macros/model_versions.sql reads both roles from the registry),
-  computed in the database by each version's compiled SQL (macros/generated/vN/). Each
-  version reads only the logs it has not scored, by id: everything above its own watermark,
-  plus a bounded range below it (var late_id_window) re-checked with an anti-join for ids
-  committed out of order. A version that has scored nothing yet starts where the table ends,
+  shadow, of the challenger (ml_scoring_versions() in macros/model_versions.sql reads both
+  roles from the registry), computed in the database by each version's compiled SQL
+  (macros/generated/vN/). Each version reads only the logs it has not scored, by id:
+  everything above its own watermark, plus a bounded range below it (var late_id_window)
+  re-checked with an anti-join for ids committed out of order. A version that has scored nothing yet starts where the table ends,
   so a newly activated version or challenger scores new logs from then on; var rescore_from
   reaches further back for the active version. Never rebuilt by --full-refresh: predictions
   of earlier versions are history that no run could recompute.
@@ -28,6 +28,7 @@
             "{{ serialize_runs('ml_predictions') }}",
         ],
         post_hook=[
+            "{{ analyze_after_bulk_insert(this) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_predictions_version_log_uidx',
                         ['model_version', 'log_entry_id'], unique=true) }}",
@@ -52,33 +53,36 @@
     )
 }}
 
-{#- (role, version): a challenger starts on the run after the table exists (where it ends) -#}
-{%- set scoring = ml_scoring_versions() if is_incremental() else ml_scoring_versions()[:1] -%}
-{%- set scorers = [] -%}
-{%- for version in scoring -%}
-{%- do scorers.append((['active', 'challenger'][loop.index0], version)) -%}
-{%- endfor %}
+{#-
+  The active version and the challenger (macros/model_versions.sql). The challenger starts on
+  the run after the table exists (where it ends). While dbt parses, every compiled version is
+  rendered, so that dbt records the seeds each one refs.
+-#}
+{%- set scorers = ml_scoring_versions() -%}
+{%- if execute and not is_incremental() -%}
+{%- set scorers = scorers[:1] -%}
+{%- endif %}
 
 with
-{% for role, version in scorers %}
+{% for scorer in scorers %}
 {% if is_incremental() -%}
-{{ role }}_progress as (
+{{ scorer.role }}_progress as (
 
     select
         (
             select min(scored.log_entry_id)
             from {{ this }} as scored
-            where scored.model_version = {{ version }}
+            where scored.model_version = '{{ scorer.version }}'
         ) as version_first_id,
         (
             select max(scored.log_entry_id)
             from {{ this }} as scored
-            where scored.model_version = {{ version }}
+            where scored.model_version = '{{ scorer.version }}'
         ) as version_watermark
 
 ),
 
-{{ role }}_bounds as (
+{{ scorer.role }}_bounds as (
 
     select
         least(
@@ -95,7 +99,7 @@ with
                         progress.version_first_id - 1
                     )
             end,
-            {% if var('rescore_from') and role == 'active' -%}
+            {% if var('rescore_from') and scorer.role == 'active' -%}
             (
                 select min(windowed.log_entry_id) - 1
                 from {{ ref('stg_log_entries') }} as windowed
@@ -105,7 +109,7 @@ with
             null
             {%- endif %}
         ) as lower_id
-    from {{ role }}_progress as progress
+    from {{ scorer.role }}_progress as progress
 
 ),
 
@@ -114,40 +118,42 @@ with
 -- Not materialized: the compiled models read the batch several times, and a materialized
 -- CTE (the default for one read more than once) is a CTE scan, which keeps every read of it
 -- out of parallel workers; inlined, each read is a plain (parallel) scan of the same rows.
-{{ role }}_batch as not materialized (
+{{ scorer.role }}_batch as not materialized (
 
     select logs.*
     from {{ ref('stg_log_entries') }} as logs
     {% if is_incremental() -%}
     where
-        logs.log_entry_id > (select bounds.lower_id from {{ role }}_bounds as bounds)
+        logs.log_entry_id > (select bounds.lower_id from {{ scorer.role }}_bounds as bounds)
         and not exists (
             select 1
             from {{ this }} as scored
             where
-                scored.model_version = {{ version }}
+                scored.model_version = '{{ scorer.version }}'
                 and scored.log_entry_id = logs.log_entry_id
                 -- the same bound on this side keeps the anti-join to an index range
-                and scored.log_entry_id > (select bounds.lower_id from {{ role }}_bounds as bounds)
+                and scored.log_entry_id > (
+                    select bounds.lower_id from {{ scorer.role }}_bounds as bounds
+                )
         )
     {%- endif %}
 
 ),
 
 -- The compiled SQL reads its input as `batch` (a CTE of this scope).
-{{ role }}_scores as (
+{{ scorer.role }}_scores as (
 
-    with batch as not materialized (select * from {{ role }}_batch)
+    with batch as not materialized (select * from {{ scorer.role }}_batch)
 
-    select * from ({{ ml_score(version, 'batch') }}) as scored
+    select * from ({{ ml_score(scorer, 'batch') }}) as scored
 
 ),
 
-{{ role }}_predictions as (
+{{ scorer.role }}_predictions as (
 
     select
         batch.log_entry_id::bigint as log_entry_id,
-        {{ version }}::text as model_version,
+        '{{ scorer.version }}'::text as model_version,
         scores.predicted_level,
         scores.level_confidence,
         batch.level as logged_level,
@@ -165,15 +171,15 @@ with
         left(batch.message, 500) as message,
         -- after the lock (a statement of its own), so runs that commit later stamp later
         statement_timestamp() as predicted_at
-    from {{ role }}_batch as batch
-    inner join {{ role }}_scores as scores on batch.log_entry_id = scores.log_entry_id
+    from {{ scorer.role }}_batch as batch
+    inner join {{ scorer.role }}_scores as scores on batch.log_entry_id = scores.log_entry_id
 
 ),
 {% endfor %}
 final as (
 
-    {%- for role, version in scorers %}
-    select * from {{ role }}_predictions
+    {%- for scorer in scorers %}
+    select * from {{ scorer.role }}_predictions
     {%- if not loop.last %}
     union all
     {%- endif %}

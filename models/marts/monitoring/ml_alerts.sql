@@ -1,6 +1,6 @@
 {#-
   One row per alert about the ACTIVE model version (the challenger scores in shadow mode and
-  never alerts), appended and never rewritten: the notifier (dbt_project/notifier.py) sends
+  never alerts), appended and never rewritten: the notifier (`python -m alerts notify`) sends
   each row once. Rules (docs/alerts.md; every threshold is a var in dbt_project.yml):
   - high_severity_anomaly: a (service, hour) with at least alert_high_severity_min_lines
     high-severity lines; one alert with the count and the worst line (highest anomaly score).
@@ -35,7 +35,7 @@
     )
 }}
 
-{%- set active_version = ml_model_version() -%}
+{%- set active = ml_active_version() -%}
 
 with
 
@@ -44,21 +44,21 @@ with
 hourly as not materialized (
 
     select * from {{ ref('ml_stats_hourly') }}
-    where model_version = {{ active_version }}
+    where model_version = '{{ active.version }}'
 
 ),
 
 predictions as (
 
     select * from {{ ref('ml_predictions') }}
-    where model_version = {{ active_version }}
+    where model_version = '{{ active.version }}'
 
 ),
 
 drift as (
 
     select * from {{ ref('ml_drift') }}
-    where model_version = {{ active_version }}
+    where model_version = '{{ active.version }}'
 
 ),
 
@@ -351,9 +351,9 @@ alerts as (
 final as (
 
     select
-        md5(alerts.about || '|' || {{ active_version }}) as alert_key,
+        md5(alerts.about || '|' || '{{ active.version }}') as alert_key,
         alerts.alert_kind,
-        {{ active_version }}::text as model_version,
+        '{{ active.version }}'::text as model_version,
         alerts.service,
         alerts.window_start,
         alerts.window_end,
@@ -361,7 +361,7 @@ final as (
         alerts.baseline,
         alerts.threshold,
         alerts.severity,
-        format('[logml %s] %s', {{ active_version }}, alerts.message) as message,
+        format('[logml %s] %s', '{{ active.version }}', alerts.message) as message,
         alerts.details,
         now() as detected_at,
         (select max(changed_slices.last_predicted_at) from changed_slices) as source_predicted_at
@@ -370,7 +370,7 @@ final as (
     where not exists (
             select 1
             from {{ this }} as raised
-            where raised.alert_key = md5(alerts.about || '|' || {{ active_version }})
+            where raised.alert_key = md5(alerts.about || '|' || '{{ active.version }}')
         )
     {%- endif %}
 

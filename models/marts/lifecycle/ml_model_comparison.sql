@@ -50,9 +50,9 @@ logs as (
 
 ),
 
-registry as (
+registered as (
 
-    select * from {{ source('model_registry', 'ml_model_registry') }}
+    select * from {{ ref('int_model_versions_rolled_up') }}
 
 ),
 
@@ -66,7 +66,7 @@ versions as (
                 substring(registered.model_version from '^v([0-9]+)$')::int nulls last,
                 registered.model_version
         ) as release_order
-    from (select distinct registry.model_version from registry) as registered
+    from registered
 
 ),
 

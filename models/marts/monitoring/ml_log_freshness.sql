@@ -11,7 +11,7 @@
 -#}
 {{ config(materialized='view') }}
 
-{%- set active_version = ml_model_version() -%}
+{%- set active = ml_active_version() -%}
 
 with
 
@@ -27,7 +27,7 @@ logs as not materialized (
 predictions as (
 
     select * from {{ ref('ml_predictions') }}
-    where model_version = {{ active_version }}
+    where model_version = '{{ active.version }}'
 
 ),
 

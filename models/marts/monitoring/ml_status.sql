@@ -1,16 +1,16 @@
 {#-
   The one status row the API's `status` action and the dashboard header read. Counts are for
-  the active model version (the one macros/generated/ implements) and come from the hourly
-  stats, so this stays cheap however large ml_predictions grows.
+  the active model version (ml_active_version(), macros/model_versions.sql) and come from the
+  hourly stats, so this stays cheap however large ml_predictions grows.
 -#}
-{%- set active_version = ml_model_version() -%}
+{%- set active = ml_active_version() -%}
 
 with
 
 hourly as (
 
     select * from {{ ref('ml_stats_hourly') }}
-    where model_version = {{ active_version }}
+    where model_version = '{{ active.version }}'
 
 ),
 
@@ -35,7 +35,7 @@ active_counts as (
 final as (
 
     select
-        {{ active_version }}::text as active_model_version,
+        '{{ active.version }}'::text as active_model_version,
         active_counts.latest_prediction_at,
         (select max(logs.logged_at) from logs) as latest_log_at,
         active_counts.total_predictions,

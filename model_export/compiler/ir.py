@@ -1,0 +1,418 @@
+"""The compiler's intermediate form: what a compiled model computes for each row, with no SQL.
+
+Scalar expressions are m2cgen's AST (`m2cgen.ast`: NumVal, BinNumExpr, CompExpr, IfExpr,
+PowExpr, ExpExpr, SigmoidExpr) plus the few nodes scoring logs needs (named values, text,
+float32 rounding, argmax, constant lookup tables). A `Program` evaluates them per row of a
+source, through bindings that name values once per row (`Let`), sum a vocabulary seed's
+weights over a text's tokens (`TermSums`) or evaluate a sub-program once per distinct key
+(`Memoized`). Seeds are data. Every node checks its invariants when it is built, so an
+assembler cannot hand an interpreter something it would have to guess about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from m2cgen import ast
+
+from model_export.features import FEATURE_NAMES
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a lowercase identifier: {name!r}")
+    return name
+
+
+class DType(Enum):
+    """Value types. FLOAT32 is a float64 rounded to float32 (what scikit-learn's trees
+    compare); INT only holds a tree's leaf ordinal."""
+
+    FLOAT64 = "float64"
+    FLOAT32 = "float32"
+    INT = "int"
+    TEXT = "text"
+    BOOL = "bool"
+
+
+# --- scalar nodes (m2cgen.ast.Expr subclasses, so m2cgen's IfExpr/CompExpr/... hold them) ---
+
+
+@dataclass(frozen=True)
+class Ref(ast.Expr):
+    """A value of the current row by name: a source column or a name bound earlier."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+
+
+@dataclass(frozen=True)
+class Text(ast.Expr):
+    """A text constant (a class label, part of an explanation)."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if "\x00" in self.value:
+            raise ValueError("text constants cannot hold NUL")
+
+
+@dataclass(frozen=True)
+class Bool(ast.Expr):
+    """A boolean constant (the classes of a supervised anomaly detector)."""
+
+    value: bool
+
+
+@dataclass(frozen=True)
+class Float32(ast.Expr):
+    """`expr` rounded to float32, as numpy's astype(float32) does."""
+
+    expr: ast.Expr
+
+
+@dataclass(frozen=True)
+class Max(ast.Expr):
+    """The largest of `exprs`."""
+
+    exprs: tuple[ast.Expr, ...]
+
+    def __post_init__(self) -> None:
+        if not self.exprs:
+            raise ValueError("Max of nothing")
+
+
+@dataclass(frozen=True)
+class Argmax(ast.Expr):
+    """values[k] for the first k whose score is the largest (numpy's argmax: ties go to the
+    lowest index)."""
+
+    scores: tuple[ast.Expr, ...]
+    values: tuple[ast.Expr, ...]
+
+    def __post_init__(self) -> None:
+        if not self.scores or len(self.scores) != len(self.values):
+            raise ValueError("Argmax needs one value per score, and at least one")
+
+
+@dataclass(frozen=True)
+class Lookup(ast.Expr):
+    """table[index - 1]: a constant table read at a 1-based integer index (a tree's leaf
+    ordinal)."""
+
+    table: tuple[float, ...]
+    index: ast.Expr
+
+    def __post_init__(self) -> None:
+        if not self.table:
+            raise ValueError("empty lookup table")
+        if dtype_of(self.index) not in (None, DType.INT):
+            raise ValueError("a lookup index must be an integer")
+
+
+@dataclass(frozen=True)
+class Concat(ast.Expr):
+    """Texts joined end to end."""
+
+    parts: tuple[ast.Expr, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.parts) < 2:
+            raise ValueError("Concat needs at least two parts")
+
+
+@dataclass(frozen=True)
+class LogTemplate(ast.Expr):
+    """The log template of a text (model_export.tokenizer.log_template), as the project's
+    log_template macro computes it."""
+
+    text: ast.Expr
+
+
+def children(expr: ast.Expr) -> Iterator[ast.Expr]:
+    """The direct sub-expressions of any node, m2cgen's or ours."""
+    for value in vars(expr).values():
+        if isinstance(value, ast.Expr):
+            yield value
+        elif isinstance(value, list | tuple):
+            yield from (item for item in value if isinstance(item, ast.Expr))
+
+
+def refs(expr: ast.Expr) -> set[str]:
+    """Names an expression reads."""
+    if isinstance(expr, Ref):
+        return {expr.name}
+    found: set[str] = set()
+    for child in children(expr):
+        found |= refs(child)
+    return found
+
+
+_FLOAT_NODES = (ast.BinNumExpr, ast.PowExpr, ast.ExpExpr, ast.SigmoidExpr, Max, Lookup)
+
+
+def dtype_of(expr: ast.Expr) -> DType | None:
+    """The type of an expression where it does not depend on names (None: a Ref's type is
+    that of the value it names)."""
+    if isinstance(expr, ast.NumVal):
+        return DType.INT if isinstance(expr.value, int) else DType.FLOAT64
+    if isinstance(expr, Float32):
+        return DType.FLOAT32
+    if isinstance(expr, _FLOAT_NODES):
+        return DType.FLOAT64
+    if isinstance(expr, Text | Concat | LogTemplate):
+        return DType.TEXT
+    if isinstance(expr, Bool | ast.CompExpr):
+        return DType.BOOL
+    if isinstance(expr, ast.IfExpr):
+        body, orelse = dtype_of(expr.body), dtype_of(expr.orelse)
+        if body and orelse and body != orelse:
+            raise ValueError(f"IfExpr branches of different types: {body} and {orelse}")
+        return body or orelse
+    if isinstance(expr, Argmax):
+        types = {dtype_of(v) for v in expr.values} - {None}
+        if len(types) > 1:
+            raise ValueError(f"Argmax values of different types: {types}")
+        return types.pop() if types else None
+    return None
+
+
+# --- data and sources ---
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A lookup table shipped as data beside the compiled model (a dbt seed)."""
+
+    name: str
+    columns: tuple[tuple[str, DType], ...]
+    rows: tuple[tuple[object, ...], ...]
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        names = [_identifier(n) for n, _ in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"seed {self.name}: duplicate columns")
+        if any(len(row) != len(names) for row in self.rows):
+            raise ValueError(f"seed {self.name}: a row does not have {len(names)} values")
+
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.columns)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The rows to score: the relation the macro gets as `batch` (stg_log_entries' columns)."""
+
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LogFeatureRows:
+    """One row per row of the batch with log_entry_id, the log features
+    (model_export.features.LogFeatures; the project's log_features macro) and, when
+    with_template, the line's log template; `frequency` holds the training frequency of each
+    template."""
+
+    frequency: Seed
+    with_template: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        template = ("template",) if self.with_template else ()
+        return ("log_entry_id", *template, *FEATURE_NAMES)
+
+
+Source = Batch | LogFeatureRows
+
+
+# --- bindings: values named once per row ---
+
+
+@dataclass(frozen=True)
+class Let:
+    """Evaluate these expressions once per row (however often they are read) and name them."""
+
+    name: str
+    columns: tuple[tuple[str, ast.Expr], ...]
+    dtype: DType
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        if not self.columns or self.dtype not in (DType.FLOAT64, DType.FLOAT32, DType.INT):
+            raise ValueError(f"Let {self.name}: no columns, or a type it cannot bind")
+        for column, expr in self.columns:
+            _identifier(column)
+            if dtype_of(expr) not in (None, self.dtype):
+                raise ValueError(f"Let {self.name}: {column} is not {self.dtype.value}")
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.columns)
+
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(Ref(n) for n in self.names())
+
+    def reads(self) -> set[str]:
+        return set().union(*(refs(e) for _, e in self.columns))
+
+
+def vector(name: str, exprs: Sequence[ast.Expr], dtype: DType) -> Let:
+    """A Let of `exprs` named name_0, name_1, ..."""
+    return Let(name, tuple((f"{name}_{k}", e) for k, e in enumerate(exprs)), dtype)
+
+
+class Analyzer(Enum):
+    """How a text splits into tokens."""
+
+    TEMPLATE = "template"  # a log template: tokens separated by single spaces
+    DEFAULT = "default"  # scikit-learn's default analyzer: (?u)\b\w\w+\b
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The tokens of a text; lowercase only applies to the default analyzer (a template is
+    lowercase already)."""
+
+    text: ast.Expr
+    analyzer: Analyzer
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lowercase and self.analyzer is not Analyzer.DEFAULT:
+            raise ValueError("a log template is lowercase already")
+
+
+class Tf(Enum):
+    """The term frequency of a vectorizer: raw counts, binary, or 1 + ln(count)."""
+
+    RAW = "raw"
+    BINARY = "binary"
+    SUBLINEAR = "sublinear"
+
+
+class Norm(Enum):
+    L1 = "l1"
+    L2 = "l2"
+
+
+@dataclass(frozen=True)
+class TermSums:
+    """Per row, the text's tf-idf vector x (scaled to unit `norm`) dotted with weight vectors
+    over the vocabulary: sums[i] names x . w for a weight column of the vocabulary seed
+    (a str), or x[j], one term's value, for a feature index j (an int). A row without any
+    known term sums to 0. The vocabulary seed has term, feature_index, idf, then weights."""
+
+    name: str
+    tokens: Tokens
+    vocabulary: Seed
+    tf: Tf
+    norm: Norm | None
+    sums: tuple[tuple[str, str | int], ...]
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        columns = self.vocabulary.column_names()
+        if columns[:3] != ("term", "feature_index", "idf"):
+            raise ValueError(f"vocabulary {self.vocabulary.name} lacks term, feature_index, idf")
+        for sum_name, weight in self.sums:
+            _identifier(sum_name)
+            if isinstance(weight, str) and weight not in columns[3:]:
+                raise ValueError(f"{weight} is not a weight column of {self.vocabulary.name}")
+            if isinstance(weight, int) and not 0 <= weight < len(self.vocabulary.rows):
+                raise ValueError(f"feature index {weight} is not in {self.vocabulary.name}")
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.sums)
+
+    def reads(self) -> set[str]:
+        return refs(self.tokens.text)
+
+    def per_occurrence(self) -> bool:
+        """True when the sums need no per-term counts: without L2 norm, binary or sublinear
+        tf, x . w is the sum over token occurrences of idf * w (equal to ~1e-16)."""
+        return self.tf is Tf.RAW and self.norm is not Norm.L2
+
+
+@dataclass(frozen=True)
+class Memoized:
+    """`program` (one row, no source) depends on the row only through `key`, so it is
+    evaluated once per distinct key; its outputs are bound under their names."""
+
+    name: str
+    key: Ref
+    program: Program
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        if self.program.source is not None:
+            raise ValueError("a memoized program has no source: it reads the key")
+        if self.program.free_names() != {self.key.name}:
+            raise ValueError(f"{self.name} must read exactly its key {self.key.name}")
+
+    def names(self) -> tuple[str, ...]:
+        return self.program.output_names()
+
+    def reads(self) -> set[str]:
+        return {self.key.name}
+
+
+Binding = Let | TermSums | Memoized
+
+
+@dataclass(frozen=True)
+class Program:
+    """Per row of `source` (or one row, without a source): the bindings in order, then the
+    outputs. Every name is bound once, before it is read; only a program without a source
+    may read names it does not bind (those of the row it is evaluated for)."""
+
+    source: Source | None
+    bindings: tuple[Binding, ...]
+    outputs: tuple[tuple[str, ast.Expr], ...]
+
+    def __post_init__(self) -> None:
+        if self.source is None and not self.bindings:
+            raise ValueError("a program without a source needs a binding to read from")
+        free = self.free_names()
+        if free and self.source is not None:
+            raise ValueError(f"unbound names: {sorted(free)}")
+
+    def free_names(self) -> set[str]:
+        """Names read before (or without) being bound; raises on a name bound twice."""
+        bound = set(self.source.columns) if self.source else set()
+        free: set[str] = set()
+        labels: set[str] = set()
+        for binding in self.bindings:
+            if binding.name in labels:
+                raise ValueError(f"two bindings named {binding.name}")
+            labels.add(binding.name)
+            free |= binding.reads() - bound
+            for name in binding.names():
+                if name in bound:
+                    raise ValueError(f"{name} is bound twice")
+                bound.add(name)
+        names = [_identifier(n) for n, _ in self.outputs]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("a program needs outputs with distinct names")
+        for _, expr in self.outputs:
+            free |= refs(expr) - bound
+        return free
+
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.outputs)
+
+    def seeds(self) -> list[Seed]:
+        """Every seed the program reads, in the order it reads them, once."""
+        found = [self.source.frequency] if isinstance(self.source, LogFeatureRows) else []
+        for binding in self.bindings:
+            if isinstance(binding, TermSums):
+                found.append(binding.vocabulary)
+            elif isinstance(binding, Memoized):
+                found += binding.program.seeds()
+        return list({seed.name: seed for seed in found}.values())
