@@ -11,7 +11,6 @@ bench/)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project.database import PROJECT_ROOT
 from tests.python.harness.db import own_server, scalar
+from tests.python.harness.pipeline import repository_copy
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +35,9 @@ def _git(clone: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files git tracks in this working tree, committed in a repository of their own (a
-    clone of the working tree as it is, uncommitted changes included)."""
-    target = tmp_path_factory.mktemp("clone")
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    for name in filter(None, tracked.split("\0")):
-        source = PROJECT_ROOT / name
-        if source.is_file():  # a file deleted in the working tree is not part of it
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+    """The repository as a fresh clone holds it (harness.pipeline.repository_copy), committed
+    in a git repository of its own."""
+    target = repository_copy(tmp_path_factory.mktemp("clone"))
     _git(target, "init", "--quiet")
     _git(target, "add", "--all")
     _git(target, "commit", "--quiet", "--message", "fresh clone")

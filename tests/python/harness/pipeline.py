@@ -48,6 +48,20 @@ def project_copy(target: Path) -> Path:
     return target
 
 
+def repository_copy(target: Path) -> Path:
+    """The files git tracks in this working tree, as they are (uncommitted changes included),
+    copied to `target`: what a fresh clone of this state holds."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        source = PROJECT_ROOT / name
+        if source.is_file():  # a file deleted in the working tree is not part of it
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 def run_module(
     url: str, *args: str, env: Mapping[str, str] | None = None, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
