@@ -11,23 +11,31 @@
 -#}
 {{ config(materialized='view') }}
 
-{%- set active = ml_active_version() -%}
-
 with
 
 -- Not materialized: read twice, and a materialized CTE would copy the whole log table
 -- instead of letting each read use the primary key. stg_log_arrivals, not stg_log_entries:
--- a view with CTEs is never flattened, so its ORDER BY ... LIMIT 1 could not use the key.
+-- it is ephemeral and CTE-free, so this view reads the source table and its ORDER BY ...
+-- LIMIT 1 reaches the key (stg_log_entries has CTEs, and is a view dbt rebuilds).
 logs as not materialized (
 
     select * from {{ ref('stg_log_arrivals') }}
 
 ),
 
+-- The active version as the registry says now (a role change shows at once, not after the
+-- next dbt run); the roll-up is ephemeral, so this reads the registry table itself.
+active_version as (
+
+    select model_version from {{ ref('int_model_versions_rolled_up') }}
+    where is_active
+
+),
+
 predictions as (
 
     select * from {{ ref('ml_predictions') }}
-    where model_version = '{{ active.version }}'
+    where model_version = (select active_version.model_version from active_version)
 
 ),
 

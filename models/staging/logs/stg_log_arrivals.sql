@@ -1,9 +1,10 @@
 {#-
   One row per log: its id, when it was logged and (when the source has created_at) when it
-  was inserted. Deliberately without CTEs: PostgreSQL never flattens a view that has a WITH
-  clause into the query that reads it, so `order by log_entry_id desc limit 1` on
-  stg_log_entries sorts the whole table, while on this view it is one probe of the primary
-  key (ml_log_freshness reads it on every status request).
+  was inserted. Ephemeral, so the live view ml_log_freshness holds this SELECT itself and
+  reads the source table, never a view that dbt rebuilds (and drops with CASCADE) during a
+  build. Deliberately without CTEs: PostgreSQL never pulls a subquery with a WITH clause up
+  into the query that reads it, so `order by log_entry_id desc limit 1` on stg_log_entries
+  sorts the whole table, while here it is one probe of the primary key.
 -#}
 {%- set present = source_column_names(source('logs', 'log_entries')) -%}
 

@@ -22,6 +22,7 @@ PATHS = (
     "/api/v1/stats?window=24h",
     "/api/v1/predictions?limit=50&severity=high&severity=medium",
     "/api/v1/stats/hourly?hours=48",
+    "/api/v1/models",  # a live view over the registry: it must survive the build's rebuilds
 )
 
 

@@ -225,8 +225,12 @@ def test_docs_describe_every_model_and_column(built: tuple[str, Path]) -> None:
     }
     undocumented = [n["name"] for n in models.values() if not n["description"].strip()]
     for key, node in models.items():
-        in_database = set(catalog["nodes"][key]["columns"])
         described = {c for c, col in node["columns"].items() if col["description"].strip()}
+        if node["config"]["materialized"] == "ephemeral":  # no relation: its YAML lists them
+            assert node["columns"], f"{node['name']} lists no columns"
+            in_database = set(node["columns"])
+        else:
+            in_database = set(catalog["nodes"][key]["columns"])
         undocumented += [f"{node['name']}.{c}" for c in sorted(in_database - described)]
     assert undocumented == []
     exposures = {e["name"] for e in manifest["exposures"].values()}
