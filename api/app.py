@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import docs, errors, legacy, models, monitoring, page, v1
+from api.cache import ResponseCache
 from api.database import Database
 from api.settings import Settings
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    # added first, so it runs inside CORS: cached bodies never hold another origin's headers
+    app.add_middleware(ResponseCache, seconds=settings.cache_seconds)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]

@@ -42,6 +42,8 @@ class Settings:
     # Seconds a request waits for a connection before the database counts as unreachable.
     pool_timeout: float = 3.0
     statement_timeout_ms: int = 5000
+    # How old a served GET response under /api/ may be (api/cache.py); 0 turns caching off.
+    cache_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,4 +59,5 @@ class Settings:
             pool_max_size=int(env.get("API_POOL_MAX_SIZE", cls.pool_max_size)),
             pool_timeout=float(env.get("API_POOL_TIMEOUT", cls.pool_timeout)),
             statement_timeout_ms=int(env.get("API_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms)),
+            cache_seconds=float(env.get("API_CACHE_SECONDS", cls.cache_seconds)),
         )

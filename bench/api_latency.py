@@ -13,7 +13,9 @@ subprocess with API_WORKERS=2 (one per core); each phase sends a bounded number 
 they run bare (no HTTP layer, so the ratios understate the difference) against the synthetic
 predictions, which stand in for both log_entries and the old ml_predictions; their NOW() is the
 newest synthetic timestamp, so "the last 24 hours" holds a day of rows as it did in production.
-Results: bench/results/api_latency.json.
+The API runs with its shipped response cache (API_CACHE_SECONDS, api/cache.py) unless
+--cache-seconds says otherwise; `--cache-seconds 0` measures every request's own queries.
+Results: bench/results/api_latency.json (api_latency_cache0s.json with the cache off).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import psycopg
 
 from api import queries
 from api.legacy import queries as legacy
+from api.settings import Settings
 from bench.api_tables import prepare
 from dbt_project.database import PROJECT_ROOT
 from tests.python.harness.api import start_api
@@ -385,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-old", action="store_true", help="no old-system baselines")
     parser.add_argument("--only", nargs="*", help="endpoints whose name contains one of these")
     parser.add_argument(
+        "--cache-seconds",
+        type=float,
+        default=Settings.cache_seconds,
+        help="API_CACHE_SECONDS (api/cache.py); 0 measures every request's own queries",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help=f"keep {BENCH_DATABASE} for the next run"
     )
     args = parser.parse_args(argv)
@@ -394,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare(url, args.rows)
         # The bench tables belong to the bench database's owner, so the API connects as that
         # user; its sessions are read-only all the same (api/database.py).
-        api = start_api(url, {"API_WORKERS": str(args.workers)})
+        api = start_api(
+            url, {"API_WORKERS": str(args.workers), "API_CACHE_SECONDS": str(args.cache_seconds)}
+        )
         try:
             port = int(api.base.rsplit(":", 1)[1])
             results = asyncio.run(measure(url, port, api.process.pid, args))
@@ -407,12 +418,16 @@ def main(argv: list[str] | None = None) -> int:
         "synthetic": True,
         "clients": args.clients,
         "workers": args.workers,
+        "cache_seconds": args.cache_seconds,
         # Other work on the machine shows in the tails: the 1-minute load around the run.
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "results": results,
         "targets": {"p99_le_20ms_every_endpoint": worst_p99 <= 20, "worst_p99_ms": worst_p99},
     }
-    out = PROJECT_ROOT / "bench" / "results" / "api_latency.json"
+    suffix = (
+        "" if args.cache_seconds == Settings.cache_seconds else f"_cache{args.cache_seconds:g}s"
+    )
+    out = PROJECT_ROOT / "bench" / "results" / f"api_latency{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     head = (

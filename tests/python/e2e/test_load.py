@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from api.settings import Settings
 from tests.python.harness.api import start_api
 from tests.python.harness.db import with_user
 from tests.python.harness.load import LoadResult, hammer_during
@@ -29,7 +30,10 @@ def loaded(module_db: str, dbt_project_copy: Path) -> dict[str, Any]:
     build(module_db, dbt_project_copy, 1500, seed=71)
     load_generated(module_db, BATCH, seed=72)
     before = coverage(module_db)
-    api = start_api(with_user(module_db, "logml_api"))
+    # the shipped configuration, response cache included
+    api = start_api(
+        with_user(module_db, "logml_api"), {"API_CACHE_SECONDS": str(Settings.cache_seconds)}
+    )
     try:
         result = hammer_during(
             int(api.base.rsplit(":", 1)[1]),

@@ -30,7 +30,9 @@ from tests.python.harness.db import as_reader, wait_for
 
 
 def app(url: str, **settings: Any) -> FastAPI:
-    """The app reading `url`'s database as the read-only role."""
+    """The app reading `url`'s database as the read-only role; no response cache unless
+    `cache_seconds` is given (tests read what they have just written)."""
+    settings.setdefault("cache_seconds", 0)
     return create_app(Settings(database_url=as_reader(url), **settings))
 
 
@@ -86,7 +88,8 @@ class ApiProcess:
 
 
 def start_api(database_url: str, env: Mapping[str, str] | None = None) -> ApiProcess:
-    """`python -m api` on a free loopback port, reading `database_url` as given."""
+    """`python -m api` on a free loopback port, reading `database_url` as given; no response
+    cache unless `env` sets API_CACHE_SECONDS."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="logml-api-", suffix=".log")[1])
     with log.open("wb") as sink:
@@ -98,6 +101,7 @@ def start_api(database_url: str, env: Mapping[str, str] | None = None) -> ApiPro
                 "API_DATABASE_URL": database_url,
                 "API_HOST": "127.0.0.1",
                 "API_PORT": str(port),
+                "API_CACHE_SECONDS": "0",
                 **(env or {}),
             },
             stdout=sink,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -610,8 +611,50 @@ def test_cors_is_closed_unless_configured(pipeline: str) -> None:
         )
     opened = Settings(database_url=as_reader(pipeline), cors_origins=["http://elsewhere.example"])
     with TestClient(create_app(opened)) as open_client:
+        # the first answer is cached without CORS headers; the replay still gets them
+        assert "access-control-allow-origin" not in open_client.get("/api/v1/status").headers
         headers = open_client.get("/api/v1/status", headers=origin).headers
+        assert "age" in headers
         assert headers["access-control-allow-origin"] == "http://elsewhere.example"
+
+
+# --- the response cache (api/cache.py) ----------------------------------------------------------
+def test_cache_serves_a_response_at_most_cache_seconds_old(pipeline: str) -> None:
+    """Within API_CACHE_SECONDS a GET is replayed (with Age), after it the tables are read
+    again; errors are never kept. The status row is changed under the API as dbt would."""
+
+    def set_total(value: int | None) -> None:
+        with psycopg.connect(pipeline, autocommit=True) as conn:
+            conn.execute(
+                "update ml.ml_status set total_predictions = coalesce(%s, total_predictions)",
+                (value,),
+            )
+
+    (original,) = records(pipeline, "select total_predictions from ml.ml_status")
+    with api_client(pipeline, cache_seconds=1.0) as cached:
+        try:
+            first = cached.get("/api/v1/status")
+            set_total(original["total_predictions"] + 12345)
+            replayed = cached.get("/api/v1/status")
+            assert replayed.json() == first.json()
+            assert "age" in replayed.headers and "age" not in first.headers
+            time.sleep(1.1)
+            fresh = cached.get("/api/v1/status")
+            assert fresh.json()["total_predictions"] == original["total_predictions"] + 12345
+            assert "age" not in fresh.headers
+        finally:
+            set_total(original["total_predictions"])
+        # the old page's Analyze button reads with a POST: keyed by its body
+        first_ids = {"action": "analyze", "log_data": [{"id": "1"}, {"id": "2"}]}
+        other_ids = {"action": "analyze", "log_data": [{"id": "3"}]}
+        looked_up = cached.post("/api/ml", json=first_ids)
+        again = cached.post("/api/ml", json=first_ids)
+        other = cached.post("/api/ml", json=other_ids)
+        assert "age" in again.headers and again.json() == looked_up.json()
+        assert "age" not in other.headers and other.json()["total_analyzed"] == 1
+        bad = cached.get("/api/v1/predictions", params={"limit": 0})
+        assert bad.status_code == 400
+        assert "age" not in cached.get("/api/v1/predictions", params={"limit": 0}).headers
 
 
 # --- the OpenAPI document, fuzzed ---------------------------------------------------------------
