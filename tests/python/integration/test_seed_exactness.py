@@ -1,12 +1,14 @@
 """Seeds hold every value exactly as written, whatever it reads like: text that a CSV reader
 could take for a null, a boolean, a number or an empty cell, or that holds quotes, commas,
 backslashes, line breaks or non-ASCII letters. Checked through the real `dbt seed` and through
-verify's loader, and end to end: a text model whose vocabulary holds such terms scores the
-same in SQL as its joblib Pipeline (1e-9) on seeds loaded both ways."""
+verify's loader; a text model whose vocabulary holds such terms scores the same in SQL as its
+joblib Pipeline (1e-9) on seeds loaded both ways; and `verify` is exact for a version trained
+on one loghub system whose vocabulary holds `null`, scoring every other system through dbt."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -22,7 +24,7 @@ from model_export.compiler.pipeline import Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.data import ensure_staging, read_stg
 from model_export.verify import load_seeds, text_reference, verify_macro
-from tests.python.harness.pipeline import cli, dbt
+from tests.python.harness.pipeline import LOGHUB, cli, dbt, export, model_export, project_copy
 
 # Cells readers turn into NULL, booleans or numbers, or split, unquote or unescape.
 TRICKY = [
@@ -114,3 +116,29 @@ def test_text_model_with_tricky_vocabulary_is_exact(
         for result in results:
             assert result.rows == len(frame)
             assert result.exact, f"{schema}: {result.line()}"
+
+
+@pytest.mark.slow
+def test_verify_is_exact_for_a_version_trained_on_one_system(
+    make_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Android's lines hold the word `null`: trained on Android alone, the version's
+    vocabulary seed has that term; every loghub system is then scored by dbt."""
+    url, project = make_database("one_system"), project_copy(tmp_path / "project")
+    cli(url, "ingest", "create-source")
+    cli(url, "ingest", "loghub", str(LOGHUB / "Android"))
+    export(url, project)
+    vocabulary = project / "seeds" / "generated" / "v1" / "ml_level_classifier_vocabulary_v1.csv"
+    terms = [line.split(",", 1)[0] for line in vocabulary.read_text().splitlines()]
+    assert ir.seed_text("null") in terms
+    others = sorted(p for p in LOGHUB.iterdir() if p.is_dir() and p.name != "Android")
+    cli(url, "ingest", "loghub", *[str(p) for p in others])
+    dbt(project, url, "build")
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) - count(term) from ml.ml_level_classifier_vocabulary_v1")
+        assert cur.fetchone()[0] == 0
+        cur.execute("select count(*) from ml.ml_predictions")
+        assert cur.fetchone()[0] == 2000 * (len(others) + 1)
+    for options in (("--rows", "0"), ("--rows", "0", "--from-predictions")):
+        out = model_export(url, project, "verify", *options)
+        assert out.splitlines()[-1] == "EXACT", out
