@@ -69,7 +69,8 @@ def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> 
     assert page.count("<table>") == 4 and page.count("<svg") == 1
     assert "<polyline" in page and "Android" in page and "BGL" in page
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{evaluation_report.BEGIN}\nstale figures\n{evaluation_report.END}\nrest\n")
+    begin, end = evaluation_report.BEGIN, evaluation_report.END
+    readme.write_text(f"intro\n{begin}\nstale figures\n{end}\nrest\n")
     section = evaluation_report.markdown(results, "make evaluate")
     evaluation_report.replace_readme_section(readme, section)
     text = readme.read_text()
