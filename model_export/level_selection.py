@@ -25,10 +25,9 @@ VALIDATION_ROWS = 40_000
 
 
 def fit_level(model: Pipeline, rows: pd.DataFrame) -> Pipeline:
-    """Fit on rows with a known level; scikit-learn's warning about the NUM stop word (see
-    pipelines.level_classifier) and non-convergence on tiny inner folds are silenced."""
+    """Fit on rows with a known level (non-convergence warnings on tiny validation folds are
+    silenced: the validation score judges the fit)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*stop_words may be inconsistent.*")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         return model.fit(rows, rows["level"].to_numpy())
 

@@ -52,8 +52,7 @@ DEFAULT_LEVEL = LEVEL_CANDIDATES[0]
 
 def level_classifier(seed: int, config: LevelConfig = DEFAULT_LEVEL) -> Pipeline:
     """TF-IDF over the log-aware tokens and a multinomial logistic regression (see
-    LevelConfig). scikit-learn warns that the stop word NUM is not what the tokenizer makes of
-    the text "NUM" ("num"): harmless, NUM is the token log_tokens emits for digits."""
+    LevelConfig)."""
     return Pipeline(
         [
             ("message", MessageColumn()),
