@@ -19,8 +19,17 @@ rows twice, each time writing one result row per log into a new table:
   then predict / predict_proba or score_samples / decision_function), and the results are
   COPYed back.
 With --repeat N both paths run N times, alternating, and each path's median counts.
-Both tables are compared (labels equal, max |diff| of the numbers). Prints a markdown table;
-writes bench/results/scoring_speed.json.
+Both tables are compared (labels equal, max |diff| of the numbers).
+
+Then the whole write, both ways, same run: writing costs more than scoring, so the table the
+product keeps is timed too.
+- dbt path: the ml_predictions model built from scratch by `dbt run` (scoring, every column
+  of the table, its ANALYZE and its four indexes: dbt's execution_time of the model);
+- Python path writing the same table: a table like ml.ml_predictions (same columns and
+  types), the stg rows streamed, scored by the Pipelines, the other columns computed in
+  pandas (severity by the same rule; an explanation of the same form, without the compiled
+  models' per-line reasons), COPYed in, then ANALYZE and the same four indexes.
+Prints a markdown table; writes bench/results/scoring_speed.json.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ from model_export.data import STG_RELATION, Window, frame_from_rows
 from model_export.export import export
 from model_export.features import STG_COLUMNS
 from model_export.verify import load_seeds, load_version
-from tests.python.harness.pipeline import project_copy
+from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"
@@ -147,6 +156,88 @@ def python_path(url: str) -> float:
     return time.perf_counter() - started
 
 
+# The ml_predictions model's indexes (models/marts/scoring/ml_predictions.sql, post-hooks).
+PREDICTION_INDEXES = (
+    "create unique index on {} (model_version, log_entry_id)",
+    "create index on {} (logged_at)",
+    "create index on {} (model_version, logged_at)",
+    "create index on {} (predicted_at)",
+)
+
+
+def dbt_run_path(url: str, project_dir: Path) -> float:
+    """The ml_predictions model built from scratch by dbt: its execution_time (the scoring
+    statement, the hooks: ANALYZE and the four indexes)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("drop table if exists ml.ml_predictions")
+    dbt(project_dir, url, "run", "-s", "ml_predictions")
+    results = json.loads((project_dir / "target" / "run_results.json").read_text())["results"]
+    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
+    return float(step["execution_time"])
+
+
+def _severity(flagged: pd.Series, level: pd.Series) -> np.ndarray:
+    """macros/severity.sql."""
+    return np.select(
+        [flagged & (level == "FATAL"), flagged, level.isin(["ERROR", "FATAL"]), level == "WARN"],
+        ["critical", "high", "medium", "low"],
+        "info",
+    )
+
+
+def _prediction_rows(scores: pd.DataFrame, frame: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Every column of ml_predictions, in its order, for one scored chunk."""
+    level, flagged = scores["predicted_level"], scores["is_anomaly"]
+    explanation = ("level " + level).where(~flagged, "level " + level + "; anomaly: unusual line")
+    return pd.DataFrame(
+        {
+            "log_entry_id": frame["log_entry_id"],
+            "model_version": version,
+            "predicted_level": level,
+            "level_confidence": scores["level_confidence"],
+            "logged_level": frame["level"],
+            "level_disagrees": frame["level"].notna() & (frame["level"] != level),
+            "is_anomaly": flagged,
+            "anomaly_score": scores["anomaly_score"],
+            "anomaly_confidence": scores["anomaly_confidence"],
+            "severity": _severity(flagged, level),
+            "explanation": explanation,
+            "logged_at": frame["logged_at"],
+            "service": frame["service"],
+            "host": frame["host"],
+            "source_type": frame["source_type"],
+            "log_id": frame["log_id"],
+            "message": frame["message"].str.slice(0, 500),
+            "predicted_at": datetime.now(UTC),
+        }
+    )
+
+
+def python_table_path(url: str) -> float:
+    """The Pipelines writing a table with ml_predictions' columns, ANALYZE and indexes."""
+    version, (level, detector) = load_version(url)
+    with connect(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute("drop table if exists bench_py_predictions")
+            cur.execute("create table bench_py_predictions (like ml.ml_predictions)")
+        started = time.perf_counter()
+        with conn.cursor(name="bench_table_stream") as stream, conn.cursor() as writer:
+            stream.itersize = CHUNK_ROWS
+            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
+            while rows := stream.fetchmany(CHUNK_ROWS):
+                frame = frame_from_rows(rows)
+                table = _prediction_rows(_score_chunk(level, detector, frame), frame, version)
+                buffer = io.StringIO()
+                table.to_csv(buffer, index=False, header=False)
+                buffer.seek(0)
+                writer.copy_expert("copy bench_py_predictions from stdin with (format csv)", buffer)
+            writer.execute("analyze bench_py_predictions")
+            for index in PREDICTION_INDEXES:
+                writer.execute(index.format("bench_py_predictions"))
+        conn.commit()
+    return time.perf_counter() - started
+
+
 def compare_tables(url: str) -> dict[str, float]:
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
@@ -169,6 +260,27 @@ def compare_tables(url: str) -> dict[str, float]:
         "max_diff_anomaly_confidence",
     )
     return {n: float(v) if v is not None else float("nan") for n, v in zip(names, row, strict=True)}
+
+
+def compare_prediction_tables(url: str) -> dict[str, float]:
+    """Rows, and disagreements of the labels and the severity, between the two tables."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select (select count(*) from ml.ml_predictions), count(*),"
+            " coalesce(sum((d.predicted_level <> p.predicted_level)::int), 0),"
+            " coalesce(sum((d.is_anomaly <> p.is_anomaly)::int), 0),"
+            " coalesce(sum((d.severity <> p.severity)::int), 0)"
+            " from ml.ml_predictions as d join bench_py_predictions as p using (log_entry_id)"
+        )
+        row = cur.fetchone()
+    names = (
+        "dbt_rows",
+        "matched_rows",
+        "level_mismatches",
+        "anomaly_mismatches",
+        "severity_mismatches",
+    )
+    return {n: float(v) for n, v in zip(names, row, strict=True)}
 
 
 def main() -> None:
@@ -210,6 +322,11 @@ def main() -> None:
             runs = [
                 (database_path(url, project, version), python_path(url)) for _ in range(args.repeat)
             ]
+            dbt(project, url, "seed")
+            table_runs = [
+                (dbt_run_path(url, project), python_table_path(url)) for _ in range(args.repeat)
+            ]
+            table_agreement = compare_prediction_tables(url)
         agreement = compare_tables(url)
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("select current_setting('max_parallel_workers_per_gather')")
@@ -226,6 +343,9 @@ def main() -> None:
     database_seconds = statistics.median(d for d, _ in runs)
     python_seconds = statistics.median(p for _, p in runs)
     ratio = python_seconds / database_seconds
+    dbt_seconds = statistics.median(d for d, _ in table_runs)
+    python_table_seconds = statistics.median(p for _, p in table_runs)
+    table_ratio = python_table_seconds / dbt_seconds
     result = {
         "rows": args.rows,
         "train_rows": args.train_rows,
@@ -235,6 +355,13 @@ def main() -> None:
         "runs_database_python_seconds": [[round(d, 2), round(p, 2)] for d, p in runs],
         "ratio_python_over_database": round(ratio, 2),
         "target_ratio": TARGET_RATIO,
+        "whole_table": {
+            "dbt_ml_predictions_seconds": round(dbt_seconds, 2),
+            "python_same_table_seconds": round(python_table_seconds, 2),
+            "runs_dbt_python_seconds": [[round(d, 2), round(p, 2)] for d, p in table_runs],
+            "ratio_python_over_dbt": round(table_ratio, 2),
+            "agreement": table_agreement,
+        },
         "max_parallel_workers_per_gather": parallel,
         "agreement": agreement,
         "machine": f"{platform.machine()} {platform.processor()} {platform.python_version()}",
@@ -248,7 +375,15 @@ def main() -> None:
         ("Python (joblib Pipelines)", python_seconds),
     ):
         print(f"| {label} | {args.rows:,} | {seconds:.1f} | {args.rows / seconds:,.0f} |")
+    for label, seconds in (
+        ("dbt: the whole ml_predictions model (scoring, writing, ANALYZE, 4 indexes)", dbt_seconds),
+        ("Python: the same table (columns, ANALYZE, 4 indexes)", python_table_seconds),
+    ):
+        print(f"| {label} | {args.rows:,} | {seconds:.1f} | {args.rows / seconds:,.0f} |")
     print(f"\nratio Python / PostgreSQL: {ratio:.2f}x (target >= {TARGET_RATIO}x)")
+    print(f"whole table, ratio Python / dbt: {table_ratio:.2f}x")
+    print(f"runs (dbt s, Python s): {result['whole_table']['runs_dbt_python_seconds']}")
+    print(f"whole table agreement: {json.dumps(table_agreement)}")
     print(f"runs (PostgreSQL s, Python s): {result['runs_database_python_seconds']}")
     print(f"agreement: {json.dumps(agreement)}")
 

@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--loghub-dir", type=Path, required=True)
     ev.add_argument("--generated-rows", type=int, default=20000)
     ev.add_argument("--seed", type=int, default=42)
-    ev.add_argument("--output", type=Path, help="also write the markdown table here")
+    ev.add_argument("--output", type=Path, help="also write the markdown tables here")
+    ev.add_argument("--report", type=Path, help="write the report page (HTML) here")
+    ev.add_argument("--readme", type=Path, help="replace this README's quality section")
+    ev.add_argument("--systems", nargs="+", help="only these loghub systems (default: all)")
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
 

@@ -1,10 +1,20 @@
-"""`evaluate`: the honest quality table. Every dataset is split by time (oldest 80% train,
-newest 20% held out); every method is trained on the same training rows and scored on the
-held-out rows only. Datasets: each loghub system (loaded by the project's loader into a
-scratch database) and generated logs. Level classifier: per-class and macro F1 against the
-majority class and the old system's pipeline (TF-IDF 1000 terms + RandomForest 100 trees on
-raw messages). Anomalies, where lines carry labels: precision/recall/F1 of the default
-detector against the rule "FATAL means anomaly" and the old pipeline trained on the labels.
+"""`evaluate`: quality that can tell models apart. Every dataset (each loghub system, loaded
+by the project's loader into a scratch database, and generated logs) is split by time in two
+ways: the 80/20 split (oldest 80% train, newest 20% test) and forward chaining (train on the
+oldest k x 10%, test on the next 10%, k = 5..9; the figure is the mean over the five folds).
+Every method is trained on the training part only and scored on the test part only.
+
+Levels: the level classifier as export trains it (level_selection: the candidate chosen on a
+validation split inside the training window), against the majority class and the old system's
+pipeline (TF-IDF 1000 terms + RandomForest 100 trees on raw messages) with several seeds;
+macro-F1 over the levels in the test part and over those with at least MIN_SUPPORT test lines.
+Anomalies: the default detector (pipelines.fit_anomaly_detector / anomaly_outputs, trained
+without labels, and with them where the dataset has line labels) against the rule "FATAL
+means anomaly" and the old pipeline trained on the labels: the share of test lines flagged,
+and precision / recall / F1 where the test lines carry labels.
+
+The figures are printed, written as a report page (evaluation_report), stored in the registry
+entries of the active version, and can replace the README's quality section.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +33,21 @@ import psycopg2.extensions
 from psycopg2 import sql
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
-from model_export import pipelines
+from model_export import evaluation_report, pipelines
 from model_export.data import ensure_staging, read_stg, time_split
 from model_export.export import progress
+from model_export.level_selection import select_level_classifier
 from model_export.metrics import anomaly_metrics, level_metrics
 
 SCRATCH_DATABASE = "logml_evaluate"
+GENERATED_END = "2026-01-01T00:00:00+00:00"
+FOLDS = range(5, 10)  # forward chaining: train on the oldest k x 10%, test on the next 10%
+MIN_SUPPORT = 5  # the second macro-F1 counts only levels with this many test lines
+OLD_SEEDS = (0, 1, 2)
 
 
 def old_pipeline(seed: int) -> Pipeline:
@@ -43,57 +60,120 @@ def old_pipeline(seed: int) -> Pipeline:
     )
 
 
-def level_rows(dataset: str, frame: pd.DataFrame, seed: int) -> list[dict[str, object]]:
-    train, held_out = time_split(frame)
-    train, held_out = train[train["level"].notna()], held_out[held_out["level"].notna()]
-    if train["level"].nunique() < 2 or held_out.empty:
-        return []
-    truth = held_out["level"].to_numpy()
-    y = train["level"].to_numpy()
+def splits(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """("80/20", train, test), then ("fc k", train, test) for each forward-chaining fold."""
+    ordered = frame.sort_values(["logged_at", "log_entry_id"], kind="stable")
+    yield ("80/20", *time_split(ordered))
+    n = len(ordered)
+    for k in FOLDS:
+        cut, end = round(n * k / 10), round(n * (k + 1) / 10)
+        yield f"fc {k}", ordered.iloc[:cut], ordered.iloc[cut:end]
+
+
+def _macro_f1s(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    scores = level_metrics(truth, predicted)
+    f1, support = scores["f1"], scores["support"]
+    assert isinstance(f1, dict) and isinstance(support, dict)
+    frequent = [f1[c] for c in f1 if support[c] >= MIN_SUPPORT]
+    return {
+        "macro_f1": float(scores["macro_f1"]),  # type: ignore[arg-type]
+        "macro_f1_min_support": float(np.mean(frequent)) if frequent else None,
+    }
+
+
+def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, object] | None:
+    """One split's level figures per method (None: fewer than two levels to learn, or no
+    test line with a level)."""
+    train, test = train[train["level"].notna()], test[test["level"].notna()]
+    if train["level"].nunique() < 2 or test.empty:
+        return None
+    truth, y = test["level"].to_numpy(), train["level"].to_numpy()
+    model, selection = select_level_classifier(train, seed)
     majority = pd.Series(y).mode().iloc[0]
-    predictions = {
-        "model_export (TF-IDF log tokens + logistic regression)": pipelines.level_classifier(seed)
-        .fit(train, y)
-        .predict(held_out),
-        "majority class": np.full(len(truth), majority, dtype=object),
-        "old pipeline (TF-IDF 1000 + RandomForest 100)": old_pipeline(seed)
-        .fit(train["message"].tolist(), y)
-        .predict(held_out["message"].tolist()),
-    }
-    return [
-        {"dataset": dataset, "method": method, "train": len(train), **level_metrics(truth, p)}
-        for method, p in predictions.items()
+    old = [
+        _macro_f1s(
+            truth,
+            old_pipeline(s).fit(train["message"].tolist(), y).predict(test["message"].tolist()),
+        )
+        for s in OLD_SEEDS
     ]
+    return {
+        "test_levels": {
+            str(k): int(v) for k, v in test["level"].value_counts().sort_index().items()
+        },
+        "model": _macro_f1s(truth, model.predict(test)),
+        "chosen": selection["chosen"],
+        "majority": _macro_f1s(truth, np.full(len(truth), majority, dtype=object)),
+        "old": old,
+    }
 
 
-def anomaly_rows(dataset: str, frame: pd.DataFrame, seed: int) -> list[dict[str, object]]:
-    if frame["is_anomaly_label"].isna().all() or not frame["is_anomaly_label"].any():
-        return []
-    train, held_out = time_split(frame)
-    truth = pipelines.anomaly_labels(held_out)
-    labels = pipelines.anomaly_labels(train)
-    if not truth.any() or not labels.any():
-        progress(f"{dataset}: no labelled anomaly in the training or held-out rows, skipped")
-        return []
-    detector = pipelines.fit_anomaly_detector(train, seed)
-    unsupervised = pipelines.isolation_forest(seed).fit(train)
-    old = old_pipeline(seed).fit(train["message"].tolist(), labels)
-    predictions = {
-        f"model_export default ({type(detector[-1]).__name__})": pipelines.anomaly_outputs(
-            detector, held_out
-        ).is_anomaly,
-        "model_export IsolationForest (no labels)": pipelines.anomaly_outputs(
-            unsupervised, held_out
-        ).is_anomaly,
-        'rule "FATAL means anomaly"': (held_out["level"] == "FATAL").to_numpy(),
-        "old pipeline (TF-IDF 1000 + RandomForest 100)": old.predict(
-            held_out["message"].tolist()
-        ).astype(bool),
+# --- anomalies: the only place that touches the detector (its public functions) ---
+
+
+def _without_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(is_anomaly_label=None)
+
+
+def default_detector(
+    train: pd.DataFrame, test: pd.DataFrame, seed: int
+) -> pipelines.AnomalyOutputs:
+    return pipelines.anomaly_outputs(pipelines.fit_anomaly_detector(train, seed), test)
+
+
+def _anomaly_figures(truth: np.ndarray | None, flagged: np.ndarray) -> dict[str, object]:
+    figures: dict[str, object] = {"flagged_share": float(np.mean(flagged)) if len(flagged) else 0.0}
+    if truth is not None:
+        figures.update(anomaly_metrics(truth, flagged))
+    return figures
+
+
+def anomaly_split(
+    train: pd.DataFrame, test: pd.DataFrame, seed: int, curves: bool
+) -> dict[str, object] | None:
+    """One split's anomaly figures per method. Precision and recall where every test line
+    carries a label; with curves, also the precision-recall curves of the detector's scores."""
+    if test.empty:
+        return None
+    truth = pipelines.anomaly_labels(test) if test["is_anomaly_label"].notna().all() else None
+    unsupervised = default_detector(_without_labels(train), test, seed)
+    fatal = (test["level"] == "FATAL").to_numpy()
+    result: dict[str, object] = {
+        "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
+        'rule "FATAL means anomaly"': _anomaly_figures(truth, fatal),
     }
-    return [
-        {"dataset": dataset, "method": method, "train": len(train), **anomaly_metrics(truth, p)}
-        for method, p in predictions.items()
-    ]
+    scores = {"default (no labels)": unsupervised.score}
+    if truth is not None and train["is_anomaly_label"].notna().any():
+        supervised = default_detector(train, test, seed)
+        result["default (with labels)"] = _anomaly_figures(truth, supervised.is_anomaly)
+        scores["default (with labels)"] = supervised.score
+        labels = pipelines.anomaly_labels(train)
+        result["old pipeline (labels)"] = [
+            _anomaly_figures(
+                truth,
+                old_pipeline(s)
+                .fit(train["message"].tolist(), labels)
+                .predict(test["message"].tolist())
+                .astype(bool),
+            )
+            for s in OLD_SEEDS
+        ]
+    if curves and truth is not None and truth.any():
+        result["curves"] = {name: _curve(truth, score) for name, score in scores.items()}
+    return result
+
+
+def _curve(truth: np.ndarray, score: np.ndarray, points: int = 200) -> dict[str, list[float]]:
+    """The precision-recall curve, at most `points` points (enough for a drawing)."""
+    precision, recall, _ = precision_recall_curve(truth, score)
+    keep = np.unique(np.linspace(0, len(recall) - 1, min(points, len(recall))).round().astype(int))
+    return {
+        "precision": precision[keep].round(4).tolist(),
+        "recall": recall[keep].round(4).tolist(),
+    }
+
+
+# --- datasets ---
 
 
 def _scratch(server: str) -> str:
@@ -107,10 +187,11 @@ def _scratch(server: str) -> str:
 
 
 def _load(url: str, *args: str) -> None:
+    """The project's own loader (python -m ingest), as users load logs."""
     env = {**os.environ, "DATABASE_URL": url}
-    for command in (["create-source"], ["load", *args]):
+    for command in (["create-source"], list(args)):
         subprocess.run(
-            [sys.executable, "-m", "dbt_project", *command],
+            [sys.executable, "-m", "ingest", *command],
             env=env,
             cwd=PROJECT_ROOT,
             check=True,
@@ -118,28 +199,23 @@ def _load(url: str, *args: str) -> None:
         )
 
 
-def datasets(server: str, loghub_dir: Path, generated_rows: int, seed: int):
+def datasets(
+    server: str, loghub_dir: Path, generated_rows: int, seed: int, systems: list[str] | None
+) -> Iterator[tuple[str, pd.DataFrame]]:
     """(name, stg frame) for each loghub system, then for the generated logs."""
     url = _scratch(server)
     try:
-        systems = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
-        _load(url, "loghub", *[str(p) for p in systems])
+        folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
+        folders = [p for p in folders if systems is None or p.name in systems]
+        _load(url, "loghub", *[str(p) for p in folders])
         ensure_staging(url, PROJECT_ROOT)
         frame = read_stg(url)
-        for system in systems:
-            yield system.name, frame[frame["service"] == system.name]
+        for folder in folders:
+            yield folder.name, frame[frame["service"] == folder.name]
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("truncate log_entries")
-        _load(
-            url,
-            "generate",
-            "--rows",
-            str(generated_rows),
-            "--seed",
-            str(seed),
-            "--end",
-            "2026-01-01T00:00:00+00:00",
-        )
+        rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
+        _load(url, "generate", *rows)
         yield f"generated ({generated_rows:,} rows)", read_stg(url)
     finally:
         with connect(server, autocommit=True) as conn, conn.cursor() as cur:
@@ -150,46 +226,36 @@ def datasets(server: str, loghub_dir: Path, generated_rows: int, seed: int):
             )
 
 
-def markdown(levels: list[dict], anomalies: list[dict]) -> str:
-    lines = [
-        "### Level classifier (held-out newest 20% of each dataset)",
-        "",
-        "| dataset | method | train rows | held-out rows | macro F1 | per-class F1 |",
-        "|---|---|---:|---:|---:|---|",
-    ]
-    for r in levels:
-        per_class = ", ".join(f"{k} {v:.2f}" for k, v in r["f1"].items())
-        lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['train']} | {r['rows']} |"
-            f" {r['macro_f1']:.3f} | {per_class} |"
-        )
-    lines += [
-        "",
-        "### Anomalies (held-out newest 20%, datasets with line labels)",
-        "",
-        "| dataset | method | held-out rows | anomalies | flagged | precision | recall | F1 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in anomalies:
-        lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['rows']} | {r['positives']} |"
-            f" {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:
+    levels, anomalies = {}, {}
+    for split, train, test in splits(frame):
+        progress(f"{name}: {split} ({len(train)} train, {len(test)} test)")
+        if (figures := level_split(train, test, seed)) is not None:
+            levels[split] = figures
+        if (found := anomaly_split(train, test, seed, curves=split == "80/20")) is not None:
+            anomalies[split] = found
+    return {"dataset": name, "rows": len(frame), "levels": levels, "anomalies": anomalies}
 
 
 def evaluate(url: str, args: argparse.Namespace) -> int:
-    levels: list[dict] = []
-    anomalies: list[dict] = []
-    for name, frame in datasets(url, args.loghub_dir, args.generated_rows, args.seed):
-        progress(f"evaluating {name}")
-        levels += level_rows(name, frame, args.seed)
-        anomalies += anomaly_rows(name, frame, args.seed)
-    table = markdown(levels, anomalies)
-    print(table)
+    results = [
+        evaluate_dataset(name, frame, args.seed)
+        for name, frame in datasets(
+            url, args.loghub_dir, args.generated_rows, args.seed, args.systems
+        )
+    ]
+    command = "make evaluate" if args.systems is None else "python -m model_export evaluate"
+    markdown = evaluation_report.markdown(results, command)
+    print(markdown)
     if args.output:
-        args.output.write_text(table, encoding="utf-8")
-    evaluation = json.dumps({"evaluation": {"level": levels, "anomaly": anomalies}})
+        args.output.write_text(markdown, encoding="utf-8")
+    if args.report:
+        args.report.write_text(evaluation_report.html(results, command), encoding="utf-8")
+        progress(f"report page: {args.report}")
+    if args.readme:
+        evaluation_report.replace_readme_section(args.readme, markdown)
+        progress(f"quality section of {args.readme} regenerated")
+    evaluation = json.dumps({"evaluation": results})
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('ml.ml_model_registry')")
         if cur.fetchone()[0] is not None:

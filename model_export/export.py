@@ -30,6 +30,7 @@ from model_export.compiler.project_files import (
 )
 from model_export.compiler.scorer import compile_scorer, scorer_name
 from model_export.data import Window, ensure_staging, fingerprint, read_stg, time_split
+from model_export.level_selection import select_level_classifier
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.model_card import write_card
 from model_export.registry import Entry, next_version, register
@@ -72,13 +73,13 @@ def byo_files(artifacts_dir: Path) -> dict[Path, str]:
 
 
 def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
-    rows = train[train["level"].notna()]
-    if rows["level"].nunique() < 2:
-        raise SystemExit("level classifier: the training rows need at least two known levels")
-    model = pipelines.level_classifier(seed).fit(rows, rows["level"].to_numpy())
+    try:
+        model, selection = select_level_classifier(train, seed)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     scored = held_out[held_out["level"].notna()]
     predicted = model.predict(scored) if len(scored) else scored["level"].to_numpy()
-    return model, level_metrics(scored["level"].to_numpy(), predicted)
+    return model, {**level_metrics(scored["level"].to_numpy(), predicted), "selection": selection}
 
 
 def _fit_detector(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
@@ -110,7 +111,10 @@ def export(
     train, held_out = time_split(frame)
     progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
     level, level_scores = _fit_level(train, held_out, seed)
-    progress(f"level classifier: held-out macro F1 {level_scores['macro_f1']:.3f}")
+    progress(
+        f"level classifier {level_scores['selection']['chosen']!r} (chosen on validation inside"
+        f" the training window): held-out macro F1 {level_scores['macro_f1']:.3f}"
+    )
     detector, detector_scores = _fit_detector(train, held_out, seed)
     progress(f"anomaly detector: {detector_scores['detector']}")
     version = next_version(url)

@@ -4,8 +4,8 @@ every numeric output. Exact means every label equal and every difference <= TOLE
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -13,6 +13,7 @@ from typing import cast
 import joblib
 import numpy as np
 import pandas as pd
+from dbt_common.clients import agate_helper
 from psycopg2 import sql
 
 from dbt_project.database import connect
@@ -75,30 +76,35 @@ def compare(
 
 
 def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None:
-    """Load the generated seed CSVs into `schema` with their declared column types (what
-    `dbt seed` does, without dbt, so verify needs no dbt run)."""
+    """Load the generated seed CSVs into `schema` with their declared column types, read by
+    dbt's own seed reader (what `dbt seed` inserts, without a dbt run): a cell that reader
+    would turn into NULL is NULL here too, so verify sees what dbt's scoring sees."""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
         for path in sorted((project_dir / SEED_DIR).rglob("*.csv")):
             types = _column_types(path.with_suffix(".yml"))
-            with path.open(encoding="utf-8", newline="") as handle:
-                header = next(csv.reader(handle))
-                columns = sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in header
-                )
-                table = sql.Identifier(schema, path.stem)
-                cur.execute(sql.SQL("create table {} ({})").format(table, columns))
-                handle.seek(0)
-                cur.copy_expert(
-                    sql.SQL("copy {} from stdin with (format csv, header true)")
-                    .format(table)
-                    .as_string(cur),
-                    handle,
-                )
-                # Statistics, as autovacuum gives a seeded table: without them the planner
-                # guesses the lookup tables' sizes and may pick a worse (serial) plan.
-                cur.execute(sql.SQL("analyze {}").format(table))
+            rows = agate_helper.from_csv(str(path), text_columns=list(types))
+            columns = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c]))
+                for c in rows.column_names
+            )
+            table = sql.Identifier(schema, path.stem)
+            cur.execute(sql.SQL("create table {} ({})").format(table, columns))
+            cur.copy_expert(
+                sql.SQL("copy {} from stdin").format(table).as_string(cur),
+                io.StringIO("".join(_copy_line(row.values()) for row in rows.rows)),
+            )
+            # Statistics, as autovacuum gives a seeded table: without them the planner
+            # guesses the lookup tables' sizes and may pick a worse (serial) plan.
+            cur.execute(sql.SQL("analyze {}").format(table))
+
+
+def _copy_line(values: Sequence[object]) -> str:
+    """One row in COPY's text format (None is NULL; every column is read as text)."""
+    escapes = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+    cells = ["\\N" if v is None else str(v).translate(escapes) for v in values]
+    return "\t".join(cells) + "\n"
 
 
 def _column_types(properties: Path) -> dict[str, str]:

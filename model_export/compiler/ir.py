@@ -187,9 +187,31 @@ def dtype_of(expr: ast.Expr) -> DType | None:
 # --- data and sources ---
 
 
+# How a seed's text cells are stored. A CSV reader does not hand every cell back as written:
+# dbt's seed reader turns `null` and empty cells (any case, padded with spaces) into NULL even
+# in a column typed text, other readers also `none`, `na`, `nan`, and reading through
+# universal newlines rewrites a carriage return. So a cell is written as it is only when it
+# is plain (letters, digits, underscores) and no null word; any other is written as
+# TEXT_ESCAPE followed by the hex of its UTF-8 bytes, which every reader keeps (hex digits),
+# and the SQL that reads the seed decodes it. TEXT_ESCAPE holds a ':', so no plain cell
+# starts with it. Plain cells (every md5 hash, nearly every log word) stay readable and are
+# read by plain SQL: a column without an escaped cell needs no decoding.
+TEXT_ESCAPE = "hex:"
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_]+")
+_NULL_WORDS = frozenset({"null", "none", "na", "nan"})
+
+
+def seed_text(value: str) -> str:
+    """A text cell as the seed's CSV holds it (see TEXT_ESCAPE)."""
+    if _PLAIN_TEXT.fullmatch(value) and value.lower() not in _NULL_WORDS:
+        return value
+    return TEXT_ESCAPE + value.encode("utf-8").hex()
+
+
 @dataclass(frozen=True)
 class Seed:
-    """A lookup table shipped as data beside the compiled model (a dbt seed)."""
+    """A lookup table shipped as data beside the compiled model (a dbt seed). Text cells are
+    written with seed_text; escaped_columns() are the text columns whose SQL must decode."""
 
     name: str
     columns: tuple[tuple[str, DType], ...]
@@ -205,6 +227,14 @@ class Seed:
 
     def column_names(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.columns)
+
+    def escaped_columns(self) -> tuple[str, ...]:
+        """The text columns holding at least one escaped cell."""
+        return tuple(
+            name
+            for i, (name, dtype) in enumerate(self.columns)
+            if dtype is DType.TEXT and any(seed_text(str(r[i])) != r[i] for r in self.rows)
+        )
 
 
 @dataclass(frozen=True)

@@ -270,8 +270,27 @@ def _source(source: ir.Source) -> tuple[str, str]:
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 
-def _seed(seed: ir.Seed) -> str:
-    return "{{ ref('" + seed.name + "') }}"
+def seed_relation(seed: ir.Seed) -> str:
+    """The seed as a relation whose text columns hold the values as written (ir.seed_text):
+    the table itself when no cell is escaped, else a subquery decoding the escaped ones. The
+    subquery is pulled up into the join, so the vocabulary is still hashed once per query."""
+    table = "{{ ref('" + seed.name + "') }}"
+    escaped = seed.escaped_columns()
+    if not escaped:
+        return table
+    length = len(ir.TEXT_ESCAPE)
+    prefix = expression(ir.Text(ir.TEXT_ESCAPE), {})
+    columns = [
+        (
+            f"case when left({c}, {length}) = {prefix}"
+            f" then convert_from(decode(substr({c}, {length + 1}), 'hex'), 'UTF8') else {c} end"
+            f" as {c}"
+            if c in escaped
+            else c
+        )
+        for c in seed.column_names()
+    ]
+    return _subquery(f"{_select(columns)}\nfrom {table}")
 
 
 def _select(columns: Sequence[str]) -> str:
@@ -409,7 +428,8 @@ class _Query:
         weights = [f"{vocabulary}.{w}" for _, w in sums.sums if isinstance(w, str)]
         if any(isinstance(w, int) for _, w in sums.sums):
             weights.append(f"{vocabulary}.feature_index")
-        join = f"inner join {_seed(sums.vocabulary)} as {vocabulary}\n{TAB}on {vocabulary}.term"
+        seed = seed_relation(sums.vocabulary)
+        join = f"inner join {seed} as {vocabulary}\n{TAB}on {vocabulary}.term"
         if sums.per_occurrence():
             select = _select([*key, f"{vocabulary}.idf as x", *weights])
             return f"{select}\n{token_rows}\n{join} = {tokens}.token\nwhere {keep}"

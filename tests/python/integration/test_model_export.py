@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
+from model_export import pipelines
 from model_export.verify import load_version, verify_macro, version_reference
 from tests.python.harness.pipeline import dbt, run_module
 
@@ -114,6 +115,19 @@ def test_registry_versions(exported) -> None:
     assert {r[3] for r in rows if r[0] == "v2"} == {16000}
     assert all(Path(r[4]).is_file() for r in rows)
     assert [r[5] for r in rows] == [False, True, False, True]
+    # The level model was chosen on validation windows inside the training window; the
+    # choice and every candidate's validation score are kept with the version.
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select metrics -> 'selection' from ml.ml_model_registry"
+            " where model_version = 'v2' and model_name = 'level_classifier'"
+        )
+        selection = cur.fetchone()[0]
+    names = [c.name for c in pipelines.LEVEL_CANDIDATES]
+    scores = selection["validation_macro_f1"]
+    assert set(scores) == set(names) and all(0.0 < scores[n] <= 1.0 for n in names)
+    assert selection["chosen"] == max(names, key=lambda n: scores[n])
+    assert 0 < selection["validation_rows"] <= 16000
     generated = project / "macros" / "generated"
     # v1's compiled SQL stays: switching back is a role change, not a retrain
     assert (generated / "v1" / "ml_score_v1.sql").is_file()

@@ -77,7 +77,6 @@ cross join lateral (
         end as level_explanation
     from (
         select
-            sum(abs(tfidf_weighted.x)) as norm,
             sum(tfidf_weighted.x * tfidf_weighted.w_0) as dot_0,
             sum(tfidf_weighted.x * tfidf_weighted.w_1) as dot_1,
             sum(tfidf_weighted.x * tfidf_weighted.w_2) as dot_2
@@ -90,9 +89,9 @@ cross join lateral (
         ) as tfidf_weighted
     ) as tfidf
     cross join lateral unnest(array[row(
-        (coalesce(tfidf.dot_0 / tfidf.norm, 0.0::float8) + 0.5::float8),
-        (coalesce(tfidf.dot_1 / tfidf.norm, 0.0::float8) + (-0.25)::float8),
-        (coalesce(tfidf.dot_2 / tfidf.norm, 0.0::float8) + 0.0::float8)
+        (coalesce(tfidf.dot_0, 0.0::float8) + 0.5::float8),
+        (coalesce(tfidf.dot_1, 0.0::float8) + (-0.25)::float8),
+        (coalesce(tfidf.dot_2, 0.0::float8) + 0.0::float8)
     )]) as decision (decision_0 float8, decision_1 float8, decision_2 float8)
     cross join lateral unnest(array[row(
         greatest(decision.decision_0, decision.decision_1, decision.decision_2)

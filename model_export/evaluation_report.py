@@ -1,0 +1,318 @@
+"""The figures of `evaluate` as tables (markdown for the terminal and the README, HTML for the
+report page) and precision-recall curves drawn as inline SVG (no plotting dependency). A
+baseline stands beside every figure; a method with several seeds shows mean [min-max]."""
+
+from __future__ import annotations
+
+import html as escape
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Result = dict  # one dataset's figures, as evaluate.evaluate_dataset returns them
+BEGIN, END = "<!-- evaluate: begin -->", "<!-- evaluate: end -->"
+SPLIT = "80/20"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: Sequence[tuple[str, ...]]
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _spread(values: Sequence[float | None]) -> str:
+    """mean [min-max] of a method's seeds."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    if len(known) == 1 or min(known) == max(known):
+        return _number(known[0])
+    return f"{np.mean(known):.3f} [{min(known):.3f}-{max(known):.3f}]"
+
+
+def _folds(figures: dict) -> list[dict]:
+    return [v for k, v in figures.items() if k != SPLIT]
+
+
+def _fold_mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _pair(main: dict, folds: list[dict], pick: Callable[[dict], float | None]):
+    """(80/20 figure, forward-chaining mean) of one method."""
+    return pick(main), _fold_mean([pick(f) for f in folds])
+
+
+def _level_table(results: list[Result], metric: str, title: str) -> Table:
+    rows = []
+    means: dict[str, list[float]] = {}
+    for result in results:
+        levels = result["levels"]
+        if SPLIT not in levels:
+            continue
+        main, folds = levels[SPLIT], _folds(levels)
+        model = _pair(main, folds, lambda f: f["model"][metric])
+        majority = _pair(main, folds, lambda f: f["majority"][metric])
+        old_split = [o[metric] for o in main["old"]]
+        old_fc = [_fold_mean([f["old"][i][metric] for f in folds]) for i in range(len(old_split))]
+        if len(main["test_levels"]) > 1:  # the means: datasets where macro-F1 can tell
+            for key, values in (
+                ("model", model),
+                ("majority", majority),
+                ("old", (_fold_mean(old_split), _fold_mean(old_fc))),
+            ):
+                for part, value in zip(("split", "fc"), values, strict=True):
+                    if value is not None:
+                        means.setdefault(f"{key} {part}", []).append(value)
+        rows.append(
+            (
+                result["dataset"],
+                ", ".join(f"{k} {v}" for k, v in main["test_levels"].items()),
+                main["chosen"],
+                f"**{_number(model[0])}** \\| {_number(model[1])}",
+                f"{_spread(old_split)} \\| {_spread(old_fc)}",
+                f"{_number(majority[0])} \\| {_number(majority[1])}",
+            )
+        )
+    if means:
+        mean = {k: _number(float(np.mean(v))) for k, v in means.items()}
+        rows.append(
+            (
+                "**mean, datasets with > 1 level in the 80/20 test part**",
+                "",
+                "",
+                f"**{mean.get('model split', '-')}** \\| {mean.get('model fc', '-')}",
+                f"{mean.get('old split', '-')} \\| {mean.get('old fc', '-')}",
+                f"{mean.get('majority split', '-')} \\| {mean.get('majority fc', '-')}",
+            )
+        )
+    headers = (
+        "dataset",
+        "test levels (80/20)",
+        "candidate chosen (80/20)",
+        "level model: 80/20 \\| fc mean",
+        "old pipeline, seeds mean [min-max]: 80/20 \\| fc mean",
+        "majority class: 80/20 \\| fc mean",
+    )
+    return Table(title, headers, rows)
+
+
+def _share(main: dict, folds: list[dict], method: str) -> str:
+    fc = _fold_mean([f[method]["flagged_share"] for f in folds if method in f])
+    return f"{main[method]['flagged_share']:.1%} \\| " + ("-" if fc is None else f"{fc:.1%}")
+
+
+def _seeds(figures: dict | list) -> list[dict]:
+    return figures if isinstance(figures, list) else [figures]
+
+
+def _quality_rows(dataset: str, main: dict, folds: list[dict]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for method, figures in main.items():
+        if method == "curves":
+            continue
+        seeds = _seeds(figures)
+        fc = [
+            _fold_mean([_seeds(f[method])[i].get("f1") for f in folds if method in f])
+            for i in range(len(seeds))
+        ]
+        rows.append(
+            (
+                dataset,
+                method + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else ""),
+                str(seeds[0]["positives"]),
+                _spread([s["flagged_share"] for s in seeds]),
+                _spread([s["precision"] for s in seeds]),
+                _spread([s["recall"] for s in seeds]),
+                f"**{_spread([s['f1'] for s in seeds])}**",
+                _spread(fc),
+            )
+        )
+    return rows
+
+
+def _anomaly_tables(results: list[Result]) -> list[Table]:
+    flagged, quality = [], []
+    for result in results:
+        anomalies = result["anomalies"]
+        if SPLIT not in anomalies:
+            continue
+        main, folds = anomalies[SPLIT], _folds(anomalies)
+        flagged.append(
+            (
+                result["dataset"],
+                _share(main, folds, "default (no labels)"),
+                _share(main, folds, 'rule "FATAL means anomaly"'),
+            )
+        )
+        if "f1" in main["default (no labels)"]:
+            quality += _quality_rows(result["dataset"], main, folds)
+    return [
+        Table(
+            "Share of test lines flagged anomalous: 80/20 | forward-chaining mean",
+            ("dataset", "default detector, trained without labels", 'rule "FATAL means anomaly"'),
+            flagged,
+        ),
+        Table(
+            "Anomalies on datasets with line labels (80/20 test part; F1 also as fc mean)",
+            (
+                "dataset",
+                "method",
+                "anomalies (80/20 test)",
+                "flagged share",
+                "precision",
+                "recall",
+                "F1 (80/20)",
+                "F1 fc mean",
+            ),
+            quality,
+        ),
+    ]
+
+
+def tables(results: list[Result]) -> list[Table]:
+    return [
+        _level_table(results, "macro_f1", "Level classifier, macro-F1 (levels in the test part)"),
+        _level_table(
+            results,
+            "macro_f1_min_support",
+            "Level classifier, macro-F1 over the levels with >= 5 test lines",
+        ),
+        *_anomaly_tables(results),
+    ]
+
+
+PREAMBLE = (
+    "Each dataset is split by time: 80/20 (train on the oldest 80%, test on the newest 20%) and"
+    " forward chaining (train on the oldest k x 10%, test on the next 10%, k = 5..9; fc mean is"
+    " the mean over the folds). The level model is what export trains: the candidate with the"
+    " best macro-F1 on validation windows inside the training part. Baselines are trained on"
+    " the same training part; the old pipeline (TF-IDF 1000 + RandomForest 100) with seeds"
+    " 0, 1, 2 shows mean [min-max]. No figure is measured on training lines."
+)
+
+
+def markdown(results: list[Result], command: str) -> str:
+    lines = [f"Produced by `{command}`. {PREAMBLE}", ""]
+    for table in tables(results):
+        lines += [f"**{table.title}**", "", "| " + " | ".join(table.headers) + " |"]
+        lines.append("|" + "---|" * len(table.headers))
+        lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def replace_readme_section(readme: Path, section: str) -> None:
+    """Replace the text between the BEGIN and END markers of the README."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    readme.write_text(text[:start] + "\n" + section + "\n" + text[end:], encoding="utf-8")
+
+
+def _html_cell(text: str) -> str:
+    text = escape.escape(text.replace("\\|", "|"))
+    if text.startswith("**") and "**" in text[2:]:
+        bold, rest = text[2:].split("**", 1)
+        return f"<b>{bold}</b>{rest}"
+    return text
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{_html_cell(h)}</th>" for h in table.headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in table.rows
+    )
+    return f"<h2>{escape.escape(table.title)}</h2>\n<table><tr>{head}</tr>{body}</table>"
+
+
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def _svg_curves(title: str, main: dict) -> str:
+    """Precision (y) against recall (x): the detector's curves, the baselines' decisions as
+    points."""
+    width, height, pad = 420, 300, 40
+    x = lambda r: pad + r * (width - 2 * pad)  # noqa: E731
+    y = lambda p: height - pad - p * (height - 2 * pad)  # noqa: E731
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' role="img" aria-label="{escape.escape(title)}">',
+        f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}"'
+        ' fill="none" stroke="#999"/>',
+        f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle" font-size="12">recall</text>',
+        f'<text x="12" y="{height / 2}" font-size="12" transform="rotate(-90 12 {height / 2})"'
+        ' text-anchor="middle">precision</text>',
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="13">'
+        f"{escape.escape(title)}</text>",
+        *(
+            f'<text x="{x(v)}" y="{height - pad + 14}" font-size="10" text-anchor="middle">'
+            f'{v:g}</text><text x="{pad - 6}" y="{y(v) + 4}" font-size="10"'
+            f' text-anchor="end">{v:g}</text>'
+            for v in (0.0, 0.5, 1.0)
+        ),
+    ]
+    legend = 0
+    for (name, curve), colour in zip(main.get("curves", {}).items(), COLOURS, strict=False):
+        points = " ".join(
+            f"{x(r):.1f},{y(p):.1f}"
+            for r, p in zip(curve["recall"], curve["precision"], strict=True)
+        )
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}"/>')
+        parts.append(_legend(legend, colour, f"{name}: score curve", width, pad))
+        legend += 1
+    for method, figures in main.items():
+        if method == "curves" or method.startswith("default"):
+            continue
+        colour = COLOURS[legend % len(COLOURS)]
+        for f in figures if isinstance(figures, list) else [figures]:
+            parts.append(
+                f'<circle cx="{x(f["recall"]):.1f}" cy="{y(f["precision"]):.1f}" r="4"'
+                f' fill="{colour}"/>'
+            )
+        parts.append(_legend(legend, colour, f"{method} (point)", width, pad))
+        legend += 1
+    for method in ("default (no labels)", "default (with labels)"):
+        if method in main and "precision" in main[method]:
+            f = main[method]
+            parts.append(
+                f'<rect x="{x(f["recall"]) - 4:.1f}" y="{y(f["precision"]) - 4:.1f}" width="8"'
+                ' height="8" fill="none" stroke="#000"/>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _legend(index: int, colour: str, text: str, width: int, pad: int) -> str:
+    top = pad + 14 + 14 * index
+    return (
+        f'<rect x="{pad + 8}" y="{top - 9}" width="10" height="10" fill="{colour}"/>'
+        f'<text x="{pad + 22}" y="{top}" font-size="11">{escape.escape(text)}</text>'
+    )
+
+
+def html(results: list[Result], command: str) -> str:
+    body = [f"<p>Produced by <code>{escape.escape(command)}</code>. {escape.escape(PREAMBLE)}</p>"]
+    body += [_html_table(t) for t in tables(results)]
+    body.append("<h2>Precision-recall, 80/20 test part (squares: the detector's decision)</h2>")
+    for result in results:
+        main = result["anomalies"].get(SPLIT, {})
+        if "curves" in main:
+            body.append(_svg_curves(result["dataset"], main))
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>logml evaluation</title><style>{style}</style></head><body>\n"
+        "<h1>logml: held-out quality</h1>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
