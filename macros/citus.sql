@@ -18,7 +18,9 @@
 {#- Whether the log source is a Citus distributed table (false while dbt parses, and in unit
     tests: they read fixtures, not the tables, and run no hooks). -#}
 {% macro citus_enabled() %}
-    {%- if not execute or model.resource_type == 'unit_test' -%}{{ return(false) }}{%- endif -%}
+    {%- if not execute or (model is defined and model.resource_type == 'unit_test') -%}
+        {{ return(false) }}
+    {%- endif -%}
     {%- set installed = run_query("select to_regclass('pg_catalog.pg_dist_partition') is not null") -%}
     {%- if not installed.columns[0].values()[0] -%}{{ return(false) }}{%- endif -%}
     {%- set source = citus_log_source() -%}
