@@ -129,6 +129,7 @@ bench: setup  ## all benchmarks under bench/ at full size (long; results in benc
 	$(PY) -m bench.loader_throughput --rows 1000000
 	$(PY) -m bench.scoring_speed --rows 1000000 --repeat 3
 	$(PY) -m bench.incremental_run --rows 1000000
+	$(PY) -m bench.citus_scaling --rows 1000000
 	$(PY) -m bench.api_latency --rows 10000000
 
 clean:  ## remove build products (not the database: see db-stop)
