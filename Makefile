@@ -15,7 +15,7 @@ DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
         promote challenger verify demo-model check-generated evaluate evaluate-project run freshness \
-        notify docs serve test lint db-stop \
+        notify docs serve test lint db-stop citus-up citus-down \
         bench clean
 
 help:  ## list the targets
@@ -117,10 +117,20 @@ lint: setup  ## ruff, mypy and sqlfluff
 db-stop: setup  ## stop the embedded PostgreSQL
 	$(PY) -m dbt_project db-stop
 
+# The PostgreSQL of the virtualenv's pgserver package: Citus is built into it (dev/citus/).
+CITUS_PGBIN = $(shell $(PY) -c "import pathlib, pgserver; print(pathlib.Path(pgserver.__file__).parent / 'pginstall/bin')" 2>/dev/null)
+
+citus-up: setup  ## a local Citus cluster (build Citus if needed, coordinator + 2 workers); prints its URL
+	@CITUS_PGBIN=$(CITUS_PGBIN) dev/citus/cluster.sh up
+
+citus-down:  ## stop the local Citus cluster (its data stays in .citus/; dev/citus/cluster.sh destroy deletes it)
+	@CITUS_PGBIN=$(CITUS_PGBIN) dev/citus/cluster.sh down
+
 bench: setup  ## all benchmarks under bench/ at full size (long; results in bench/results/)
 	$(PY) -m bench.loader_throughput --rows 1000000
 	$(PY) -m bench.scoring_speed --rows 1000000 --repeat 3
 	$(PY) -m bench.incremental_run --rows 1000000
+	$(PY) -m bench.citus_scaling --rows 1000000
 	$(PY) -m bench.api_latency --rows 10000000
 
 clean:  ## remove build products (not the database: see db-stop)

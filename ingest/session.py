@@ -264,7 +264,8 @@ def load_generated(
     with connect(url) as conn, conn.cursor() as cur:
         columns, target, loads, _ = _prepare(cur)
         if if_empty:
-            cur.execute(sql.SQL("select exists (select from {})").format(target))
+            # `select 1`: Citus rejects an empty target list on a distributed table
+            cur.execute(sql.SQL("select exists (select 1 from {})").format(target))
             if cur.fetchone()[0]:
                 report.skipped = "source table is not empty: nothing generated (--if-empty)"
                 return report

@@ -1,5 +1,9 @@
 """The source table `log_entries`: in production it is the user's own table, so the project
-creates it with a command (not a dbt model), exactly as the old system defined it."""
+creates it with a command (not a dbt model), exactly as the old system defined it. On a Citus
+coordinator it is created distributed by id instead (docs/scale.md): a bigint id (the type of
+ml_predictions.log_entry_id, which is co-located with it) and no UNIQUE on log_id alone (Citus
+allows a unique constraint only with the distribution column in it; the loader already rejects
+a log_id that is in the table)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ do $$ begin
   create type {schema}.log_source_type as enum ('splunk', 'sap', 'application');
 exception when duplicate_object then null; end $$;
 create table if not exists {table} (
-  id serial primary key,
-  log_id varchar(255) unique,
+  id {id_type} primary key,
+  log_id varchar(255) {log_id_unique},
   "timestamp" timestamptz not null,
   level {schema}.log_level,
   message text not null,
@@ -40,14 +44,29 @@ create index if not exists {timestamp_index} on {table} ("timestamp");
 """
 
 
+_DISTRIBUTE = """
+select create_distributed_table(%(table)s, 'id')
+where not exists (select from pg_dist_partition where logicalrelid = %(table)s::regclass)
+"""
+
+
 def create_source_table(url: str | None = None) -> None:
-    """Create the ENUM types, the table and its timestamp index if they do not exist."""
+    """Create the ENUM types, the table and its timestamp index if they do not exist; on a
+    Citus coordinator, a table created here is distributed by id."""
     schema, table = source_relation()
-    statement = sql.SQL(_DDL).format(
-        schema=sql.Identifier(schema),
-        table=sql.Identifier(schema, table),
-        timestamp_index=sql.Identifier(f"{table}_timestamp_idx"),
-    )
     with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select exists (select from pg_extension where extname = 'citus')")
+        citus = cur.fetchone()[0]
+        cur.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
+        existed = cur.fetchone()[0]
+        statement = sql.SQL(_DDL).format(
+            schema=sql.Identifier(schema),
+            table=sql.Identifier(schema, table),
+            timestamp_index=sql.Identifier(f"{table}_timestamp_idx"),
+            id_type=sql.SQL("bigserial" if citus else "serial"),
+            log_id_unique=sql.SQL("" if citus else "unique"),
+        )
         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         cur.execute(statement)
+        if citus and not existed:
+            cur.execute(_DISTRIBUTE, {"table": f'"{schema}"."{table}"'})

@@ -35,20 +35,28 @@
                 / length(lf_b.message)::float8
         end as digit_ratio,
         coalesce(lf_f.frequency, 0::float8) as template_frequency,
-        case lf_b.level
-            when 'DEBUG' then 0::float8
-            when 'INFO' then 1::float8
-            when 'WARN' then 2::float8
-            when 'ERROR' then 3::float8
-            when 'FATAL' then 4::float8
+        -- searched CASE: Citus folds a simple CASE's WHEN tests to NULL (macros/normalize_level.sql)
+        case
+            when lf_b.level = 'DEBUG' then 0::float8
+            when lf_b.level = 'INFO' then 1::float8
+            when lf_b.level = 'WARN' then 2::float8
+            when lf_b.level = 'ERROR' then 3::float8
+            when lf_b.level = 'FATAL' then 4::float8
             else -1::float8
         end as level_ordinal,
         {{ log_features_clamped('lf_b.http_status::float8') }} as http_status,
         {{ log_features_clamped('lf_b.response_time_ms::float8') }} as response_time_ms
     from {{ batch }} as lf_b
     cross join lateral unnest(array[{{ log_template('lf_b.message') }}]) as lf_t (template)
-    left join {{ frequencies }} as lf_f
-        on lf_f.template_hash = md5(lf_t.template)
+    -- A lateral aggregate, not a LEFT JOIN: always one row (NULL frequency when the template
+    -- is unknown). Citus does not push down a UNION ALL of two versions' scores when an outer
+    -- join sits above the batch's anti-join. "default": the template is collate "C", and the
+    -- seed's index on template_hash (default collation) serves only that collation.
+    cross join lateral (
+        select max(lf_s.frequency) as frequency
+        from {{ frequencies }} as lf_s
+        where lf_s.template_hash = md5(lf_t.template) collate "default"
+    ) as lf_f
 {% endmacro %}
 
 {#-

@@ -4,24 +4,14 @@
   NULL ("unknown"), which staging keeps (the line is still scored) and counts.
 #}
 {% macro normalize_level(expression) %}
-  case upper(trim({{ expression }}))
-    when 'DEBUG' then 'DEBUG'
-    when 'TRACE' then 'DEBUG'
-    when 'VERBOSE' then 'DEBUG'
-    when 'FINE' then 'DEBUG'
-    when 'INFO' then 'INFO'
-    when 'INFORMATION' then 'INFO'
-    when 'NOTICE' then 'INFO'
-    when 'WARN' then 'WARN'
-    when 'WARNING' then 'WARN'
-    when 'ERROR' then 'ERROR'
-    when 'ERR' then 'ERROR'
-    when 'SEVERE' then 'ERROR'
-    when 'FATAL' then 'FATAL'
-    when 'CRITICAL' then 'FATAL'
-    when 'CRIT' then 'FATAL'
-    when 'ALERT' then 'FATAL'
-    when 'EMERG' then 'FATAL'
-    when 'PANIC' then 'FATAL'
+  {#- searched CASE (case when ...), not simple CASE (case x when ...): Citus folds the WHEN
+      test of a simple CASE to NULL when it evaluates a statement on the coordinator -#}
+  case
+    when upper(trim({{ expression }})) in ('DEBUG', 'TRACE', 'VERBOSE', 'FINE') then 'DEBUG'
+    when upper(trim({{ expression }})) in ('INFO', 'INFORMATION', 'NOTICE') then 'INFO'
+    when upper(trim({{ expression }})) in ('WARN', 'WARNING') then 'WARN'
+    when upper(trim({{ expression }})) in ('ERROR', 'ERR', 'SEVERE') then 'ERROR'
+    when upper(trim({{ expression }})) in ('FATAL', 'CRITICAL', 'CRIT', 'ALERT', 'EMERG', 'PANIC')
+      then 'FATAL'
   end
 {% endmacro %}

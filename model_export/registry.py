@@ -70,10 +70,22 @@ class Roles:
     challenger: str | None
 
 
+# On a Citus coordinator the registry is a pair of reference tables (a copy on every node),
+# like the other lookup tables the marts join (docs/scale.md).
+_CITUS_REFERENCE = """
+select create_reference_table(t.name)
+from unnest(array['ml.ml_model_registry', 'ml.ml_model_deployments']) as t (name)
+where not exists (select from pg_dist_partition where logicalrelid = t.name::regclass)
+"""
+
+
 def ensure_registry(url: str) -> None:
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('logml.ml_model_registry.ddl'))")
         cur.execute(_DDL)
+        cur.execute("select exists (select from pg_extension where extname = 'citus')")
+        if cur.fetchone()[0]:
+            cur.execute(_CITUS_REFERENCE)
 
 
 @contextmanager

@@ -36,6 +36,8 @@ def seed_csv(seed: Seed) -> str:
 
 
 def seed_properties(seed: Seed) -> str:
+    """Column types, and an index on the first column: the key the compiled SQL looks rows up
+    by (an equality lookup per distinct key, also inside Citus's per-shard tasks)."""
     types = "".join(f"\n        {name}: {column_type(dtype)}" for name, dtype in seed.columns)
     return f"""# {HEADER}
 version: 2
@@ -45,6 +47,8 @@ seeds:
     description: "Lookup table of a compiled model ({HEADER})."
     config:
       column_types:{types}
+      indexes:
+        - columns: [{seed.columns[0][0]}]
 """
 
 

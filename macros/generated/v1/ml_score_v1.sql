@@ -6303,7 +6303,7 @@ cross join lateral (
             sum(tfidf_weighted.x * tfidf_weighted.w_4) as dot_4
         from (
             select vocabulary.idf as x, vocabulary.w_0, vocabulary.w_1, vocabulary.w_2, vocabulary.w_3, vocabulary.w_4
-            from string_to_table(features.template, ' ') as tokens (token)
+            from lateral string_to_table(features.template, ' ') as tokens (token)
             inner join {{ ref('ml_level_classifier_vocabulary_v1') }} as vocabulary
                 on vocabulary.term = tokens.token
             where tokens.token <> ''

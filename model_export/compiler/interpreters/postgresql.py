@@ -21,7 +21,12 @@ then one FROM item per binding, in order.
   aggregated per row in one GROUP BY (set based: the fastest form found for a batch) and
   left-joined back, so a row without known terms keeps its row.
 - TermSums in a program without a source (one row): the same aggregate without GROUP BY,
-  which returns its one row even when no token is known.
+  which returns its one row even when no token is known; `from lateral <split>(...)`: the
+  keyword is a no-op for PostgreSQL, but Citus moves a function scan it does not see as
+  lateral into a subquery of its own and its outer reference then points one level too far.
+- CASE is always searched (`case when x = 'A'`), never simple (`case x when 'A'`): Citus
+  folds the WHEN test of a simple CASE to NULL when it evaluates a statement's stable
+  functions on the coordinator (an INSERT ... SELECT with statement_timestamp()).
 - Memoized: `cross join lateral (<program> offset 0) as name`. The subquery's only outer
   reference is the key, so PostgreSQL memoizes it: once per distinct key, a cache lookup
   otherwise. `offset 0` keeps it one subquery: a simple subquery is pulled up into the
@@ -416,7 +421,9 @@ class _Query:
         term of a row) known to the vocabulary: x, its tf-idf value before normalisation, and
         the vocabulary columns the sums read; with a source, the row's log_entry_id first."""
         tokens, vocabulary = self._alias("tokens"), self._alias("vocabulary")
-        rows, key = "from ", []
+        # LATERAL written out: the text is the outer row's; Citus wraps a function scan it
+        # does not see as lateral in a subquery and loses that outer reference.
+        rows, key = "from lateral ", []
         if source is not None:
             relation, stem = _source(source)
             logs = self._alias(stem)

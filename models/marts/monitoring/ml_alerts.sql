@@ -346,34 +346,31 @@ alerts as (
     union all
     select * from drift_alerts
 
-),
-
-final as (
-
-    select
-        md5(alerts.about || '|' || '{{ active.version }}') as alert_key,
-        alerts.alert_kind,
-        '{{ active.version }}'::text as model_version,
-        alerts.service,
-        alerts.window_start,
-        alerts.window_end,
-        alerts.observed,
-        alerts.baseline,
-        alerts.threshold,
-        alerts.severity,
-        format('[logml %s] %s', '{{ active.version }}', alerts.message) as message,
-        alerts.details,
-        now() as detected_at,
-        (select max(changed_slices.last_predicted_at) from changed_slices) as source_predicted_at
-    from alerts
-    {% if is_incremental() -%}
-    where not exists (
-            select 1
-            from {{ this }} as raised
-            where raised.alert_key = md5(alerts.about || '|' || '{{ active.version }}')
-        )
-    {%- endif %}
-
 )
 
-select * from final
+-- The statement's own SELECT, not `final as (...) select * from final`: on Citus (docs/scale.md)
+-- that last CTE became a subplan reading the `alerts` subplan's result, which Citus 13.2 did
+-- not find ("could not find the intermediate result file", a warning) and read as no rows.
+select
+    md5(alerts.about || '|' || '{{ active.version }}') as alert_key,
+    alerts.alert_kind,
+    '{{ active.version }}'::text as model_version,
+    alerts.service,
+    alerts.window_start,
+    alerts.window_end,
+    alerts.observed,
+    alerts.baseline,
+    alerts.threshold,
+    alerts.severity,
+    format('[logml %s] %s', '{{ active.version }}', alerts.message) as message,
+    alerts.details,
+    now() as detected_at,
+    (select max(changed_slices.last_predicted_at) from changed_slices) as source_predicted_at
+from alerts
+{% if is_incremental() -%}
+where not exists (
+        select 1
+        from {{ this }} as raised
+        where raised.alert_key = md5(alerts.about || '|' || '{{ active.version }}')
+    )
+{%- endif %}

@@ -21,11 +21,14 @@
         incremental_strategy='append',
         on_schema_change='fail',
         full_refresh=false,
+        meta={'citus_distribution_column': 'log_entry_id'},
         pre_hook=[
+            "{{ citus_propagate_set_local() }}",
             "set local jit = off",
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
             "set local parallel_tuple_cost = 0.01",
             "{{ serialize_runs('ml_predictions') }}",
+            "{{ ml_scoring_bounds_set_local() }}",
         ],
         post_hook=[
             "{{ analyze_after_bulk_insert(this) }}",
@@ -59,57 +62,17 @@
   rendered, so that dbt records the seeds each one refs.
 -#}
 {%- set scorers = ml_scoring_versions() -%}
+{%- set citus = citus_enabled() -%}
 {%- if execute and not is_incremental() -%}
 {%- set scorers = scorers[:1] -%}
 {%- endif %}
 
 with
 {% for scorer in scorers %}
-{% if is_incremental() -%}
-{{ scorer.role }}_progress as (
-
-    select
-        (
-            select min(scored.log_entry_id)
-            from {{ this }} as scored
-            where scored.model_version = '{{ scorer.version }}'
-        ) as version_first_id,
-        (
-            select max(scored.log_entry_id)
-            from {{ this }} as scored
-            where scored.model_version = '{{ scorer.version }}'
-        ) as version_watermark
-
-),
-
+{% if is_incremental() and not citus -%}
 {{ scorer.role }}_bounds as (
 
-    select
-        least(
-            case
-                -- a version that has scored nothing starts where the table ends
-                when progress.version_watermark is null
-                    then coalesce(
-                            (select max(everything.log_entry_id) from {{ this }} as everything), 0
-                        )
-                -- re-check below the watermark, but never below the version's first id:
-                -- older logs belong to the previous version unless rescore_from says so
-                else greatest(
-                        progress.version_watermark - {{ var('late_id_window') }},
-                        progress.version_first_id - 1
-                    )
-            end,
-            {% if var('rescore_from') and scorer.role == 'active' -%}
-            (
-                select min(windowed.log_entry_id) - 1
-                from {{ ref('stg_log_entries') }} as windowed
-                where windowed.logged_at >= '{{ var("rescore_from") }}'::timestamptz
-            )
-            {%- else -%}
-            null
-            {%- endif %}
-        ) as lower_id
-    from {{ scorer.role }}_progress as progress
+    {{ ml_scoring_lower_id_query(scorer) }}
 
 ),
 
@@ -124,7 +87,7 @@ with
     from {{ ref('stg_log_entries') }} as logs
     {% if is_incremental() -%}
     where
-        logs.log_entry_id > (select bounds.lower_id from {{ scorer.role }}_bounds as bounds)
+        logs.log_entry_id > {{ ml_scoring_lower_id(scorer, citus) }}
         and not exists (
             select 1
             from {{ this }} as scored
@@ -132,9 +95,7 @@ with
                 scored.model_version = '{{ scorer.version }}'
                 and scored.log_entry_id = logs.log_entry_id
                 -- the same bound on this side keeps the anti-join to an index range
-                and scored.log_entry_id > (
-                    select bounds.lower_id from {{ scorer.role }}_bounds as bounds
-                )
+                and scored.log_entry_id > {{ ml_scoring_lower_id(scorer, citus) }}
         )
     {%- endif %}
 

@@ -82,7 +82,7 @@ cross join lateral (
             sum(tfidf_weighted.x * tfidf_weighted.w_2) as dot_2
         from (
             select vocabulary.idf as x, vocabulary.w_0, vocabulary.w_1, vocabulary.w_2
-            from string_to_table(features.template, ' ') as tokens (token)
+            from lateral string_to_table(features.template, ' ') as tokens (token)
             inner join {{ ref('ml_level_classifier_vocabulary_vtiny') }} as vocabulary
                 on vocabulary.term = tokens.token
             where tokens.token <> ''
