@@ -80,7 +80,11 @@ async def model_health(
 
 
 AlertKind = Literal[
-    "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"
+    "high_severity_anomaly",
+    "anomaly_rate_spike",
+    "level_disagreement_spike",
+    "drift",
+    "new_anomalous_template",
 ]
 
 

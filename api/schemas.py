@@ -487,7 +487,11 @@ class AlertDelivery(BaseModel):
 class Alert(BaseModel):
     alert_key: str
     alert_kind: Literal[
-        "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"
+        "high_severity_anomaly",
+        "anomaly_rate_spike",
+        "level_disagreement_spike",
+        "drift",
+        "new_anomalous_template",
     ]
     model_version: str
     service: str | None

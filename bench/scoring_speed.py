@@ -48,6 +48,7 @@ from ingest.source_table import create_source_table
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_RELATION, Window, frame_from_rows
+from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, History, SeverityRarity
 from model_export.export import export
 from model_export.features import STG_COLUMNS
 from model_export.verify import load_seeds, load_version
@@ -62,7 +63,8 @@ CHUNK_ROWS = 50_000
 SCORING_PARALLEL_TUPLE_COST = 0.01
 OUTPUT_COLUMNS = (
     "log_entry_id bigint, predicted_level text, level_confidence float8,"
-    " is_anomaly boolean, anomaly_score float8, anomaly_confidence float8"
+    " is_anomaly boolean, anomaly_score float8, anomaly_confidence float8,"
+    " template_lines bigint, service_lines bigint"
 )
 
 
@@ -81,7 +83,7 @@ def database_path(url: str, project_dir: Path, version: str) -> float:
     scores = render_macro(project_dir, scorer_name(version), SEED_SCHEMA, STG_RELATION)
     statement = f"""create table bench_db_scores as
 select s.log_entry_id, s.predicted_level, s.level_confidence,
-       s.is_anomaly, s.anomaly_score, s.anomaly_confidence
+       s.is_anomaly, s.anomaly_score, s.anomaly_confidence, s.template_lines, s.service_lines
 from ({scores}) as s"""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("drop table if exists bench_db_scores")
@@ -94,21 +96,30 @@ from ({scores}) as s"""
     return time.perf_counter() - started
 
 
-def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.DataFrame:
+def _score_chunk(
+    level: object, detector: object, frame: pd.DataFrame, history: History
+) -> pd.DataFrame:
     classifier = level[-1]
     terms = level[:-1].transform(frame)
     labels = classifier.predict(terms)
     proba = classifier.predict_proba(terms)
     confidence = proba[np.arange(len(frame)), np.searchsorted(classifier.classes_, labels)]
     model = detector[-1]
-    features = detector[:-1].transform(frame)
-    if hasattr(model, "score_samples"):
+    # the history each line is scored with, as the SQL counts it (over every earlier row)
+    frame = history.count(frame)
+    if isinstance(model, SeverityRarity):
+        signals = model.signals(frame)
+        flagged, score = model.decide(signals), signals["score"]
+        anomaly_confidence = model.confidence(signals)
+    elif hasattr(model, "score_samples"):
+        features = detector[:-1].transform(frame)
         decision = model.decision_function(features)
         offset = float(model.offset_)
         flagged = decision < 0
         score = -model.score_samples(features)
         anomaly_confidence = np.where(flagged, -decision / (1.0 + offset), decision / -offset)
     else:
+        features = detector[:-1].transform(frame)
         detector_proba = model.predict_proba(features)
         flagged = model.predict(features).astype(bool)
         score = detector_proba[:, [bool(c) for c in model.classes_].index(True)]
@@ -122,6 +133,8 @@ def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.Dat
             "is_anomaly": flagged,
             "anomaly_score": score,
             "anomaly_confidence": anomaly_confidence,
+            "template_lines": frame[TEMPLATE_LINES],
+            "service_lines": frame[SERVICE_LINES],
         }
     )
 
@@ -135,9 +148,14 @@ def python_path(url: str) -> float:
         started = time.perf_counter()
         with conn.cursor(name="bench_stream") as stream, conn.cursor() as writer:
             stream.itersize = CHUNK_ROWS
-            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
+            # in history order: each chunk's lines follow the earlier chunks' lines
+            stream.execute(
+                f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}"
+                " order by logged_at, log_entry_id"
+            )
+            history = History()
             while rows := stream.fetchmany(CHUNK_ROWS):
-                scores = _score_chunk(level, detector, frame_from_rows(rows))
+                scores = _score_chunk(level, detector, frame_from_rows(rows), history)
                 buffer = io.StringIO()
                 # repr-exact floats (float_format=None keeps all digits)
                 scores.to_csv(buffer, index=False, header=False)
@@ -155,7 +173,9 @@ def compare_tables(url: str) -> dict[str, float]:
             " coalesce(sum((d.is_anomaly <> p.is_anomaly)::int), 0),"
             " max(abs(d.level_confidence - p.level_confidence)),"
             " max(abs(d.anomaly_score - p.anomaly_score)),"
-            " max(abs(d.anomaly_confidence - p.anomaly_confidence))"
+            " max(abs(d.anomaly_confidence - p.anomaly_confidence)),"
+            " coalesce(sum((d.template_lines <> p.template_lines"
+            " or d.service_lines <> p.service_lines)::int), 0)"
             " from bench_db_scores as d left join bench_py_scores as p using (log_entry_id)"
         )
         row = cur.fetchone()
@@ -167,6 +187,7 @@ def compare_tables(url: str) -> dict[str, float]:
         "max_diff_level_confidence",
         "max_diff_anomaly_score",
         "max_diff_anomaly_confidence",
+        "history_mismatches",
     )
     return {n: float(v) if v is not None else float("nan") for n, v in zip(names, row, strict=True)}
 
@@ -177,6 +198,12 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--with-labels",
+        action="store_true",
+        help="keep the generated is_anomaly labels (the supervised detector); by default they"
+        " are cleared, as in most users' logs, and the default detector is severity x rarity",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -196,6 +223,8 @@ def main() -> None:
         end = datetime(2026, 1, 1, tzinfo=UTC)
         load_generated(GeneratorSpec(rows=args.rows, seed=args.seed, end=end), url=url)
         with connect(url) as conn, conn.cursor() as cur:
+            if not args.with_labels:
+                cur.execute("update log_entries set is_anomaly = false")
             cur.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
         with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
             project = project_copy(Path(scratch))
@@ -230,6 +259,7 @@ def main() -> None:
         "rows": args.rows,
         "train_rows": args.train_rows,
         "model_version": version,
+        "labels": "kept" if args.with_labels else "cleared",
         "database_seconds": round(database_seconds, 2),
         "python_seconds": round(python_seconds, 2),
         "runs_database_python_seconds": [[round(d, 2), round(p, 2)] for d, p in runs],

@@ -17,12 +17,71 @@
   evaluate them once the same way.
 -#}
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
-{% macro log_features(batch, frequency_seed, with_template=false) %}
+{% macro log_features(
+    batch, frequency_seed, with_template=false, history_version=none, history=none
+) %}
+{%- if history_version is not none -%}
+{{ log_features_history(batch, frequency_seed, history_version, history) }}
+{%- else -%}
+{{ log_features_rows(batch, frequency_seed, with_template, false) }}
+{%- endif -%}
+{% endmacro %}
+
+{#-
+  With history_version (a model version): the template, its md5 (template_hash) and the
+  line's history as that version counted it (model_export.detector.with_history):
+  - template_lines: earlier lines of the same (service, template_hash),
+  - service_lines: earlier lines of the same service (a NULL service is the service ''),
+  each the count stored in the state tables `history` ({'templates': relation, 'services':
+  relation}: ml_detector_template_history and ml_detector_service_history, which dbt updates
+  after each scoring run) plus the lines of the batch before it in (logged_at, log_entry_id)
+  order. Without `history` (none: verify, the benchmark) the stored counts are 0: the batch
+  is the whole history. The window makes this part not row-local (Citus cannot push it down
+  unless the batch is distributed by service).
+-#}
+{% macro log_features_history(batch, frequency_seed, history_version, history) %}
+{%- set no_templates = '(select null::text as model_version, null::text as service,'
+    ~ ' null::text as template_hash, null::bigint as lines where false)' -%}
+{%- set no_services = '(select null::text as model_version, null::text as service,'
+    ~ ' null::bigint as lines where false)' -%}
+{%- set templates = history.templates if history is not none else no_templates -%}
+{%- set services = history.services if history is not none else no_services %}
+    select
+        lf_r.log_entry_id,
+        lf_r.template,
+        lf_r.message_length,
+        lf_r.token_count,
+        lf_r.digit_ratio,
+        lf_r.template_frequency,
+        lf_r.level_ordinal,
+        lf_r.http_status,
+        lf_r.response_time_ms,
+        lf_r.template_hash,
+        coalesce(lf_th.lines, 0) - 1 + row_number() over (
+            partition by lf_r.service_key, lf_r.template_hash
+            order by lf_r.logged_at, lf_r.log_entry_id
+        ) as template_lines,
+        coalesce(lf_sh.lines, 0) - 1 + row_number() over (
+            partition by lf_r.service_key order by lf_r.logged_at, lf_r.log_entry_id
+        ) as service_lines
+    from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
+    left join {{ templates }} as lf_th
+        on
+            lf_th.model_version = '{{ history_version }}'
+            and lf_th.service = lf_r.service_key
+            and lf_th.template_hash = lf_r.template_hash
+    left join {{ services }} as lf_sh
+        on lf_sh.model_version = '{{ history_version }}' and lf_sh.service = lf_r.service_key
+{% endmacro %}
+
+{% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}
 {%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
 {%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
         lf_b.log_entry_id,
         {{ 'lf_t.template,' if with_template }}
+        {{ "md5(lf_t.template) as template_hash, coalesce(lf_b.service, '') as service_key,"
+            ~ " lf_b.logged_at," if with_history }}
         length(lf_b.message)::float8 as message_length,
         case
             when lf_t.template = '' then 0::float8

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from dbt_project.database import PROJECT_ROOT, connect
 from model_export import pipelines
 from model_export.data import ensure_staging, read_stg, time_split
+from model_export.detector import severity_rarity
 from model_export.export import progress
 from model_export.metrics import anomaly_metrics, level_metrics
 
@@ -75,15 +76,21 @@ def anomaly_rows(dataset: str, frame: pd.DataFrame, seed: int) -> list[dict[str,
     if not truth.any() or not labels.any():
         progress(f"{dataset}: no labelled anomaly in the training or held-out rows, skipped")
         return []
-    detector = pipelines.fit_anomaly_detector(train, seed)
-    unsupervised = pipelines.isolation_forest(seed).fit(train)
+    levelled = train[train["level"].notna()]
+    level = pipelines.level_classifier(seed).fit(levelled, levelled["level"].to_numpy())
+    detector = pipelines.fit_anomaly_detector(train, seed, level)
+    unsupervised = severity_rarity(level).fit(train)
+    forest = pipelines.isolation_forest(seed).fit(train)
     old = old_pipeline(seed).fit(train["message"].tolist(), labels)
     predictions = {
         f"model_export default ({type(detector[-1]).__name__})": pipelines.anomaly_outputs(
-            detector, held_out
+            detector, held_out, history=train
+        ).is_anomaly,
+        "model_export severity x rarity (no labels)": pipelines.anomaly_outputs(
+            unsupervised, held_out, history=train
         ).is_anomaly,
         "model_export IsolationForest (no labels)": pipelines.anomaly_outputs(
-            unsupervised, held_out
+            forest, held_out
         ).is_anomaly,
         'rule "FATAL means anomaly"': (held_out["level"] == "FATAL").to_numpy(),
         "old pipeline (TF-IDF 1000 + RandomForest 100)": old.predict(

@@ -71,7 +71,7 @@ def byo_files(artifacts_dir: Path) -> dict[Path, str]:
     return files
 
 
-def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
+def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[Pipeline, dict]:
     rows = train[train["level"].notna()]
     if rows["level"].nunique() < 2:
         raise SystemExit("level classifier: the training rows need at least two known levels")
@@ -81,11 +81,14 @@ def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[
     return model, level_metrics(scored["level"].to_numpy(), predicted)
 
 
-def _fit_detector(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
-    model = pipelines.fit_anomaly_detector(train, seed)
+def _fit_detector(
+    train: pd.DataFrame, held_out: pd.DataFrame, seed: int, level: Pipeline
+) -> tuple[object, dict]:
+    model = pipelines.fit_anomaly_detector(train, seed, level)
     metrics: dict[str, object] = {"detector": type(model[-1]).__name__}
     if len(held_out):
-        flagged = pipelines.anomaly_outputs(model, held_out).is_anomaly
+        # the held-out lines follow the training lines: those are their history
+        flagged = pipelines.anomaly_outputs(model, held_out, history=train).is_anomaly
         metrics["held_out_anomaly_rate"] = float(flagged.mean())
         if held_out["is_anomaly_label"].notna().any():
             metrics.update(anomaly_metrics(pipelines.anomaly_labels(held_out), flagged))
@@ -111,7 +114,7 @@ def export(
     progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
     level, level_scores = _fit_level(train, held_out, seed)
     progress(f"level classifier: held-out macro F1 {level_scores['macro_f1']:.3f}")
-    detector, detector_scores = _fit_detector(train, held_out, seed)
+    detector, detector_scores = _fit_detector(train, held_out, seed, level)
     progress(f"anomaly detector: {detector_scores['detector']}")
     version = next_version(url)
     # The artifacts folder may hold versions of another database's registry: skip them, a

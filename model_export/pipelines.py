@@ -12,6 +12,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from model_export.detector import (
+    SERVICE_LINES,
+    TEMPLATE_LINES,
+    SeverityRarity,
+    severity_rarity,
+    with_history,
+)
 from model_export.features import LogFeatures, MessageColumn
 from model_export.tokenizer import log_tokens
 
@@ -73,24 +80,29 @@ def supervised_detector(seed: int) -> Pipeline:
     )
 
 
-def anomaly_detector(train: pd.DataFrame, seed: int) -> Pipeline:
+def anomaly_detector(train: pd.DataFrame, seed: int, level: Pipeline) -> Pipeline:
     """Supervised when the training rows carry is_anomaly labels with at least
-    MIN_LABELLED_PER_CLASS lines of each class, else IsolationForest (no labels needed)."""
+    MIN_LABELLED_PER_CLASS lines of each class, else severity x rarity over the fitted level
+    classifier `level` (no labels needed; model_export.detector). IsolationForest
+    (isolation_forest) stays available, not as a default: on real logs it flags the lines of
+    templates unseen in training, a fifth of them (README "Anomaly detector")."""
     labels = train["is_anomaly_label"].dropna()
     positives = int(labels.astype(bool).sum())
     if positives >= MIN_LABELLED_PER_CLASS and len(labels) - positives >= MIN_LABELLED_PER_CLASS:
         return supervised_detector(seed)
-    return isolation_forest(seed)
+    return severity_rarity(level)
 
 
 def anomaly_labels(frame: pd.DataFrame) -> np.ndarray:
     return frame["is_anomaly_label"].fillna(False).astype(bool).to_numpy()
 
 
-def fit_anomaly_detector(train: pd.DataFrame, seed: int) -> Pipeline:
-    """The default detector for these rows (see anomaly_detector), fitted."""
-    model = anomaly_detector(train, seed)
-    if isinstance(model[-1], IsolationForest):
+def fit_anomaly_detector(train: pd.DataFrame, seed: int, level: Pipeline) -> Pipeline:
+    """The default detector for these rows (see anomaly_detector), fitted; `level` is the
+    fitted level classifier. Training rows in (logged_at, log_entry_id) order are their own
+    history (the severity x rarity threshold is chosen on them)."""
+    model = anomaly_detector(train, seed, level)
+    if isinstance(model[-1], IsolationForest | SeverityRarity):
         return model.fit(train)
     return model.fit(train, anomaly_labels(train))
 
@@ -106,6 +118,8 @@ class AnomalyOutputs:
     score: np.ndarray
     is_anomaly: np.ndarray
     confidence: np.ndarray
+    # the signals behind the score, where the detector names them (severity x rarity)
+    explanation: np.ndarray | None = None
 
 
 def classifier_outputs(pipeline: Pipeline, inputs: object) -> ClassifierOutputs:
@@ -118,9 +132,23 @@ def classifier_outputs(pipeline: Pipeline, inputs: object) -> ClassifierOutputs:
     )
 
 
-def anomaly_outputs(pipeline: Pipeline, frame: pd.DataFrame) -> AnomalyOutputs:
-    """Score in 0..1 (higher = more anomalous), decision, and a confidence in 0..1."""
+def anomaly_outputs(
+    pipeline: Pipeline, frame: pd.DataFrame, history: pd.DataFrame | None = None
+) -> AnomalyOutputs:
+    """Score in 0..1 (higher = more anomalous), decision, and a confidence in 0..1.
+    Severity x rarity reads the frame's template_lines / service_lines columns (what the SQL
+    counted) or, without them, counts the lines of `history` and the frame's earlier lines."""
     model = pipeline[-1]
+    if isinstance(model, SeverityRarity):
+        if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
+            frame = with_history(frame, history)
+        signals = model.signals(frame)
+        return AnomalyOutputs(
+            signals["score"],
+            model.decide(signals),
+            model.confidence(signals),
+            model.explanation(signals),
+        )
     if isinstance(model, IsolationForest):
         score = -pipeline.score_samples(frame)
         decision = pipeline.decision_function(frame)

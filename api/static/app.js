@@ -428,7 +428,10 @@ async function loadHealth() {
 }
 
 // --- alerts: per day by kind, then the newest with their delivery ------------------------------
-const ALERT_KINDS = ["high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"];
+const ALERT_KINDS = [
+  "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift",
+  "new_anomalous_template",
+];
 
 async function loadAlerts() {
   const body = await api("/api/v1/alerts", { limit: ALERTS_SHOWN });

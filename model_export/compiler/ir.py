@@ -129,6 +129,14 @@ class Concat(ast.Expr):
 
 
 @dataclass(frozen=True)
+class Digits(ast.Expr):
+    """The decimal digits of floor(expr) (an integer below 2**53): numbers in explanations,
+    written the same way in every language (no rounding mode, no locale)."""
+
+    expr: ast.Expr
+
+
+@dataclass(frozen=True)
 class LogTemplate(ast.Expr):
     """The log template of a text (model_export.tokenizer.log_template), as the project's
     log_template macro computes it."""
@@ -167,7 +175,7 @@ def dtype_of(expr: ast.Expr) -> DType | None:
         return DType.FLOAT32
     if isinstance(expr, _FLOAT_NODES):
         return DType.FLOAT64
-    if isinstance(expr, Text | Concat | LogTemplate):
+    if isinstance(expr, Text | Concat | LogTemplate | Digits):
         return DType.TEXT
     if isinstance(expr, Bool | ast.CompExpr):
         return DType.BOOL
@@ -223,11 +231,20 @@ class LogFeatureRows:
 
     frequency: Seed
     with_template: bool = False
+    # With a model version: also the template's md5 and the line's history as that version
+    # has counted it (model_export.detector): earlier lines of its (service, template) and of
+    # its service, from the state tables the macro gets as `history`, plus the earlier lines
+    # of the batch (a window over the batch: not row-local).
+    history: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
-        template = ("template",) if self.with_template else ()
-        return ("log_entry_id", *template, *FEATURE_NAMES)
+        template = ("template",) if self.with_template or self.history else ()
+        history = HISTORY_COLUMNS if self.history else ()
+        return ("log_entry_id", *template, *FEATURE_NAMES, *history)
+
+
+HISTORY_COLUMNS = ("template_hash", "template_lines", "service_lines")
 
 
 Source = Batch | LogFeatureRows
@@ -246,7 +263,7 @@ class Let:
 
     def __post_init__(self) -> None:
         _identifier(self.name)
-        if not self.columns or self.dtype not in (DType.FLOAT64, DType.FLOAT32, DType.INT):
+        if not self.columns or self.dtype is DType.TEXT:
             raise ValueError(f"Let {self.name}: no columns, or a type it cannot bind")
         for column, expr in self.columns:
             _identifier(column)

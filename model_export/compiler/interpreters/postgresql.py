@@ -255,6 +255,9 @@ class _Expression:
     def _Concat(self, expr: ir.Concat) -> str:
         return " || ".join(self(p) for p in expr.parts)
 
+    def _Digits(self, expr: ir.Digits) -> str:
+        return f"floor({self(expr.expr)})::bigint::text"
+
     def _LogTemplate(self, expr: ir.LogTemplate) -> str:
         text = self(expr.text)
         if "'" in text:
@@ -267,6 +270,8 @@ def _source(source: ir.Source) -> tuple[str, str]:
     if isinstance(source, ir.Batch):
         return "{{ batch }}", "logs"
     template = ", with_template=true" if source.with_template else ""
+    if source.history:
+        template = f", history_version='{source.history}', history=history"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 

@@ -23,8 +23,11 @@ select
         when features.level_ordinal = 3.0::float8 then 'ERROR'
         when features.level_ordinal = 4.0::float8 then 'FATAL'
         else 'unknown'
-    end as anomaly_explanation
-from ({{ log_features(batch, 'ml_template_frequency_vtiny', with_template=true) }}) as features
+    end as anomaly_explanation,
+    features.template_hash,
+    features.template_lines,
+    features.service_lines
+from ({{ log_features(batch, 'ml_template_frequency_vtiny', history_version='vtiny', history=history) }}) as features
 cross join lateral unnest(array[row(
     features.message_length::float4,
     features.token_count::float4,
