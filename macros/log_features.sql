@@ -18,10 +18,11 @@
 -#}
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
 {% macro log_features(
-    batch, frequency_seed, with_template=false, history_version=none, history=none
+    batch, frequency_seed, with_template=false, history_version=none, history=none,
+    labels_seed=none
 ) %}
 {%- if history_version is not none -%}
-{{ log_features_history(batch, frequency_seed, history_version, history) }}
+{{ log_features_history(batch, frequency_seed, history_version, history, labels_seed) }}
 {%- else -%}
 {{ log_features_rows(batch, frequency_seed, with_template, false) }}
 {%- endif -%}
@@ -39,13 +40,20 @@
   is the whole history. The window makes this part not row-local (Citus cannot push it down
   unless the batch is distributed by service).
 -#}
-{% macro log_features_history(batch, frequency_seed, history_version, history) %}
+{#-
+  template_label: the label of the line's template in labels_seed (a model version's seed of
+  template labels: template_hash, label 1 or 0), -1 for a template without one (and always
+  without labels_seed).
+-#}
+{% macro log_features_history(batch, frequency_seed, history_version, history, labels_seed) %}
 {%- set no_templates = '(select null::text as model_version, null::text as service,'
     ~ ' null::text as template_hash, null::bigint as lines where false)' -%}
 {%- set no_services = '(select null::text as model_version, null::text as service,'
     ~ ' null::bigint as lines where false)' -%}
 {%- set templates = history.templates if history is not none else no_templates -%}
-{%- set services = history.services if history is not none else no_services %}
+{%- set services = history.services if history is not none else no_services -%}
+{%- set no_labels = '(select null::text as template_hash, null::float8 as label)' -%}
+{%- set labels = ref(labels_seed) if labels_seed is not none else no_labels %}
     select
         lf_r.log_entry_id,
         lf_r.template,
@@ -63,7 +71,8 @@
         ) as template_lines,
         coalesce(lf_sh.lines, 0) - 1 + row_number() over (
             partition by lf_r.service_key order by lf_r.logged_at, lf_r.log_entry_id
-        ) as service_lines
+        ) as service_lines,
+        coalesce(lf_l.label, -1::float8) as template_label
     from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
     left join {{ templates }} as lf_th
         on
@@ -72,6 +81,7 @@
             and lf_th.template_hash = lf_r.template_hash
     left join {{ services }} as lf_sh
         on lf_sh.model_version = '{{ history_version }}' and lf_sh.service = lf_r.service_key
+    left join {{ labels }} as lf_l on lf_l.template_hash = lf_r.template_hash
 {% endmacro %}
 
 {% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}

@@ -30,6 +30,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.features import LEVEL_ORDINALS, LogFeatures
@@ -56,16 +57,17 @@ class History:
         self.services: Counter[str] = Counter()
 
     def count(self, frame: pd.DataFrame) -> pd.DataFrame:
-        order = frame.sort_values(ORDER, kind="stable").index
-        ordered = frame.loc[order]
-        c = np.empty(len(order), dtype=np.int64)
-        n = np.empty(len(order), dtype=np.int64)
-        for i, (key, h) in enumerate(zip(service_key(ordered), _hashes(ordered), strict=True)):
-            c[i], n[i] = self.templates[(key, h)], self.services[key]
+        # positions, not labels: a frame's index may repeat (frames concatenated)
+        order = frame[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
+        ordered = frame.iloc[order.to_numpy()]
+        c = np.empty(len(frame), dtype=np.int64)
+        n = np.empty(len(frame), dtype=np.int64)
+        rows = zip(order, service_key(ordered), _hashes(ordered), strict=True)
+        for position, key, h in rows:
+            c[position], n[position] = self.templates[(key, h)], self.services[key]
             self.templates[(key, h)] += 1
             self.services[key] += 1
-        counts = pd.DataFrame({TEMPLATE_LINES: c, SERVICE_LINES: n}, index=order)
-        return frame.assign(**{k: counts[k].loc[frame.index] for k in counts})
+        return frame.assign(**{TEMPLATE_LINES: c, SERVICE_LINES: n})
 
 
 def with_history(frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -220,3 +222,84 @@ class SeverityRarity(BaseEstimator):
 
 def severity_rarity(level: Pipeline) -> Pipeline:
     return Pipeline([("detector", SeverityRarity(level))])
+
+
+class TemplateLabels(BaseEstimator):
+    """Supervision from template labels (model_export.labels): a labelled template takes its
+    label (score 1 or 0); any other template gets the prediction of a logistic regression
+    trained on one row per labelled template, its example line through the level
+    classifier's vectorizer (class_weight balanced: anomalous templates are few). Words
+    generalise: a new `ciod: Error loading <path>` reads like the ones labelled normal.
+    `labels` is ((template_hash, is_anomaly, example message), ...) with both kinds."""
+
+    def __init__(
+        self,
+        level: Pipeline | None = None,
+        labels: tuple[tuple[str, bool, str], ...] = (),
+        C: float = 10.0,
+    ) -> None:
+        self.level = level
+        self.labels = labels
+        self.C = C
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> TemplateLabels:
+        if self.level is None:
+            raise ValueError("TemplateLabels needs the fitted level classifier")
+        kinds = {bool(a) for _, a, _ in self.labels}
+        if kinds != {False, True}:
+            raise ValueError("TemplateLabels needs anomalous and normal templates")
+        self.features_ = LogFeatures().fit(frame)  # the drift monitor's template frequencies
+        self.labels_ = {str(h): bool(a) for h, a, _ in self.labels}
+        examples = pd.DataFrame({"message": [str(m) for _, _, m in self.labels]})
+        x = self.level[:-1].transform(examples)
+        target = np.array([bool(a) for _, a, _ in self.labels])
+        self.model_ = LogisticRegression(
+            C=self.C, class_weight="balanced", max_iter=2000, random_state=0
+        ).fit(x, target)
+        return self
+
+    def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        level = self.level
+        assert level is not None
+        hashes = _hashes(frame)
+        label = np.array([float(self.labels_[h]) if h in self.labels_ else -1.0 for h in hashes])
+        x = level[:-1].transform(frame)
+        decision = np.asarray(self.model_.decision_function(x), dtype=np.float64)
+        proba = self.model_.predict_proba(x)[:, 1]
+        known = label >= 0
+        flagged = np.where(known, label == 1.0, self.model_.predict(x).astype(bool))
+        return {
+            "label": label,
+            "decision": decision,
+            "proba": proba,
+            "score": np.where(known, label, proba),
+            "flagged": flagged,
+            "confidence": np.where(known, 1.0, np.where(decision > 0, proba, 1.0 - proba)),
+        }
+
+    def score_samples(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.signals(frame)["score"]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.signals(frame)["flagged"]
+
+    def explanation(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """For a flagged line: "template labelled anomalous", or "reads like the templates
+        labelled anomalous: 87%" (floor()ed, as the SQL writes it); '' for other lines."""
+        texts = []
+        for flagged, label, p in zip(
+            signals["flagged"], signals["label"], signals["proba"], strict=True
+        ):
+            if not flagged:
+                texts.append("")
+            elif label >= 0:
+                texts.append("template labelled anomalous")
+            else:
+                texts.append(
+                    f"reads like the templates labelled anomalous: {int(np.floor(100.0 * p))}%"
+                )
+        return np.asarray(texts, dtype=object)
+
+
+def template_labels(level: Pipeline, labels: tuple[tuple[str, bool, str], ...]) -> Pipeline:
+    return Pipeline([("detector", TemplateLabels(level, labels))])

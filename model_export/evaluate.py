@@ -78,7 +78,7 @@ def anomaly_rows(dataset: str, frame: pd.DataFrame, seed: int) -> list[dict[str,
         return []
     levelled = train[train["level"].notna()]
     level = pipelines.level_classifier(seed).fit(levelled, levelled["level"].to_numpy())
-    detector = pipelines.fit_anomaly_detector(train, seed, level)
+    detector = pipelines.fit_anomaly_detector(train, level)
     unsupervised = severity_rarity(level).fit(train)
     forest = pipelines.isolation_forest(seed).fit(train)
     old = old_pipeline(seed).fit(train["message"].tolist(), labels)

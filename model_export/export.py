@@ -30,6 +30,8 @@ from model_export.compiler.project_files import (
 )
 from model_export.compiler.scorer import compile_scorer, scorer_name
 from model_export.data import Window, ensure_staging, fingerprint, read_stg, time_split
+from model_export.detector import TemplateLabels
+from model_export.labels import Label, user_labels
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.model_card import write_card
 from model_export.registry import Entry, next_version, register
@@ -82,10 +84,13 @@ def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[
 
 
 def _fit_detector(
-    train: pd.DataFrame, held_out: pd.DataFrame, seed: int, level: Pipeline
+    train: pd.DataFrame, held_out: pd.DataFrame, level: Pipeline, user: list[Label]
 ) -> tuple[object, dict]:
-    model = pipelines.fit_anomaly_detector(train, seed, level)
+    model = pipelines.fit_anomaly_detector(train, level, user)
     metrics: dict[str, object] = {"detector": type(model[-1]).__name__}
+    if isinstance(model[-1], TemplateLabels):
+        kinds = list(model[-1].labels_.values())
+        metrics.update(labelled_templates=len(kinds), anomalous_templates=sum(kinds))
     if len(held_out):
         # the held-out lines follow the training lines: those are their history
         flagged = pipelines.anomaly_outputs(model, held_out, history=train).is_anomaly
@@ -114,7 +119,7 @@ def export(
     progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
     level, level_scores = _fit_level(train, held_out, seed)
     progress(f"level classifier: held-out macro F1 {level_scores['macro_f1']:.3f}")
-    detector, detector_scores = _fit_detector(train, held_out, seed, level)
+    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(url))
     progress(f"anomaly detector: {detector_scores['detector']}")
     version = next_version(url)
     # The artifacts folder may hold versions of another database's registry: skip them, a

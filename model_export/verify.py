@@ -159,7 +159,13 @@ def text_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]
 
 
 Reference = Callable[[object, pd.DataFrame], dict[str, np.ndarray]]
-LABELS = {"predicted_level", "is_anomaly", "predicted_label", "anomaly_explanation"}
+LABELS = {
+    "predicted_level",
+    "is_anomaly",
+    "predicted_label",
+    "anomaly_explanation",
+    "level_explanation",
+}
 
 
 def verify_macro(
@@ -203,7 +209,10 @@ def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndar
     if TEMPLATE_LINES not in inputs:
         inputs = with_history(inputs)
     history = {c: inputs[c].to_numpy() for c in (TEMPLATE_LINES, SERVICE_LINES)}
-    return level_reference(level, inputs) | anomaly_reference(detector, inputs) | history
+    explained = {"level_explanation": pipelines.level_explanations(level, inputs)}
+    return (
+        level_reference(level, inputs) | explained | anomaly_reference(detector, inputs) | history
+    )
 
 
 def verify_version(
@@ -241,5 +250,7 @@ def verify_predictions(url: str, rows: int | None, version: str | None = None) -
     # reference reads it from the table (the counting itself is tested on its own).
     history = predicted[[TEMPLATE_LINES, SERVICE_LINES]]
     expected = version_reference(models, pd.concat([inputs, history], axis=1))
-    expected.pop("anomaly_explanation", None)  # stored inside `explanation` (tests compare it)
+    # stored inside `explanation` (tests compare it)
+    expected.pop("anomaly_explanation", None)
+    expected.pop("level_explanation", None)
     return compare(f"ml_predictions {version}", predicted, expected, LABELS)

@@ -445,6 +445,24 @@ async function loadAlerts() {
   drawAlerts(body.alerts);
 }
 
+// --- templates to label: flagged most often, no template label yet ---------------------------
+async function loadUnlabelled() {
+  const body = await api("/api/v1/templates/unlabelled", { limit: 10 });
+  const rows = body.templates.map((t) => {
+    const tr = el("tr", { "data-template-hash": t.template_hash });
+    tr.append(el("td", {}, number(t.flagged)), el("td", {}, number(t.lines)));
+    tr.append(el("td", {}, t.service || "–"), el("td", {}, String(t.example_log_entry_id ?? "–")));
+    tr.append(el("td", { class: "message" }, t.example_message || ""));
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = el("tr");
+    tr.append(el("td", { colspan: "5" }, "no flagged template without a label"));
+    rows.push(tr);
+  }
+  $("unlabelled").querySelector("tbody").replaceChildren(...rows);
+}
+
 function alertRow(a) {
   const tr = el("tr", { "data-alert-key": a.alert_key, "data-state": a.delivery.state, "data-kind": a.alert_kind });
   tr.append(el("td", {}, when(a.detected_at)));
@@ -566,7 +584,7 @@ async function main() {
     if (await loadStatus()) {
       await Promise.all([
         loadWindow(), loadHourly(), loadServices(), loadPredictions(true), loadComparison(),
-        loadDrift(), loadHealth(), loadAlerts(),
+        loadDrift(), loadHealth(), loadAlerts(), loadUnlabelled(),
       ]);
     }
   } catch (error) {

@@ -272,6 +272,8 @@ def _source(source: ir.Source) -> tuple[str, str]:
     template = ", with_template=true" if source.with_template else ""
     if source.history:
         template = f", history_version='{source.history}', history=history"
+    if source.labels:
+        template += f", labels_seed='{source.labels.name}'"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 
@@ -328,6 +330,9 @@ class _Query:
                 # A row without known terms has no sums (or no row to join): 0, as in sklearn.
                 divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
                 scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
+            elif isinstance(binding, ir.TopTerms):
+                join, relation = "cross join lateral", self._top_terms(binding, alias, scope)
+                scope.update({n: f"{alias}.{n}" for n in binding.names()})
             else:
                 join, relation = self._memoized(binding, alias, scope)
                 scope.update({n: f"{alias}.{n}" for n in binding.names()})
@@ -350,6 +355,33 @@ class _Query:
         if len(f")]) as {alias} ({columns})") > WIDTH:
             columns = f"\n{TAB}{_indent(_wrapped(names))}\n"
         return f"unnest(array[row(\n{TAB}{row}\n)]) as {alias} ({columns})"
+
+    def _top_terms(self, top: ir.TopTerms, alias: str, scope: Mapping[str, str]) -> str:
+        tokens, vocabulary, terms = self._alias("tokens"), self._alias("vocabulary"), alias
+        inner = self._alias(f"{alias}_ranked")
+        columns = {c: f"{vocabulary}.{c}" for c in top.vocabulary.column_names()}
+        weight = expression(top.weight, {**scope, **columns})
+        split, keep = split_tokens(top.tokens, scope, f"{tokens}.token")
+        # bytewise ties (collate "C"), as Python orders strings
+        ranked = _subquery(
+            f"select {vocabulary}.term, sum({vocabulary}.idf * {_atom(weight)}) as contribution\n"
+            f"from {split} as {tokens} (token)\n"
+            f"inner join {_seed(top.vocabulary)} as {vocabulary}\n"
+            f"{TAB}on {vocabulary}.term = {tokens}.token\n"
+            f"where {keep}\n"
+            f"group by {vocabulary}.term\n"
+            f'order by contribution desc, {vocabulary}.term collate "C"\n'
+            f"limit {top.limit}"
+        )
+        aggregate = (
+            f"coalesce(string_agg({inner}.term, ', '"
+            f" order by {inner}.contribution desc, {inner}.term collate \"C\"), '')"
+        )
+        select = (
+            f"select {aggregate} as {top.name}\nfrom {ranked} as {inner}\n"
+            f"where {inner}.contribution > {float_literal(0.0)}"
+        )
+        return f"{_subquery(select)} as {terms}"
 
     def _memoized(
         self, memoized: ir.Memoized, alias: str, scope: Mapping[str, str]

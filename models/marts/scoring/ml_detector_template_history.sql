@@ -1,6 +1,7 @@
 {#-
   The anomaly detector's history (model_export.detector): per model version, service and
-  template, how many lines that version has scored. ml_predictions reads it, as it stood
+  template, how many lines that version has scored, how many it flagged, and the newest of
+  them (the API's "templates flagged most often without a label" show it as the example). ml_predictions reads it, as it stood
   before the run, for each new line's template_lines (macros/log_features.sql,
   log_features_history); this model then adds the run's lines. Incremental: only the
   ml_predictions rows written after the newest ones already counted (index on predicted_at),
@@ -55,6 +56,8 @@ new_lines as (
         coalesce(predictions.service, '') as service,
         predictions.template_hash,
         count(*) as lines,
+        count(*) filter (where predictions.is_anomaly) as flagged,
+        max(predictions.log_entry_id) as example_log_entry_id,
         max(predictions.predicted_at) as last_predicted_at
     from {{ ref('ml_predictions') }} as predictions
     where
@@ -74,7 +77,8 @@ counted as (
         null::text as model_version,
         null::text as service,
         null::text as template_hash,
-        null::bigint as lines
+        null::bigint as lines,
+        null::bigint as flagged
     where false
     {%- endif %}
 
@@ -87,6 +91,8 @@ final as (
         new_lines.service,
         new_lines.template_hash,
         (coalesce(counted.lines, 0) + new_lines.lines)::bigint as lines,
+        (coalesce(counted.flagged, 0) + new_lines.flagged)::bigint as flagged,
+        new_lines.example_log_entry_id,
         new_lines.last_predicted_at
     from new_lines
     left join counted

@@ -69,14 +69,17 @@ cross join lateral (
                 then softmax.softmax_1
             else softmax.softmax_2
         end as level_confidence,
-        'the message terms weigh most for ' || case
-            when decision.decision_0 >= decision.decision_1
-                and decision.decision_0 >= decision.decision_2
-                then 'ERROR'
-            when decision.decision_1 > decision.decision_0
-                and decision.decision_1 >= decision.decision_2
-                then 'INFO'
-            else 'WARN'
+        case
+            when top_terms.top_terms = '' then 'no known term for it (against ' || case
+                when others.others_0 >= others.others_1 and others.others_0 >= others.others_2 then 'ERROR'
+                when others.others_1 > others.others_0 and others.others_1 >= others.others_2 then 'INFO'
+                else 'WARN'
+            end || ')'
+            else 'terms ' || top_terms.top_terms || ' (against ' || case
+                when others.others_0 >= others.others_1 and others.others_0 >= others.others_2 then 'ERROR'
+                when others.others_1 > others.others_0 and others.others_1 >= others.others_2 then 'INFO'
+                else 'WARN'
+            end || ')'
         end as level_explanation
     from (
         select
@@ -110,5 +113,57 @@ cross join lateral (
         (exps.exps_1 / (exps.exps_0 + exps.exps_1 + exps.exps_2)),
         (exps.exps_2 / (exps.exps_0 + exps.exps_1 + exps.exps_2))
     )]) as softmax (softmax_0 float8, softmax_1 float8, softmax_2 float8)
+    cross join lateral unnest(array[row(
+        case
+            when decision.decision_0 >= decision.decision_1
+                and decision.decision_0 >= decision.decision_2
+                then 0
+            when decision.decision_1 > decision.decision_0 and decision.decision_1 >= decision.decision_2 then 1
+            else 2
+        end
+    )]) as winner (winner_0 integer)
+    cross join lateral unnest(array[row(
+        case
+            when winner.winner_0 = 0 then '-Infinity'::float8
+            else decision.decision_0
+        end,
+        case
+            when winner.winner_0 = 1 then '-Infinity'::float8
+            else decision.decision_1
+        end,
+        case
+            when winner.winner_0 = 2 then '-Infinity'::float8
+            else decision.decision_2
+        end
+    )]) as others (others_0 float8, others_1 float8, others_2 float8)
+    cross join lateral unnest(array[row(
+        case
+            when others.others_0 >= others.others_1 and others.others_0 >= others.others_2 then 0
+            when others.others_1 > others.others_0 and others.others_1 >= others.others_2 then 1
+            else 2
+        end
+    )]) as runner_up (runner_up_0 integer)
+    cross join lateral (
+        select coalesce(string_agg(top_terms_ranked.term, ', ' order by top_terms_ranked.contribution desc, top_terms_ranked.term collate "C"), '') as top_terms
+        from (
+            select vocabulary_2.term, sum(vocabulary_2.idf * (case
+                when winner.winner_0 = 0 then vocabulary_2.w_0
+                when winner.winner_0 = 1 then vocabulary_2.w_1
+                else vocabulary_2.w_2
+            end - case
+                when runner_up.runner_up_0 = 0 then vocabulary_2.w_0
+                when runner_up.runner_up_0 = 1 then vocabulary_2.w_1
+                else vocabulary_2.w_2
+            end)) as contribution
+            from string_to_table(features.template, ' ') as tokens_2 (token)
+            inner join {{ ref('ml_level_classifier_vocabulary_vtiny') }} as vocabulary_2
+                on vocabulary_2.term = tokens_2.token
+            where tokens_2.token <> ''
+            group by vocabulary_2.term
+            order by contribution desc, vocabulary_2.term collate "C"
+            limit 3
+        ) as top_terms_ranked
+        where top_terms_ranked.contribution > 0.0::float8
+    ) as top_terms
     offset 0
 ) as level
