@@ -29,16 +29,18 @@
 {% endmacro %}
 
 {#-
-  With history_version (a model version): the template, its md5 (template_hash) and the
-  line's history as that version counted it (model_export.detector.with_history):
-  - template_lines: earlier lines of the same (service, template_hash),
-  - service_lines: earlier lines of the same service (a NULL service is the service ''),
-  each the count stored in the state tables `history` ({'templates': relation, 'services':
-  relation}: ml_detector_template_history and ml_detector_service_history, which dbt updates
-  after each scoring run) plus the lines of the batch before it in (logged_at, log_entry_id)
-  order. Without `history` (none: verify, the benchmark) the stored counts are 0: the batch
-  is the whole history. The window makes this part not row-local (Citus cannot push it down
-  unless the batch is distributed by service).
+  With history_version (a model version): the template, its md5 (template_hash), the
+  service_key ('' for a NULL service), logged_at, and the line's stored history as that
+  version counted it (model_export.detector.with_history) in the state tables `history`
+  ({'templates': relation, 'services': relation}: ml_detector_template_history and
+  ml_detector_service_history, which dbt updates after each scoring run):
+  - stored_template_lines: earlier lines of the same (service, template_hash),
+  - stored_service_lines: earlier lines of the same service.
+  The compiled SQL adds the lines of the batch before each line in (logged_at, log_entry_id)
+  order (windows, in a stage of their own: interpreters/postgresql.py) to get template_lines
+  and service_lines. Without `history` (none: verify, the benchmark) the stored counts are 0:
+  the batch is the whole history. The windows make this part not row-local (Citus cannot
+  push it down unless the batch is distributed by service).
 -#}
 {#-
   template_label: the label of the line's template in labels_seed (a model version's seed of
@@ -65,13 +67,10 @@
         lf_r.http_status,
         lf_r.response_time_ms,
         lf_r.template_hash,
-        coalesce(lf_th.lines, 0) - 1 + row_number() over (
-            partition by lf_r.service_key, lf_r.template_hash
-            order by lf_r.logged_at, lf_r.log_entry_id
-        ) as template_lines,
-        coalesce(lf_sh.lines, 0) - 1 + row_number() over (
-            partition by lf_r.service_key order by lf_r.logged_at, lf_r.log_entry_id
-        ) as service_lines,
+        lf_r.service_key,
+        lf_r.logged_at,
+        coalesce(lf_th.lines, 0) as stored_template_lines,
+        coalesce(lf_sh.lines, 0) as stored_service_lines,
         coalesce(lf_l.label, -1::float8) as template_label
     from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
     left join {{ templates }} as lf_th
