@@ -19,8 +19,12 @@ rows twice, each time writing one result row per log into a new table:
   then predict / predict_proba or score_samples / decision_function), and the results are
   COPYed back.
 With --repeat N both paths run N times, alternating, and each path's median counts.
-Both tables are compared (labels equal, max |diff| of the numbers). Prints a markdown table;
-writes bench/results/scoring_speed.json.
+The generated is_anomaly labels are cleared first (most users have none: the default
+detector is then severity x rarity, whose history both paths count in (logged_at,
+log_entry_id) order); --with-labels keeps them (template labels). Explanations are not
+written by either path.
+Both tables are compared (labels equal, max |diff| of the numbers, history counts). Prints a
+markdown table; writes bench/results/scoring_speed.json.
 """
 
 from __future__ import annotations
@@ -48,7 +52,13 @@ from ingest.source_table import create_source_table
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_RELATION, Window, frame_from_rows
-from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, History, SeverityRarity
+from model_export.detector import (
+    SERVICE_LINES,
+    TEMPLATE_LINES,
+    History,
+    SeverityRarity,
+    TemplateLabels,
+)
 from model_export.export import export
 from model_export.features import STG_COLUMNS
 from model_export.verify import load_seeds, load_version
@@ -111,6 +121,13 @@ def _score_chunk(
         signals = model.signals(frame)
         flagged, score = model.decide(signals), signals["score"]
         anomaly_confidence = model.confidence(signals)
+    elif isinstance(model, TemplateLabels):
+        signals = model.signals(frame)
+        flagged, score, anomaly_confidence = (
+            signals["flagged"],
+            signals["score"],
+            signals["confidence"],
+        )
     elif hasattr(model, "score_samples"):
         features = detector[:-1].transform(frame)
         decision = model.decision_function(features)
@@ -201,8 +218,9 @@ def main() -> None:
     parser.add_argument(
         "--with-labels",
         action="store_true",
-        help="keep the generated is_anomaly labels (the supervised detector); by default they"
-        " are cleared, as in most users' logs, and the default detector is severity x rarity",
+        help="keep the generated is_anomaly labels (turned into template labels: TemplateLabels);"
+        " by default they are cleared, as in most users' logs, and the detector is severity x"
+        " rarity",
     )
     parser.add_argument(
         "--repeat",

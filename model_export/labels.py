@@ -1,8 +1,9 @@
 """Template labels: the cheap path to supervision. Labelling lines is what users never do;
 labelling a template once ("this FATAL is benign", "this one pages someone") is.
 
-`ml.ml_template_labels` holds one label per template (its md5, as `ml_predictions.template_hash`)
-with an example line of it. Users fill it with SQL or with
+`ml.ml_template_labels` (created by every dbt run: macros/template_labels.sql) holds one label
+per template (its md5, as `ml_predictions.template_hash`) with an example line of it. Users
+fill it with SQL or with
 
     python -m model_export label --log-entry-id 123 --anomalous   (or --normal; make label)
 
@@ -22,19 +23,6 @@ from model_export.data import STG_RELATION
 from model_export.tokenizer import log_template, template_hash
 
 TABLE = "ml.ml_template_labels"
-_DDL = f"""
-create schema if not exists ml;
-create table if not exists {TABLE} (
-    template_hash text primary key,
-    is_anomaly boolean not null,
-    example_message text not null,
-    note text,
-    labelled_at timestamptz not null default now()
-);
-comment on table {TABLE} is
-    'One label per log template (md5 of log_template, as ml_predictions.template_hash), used'
-    ' by the next model export: python -m model_export label, or plain SQL';
-"""
 
 
 @dataclass(frozen=True)
@@ -44,14 +32,17 @@ class Label:
     example_message: str
 
 
-def ensure_table(url: str) -> None:
+def _exists(url: str) -> bool:
+    """dbt creates the table on every run (macros/template_labels.sql)."""
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(_DDL)
+        cur.execute("select to_regclass(%s) is not null", (TABLE,))
+        return bool(cur.fetchone()[0])
 
 
 def label_line(url: str, log_entry_id: int, is_anomaly: bool, note: str | None = None) -> Label:
     """Label the template of one logged line (every line of that template)."""
-    ensure_table(url)
+    if not _exists(url):
+        raise SystemExit(f"no {TABLE}: run dbt once (make run, or make pipeline)")
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"select message from {STG_RELATION} where log_entry_id = %s", (log_entry_id,))
         found = cur.fetchone()
@@ -70,7 +61,8 @@ def label_line(url: str, log_entry_id: int, is_anomaly: bool, note: str | None =
 
 
 def user_labels(url: str) -> list[Label]:
-    ensure_table(url)
+    if not _exists(url):
+        return []
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"select template_hash, is_anomaly, example_message from {TABLE} order by 1")
         return [Label(str(h), bool(a), str(m)) for h, a, m in cur.fetchall()]

@@ -61,7 +61,7 @@ def test_verify_every_generated_row(exported) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "EXACT"
-    assert sum(f"rows {ROWS:>8}" in line for line in lines) == 8
+    assert sum(f"rows {ROWS:>8}" in line for line in lines) == 9
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_verify_after_dbt_seed(exported) -> None:
     results = verify_macro(
         url, project, f"ml_score_{version}", models, version_reference, where, "ml"
     )
-    assert len(results) == 8
+    assert len(results) == 9
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]
 
 
