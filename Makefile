@@ -14,8 +14,8 @@ DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        promote challenger verify demo-model check-generated evaluate evaluate-project run freshness \
-        notify docs serve test lint db-stop citus-up citus-down \
+        label promote challenger verify demo-model check-generated evaluate evaluate-project run \
+        freshness notify docs serve test lint db-stop citus-up citus-down \
         bench clean
 
 help:  ## list the targets
@@ -58,6 +58,11 @@ export-model: setup  ## retrain, compile to SQL, register a new active version (
 
 versions: setup  ## every model version with its role (active, challenger) and held-out metrics
 	$(PY) -m model_export versions
+
+label: setup  ## label the template of log line ID as LABEL=anomalous|normal (used by the next export-model)
+	@case "$(LABEL)" in anomalous|normal) ;; *) echo "usage: make label ID=123 LABEL=anomalous|normal"; exit 2;; esac
+	@test -n "$(ID)" || { echo "usage: make label ID=123 LABEL=anomalous|normal"; exit 2; }
+	$(PY) -m model_export label --log-entry-id $(ID) --$(LABEL)
 
 activate: setup  ## make VERSION (e.g. VERSION=v3) the active model version; no retraining
 	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN"; exit 2; }

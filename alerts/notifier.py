@@ -80,6 +80,7 @@ TITLES = {
     "anomaly_rate_spike": "Anomaly rate spike",
     "level_disagreement_spike": "Level disagreement spike",
     "drift": "Model input drift",
+    "new_anomalous_template": "New anomalous line for its service",
 }
 
 

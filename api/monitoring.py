@@ -1,6 +1,8 @@
-"""/api/v1/drift, /api/v1/models/health and /api/v1/alerts: the monitoring marts (ml_drift,
-ml_model_health, ml_alerts with the notifier's ml_alert_deliveries) for people, not only for
-SQL. Every parameter is validated by its declared type before any SQL runs."""
+"""/api/v1/drift, /api/v1/models/health, /api/v1/alerts and /api/v1/templates/unlabelled: the
+monitoring marts (ml_drift, ml_model_health, ml_alerts with the notifier's
+ml_alert_deliveries, the detector's ml_detector_template_history beside ml_template_labels)
+for people, not only for SQL. Every parameter is validated by its declared type before any
+SQL runs."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from fastapi.responses import Response
 from api import queries
 from api.errors import ERROR_RESPONSES
 from api.responses import json_response
-from api.schemas import Alerts, Drift, DriftFeature, ModelHealth
+from api.schemas import Alerts, Drift, DriftFeature, ModelHealth, UnlabelledTemplates
 from api.v1 import PRINTABLE, ModelVersion, db
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
@@ -80,7 +82,11 @@ async def model_health(
 
 
 AlertKind = Literal[
-    "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"
+    "high_severity_anomaly",
+    "anomaly_rate_spike",
+    "level_disagreement_spike",
+    "drift",
+    "new_anomalous_template",
 ]
 
 
@@ -114,3 +120,18 @@ async def alerts(
         "notifier_has_run": readable,
     }
     return json_response(body, raw={"alerts": page})
+
+
+@router.get("/templates/unlabelled", response_model=UnlabelledTemplates)
+async def unlabelled_templates(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    model_version: ModelVersion = None,
+) -> UnlabelledTemplates:
+    """The templates the detector flags most often that have no template label yet: what to
+    label next (`make label ID=<example_log_entry_id> LABEL=anomalous|normal`; the next
+    export uses the labels)."""
+    params = {"limit": limit, "model_version": model_version}
+    rows = await db(request).fetch(queries.UNLABELLED_TEMPLATES, params)
+    version = rows[0]["model_version"] if rows else model_version
+    return UnlabelledTemplates.model_validate({"model_version": version, "templates": rows})

@@ -190,6 +190,23 @@ def predictions(filters: dict[str, Any]) -> sql.Composed:
 
 
 # --- monitoring: drift, model health, alerts (api/monitoring.py) ------------------------------
+# The templates the version flags most often that nobody has labelled yet (what to label
+# next: model_export label), with the newest line of each as its example.
+UNLABELLED_TEMPLATES = f"""
+select h.model_version, h.template_hash, h.service, h.flagged, h.lines,
+       h.example_log_entry_id, p.message as example_message
+from ml_detector_template_history as h
+left join ml_predictions as p
+  on p.model_version = h.model_version and p.log_entry_id = h.example_log_entry_id
+where h.model_version = {_VERSION}
+  and h.flagged > 0
+  and not exists (
+      select 1 from ml_template_labels as l where l.template_hash = h.template_hash
+  )
+order by h.flagged desc, h.lines, h.template_hash
+limit %(limit)s
+"""
+
 DRIFT = f"""
 select model_version, feature, training_start, training_end, current_start, current_end,
        baseline_rows, current_rows, psi, alert_threshold

@@ -487,7 +487,11 @@ class AlertDelivery(BaseModel):
 class Alert(BaseModel):
     alert_key: str
     alert_kind: Literal[
-        "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"
+        "high_severity_anomaly",
+        "anomaly_rate_spike",
+        "level_disagreement_spike",
+        "drift",
+        "new_anomalous_template",
     ]
     model_version: str
     service: str | None
@@ -512,3 +516,20 @@ class Alerts(BaseModel):
         " so every alert counts as pending"
     )
     alerts: list[Alert] = Field(description="newest first (detected_at, then window_start)")
+
+
+class UnlabelledTemplate(BaseModel):
+    template_hash: str = Field(description="md5 of the line's log template")
+    service: str = Field(description="'' for lines without a service")
+    flagged: int = Field(description="lines of it the version flagged as anomalous")
+    lines: int = Field(description="lines of it the version scored")
+    example_log_entry_id: int | None
+    example_message: str | None = Field(description="the newest line of it (500 characters)")
+
+
+class UnlabelledTemplates(BaseModel):
+    model_version: str | None
+    templates: list[UnlabelledTemplate] = Field(
+        description="flagged most often first; label one with `python -m model_export label"
+        " --log-entry-id <example_log_entry_id> --anomalous|--normal`"
+    )

@@ -17,12 +17,80 @@
   evaluate them once the same way.
 -#}
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
-{% macro log_features(batch, frequency_seed, with_template=false) %}
+{% macro log_features(
+    batch, frequency_seed, with_template=false, history_version=none, history=none,
+    labels_seed=none
+) %}
+{%- if history_version is not none -%}
+{{ log_features_history(batch, frequency_seed, history_version, history, labels_seed) }}
+{%- else -%}
+{{ log_features_rows(batch, frequency_seed, with_template, false) }}
+{%- endif -%}
+{% endmacro %}
+
+{#-
+  With history_version (a model version): the template, its md5 (template_hash), the
+  service_key ('' for a NULL service), logged_at, and the line's stored history as that
+  version counted it (model_export.detector.with_history) in the state tables `history`
+  ({'templates': relation, 'services': relation}: ml_detector_template_history and
+  ml_detector_service_history, which dbt updates after each scoring run):
+  - stored_template_lines: earlier lines of the same (service, template_hash),
+  - stored_service_lines: earlier lines of the same service.
+  The compiled SQL adds the lines of the batch before each line in (logged_at, log_entry_id)
+  order (windows, in a stage of their own: interpreters/postgresql.py) to get template_lines
+  and service_lines. Without `history` (none: verify, the benchmark) the stored counts are 0:
+  the batch is the whole history. The windows make this part not row-local (Citus cannot
+  push it down unless the batch is distributed by service).
+-#}
+{#-
+  template_label: the label of the line's template in labels_seed (a model version's seed of
+  template labels: template_hash, label 1 or 0), -1 for a template without one (and always
+  without labels_seed).
+-#}
+{% macro log_features_history(batch, frequency_seed, history_version, history, labels_seed) %}
+{%- set no_templates = '(select null::text as model_version, null::text as service,'
+    ~ ' null::text as template_hash, null::bigint as lines where false)' -%}
+{%- set no_services = '(select null::text as model_version, null::text as service,'
+    ~ ' null::bigint as lines where false)' -%}
+{%- set templates = history.templates if history is not none else no_templates -%}
+{%- set services = history.services if history is not none else no_services -%}
+{%- set no_labels = '(select null::text as template_hash, null::float8 as label)' -%}
+{%- set labels = ref(labels_seed) if labels_seed is not none else no_labels %}
+    select
+        lf_r.log_entry_id,
+        lf_r.template,
+        lf_r.message_length,
+        lf_r.token_count,
+        lf_r.digit_ratio,
+        lf_r.template_frequency,
+        lf_r.level_ordinal,
+        lf_r.http_status,
+        lf_r.response_time_ms,
+        lf_r.template_hash,
+        lf_r.service_key,
+        lf_r.logged_at,
+        coalesce(lf_th.lines, 0) as stored_template_lines,
+        coalesce(lf_sh.lines, 0) as stored_service_lines,
+        coalesce(lf_l.label, -1::float8) as template_label
+    from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
+    left join {{ templates }} as lf_th
+        on
+            lf_th.model_version = '{{ history_version }}'
+            and lf_th.service = lf_r.service_key
+            and lf_th.template_hash = lf_r.template_hash
+    left join {{ services }} as lf_sh
+        on lf_sh.model_version = '{{ history_version }}' and lf_sh.service = lf_r.service_key
+    left join {{ labels }} as lf_l on lf_l.template_hash = lf_r.template_hash
+{% endmacro %}
+
+{% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}
 {%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
 {%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
         lf_b.log_entry_id,
         {{ 'lf_t.template,' if with_template }}
+        {{ "md5(lf_t.template) as template_hash, coalesce(lf_b.service, '') as service_key,"
+            ~ " lf_b.logged_at," if with_history }}
         length(lf_b.message)::float8 as message_length,
         case
             when lf_t.template = '' then 0::float8

@@ -82,6 +82,26 @@
   predicted level, probabilities, anomaly decision and score, explanations). A macro of its
   own so that unit tests can replace every version's models with a stand-in.
 -#}
-{% macro ml_score(entry, batch) %}
-    {{ return(entry.scorer(batch)) }}
+{% macro ml_score(entry, batch, history=none) %}
+    {{ return(entry.scorer(batch, history)) }}
+{% endmacro %}
+
+{#-
+  The anomaly detector's state tables as they stand (models ml_detector_template_history and
+  ml_detector_service_history, which dbt builds after ml_predictions: read here by name, not
+  ref, as ref would make a cycle), or none before their first build: the compiled models then
+  count the history within the batch alone (macros/log_features.sql, log_features_history).
+-#}
+{% macro ml_detector_history() %}
+    {#- unit tests give `this` as a string, and their stand-in scorers read no history -#}
+    {%- if this is none or this is string -%}{{ return(none) }}{%- endif -%}
+    {%- set found = {} -%}
+    {%- for kind in ['template', 'service'] -%}
+        {%- set relation = adapter.get_relation(
+            database=this.database, schema=this.schema, identifier='ml_detector_' ~ kind ~ '_history'
+        ) -%}
+        {%- if relation is none -%}{{ return(none) }}{%- endif -%}
+        {%- do found.update({kind ~ 's': relation}) -%}
+    {%- endfor -%}
+    {{ return(found) }}
 {% endmacro %}

@@ -15,7 +15,8 @@
     {%- set tables = [
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
         'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
-        'ml_model_comparison', 'ml_model_versions', 'ml_log_freshness', 'ml_alert_deliveries'
+        'ml_model_comparison', 'ml_model_versions', 'ml_log_freshness', 'ml_alert_deliveries',
+        'ml_detector_template_history', 'ml_detector_service_history', 'ml_template_labels'
     ] -%}
     {%- set existing = [] -%}
     {%- for table in tables -%}

@@ -1,5 +1,6 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, and the model lifecycle:
-versions, activate, rollback, promote, challenger (role changes only: nothing retrains)."""
+"""Command line: export, verify, evaluate, check, compile-pipeline, label (template labels for
+the next export), and the model lifecycle: versions, activate, rollback, promote, challenger
+(role changes only: nothing retrains)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import joblib
 
 from dbt_project.database import PROJECT_ROOT, database_url
-from model_export import registry
+from model_export import labels, registry
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import (
@@ -82,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
     cp.add_argument("--name", required=True, help="macro name (ml_ is prefixed if missing)")
+
+    la = command("label", "label the template of a logged line, for the next export")
+    la.add_argument("--log-entry-id", type=int, required=True, help="a line of the template")
+    kind = la.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--anomalous", action="store_true", help="its lines are anomalies")
+    kind.add_argument("--normal", action="store_true", help="its lines are not anomalies")
+    la.add_argument("--note", help="why (kept beside the label)")
 
     command("versions", "every registered version with its role and held-out metrics")
     command("activate", "make a registered version the active one").add_argument("version")
@@ -196,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         return _lifecycle(args, url)
     if args.command == "versions":
         return _versions(url)
+    if args.command == "label":
+        label = labels.label_line(url, args.log_entry_id, args.anomalous, args.note)
+        print(labels.describe(label))
+        return 0
     if args.command == "verify":
         return _verify(args, url)
     from model_export.evaluate import evaluate

@@ -116,9 +116,12 @@ def _without_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_detector(
-    train: pd.DataFrame, test: pd.DataFrame, seed: int
+    train: pd.DataFrame, test: pd.DataFrame, level: Pipeline
 ) -> pipelines.AnomalyOutputs:
-    return pipelines.anomaly_outputs(pipelines.fit_anomaly_detector(train, seed), test)
+    """What export would ship for these training rows, applied to the test lines; the
+    training lines are their history (template and service counts)."""
+    detector = pipelines.fit_anomaly_detector(train, level)
+    return pipelines.anomaly_outputs(detector, test, history=train)
 
 
 def _anomaly_figures(truth: np.ndarray | None, flagged: np.ndarray) -> dict[str, object]:
@@ -132,19 +135,27 @@ def anomaly_split(
     train: pd.DataFrame, test: pd.DataFrame, seed: int, curves: bool
 ) -> dict[str, object] | None:
     """One split's anomaly figures per method. Precision and recall where every test line
-    carries a label; with curves, also the precision-recall curves of the detector's scores."""
-    if test.empty:
+    carries a label; with curves, also the precision-recall curves of the detector's scores.
+    None where export could not train (fewer than two known levels: no level model for the
+    detector to read)."""
+    levelled = train[train["level"].notna()]
+    if test.empty or levelled["level"].nunique() < 2:
         return None
+    level = pipelines.level_classifier(seed).fit(levelled, levelled["level"].to_numpy())
     truth = pipelines.anomaly_labels(test) if test["is_anomaly_label"].notna().all() else None
-    unsupervised = default_detector(_without_labels(train), test, seed)
+    unsupervised = default_detector(_without_labels(train), test, level)
+    forest = pipelines.isolation_forest(seed).fit(train)
     fatal = (test["level"] == "FATAL").to_numpy()
     result: dict[str, object] = {
         "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
         'rule "FATAL means anomaly"': _anomaly_figures(truth, fatal),
+        "IsolationForest (the default before #12)": _anomaly_figures(
+            truth, pipelines.anomaly_outputs(forest, test).is_anomaly
+        ),
     }
     scores = {"default (no labels)": unsupervised.score}
     if truth is not None and train["is_anomaly_label"].notna().any():
-        supervised = default_detector(train, test, seed)
+        supervised = default_detector(train, test, level)
         result["default (with labels)"] = _anomaly_figures(truth, supervised.is_anomaly)
         scores["default (with labels)"] = supervised.score
         labels = pipelines.anomaly_labels(train)

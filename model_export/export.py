@@ -30,6 +30,8 @@ from model_export.compiler.project_files import (
 )
 from model_export.compiler.scorer import compile_scorer, scorer_name
 from model_export.data import Window, ensure_staging, fingerprint, read_stg, time_split
+from model_export.detector import TemplateLabels
+from model_export.labels import Label, user_labels
 from model_export.level_selection import select_level_classifier
 from model_export.metrics import anomaly_metrics, level_metrics
 from model_export.model_card import write_card
@@ -72,7 +74,7 @@ def byo_files(artifacts_dir: Path) -> dict[Path, str]:
     return files
 
 
-def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
+def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[Pipeline, dict]:
     try:
         model, selection = select_level_classifier(train, seed)
     except ValueError as error:
@@ -82,11 +84,17 @@ def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[
     return model, {**level_metrics(scored["level"].to_numpy(), predicted), "selection": selection}
 
 
-def _fit_detector(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[object, dict]:
-    model = pipelines.fit_anomaly_detector(train, seed)
+def _fit_detector(
+    train: pd.DataFrame, held_out: pd.DataFrame, level: Pipeline, user: list[Label]
+) -> tuple[object, dict]:
+    model = pipelines.fit_anomaly_detector(train, level, user)
     metrics: dict[str, object] = {"detector": type(model[-1]).__name__}
+    if isinstance(model[-1], TemplateLabels):
+        kinds = list(model[-1].labels_.values())
+        metrics.update(labelled_templates=len(kinds), anomalous_templates=sum(kinds))
     if len(held_out):
-        flagged = pipelines.anomaly_outputs(model, held_out).is_anomaly
+        # the held-out lines follow the training lines: those are their history
+        flagged = pipelines.anomaly_outputs(model, held_out, history=train).is_anomaly
         metrics["held_out_anomaly_rate"] = float(flagged.mean())
         if held_out["is_anomaly_label"].notna().any():
             metrics.update(anomaly_metrics(pipelines.anomaly_labels(held_out), flagged))
@@ -115,7 +123,7 @@ def export(
         f"level classifier {level_scores['selection']['chosen']!r} (chosen on validation inside"
         f" the training window): held-out macro F1 {level_scores['macro_f1']:.3f}"
     )
-    detector, detector_scores = _fit_detector(train, held_out, seed)
+    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(url))
     progress(f"anomaly detector: {detector_scores['detector']}")
     version = next_version(url)
     # The artifacts folder may hold versions of another database's registry: skip them, a

@@ -3,6 +3,7 @@ compiled SQL must match). Every pipeline takes a stg_log_entries DataFrame."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,11 +13,23 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from model_export.detector import (
+    SERVICE_LINES,
+    TEMPLATE_LINES,
+    SeverityRarity,
+    TemplateLabels,
+    severity_rarity,
+    template_labels,
+    with_history,
+)
 from model_export.features import LogFeatures, MessageColumn
+from model_export.labels import Label, derived_labels, merge_labels
 from model_export.tokenizer import MASK, log_tokens
 
-# Supervised detection needs enough labelled lines of both kinds to learn from.
+# Line labels count when there are enough of both kinds to learn from.
 MIN_LABELLED_PER_CLASS = 10
+# Template labels replace the unsupervised detector from this many labelled templates on.
+MIN_LABELLED_TEMPLATES = 10
 
 
 @dataclass(frozen=True)
@@ -108,26 +121,44 @@ def supervised_detector(seed: int) -> Pipeline:
     )
 
 
-def anomaly_detector(train: pd.DataFrame, seed: int) -> Pipeline:
-    """Supervised when the training rows carry is_anomaly labels with at least
-    MIN_LABELLED_PER_CLASS lines of each class, else IsolationForest (no labels needed)."""
-    labels = train["is_anomaly_label"].dropna()
-    positives = int(labels.astype(bool).sum())
-    if positives >= MIN_LABELLED_PER_CLASS and len(labels) - positives >= MIN_LABELLED_PER_CLASS:
-        return supervised_detector(seed)
-    return isolation_forest(seed)
+def training_labels(
+    train: pd.DataFrame, user: Sequence[Label] = ()
+) -> tuple[tuple[str, bool, str], ...]:
+    """Template labels for a detector trained on these rows: the users' (model_export.labels)
+    and, when the rows carry is_anomaly labels with at least MIN_LABELLED_PER_CLASS lines of
+    each class, the old system's line labels turned into template labels."""
+    labels = train["is_anomaly_label"].dropna().astype(bool)
+    derived: list[Label] = []
+    if min(int(labels.sum()), int((~labels).sum())) >= MIN_LABELLED_PER_CLASS:
+        derived = derived_labels(train)
+    merged = merge_labels(list(user), derived)
+    return tuple((label.template_hash, label.is_anomaly, label.example_message) for label in merged)
+
+
+def anomaly_detector(level: Pipeline, labels: tuple[tuple[str, bool, str], ...] = ()) -> Pipeline:
+    """Template labels (TemplateLabels) when at least MIN_LABELLED_TEMPLATES templates are
+    labelled, both kinds among them; else severity x rarity over the fitted level classifier
+    `level` (no labels needed; model_export.detector). IsolationForest (isolation_forest) and
+    a RandomForest on line labels (supervised_detector) stay available, not as defaults: on
+    real logs IsolationForest flags the lines of templates unseen in training, and template
+    labels generalise better than the forest (README "Anomaly detector")."""
+    kinds = {anomalous for _, anomalous, _ in labels}
+    if len(labels) >= MIN_LABELLED_TEMPLATES and kinds == {False, True}:
+        return template_labels(level, labels)
+    return severity_rarity(level)
 
 
 def anomaly_labels(frame: pd.DataFrame) -> np.ndarray:
     return frame["is_anomaly_label"].fillna(False).astype(bool).to_numpy()
 
 
-def fit_anomaly_detector(train: pd.DataFrame, seed: int) -> Pipeline:
-    """The default detector for these rows (see anomaly_detector), fitted."""
-    model = anomaly_detector(train, seed)
-    if isinstance(model[-1], IsolationForest):
-        return model.fit(train)
-    return model.fit(train, anomaly_labels(train))
+def fit_anomaly_detector(
+    train: pd.DataFrame, level: Pipeline, user_labels: Sequence[Label] = ()
+) -> Pipeline:
+    """The default detector for these rows (see anomaly_detector), fitted; `level` is the
+    fitted level classifier. Training rows in (logged_at, log_entry_id) order are their own
+    history (the severity x rarity threshold is chosen on them)."""
+    return anomaly_detector(level, training_labels(train, user_labels)).fit(train)
 
 
 @dataclass(frozen=True)
@@ -141,6 +172,8 @@ class AnomalyOutputs:
     score: np.ndarray
     is_anomaly: np.ndarray
     confidence: np.ndarray
+    # the signals behind the score, where the detector names them (severity x rarity)
+    explanation: np.ndarray | None = None
 
 
 def classifier_outputs(pipeline: Pipeline, inputs: object) -> ClassifierOutputs:
@@ -153,9 +186,66 @@ def classifier_outputs(pipeline: Pipeline, inputs: object) -> ClassifierOutputs:
     )
 
 
-def anomaly_outputs(pipeline: Pipeline, frame: pd.DataFrame) -> AnomalyOutputs:
-    """Score in 0..1 (higher = more anomalous), decision, and a confidence in 0..1."""
+def level_explanations(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """Why each line got its level (the scorer's level_explanation): the (at most 3) terms t
+    with the largest positive x_t * (w_p,t - w_q,t), p the predicted class and q the
+    runner-up, largest first (ties by term), as "terms a, b, c (against q)"."""
+    vectorizer, classifier = pipeline[:-1], pipeline[-1]
+    x = vectorizer.transform(frame).tocsr()
+    names = vectorizer[-1].get_feature_names_out()
+    classes = [str(c) for c in classifier.classes_]
+    decisions = np.asarray(classifier.decision_function(x), dtype=np.float64)
+    coef = np.asarray(classifier.coef_, dtype=np.float64)
+    texts = []
+    for row in range(x.shape[0]):
+        columns = x.indices[x.indptr[row] : x.indptr[row + 1]]
+        values = x.data[x.indptr[row] : x.indptr[row + 1]]
+        if decisions.ndim == 1:
+            sign = 1.0 if decisions[row] > 0 else -1.0
+            weight = coef[0, columns] * sign
+            runner_up = classes[0] if decisions[row] > 0 else classes[1]
+        else:
+            p = int(np.argmax(decisions[row]))
+            others = decisions[row].copy()
+            others[p] = -np.inf
+            q = int(np.argmax(others))
+            weight = coef[p, columns] - coef[q, columns]
+            runner_up = classes[q]
+        contributions = values * weight
+        ranked = sorted(
+            (-c, str(names[j])) for c, j in zip(contributions, columns, strict=True) if c > 0
+        )
+        terms = ", ".join(term for _, term in ranked[:3])
+        texts.append(
+            f"terms {terms} (against {runner_up})"
+            if terms
+            else f"no known term for it (against {runner_up})"
+        )
+    return np.asarray(texts, dtype=object)
+
+
+def anomaly_outputs(
+    pipeline: Pipeline, frame: pd.DataFrame, history: pd.DataFrame | None = None
+) -> AnomalyOutputs:
+    """Score in 0..1 (higher = more anomalous), decision, and a confidence in 0..1.
+    Severity x rarity reads the frame's template_lines / service_lines columns (what the SQL
+    counted) or, without them, counts the lines of `history` and the frame's earlier lines."""
     model = pipeline[-1]
+    if isinstance(model, TemplateLabels):
+        signals = model.signals(frame)
+        return AnomalyOutputs(
+            signals["score"], signals["flagged"], signals["confidence"], model.explanation(signals)
+        )
+    if isinstance(model, SeverityRarity):
+        if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
+            frame = with_history(frame, history)
+        signals = model.signals(frame)
+        return AnomalyOutputs(
+            signals["score"],
+            model.decide(signals),
+            model.confidence(signals),
+            model.explanation(signals),
+        )
     if isinstance(model, IsolationForest):
         score = -pipeline.score_samples(frame)
         decision = pipeline.decision_function(frame)

@@ -22,6 +22,7 @@ from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_RELATION, frame_from_rows
+from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, with_history
 from model_export.features import STG_COLUMNS
 from model_export.registry import artifacts
 
@@ -148,10 +149,12 @@ def level_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray
 
 def anomaly_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
     out = pipelines.anomaly_outputs(model, inputs)
+    explained = {} if out.explanation is None else {"anomaly_explanation": out.explanation}
     return {
         "anomaly_score": out.score,
         "is_anomaly": out.is_anomaly,
         "anomaly_confidence": out.confidence,
+        **explained,
     }
 
 
@@ -162,7 +165,13 @@ def text_reference(model: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]
 
 
 Reference = Callable[[object, pd.DataFrame], dict[str, np.ndarray]]
-LABELS = {"predicted_level", "is_anomaly", "predicted_label"}
+LABELS = {
+    "predicted_level",
+    "is_anomaly",
+    "predicted_label",
+    "anomaly_explanation",
+    "level_explanation",
+}
 
 
 def verify_macro(
@@ -200,9 +209,16 @@ def load_version(url: str, version: str | None = None) -> tuple[str, tuple[objec
 
 
 def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """What a version's scoring macro must return: both models' outputs."""
+    """What a version's scoring macro must return: both models' outputs, and the history it
+    counted (without stored history: the earlier lines of the batch)."""
     level, detector = cast(tuple[object, object], models)
-    return level_reference(level, inputs) | anomaly_reference(detector, inputs)
+    if TEMPLATE_LINES not in inputs:
+        inputs = with_history(inputs)
+    history = {c: inputs[c].to_numpy() for c in (TEMPLATE_LINES, SERVICE_LINES)}
+    explained = {"level_explanation": pipelines.level_explanations(level, inputs)}
+    return (
+        level_reference(level, inputs) | explained | anomaly_reference(detector, inputs) | history
+    )
 
 
 def verify_version(
@@ -223,7 +239,7 @@ def verify_predictions(url: str, rows: int | None, version: str | None = None) -
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "select p.log_entry_id, p.predicted_level, p.level_confidence, p.is_anomaly,"
-            " p.anomaly_score, p.anomaly_confidence"
+            " p.anomaly_score, p.anomaly_confidence, p.template_lines, p.service_lines"
             f" from ml.ml_predictions as p where p.model_version = %s{limit}",
             (version,),
         )
@@ -236,5 +252,11 @@ def verify_predictions(url: str, rows: int | None, version: str | None = None) -
         )
         inputs = frame_from_rows(cur.fetchall())
     predicted = predicted.sort_values("log_entry_id").reset_index(drop=True)
-    expected = version_reference(models, inputs)
+    # The history each line was scored with is state, not a function of the line: the
+    # reference reads it from the table (the counting itself is tested on its own).
+    history = predicted[[TEMPLATE_LINES, SERVICE_LINES]]
+    expected = version_reference(models, pd.concat([inputs, history], axis=1))
+    # stored inside `explanation` (tests compare it)
+    expected.pop("anomaly_explanation", None)
+    expected.pop("level_explanation", None)
     return compare(f"ml_predictions {version}", predicted, expected, LABELS)

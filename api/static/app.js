@@ -428,7 +428,10 @@ async function loadHealth() {
 }
 
 // --- alerts: per day by kind, then the newest with their delivery ------------------------------
-const ALERT_KINDS = ["high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift"];
+const ALERT_KINDS = [
+  "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift",
+  "new_anomalous_template",
+];
 
 async function loadAlerts() {
   const body = await api("/api/v1/alerts", { limit: ALERTS_SHOWN });
@@ -440,6 +443,24 @@ async function loadAlerts() {
     + ` ${number(body.pending)} pending${body.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
   $("alerts").querySelector("tbody").replaceChildren(...body.alerts.map(alertRow));
   drawAlerts(body.alerts);
+}
+
+// --- templates to label: flagged most often, no template label yet ---------------------------
+async function loadUnlabelled() {
+  const body = await api("/api/v1/templates/unlabelled", { limit: 10 });
+  const rows = body.templates.map((t) => {
+    const tr = el("tr", { "data-template-hash": t.template_hash });
+    tr.append(el("td", {}, number(t.flagged)), el("td", {}, number(t.lines)));
+    tr.append(el("td", {}, t.service || "–"), el("td", {}, String(t.example_log_entry_id ?? "–")));
+    tr.append(el("td", { class: "message" }, t.example_message || ""));
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = el("tr");
+    tr.append(el("td", { colspan: "5" }, "no flagged template without a label"));
+    rows.push(tr);
+  }
+  $("unlabelled").querySelector("tbody").replaceChildren(...rows);
 }
 
 function alertRow(a) {
@@ -563,7 +584,7 @@ async function main() {
     if (await loadStatus()) {
       await Promise.all([
         loadWindow(), loadHourly(), loadServices(), loadPredictions(true), loadComparison(),
-        loadDrift(), loadHealth(), loadAlerts(),
+        loadDrift(), loadHealth(), loadAlerts(), loadUnlabelled(),
       ]);
     }
   } catch (error) {

@@ -129,6 +129,14 @@ class Concat(ast.Expr):
 
 
 @dataclass(frozen=True)
+class Digits(ast.Expr):
+    """The decimal digits of floor(expr) (an integer below 2**53): numbers in explanations,
+    written the same way in every language (no rounding mode, no locale)."""
+
+    expr: ast.Expr
+
+
+@dataclass(frozen=True)
 class LogTemplate(ast.Expr):
     """The log template of a text (model_export.tokenizer.log_template), as the project's
     log_template macro computes it."""
@@ -167,7 +175,7 @@ def dtype_of(expr: ast.Expr) -> DType | None:
         return DType.FLOAT32
     if isinstance(expr, _FLOAT_NODES):
         return DType.FLOAT64
-    if isinstance(expr, Text | Concat | LogTemplate):
+    if isinstance(expr, Text | Concat | LogTemplate | Digits):
         return DType.TEXT
     if isinstance(expr, Bool | ast.CompExpr):
         return DType.BOOL
@@ -253,11 +261,28 @@ class LogFeatureRows:
 
     frequency: Seed
     with_template: bool = False
+    # With a model version: also the template's md5 and the line's history as that version
+    # has counted it (model_export.detector): earlier lines of its (service, template) and of
+    # its service, from the state tables the macro gets as `history`, plus the earlier lines
+    # of the batch (a window over the batch: not row-local).
+    history: str | None = None
+    # With history: also template_label, the label of the line's template in this seed
+    # (template_hash -> label: 1 anomalous, 0 normal), -1 for a template without one.
+    labels: Seed | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and self.history is None:
+            raise ValueError("template labels are read with the history")
 
     @property
     def columns(self) -> tuple[str, ...]:
-        template = ("template",) if self.with_template else ()
-        return ("log_entry_id", *template, *FEATURE_NAMES)
+        template = ("template",) if self.with_template or self.history else ()
+        history = HISTORY_COLUMNS if self.history else ()
+        labels = ("template_label",) if self.labels else ()
+        return ("log_entry_id", *template, *FEATURE_NAMES, *history, *labels)
+
+
+HISTORY_COLUMNS = ("template_hash", "template_lines", "service_lines")
 
 
 Source = Batch | LogFeatureRows
@@ -276,7 +301,7 @@ class Let:
 
     def __post_init__(self) -> None:
         _identifier(self.name)
-        if not self.columns or self.dtype not in (DType.FLOAT64, DType.FLOAT32, DType.INT):
+        if not self.columns or self.dtype is DType.TEXT:
             raise ValueError(f"Let {self.name}: no columns, or a type it cannot bind")
         for column, expr in self.columns:
             _identifier(column)
@@ -371,6 +396,32 @@ class TermSums:
 
 
 @dataclass(frozen=True)
+class TopTerms:
+    """The text's known terms (log-template tokens) with the largest positive contribution
+    tf * idf * weight, at most `limit` of them, largest first (ties by term, bytewise),
+    joined with ', ' ('' when none). `weight` is evaluated per vocabulary row: it reads the
+    seed's weight columns by name and the row's values. The tf-idf is not normalised: a row's
+    norm scales every contribution alike, so the choice and the order are the same."""
+
+    name: str
+    tokens: Tokens
+    vocabulary: Seed
+    weight: ast.Expr
+    limit: int = 3
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        if self.tokens.analyzer is not Analyzer.TEMPLATE or self.limit < 1:
+            raise ValueError("top terms read a log template, at least one of them")
+
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def reads(self) -> set[str]:
+        return refs(self.tokens.text) | (refs(self.weight) - set(self.vocabulary.column_names()))
+
+
+@dataclass(frozen=True)
 class Memoized:
     """`program` (one row, no source) depends on the row only through `key`, so it is
     evaluated once per distinct key; its outputs are bound under their names."""
@@ -393,7 +444,7 @@ class Memoized:
         return {self.key.name}
 
 
-Binding = Let | TermSums | Memoized
+Binding = Let | TermSums | TopTerms | Memoized
 
 
 @dataclass(frozen=True)
@@ -439,9 +490,13 @@ class Program:
 
     def seeds(self) -> list[Seed]:
         """Every seed the program reads, in the order it reads them, once."""
-        found = [self.source.frequency] if isinstance(self.source, LogFeatureRows) else []
+        found = []
+        if isinstance(self.source, LogFeatureRows):
+            found.append(self.source.frequency)
+            if self.source.labels is not None:
+                found.append(self.source.labels)
         for binding in self.bindings:
-            if isinstance(binding, TermSums):
+            if isinstance(binding, TermSums | TopTerms):
                 found.append(binding.vocabulary)
             elif isinstance(binding, Memoized):
                 found += binding.program.seeds()

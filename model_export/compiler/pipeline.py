@@ -8,6 +8,7 @@ scoring stays row-local.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,15 +94,18 @@ def linear_text(
     model: LogisticRegression,
     tokens: ir.Tokens,
     vocabulary_name: str,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[ir.TermSums, linear.LinearClassifier]:
     """A LogisticRegression over tf-idf terms: its coefficient rows become weight columns of
-    the vocabulary seed (a join, not an expression with one term per word)."""
+    the vocabulary seed (a join, not an expression with one term per word). Each `extra`
+    vector is one more weight column, summed (x * weight) under its own name."""
     coef = np.asarray(model.coef_, dtype=np.float64)
     weights = {f"w_{k}": coef[k] for k in range(coef.shape[0])}
-    vocabulary = text.vocabulary_seed(vocabulary_name, vectorizer, weights)
+    vocabulary = text.vocabulary_seed(vocabulary_name, vectorizer, {**weights, **(extra or {})})
     dots = [(f"dot_{k}", column) for k, column in enumerate(weights)]
-    sums = text.term_sums("tfidf", vectorizer, tokens, vocabulary, dots)
-    return sums, linear.logistic_regression(model, [ir.Ref(n) for n in sums.names()])
+    more = [(column, column) for column in extra or {}]
+    sums = text.term_sums("tfidf", vectorizer, tokens, vocabulary, [*dots, *more])
+    return sums, linear.logistic_regression(model, [ir.Ref(n) for n, _ in dots])
 
 
 def _linear_text(

@@ -53,7 +53,10 @@ seeds:
 
 
 def macro_file(name: str, body: str) -> str:
-    return f"{{#- {HEADER} -#}}\n{{% macro {name}(batch) %}}\n{body}\n{{% endmacro %}}\n"
+    # `history`: the detector's state tables (macros/log_features.sql, log_features_history)
+    return (
+        f"{{#- {HEADER} -#}}\n{{% macro {name}(batch, history=none) %}}\n{body}\n{{% endmacro %}}\n"
+    )
 
 
 def rendered_files(compiled: list[Compiled], folder: str = "") -> dict[Path, str]:

@@ -25,11 +25,20 @@ scoring statement.
 
 from __future__ import annotations
 
+from typing import cast
+
+from m2cgen import ast
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.compiler import ir
-from model_export.compiler.assemblers import UnsupportedStep, text
+from model_export.compiler.assemblers import (
+    UnsupportedStep,
+    linear,
+    severity_rarity,
+    template_labels,
+    text,
+)
 from model_export.compiler.assemblers import detector as anomaly
 from model_export.compiler.pipeline import (
     KEY,
@@ -40,9 +49,11 @@ from model_export.compiler.pipeline import (
     linear_text,
     model_steps,
 )
+from model_export.detector import SeverityRarity, TemplateLabels
 from model_export.features import LogFeatures
 
 LEVEL_VOCABULARY = "ml_level_classifier_vocabulary"
+TEMPLATE_LABELS = "ml_template_labels"
 
 
 def scorer_name(version: str) -> str:
@@ -66,26 +77,67 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
         raise UnsupportedStep(names, "the scorer needs a vectorizer and a LogisticRegression")
     (feature_step, vectorizer), (_, model) = steps
     read = text.read_vectorizer(feature_step, vectorizer)
+    detector_steps = model_steps(detector)
+    last = detector_steps[-1][1] if len(detector_steps) == 1 else None
+    severity = last if isinstance(last, SeverityRarity) else None
+    labelled = last if isinstance(last, TemplateLabels) else None
+    if last is None and (
+        len(detector_steps) != 2 or not isinstance(detector_steps[0][1], LogFeatures)
+    ):
+        names = ", ".join(n for n, _ in detector_steps)
+        raise UnsupportedStep(
+            names, "the scorer needs SeverityRarity, TemplateLabels, or LogFeatures and a detector"
+        )
+    if last is not None and severity is None and labelled is None:
+        raise UnsupportedStep(detector_steps[-1][0], f"{type(last).__name__} is not a detector")
     # The classifier reads the template that log_features built, split on its spaces.
     tokens = ir.Tokens(ir.Ref("template"), ir.Analyzer.TEMPLATE)
-    sums, classifier = linear_text(read, model, tokens, LEVEL_VOCABULARY + seed_suffix)
+    extra = None
+    if severity is not None:
+        extra = severity_rarity.known_column(len(read.terms))
+    elif labelled is not None:
+        extra = template_labels.weight_column(labelled)
+    sums, classifier = linear_text(read, model, tokens, LEVEL_VOCABULARY + seed_suffix, extra)
     if not read.log_tokenizer or not sums.per_occurrence():
         raise UnsupportedStep(
             feature_step, "the scorer needs model_export's tokenizer, L1 or no norm, plain tf"
         )
-    level_outputs = classifier_outputs(classifier, LEVEL_OUTPUTS)
-    level_program = ir.Program(None, (sums, *classifier.bindings), level_outputs)
-
-    detector_steps = model_steps(detector)
-    features = detector_steps[0][1] if len(detector_steps) == 2 else None
-    if not isinstance(features, LogFeatures):
-        names = ", ".join(n for n, _ in detector_steps)
-        raise UnsupportedStep(names, "the scorer needs LogFeatures and a detector")
-    found = anomaly.detector(*detector_steps[1])
-    frequency = anomaly.template_seed(features, anomaly.TEMPLATE_FREQUENCY + seed_suffix)
+    label, confidence, _ = classifier_outputs(classifier, LEVEL_OUTPUTS)
+    # each prediction names its evidence: once per template, like the level itself
+    evidence, explanation = linear.top_terms(model, classifier.bindings[0], tokens, sums.vocabulary)
+    level_outputs: tuple[tuple[str, ast.Expr], ...] = (
+        label,
+        confidence,
+        (LEVEL_OUTPUTS.explanation, explanation),
+    )
+    level_bindings: tuple[ir.Binding, ...] = (sums, *classifier.bindings, *evidence)
     level_columns = tuple((n, ir.Ref(n)) for n in LEVEL_OUTPUTS.names())
+    labels = None
+    if severity is not None:
+        level_bindings += severity_rarity.text_severity(severity, classifier.bindings[0])
+        level_outputs += ((severity_rarity.TEXT, ir.Ref(severity_rarity.TEXT)),)
+        found = severity_rarity.decision(severity)
+        features: LogFeatures = severity.features_
+    elif labelled is not None:
+        level_bindings += template_labels.per_template(labelled)
+        level_outputs += tuple(
+            (n, ir.Ref(n)) for n in (template_labels.DECISION, template_labels.PROBA)
+        )
+        found = template_labels.decision()
+        features = labelled.features_
+        labels = template_labels.labels_seed(labelled, TEMPLATE_LABELS + seed_suffix)
+    else:
+        found = anomaly.detector(*detector_steps[1])
+        features = cast(LogFeatures, detector_steps[0][1])
+    level_program = ir.Program(None, level_bindings, level_outputs)
+    frequency = anomaly.template_seed(features, anomaly.TEMPLATE_FREQUENCY + seed_suffix)
+    history = tuple((n, ir.Ref(n)) for n in ir.HISTORY_COLUMNS)
+    memoized = ir.Memoized("level", ir.Ref("template"), level_program)
     return ir.Program(
-        ir.LogFeatureRows(frequency, with_template=True),
-        (*found.bindings, ir.Memoized("level", ir.Ref("template"), level_program)),
-        (KEY, *level_columns, *found.outputs),
+        ir.LogFeatureRows(
+            frequency, with_template=True, history=seed_suffix.lstrip("_"), labels=labels
+        ),
+        # these detectors read the level program's outputs: the level program comes first
+        (memoized, *found.bindings) if last is not None else (*found.bindings, memoized),
+        (KEY, *level_columns, *found.outputs, *history),
     )

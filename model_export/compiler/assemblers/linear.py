@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from m2cgen import ast
-from m2cgen.assemblers.utils import add, apply_op_to_expressions, div, gt, sub
+from m2cgen.assemblers.utils import add, apply_op_to_expressions, div, eq, gt, mul, sub
 from sklearn.linear_model import LogisticRegression
 
 from model_export.compiler import ir
@@ -62,3 +62,52 @@ def logistic_regression(model: LogisticRegression, dots: Sequence[ast.Expr]) -> 
         ir.Argmax(d, classes),
         ir.Argmax(d, softmax.refs()),
     )
+
+
+def top_terms(
+    model: LogisticRegression, decisions: ir.Let, tokens: ir.Tokens, vocabulary: ir.Seed
+) -> tuple[tuple[ir.Binding, ...], ast.Expr]:
+    """The evidence for the predicted class p over the runner-up q (the most probable other
+    class): the terms t with the largest x_t * (w_p,t - w_q,t), the exact log-odds each adds
+    to p against q, as "terms a, b, c (against q)". Bindings (after `decisions`: the
+    weight columns w_k of `vocabulary`) and the text."""
+    d = decisions.refs()
+    classes = [str(c) for c in model.classes_]
+    if len(d) == 1:  # binary: one weight column, for the second class against the first
+        positive = gt(d[0], ast.NumVal(0.0))
+        weight: ast.Expr = ast.IfExpr(positive, ir.Ref("w_0"), mul(ast.NumVal(-1.0), ir.Ref("w_0")))
+        runner_up: ast.Expr = ast.IfExpr(positive, ir.Text(classes[0]), ir.Text(classes[1]))
+        bindings: tuple[ir.Binding, ...] = ()
+    else:
+        indexes = tuple(ast.NumVal(k, dtype=int) for k in range(len(d)))
+        first = ir.vector("winner", [ir.Argmax(d, indexes)], ir.DType.INT)
+        p = first.refs()[0]
+        # the runner-up: the first largest decision among the other classes
+        others = ir.vector(
+            "others",
+            [
+                ast.IfExpr(eq(p, ast.NumVal(k, dtype=int)), ast.NumVal(float("-inf")), dk)
+                for k, dk in enumerate(d)
+            ],
+            ir.DType.FLOAT64,
+        )
+        second = ir.vector("runner_up", [ir.Argmax(others.refs(), indexes)], ir.DType.INT)
+        q = second.refs()[0]
+
+        def column(index: ast.Expr) -> ast.Expr:
+            picked: ast.Expr = ir.Ref(f"w_{len(d) - 1}")
+            for k in reversed(range(len(d) - 1)):
+                picked = ast.IfExpr(eq(index, ast.NumVal(k, dtype=int)), ir.Ref(f"w_{k}"), picked)
+            return picked
+
+        weight = sub(column(p), column(q))
+        runner_up = ir.Argmax(others.refs(), tuple(ir.Text(c) for c in classes))
+        bindings = (first, others, second)
+    terms = ir.TopTerms("top_terms", tokens, vocabulary, weight)
+    found = ir.Ref("top_terms")
+    text = ast.IfExpr(
+        eq(found, ir.Text("")),
+        ir.Concat((ir.Text("no known term for it (against "), runner_up, ir.Text(")"))),
+        ir.Concat((ir.Text("terms "), found, ir.Text(" (against "), runner_up, ir.Text(")"))),
+    )
+    return (*bindings, terms), text

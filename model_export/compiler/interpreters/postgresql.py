@@ -260,6 +260,9 @@ class _Expression:
     def _Concat(self, expr: ir.Concat) -> str:
         return " || ".join(self(p) for p in expr.parts)
 
+    def _Digits(self, expr: ir.Digits) -> str:
+        return f"floor({self(expr.expr)})::bigint::text"
+
     def _LogTemplate(self, expr: ir.LogTemplate) -> str:
         text = self(expr.text)
         if "'" in text:
@@ -272,6 +275,10 @@ def _source(source: ir.Source) -> tuple[str, str]:
     if isinstance(source, ir.Batch):
         return "{{ batch }}", "logs"
     template = ", with_template=true" if source.with_template else ""
+    if source.history:
+        template = f", history_version='{source.history}', history=history"
+    if source.labels:
+        template += f", labels_seed='{source.labels.name}'"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 
@@ -326,37 +333,90 @@ class _Query:
         scope = dict(outer)
         items: list[str] = []
         source = ""
+        bindings = list(program.bindings)
         if program.source is not None:
             relation, stem = _source(program.source)
             source = self._alias(stem)
             items.append(f"from {relation} as {source}")
             scope.update({c: f"{source}.{c}" for c in program.source.columns})
-        for binding in program.bindings:
-            alias = self._alias(binding.name)
-            if isinstance(binding, ir.Let):
-                join, relation = "cross join lateral", self._let(binding, alias, scope)
-                scope.update({n: f"{alias}.{n}" for n in binding.names()})
-            elif isinstance(binding, ir.TermSums):
-                join, relation = (
-                    "cross join lateral",
-                    self._term_sums(binding, alias, scope, program),
-                )
-                if program.source is not None:
-                    join = "left join"
-                    relation += f" on {alias}.log_entry_id = {source}.log_entry_id"
-                # A row without known terms has no sums (or no row to join): 0, as in sklearn.
-                divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
-                scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
-            else:
-                join, relation = self._memoized(binding, alias, scope)
-                scope.update({n: f"{alias}.{n}" for n in binding.names()})
-            items.append(f"{join} {relation}" if items else f"from {relation}")
+            if isinstance(program.source, ir.LogFeatureRows) and program.source.history:
+                staged = self._history_stage(program, bindings, source, scope, items)
+                items, bindings = [f"from {_subquery(staged[0])} as {staged[1]}"], staged[2]
+        for binding in bindings:
+            self._bind(binding, program, source, scope, items)
         columns = []
         for name, expr in program.outputs:
             sql = expression(expr, scope)
             columns.append(sql if sql.endswith(f".{name}") else f"{sql} as {name}")
         select = ",\n".join(TAB + _indent(c) for c in columns)
         return f"select\n{select}\n" + "\n".join(items)
+
+    def _bind(
+        self,
+        binding: ir.Binding,
+        program: ir.Program,
+        source: str,
+        scope: dict[str, str],
+        items: list[str],
+    ) -> None:
+        alias = self._alias(binding.name)
+        if isinstance(binding, ir.Let):
+            join, relation = "cross join lateral", self._let(binding, alias, scope)
+            scope.update({n: f"{alias}.{n}" for n in binding.names()})
+        elif isinstance(binding, ir.TermSums):
+            join, relation = (
+                "cross join lateral",
+                self._term_sums(binding, alias, scope, program),
+            )
+            if program.source is not None:
+                join = "left join"
+                relation += f" on {alias}.log_entry_id = {source}.log_entry_id"
+            # A row without known terms has no sums (or no row to join): 0, as in sklearn.
+            divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
+            scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
+        elif isinstance(binding, ir.TopTerms):
+            join, relation = "cross join lateral", self._top_terms(binding, alias, scope)
+            scope.update({n: f"{alias}.{n}" for n in binding.names()})
+        else:
+            join, relation = self._memoized(binding, alias, scope)
+            scope.update({n: f"{alias}.{n}" for n in binding.names()})
+        items.append(f"{join} {relation}" if items else f"from {relation}")
+
+    def _history_stage(
+        self,
+        program: ir.Program,
+        bindings: list[ir.Binding],
+        source: str,
+        scope: dict[str, str],
+        items: list[str],
+    ) -> tuple[str, str, list[ir.Binding]]:
+        """The line's history is a window over the batch, so it cannot be computed where the
+        source is read: a subquery with a window is never pulled up, and a lateral keyed by
+        one of its columns is no longer memoized (measured: 8x slower). So the source and
+        every binding that does not need the history come first, in a stage that adds the
+        history columns in its select list (windows run after its joins); the rest reads the
+        stage. Returns (the stage's SELECT, its alias, the remaining bindings)."""
+        history = {"template_lines", "service_lines"}
+        first = next((k for k, b in enumerate(bindings) if b.reads() & history), len(bindings))
+        for name in history:
+            del scope[name]
+        for binding in bindings[:first]:
+            self._bind(binding, program, source, scope, items)
+        order = f"order by {source}.logged_at, {source}.log_entry_id"
+        windows = {
+            "template_lines": f"{source}.stored_template_lines - 1 + row_number() over (\n"
+            f"{TAB}partition by {source}.service_key, {source}.template_hash {order}\n)",
+            "service_lines": f"{source}.stored_service_lines - 1 + row_number() over (\n"
+            f"{TAB}partition by {source}.service_key {order}\n)",
+        }
+        stage = self._alias("staged")
+        columns = [f"{sql} as {name}" for name, sql in scope.items() if name not in history]
+        columns += [f"{sql} as {name}" for name, sql in windows.items()]
+        select = ",\n".join(TAB + _indent(c) for c in columns)
+        names = [n for n in scope if n not in history] + list(windows)
+        scope.clear()
+        scope.update({n: f"{stage}.{n}" for n in names})
+        return f"select\n{select}\n" + "\n".join(items), stage, bindings[first:]
 
     def _let(self, let: ir.Let, alias: str, scope: Mapping[str, str]) -> str:
         values = [expression(e, scope) for _, e in let.columns]
@@ -369,6 +429,33 @@ class _Query:
         if len(f")]) as {alias} ({columns})") > WIDTH:
             columns = f"\n{TAB}{_indent(_wrapped(names))}\n"
         return f"unnest(array[row(\n{TAB}{row}\n)]) as {alias} ({columns})"
+
+    def _top_terms(self, top: ir.TopTerms, alias: str, scope: Mapping[str, str]) -> str:
+        tokens, vocabulary, terms = self._alias("tokens"), self._alias("vocabulary"), alias
+        inner = self._alias(f"{alias}_ranked")
+        columns = {c: f"{vocabulary}.{c}" for c in top.vocabulary.column_names()}
+        weight = expression(top.weight, {**scope, **columns})
+        split, keep = split_tokens(top.tokens, scope, f"{tokens}.token")
+        # bytewise ties (collate "C"), as Python orders strings
+        ranked = _subquery(
+            f"select {vocabulary}.term, sum({vocabulary}.idf * {_atom(weight)}) as contribution\n"
+            f"from lateral {split} as {tokens} (token)\n"
+            f"inner join {seed_relation(top.vocabulary)} as {vocabulary}\n"
+            f"{TAB}on {vocabulary}.term = {tokens}.token\n"
+            f"where {keep}\n"
+            f"group by {vocabulary}.term\n"
+            f'order by contribution desc, {vocabulary}.term collate "C"\n'
+            f"limit {top.limit}"
+        )
+        aggregate = (
+            f"coalesce(string_agg({inner}.term, ', '"
+            f" order by {inner}.contribution desc, {inner}.term collate \"C\"), '')"
+        )
+        select = (
+            f"select {aggregate} as {top.name}\nfrom {ranked} as {inner}\n"
+            f"where {inner}.contribution > {float_literal(0.0)}"
+        )
+        return f"{_subquery(select)} as {terms}"
 
     def _memoized(
         self, memoized: ir.Memoized, alias: str, scope: Mapping[str, str]

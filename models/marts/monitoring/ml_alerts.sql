@@ -9,6 +9,10 @@
     must reach max(baseline x alert_spike_ratio, baseline + alert_spike_min_increase).
   - drift: an ml_drift feature whose PSI exceeds alert_drift_psi (at most one per feature and
     day of the newest scored hour).
+  - new_anomalous_template: a line the anomaly detector flags (is_anomaly) on the first line
+    of its template in its service (template_lines = 0): one alert per (service, template)
+    ever, whichever version flags it (its key has no version). The detector's rarity makes
+    this the alert worth receiving: README "Anomaly detector" (alerts per day).
   alert_key is an md5 of what the alert is about (kind, version, service, hour or feature and
   day), never of when it was found, so reruns and full refreshes produce the same keys and the
   anti-join below (backed by a unique index) inserts each alert once.
@@ -338,13 +342,79 @@ drift_alerts as (
 
 ),
 
+-- A line the detector flags whose template is new for its service (template_lines = 0: the
+-- first line of that service and template the version scored). Keyed by service and
+-- template, not by version: a template alerts once, whichever version flags it first.
+new_template_alerts as (
+
+    select
+        'new_anomalous_template' as alert_kind,
+        concat_ws(
+            '|', 'new_anomalous_template', coalesce(predictions.service, ''),
+            predictions.template_hash
+        ) as about,
+        predictions.service,
+        predictions.logged_at as window_start,
+        predictions.logged_at as window_end,
+        predictions.anomaly_score as observed,
+        null::float8 as baseline,
+        null::float8 as threshold,
+        'high' as severity,
+        format(
+            'New anomalous line on %s at %s UTC (log %s, anomaly score %s): %s',
+            coalesce(predictions.service, '(no service)'),
+            to_char(predictions.logged_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+            predictions.log_entry_id,
+            to_char(predictions.anomaly_score, 'FM0.000'),
+            left(regexp_replace(predictions.message, '\s+', ' ', 'g'), 200)
+        ) as message,
+        jsonb_build_object(
+            'log_entry_id', predictions.log_entry_id,
+            'logged_at', predictions.logged_at,
+            'template_hash', predictions.template_hash,
+            'service_lines', predictions.service_lines,
+            'anomaly_score', predictions.anomaly_score,
+            'explanation', predictions.explanation
+        ) as details,
+        false as per_version
+    from predictions
+    where
+        predictions.is_anomaly
+        and predictions.template_lines = 0
+        and predictions.predicted_at > (select bounds.watermark from bounds)
+
+),
+
 alerts as (
 
-    select * from high_severity_alerts
+    select
+        high_severity_alerts.*,
+        true as per_version
+    from high_severity_alerts
     union all
-    select * from rate_alerts
+    select
+        rate_alerts.*,
+        true as per_version
+    from rate_alerts
     union all
-    select * from drift_alerts
+    select
+        drift_alerts.*,
+        true as per_version
+    from drift_alerts
+    union all
+    select * from new_template_alerts
+
+),
+
+keyed as (
+
+    select
+        alerts.*,
+        md5(
+            alerts.about
+            || case when alerts.per_version then '|' || '{{ active.version }}' else '' end
+        ) as alert_key
+    from alerts
 
 )
 
@@ -352,7 +422,7 @@ alerts as (
 -- that last CTE became a subplan reading the `alerts` subplan's result, which Citus 13.2 did
 -- not find ("could not find the intermediate result file", a warning) and read as no rows.
 select
-    md5(alerts.about || '|' || '{{ active.version }}') as alert_key,
+    alerts.alert_key,
     alerts.alert_kind,
     '{{ active.version }}'::text as model_version,
     alerts.service,
@@ -366,11 +436,11 @@ select
     alerts.details,
     now() as detected_at,
     (select max(changed_slices.last_predicted_at) from changed_slices) as source_predicted_at
-from alerts
+from keyed as alerts
 {% if is_incremental() -%}
 where not exists (
         select 1
         from {{ this }} as raised
-        where raised.alert_key = md5(alerts.about || '|' || '{{ active.version }}')
+        where raised.alert_key = alerts.alert_key
     )
 {%- endif %}

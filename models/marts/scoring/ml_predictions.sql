@@ -63,6 +63,7 @@
 -#}
 {%- set scorers = ml_scoring_versions() -%}
 {%- set citus = citus_enabled() -%}
+{%- set history = ml_detector_history() if execute and is_incremental() else none -%}
 {%- if execute and not is_incremental() -%}
 {%- set scorers = scorers[:1] -%}
 {%- endif %}
@@ -106,7 +107,7 @@ with
 
     with batch as not materialized (select * from {{ scorer.role }}_batch)
 
-    select * from ({{ ml_score(scorer, 'batch') }}) as scored
+    select * from ({{ ml_score(scorer, 'batch', history) }}) as scored
 
 ),
 
@@ -124,6 +125,9 @@ with
         scores.anomaly_confidence,
         {{ severity('scores.is_anomaly', 'scores.predicted_level') }} as severity,
         {{ explanation('scores', 'scores') }} as explanation,
+        scores.template_hash,
+        scores.template_lines,
+        scores.service_lines,
         batch.logged_at,
         batch.service,
         batch.host,

@@ -25,6 +25,7 @@ from model_export.compiler.project_files import rendered_files, write_files
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import compile_scorer
 from model_export.data import ensure_staging, read_stg, time_split
+from model_export.detector import severity_rarity
 from model_export.features import FEATURE_NAMES, LogFeatures
 from model_export.verify import (
     Comparison,
@@ -77,6 +78,10 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
         compiled.append(compile_pipeline(level, "ml_level_classifier", LEVEL_OUTPUTS))
         # The one-pass macro of both models must give exactly what the two macros give.
         compiled.append(compile_scorer(level, detector, "ml_score_vtest", "_vtest"))
+        # The default detector (severity x rarity) on real lines: history, score, decision
+        # and the explanation of each flagged line.
+        default = severity_rarity(level).fit(train)
+        compiled.append(compile_scorer(level, default, "ml_score_vdefault", "_vdefault"))
     install(loghub_db, dbt_project_copy, compiled)
     results = verify_macro(
         loghub_db, dbt_project_copy, "ml_anomaly_detector", detector, anomaly_reference, where
@@ -93,6 +98,15 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
             version_reference,
             where,
         )
+        results += verify_macro(
+            loghub_db,
+            dbt_project_copy,
+            "ml_score_vdefault",
+            (level, default),
+            version_reference,
+            where,
+        )
+        assert "anomaly_explanation" in {r.column for r in results}
     assert_exact(results, len(frame))
 
 
@@ -112,9 +126,21 @@ def test_supervised_detector_on_bgl_labels(loghub_db: str, dbt_project_copy: Pat
     frame = read_stg(loghub_db, where=where)
     assert int(frame["is_anomaly_label"].fillna(False).sum()) == 143
     train, _ = time_split(frame)
-    detector = pipelines.anomaly_detector(train, seed=7)
-    assert type(detector[-1]).__name__ == "RandomForestClassifier"
-    detector.fit(train, pipelines.anomaly_labels(train))
+    known = train[train["level"].notna()]
+    level = pipelines.level_classifier(seed=7).fit(known, known["level"].to_numpy())
+    # the old system's line labels, turned into template labels
+    detector = pipelines.fit_anomaly_detector(train, level)
+    assert type(detector[-1]).__name__ == "TemplateLabels"
+    install(
+        loghub_db,
+        dbt_project_copy,
+        [compile_scorer(level, detector, "ml_score_vlabels", "_vlabels")],
+    )
+    results = verify_macro(
+        loghub_db, dbt_project_copy, "ml_score_vlabels", (level, detector), version_reference, where
+    )
+    assert_exact(results, len(frame))
+    detector = pipelines.supervised_detector(seed=7).fit(train, pipelines.anomaly_labels(train))
     install(loghub_db, dbt_project_copy, [compile_pipeline(detector, "ml_anomaly_detector")])
     results = verify_macro(
         loghub_db, dbt_project_copy, "ml_anomaly_detector", detector, anomaly_reference, where

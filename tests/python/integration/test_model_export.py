@@ -62,7 +62,7 @@ def test_verify_every_generated_row(exported) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "EXACT"
-    assert sum(f"rows {ROWS:>8}" in line for line in lines) == 5
+    assert sum(f"rows {ROWS:>8}" in line for line in lines) == 9
 
 
 @pytest.mark.slow
@@ -74,14 +74,14 @@ def test_verify_after_dbt_seed(exported) -> None:
         url,
         "seed",
         "--select",
-        "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1",
+        "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1 ml_template_labels_v1",
     )
     version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
     results = verify_macro(
         url, project, f"ml_score_{version}", models, version_reference, where, "ml"
     )
-    assert len(results) == 5
+    assert len(results) == 9
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]
 
 
@@ -192,4 +192,4 @@ def test_verify_from_predictions_built_by_dbt(exported) -> None:
     out = run_module(url, "model_export", "verify", "--from-predictions", "--rows", "0")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1] == "EXACT"
-    assert sum(f"rows {ROWS:>8}" in line for line in out.stdout.splitlines()) == 5
+    assert sum(f"rows {ROWS:>8}" in line for line in out.stdout.splitlines()) == 7

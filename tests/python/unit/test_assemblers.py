@@ -304,6 +304,9 @@ def test_the_scorer_memoizes_the_level_classifier_by_template() -> None:
         "anomaly_score",
         "anomaly_confidence",
         "anomaly_explanation",
+        "template_hash",
+        "template_lines",
+        "service_lines",
     )
     other_tokens = Pipeline([("terms", CountVectorizer()), ("clf", LogisticRegression())])
     other_tokens.fit(TEXTS, ["a", "b", "a", "b", "a"] * 4)

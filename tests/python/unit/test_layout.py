@@ -19,7 +19,7 @@ ALLOWED = {
     "api": {"dbt_project"},  # only to find the embedded database by default
 }
 # The compiler reads the Pipeline steps it compiles, nothing else of the training side.
-COMPILER_READS = {"model_export.features", "model_export.tokenizer"}
+COMPILER_READS = {"model_export.features", "model_export.tokenizer", "model_export.detector"}
 
 
 def _modules() -> dict[str, Path]:

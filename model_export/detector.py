@@ -1,0 +1,305 @@
+"""The default unsupervised anomaly detector: severity x rarity (issue #12; the study behind
+the formula and its constants: README "Anomaly detector").
+
+Per line, from signals that hold on real logs:
+
+    T = the level model's P(ERROR) + P(FATAL), prior-corrected (each class's decision minus
+        ln of its share of the training lines: the probabilities the same weights give when
+        every level is equally likely a priori); 0 when no term of the line is known
+    V = the logged level: ERROR/FATAL 1, WARN 0.5, DEBUG/INFO 0; 1 for HTTP >= 500;
+        missing when the line has neither a level nor an HTTP status
+    S = sqrt(T * V) (text and level must agree), or T when V is missing
+    R = K / (K + c), c = earlier lines of the same (service, template)
+    score    = S * R in [0, 1] (a ranking)
+    decision = score >= threshold AND n >= N AND V is not missing
+               (n = earlier lines of the service: no decision without a history of its own)
+
+c and n are history, not functions of the line: the SQL reads them from state tables that
+dbt maintains incrementally plus the earlier lines of the same batch; here they are the
+columns `template_lines` and `service_lines` of the input frame, or, when absent, counted
+over the frame itself in (logged_at, log_entry_id) order (`with_history`).
+
+The threshold comes from the training lines alone, each scored with the history before it:
+the floor t0 = 0.5, raised only if t0 would flag more than `budget` of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from model_export.features import LEVEL_ORDINALS, LogFeatures
+from model_export.tokenizer import template_hash
+
+TEMPLATE_LINES = "template_lines"
+SERVICE_LINES = "service_lines"
+SEVERE = ("ERROR", "FATAL")
+ORDER = ["logged_at", "log_entry_id"]
+
+
+def service_key(frame: pd.DataFrame) -> list[str]:
+    """The history's service key: a missing service is its own service ('')."""
+    return ["" if pd.isna(s) else str(s) for s in frame["service"]]
+
+
+class History:
+    """Running counts of lines per (service, template) and per service: `add` counts lines,
+    `count` gives each row of a frame its history (the lines added before, and the frame's
+    own earlier lines in (logged_at, log_entry_id) order) and then adds the frame."""
+
+    def __init__(self) -> None:
+        self.templates: Counter[tuple[str, str]] = Counter()
+        self.services: Counter[str] = Counter()
+
+    def count(self, frame: pd.DataFrame) -> pd.DataFrame:
+        # positions, not labels: a frame's index may repeat (frames concatenated)
+        order = frame[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
+        ordered = frame.iloc[order.to_numpy()]
+        c = np.empty(len(frame), dtype=np.int64)
+        n = np.empty(len(frame), dtype=np.int64)
+        rows = zip(order, service_key(ordered), _hashes(ordered), strict=True)
+        for position, key, h in rows:
+            c[position], n[position] = self.templates[(key, h)], self.services[key]
+            self.templates[(key, h)] += 1
+            self.services[key] += 1
+        return frame.assign(**{TEMPLATE_LINES: c, SERVICE_LINES: n})
+
+
+def with_history(frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`frame` with template_lines and service_lines: the lines of `history` (all earlier)
+    and the earlier lines of `frame` in (logged_at, log_entry_id) order, per (service,
+    template) and per service. Row order is kept."""
+    counter = History()
+    if history is not None:
+        counter.count(history)
+    return counter.count(frame)
+
+
+def _hashes(frame: pd.DataFrame) -> list[str]:
+    return [template_hash(str(m)) for m in frame["message"]]
+
+
+class SeverityRarity(BaseEstimator):
+    """score_samples / predict / decision_function over a stg_log_entries DataFrame (with or
+    without the history columns). `level` is the fitted level classifier Pipeline (TF-IDF ->
+    LogisticRegression) whose text reading is T."""
+
+    def __init__(
+        self,
+        level: Pipeline | None = None,
+        rarity: float = 10.0,
+        min_history: int = 1000,
+        floor: float = 0.5,
+        budget: float = 0.15,
+    ) -> None:
+        self.level = level
+        self.rarity = rarity
+        self.min_history = min_history
+        self.floor = floor
+        self.budget = budget
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> SeverityRarity:
+        if self.level is None:
+            raise ValueError("SeverityRarity needs the fitted level classifier")
+        # The template frequencies the drift monitor compares against (log_features' seed).
+        self.features_ = LogFeatures().fit(frame)
+        classes = [str(c) for c in self.level.classes_]
+        levels = frame["level"].dropna().astype(str)
+        shares = np.array([(levels == c).sum() / max(len(levels), 1) for c in classes])
+        if (shares <= 0).any():
+            raise ValueError("every level of the classifier must occur in the training rows")
+        self.log_priors_ = np.log(shares)
+        self.severe_ = np.array([c in SEVERE for c in classes])
+        signals = self.signals(frame)
+        eligible = signals["eligible"]
+        scores = np.sort(signals["score"][eligible])
+        allowed = int(np.floor(self.budget * len(frame)))
+        threshold = float(self.floor)
+        if int(np.sum(scores >= threshold)) > allowed:
+            # the smallest threshold that flags at most `allowed` of the training lines
+            threshold = float(np.nextafter(scores[len(scores) - allowed - 1], np.inf))
+        self.threshold_ = threshold
+        self.training_flagged_share_ = float(np.sum(scores >= threshold)) / max(len(frame), 1)
+        return self
+
+    def severity_text(self, frame: pd.DataFrame) -> np.ndarray:
+        """T: prior-corrected P(ERROR) + P(FATAL), 0 for a line without a known term."""
+        level = self.level
+        assert level is not None
+        x = level[:-1].transform(frame)
+        d = np.asarray(level[-1].decision_function(x), dtype=np.float64)
+        if d.ndim == 1:  # binary: scikit-learn's one decision is the second class's
+            d = np.column_stack([np.zeros_like(d), d])
+        shifted = d - self.log_priors_
+        exps = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+        severe = exps[:, self.severe_].sum(axis=1) / exps.sum(axis=1)
+        known = np.diff(x.tocsr().indptr) > 0
+        return np.where(known, severe, 0.0)
+
+    def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every signal of the formula, per row (the explanation names the ones that fired)."""
+        if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
+            frame = with_history(frame)
+        t = self.severity_text(frame)
+        ordinal = np.array(
+            [LEVEL_ORDINALS.get(v, -1.0) if isinstance(v, str) else -1.0 for v in frame["level"]]
+        )
+        g = np.where(ordinal >= 3, 1.0, np.where(ordinal == 2, 0.5, np.where(ordinal >= 0, 0, -1)))
+        status = pd.to_numeric(frame["http_status"], errors="coerce").to_numpy(dtype=np.float64)
+        h = np.where(np.nan_to_num(status, nan=0.0) >= 500, 1.0, 0.0)
+        v = np.maximum(g, h)  # -1: neither a level nor an HTTP status
+        s = np.where(v >= 0, np.power(t * np.maximum(v, 0.0), 0.5), t)
+        c = frame[TEMPLATE_LINES].to_numpy(dtype=np.float64)
+        n = frame[SERVICE_LINES].to_numpy(dtype=np.float64)
+        score = s * (self.rarity / (self.rarity + c))
+        eligible = (n >= self.min_history) & (v >= 0)
+        return {
+            "text": t,
+            "level": v,
+            "ordinal": ordinal,
+            "http": np.nan_to_num(status, nan=0.0),
+            "score": score,
+            "eligible": eligible,
+            "c": c,
+            "n": n,
+        }
+
+    def score_samples(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.signals(frame)["score"]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.decide(self.signals(frame))
+
+    def decide(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        return signals["eligible"] & (signals["score"] >= self.threshold_)
+
+    def confidence(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """How far the score is from the threshold, 0..1; 0 where no decision can be made."""
+        margin = np.abs(signals["score"] - self.threshold_) / self.margin_scale()
+        return np.where(signals["eligible"], margin, 0.0)
+
+    def explanation(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """For a flagged line, the signals behind its score, e.g. "text reads ERROR/FATAL 97%;
+        logged FATAL; new for its service (1204 earlier lines of it)"; '' for other lines
+        (formatting numbers on every line would cost more than the model). Numbers are
+        floor()ed integers, so the SQL writes exactly the same text."""
+        names = {v: k for k, v in LEVEL_ORDINALS.items()}
+        texts = []
+        for flagged, t, ordinal, http, c, n in zip(
+            self.decide(signals),
+            signals["text"],
+            signals["ordinal"],
+            signals["http"],
+            signals["c"],
+            signals["n"],
+            strict=True,
+        ):
+            if not flagged:
+                texts.append("")
+                continue
+            parts = [
+                f"text reads ERROR/FATAL {int(np.floor(100.0 * t))}%",
+                f"logged {names.get(float(ordinal), 'no level')}",
+            ]
+            if http >= 500:
+                parts.append(f"HTTP {int(np.floor(http))}")
+            if c == 0:
+                parts.append(f"new for its service ({int(n)} earlier lines of it)")
+            else:
+                parts.append(f"seen {int(c)} times in its service")
+            texts.append("; ".join(parts))
+        return np.asarray(texts, dtype=object)
+
+    def margin_scale(self) -> float:
+        """The largest possible |score - threshold| (scores lie in 0..1)."""
+        return max(self.threshold_, 1.0 - self.threshold_)
+
+
+def severity_rarity(level: Pipeline) -> Pipeline:
+    return Pipeline([("detector", SeverityRarity(level))])
+
+
+class TemplateLabels(BaseEstimator):
+    """Supervision from template labels (model_export.labels): a labelled template takes its
+    label (score 1 or 0); any other template gets the prediction of a logistic regression
+    trained on one row per labelled template, its example line through the level
+    classifier's vectorizer (class_weight balanced: anomalous templates are few). Words
+    generalise: a new `ciod: Error loading <path>` reads like the ones labelled normal.
+    `labels` is ((template_hash, is_anomaly, example message), ...) with both kinds."""
+
+    def __init__(
+        self,
+        level: Pipeline | None = None,
+        labels: tuple[tuple[str, bool, str], ...] = (),
+        C: float = 10.0,
+    ) -> None:
+        self.level = level
+        self.labels = labels
+        self.C = C
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> TemplateLabels:
+        if self.level is None:
+            raise ValueError("TemplateLabels needs the fitted level classifier")
+        kinds = {bool(a) for _, a, _ in self.labels}
+        if kinds != {False, True}:
+            raise ValueError("TemplateLabels needs anomalous and normal templates")
+        self.features_ = LogFeatures().fit(frame)  # the drift monitor's template frequencies
+        self.labels_ = {str(h): bool(a) for h, a, _ in self.labels}
+        examples = pd.DataFrame({"message": [str(m) for _, _, m in self.labels]})
+        x = self.level[:-1].transform(examples)
+        target = np.array([bool(a) for _, a, _ in self.labels])
+        self.model_ = LogisticRegression(
+            C=self.C, class_weight="balanced", max_iter=2000, random_state=0
+        ).fit(x, target)
+        return self
+
+    def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        level = self.level
+        assert level is not None
+        hashes = _hashes(frame)
+        label = np.array([float(self.labels_[h]) if h in self.labels_ else -1.0 for h in hashes])
+        x = level[:-1].transform(frame)
+        decision = np.asarray(self.model_.decision_function(x), dtype=np.float64)
+        proba = self.model_.predict_proba(x)[:, 1]
+        known = label >= 0
+        flagged = np.where(known, label == 1.0, self.model_.predict(x).astype(bool))
+        return {
+            "label": label,
+            "decision": decision,
+            "proba": proba,
+            "score": np.where(known, label, proba),
+            "flagged": flagged,
+            "confidence": np.where(known, 1.0, np.where(decision > 0, proba, 1.0 - proba)),
+        }
+
+    def score_samples(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.signals(frame)["score"]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.signals(frame)["flagged"]
+
+    def explanation(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """For a flagged line: "template labelled anomalous", or "reads like the templates
+        labelled anomalous: 87%" (floor()ed, as the SQL writes it); '' for other lines."""
+        texts = []
+        for flagged, label, p in zip(
+            signals["flagged"], signals["label"], signals["proba"], strict=True
+        ):
+            if not flagged:
+                texts.append("")
+            elif label >= 0:
+                texts.append("template labelled anomalous")
+            else:
+                texts.append(
+                    f"reads like the templates labelled anomalous: {int(np.floor(100.0 * p))}%"
+                )
+        return np.asarray(texts, dtype=object)
+
+
+def template_labels(level: Pipeline, labels: tuple[tuple[str, bool, str], ...]) -> Pipeline:
+    return Pipeline([("detector", TemplateLabels(level, labels))])

@@ -1,0 +1,106 @@
+{#-
+  The anomaly detector's history (model_export.detector): per model version, service and
+  template, how many lines that version has scored, how many it flagged, and the newest of
+  them (the API's "templates flagged most often without a label" show it as the example). ml_predictions reads it, as it stood
+  before the run, for each new line's template_lines (macros/log_features.sql,
+  log_features_history); this model then adds the run's lines. Incremental: only the
+  ml_predictions rows written after the newest ones already counted (index on predicted_at),
+  grouped and added to the stored counts; never a pass over all logs. A full refresh recounts
+  ml_predictions, which gives the same counts.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['model_version', 'service', 'template_hash'],
+        on_schema_change='fail',
+        pre_hook=["{{ serialize_runs('ml_detector_template_history') }}"],
+        post_hook=[
+            "{{ analyze_after_bulk_insert(this) }}",
+            {
+                "sql": "{{ create_index_if_missing(this, 'ml_detector_template_history_uidx',
+                        ['model_version', 'service', 'template_hash'], unique=true) }}",
+                "transaction": false,
+            },
+            {
+                "sql": "{{ create_index_if_missing(this,
+                        'ml_detector_template_history_last_predicted_at_idx',
+                        ['last_predicted_at']) }}",
+                "transaction": false,
+            },
+        ],
+    )
+}}
+
+with
+
+-- the newest prediction already counted (an index lookup on last_predicted_at)
+watermark as (
+
+    select
+        {% if is_incremental() -%}
+        (
+            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
+            from {{ this }} as counted
+        )
+        {%- else -%}
+        '-infinity'::timestamptz
+        {%- endif %} as last_counted_at
+
+),
+
+new_lines as (
+
+    select
+        predictions.model_version,
+        coalesce(predictions.service, '') as service,
+        predictions.template_hash,
+        count(*) as lines,
+        count(*) filter (where predictions.is_anomaly) as flagged,
+        max(predictions.log_entry_id) as example_log_entry_id,
+        max(predictions.predicted_at) as last_predicted_at
+    from {{ ref('ml_predictions') }} as predictions
+    where
+        predictions.template_hash is not null
+        and predictions.predicted_at > (select watermark.last_counted_at from watermark)
+    group by predictions.model_version, coalesce(predictions.service, ''), predictions.template_hash
+
+),
+
+-- the stored counts of the keys this run adds to (none on a first build)
+counted as (
+
+    {% if is_incremental() -%}
+    select * from {{ this }}
+    {%- else -%}
+    select
+        null::text as model_version,
+        null::text as service,
+        null::text as template_hash,
+        null::bigint as lines,
+        null::bigint as flagged
+    where false
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        new_lines.model_version,
+        new_lines.service,
+        new_lines.template_hash,
+        (coalesce(counted.lines, 0) + new_lines.lines)::bigint as lines,
+        (coalesce(counted.flagged, 0) + new_lines.flagged)::bigint as flagged,
+        new_lines.example_log_entry_id,
+        new_lines.last_predicted_at
+    from new_lines
+    left join counted
+        on
+            new_lines.model_version = counted.model_version
+            and new_lines.service = counted.service
+            and new_lines.template_hash = counted.template_hash
+
+)
+
+select * from final

@@ -1,0 +1,158 @@
+"""The default anomaly detector (severity x rarity, model_export.detector) end to end, without
+labels: generated logs whose is_anomaly labels are cleared, an export, then two dbt runs
+(the second over newer logs). The history that each line was scored with (template_lines,
+service_lines) is recounted in Python from the same rows in scoring order; the state tables
+dbt maintains equal a recount of ml_predictions; the compiled detector matches the joblib
+Pipeline on every scored line (1e-9); no service decides before it has 1,000 lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ingest.source_table import create_source_table, source_relation
+from model_export import pipelines
+from model_export.data import read_stg
+from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, with_history
+from model_export.verify import load_version, verify_predictions
+from tests.python.harness.db import fetch_all, scalar
+from tests.python.harness.pipeline import dbt, export, load_generated
+
+FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
+
+
+def _clear_labels(url: str) -> None:
+    schema, table = source_relation()
+    fetch_all(url, f'update "{schema}"."{table}" set is_anomaly = false returning 1')
+
+
+@pytest.fixture(scope="module")
+def scored(module_db: str, dbt_project_copy: Path) -> tuple[str, Path, int]:
+    """(url, project, the last id of the first run)."""
+    url, project = module_db, dbt_project_copy
+    create_source_table(url)
+    load_generated(url, FIRST_ROWS, seed=3)
+    _clear_labels(url)
+    export(url, project)
+    dbt(project, url, "build")
+    first = int(scalar(url, "select max(log_entry_id) from ml.ml_predictions"))
+    load_generated(url, SECOND_ROWS, seed=4, end="2026-11-21T12:00:00+00:00", days=1)
+    _clear_labels(url)
+    dbt(project, url, "build")
+    return url, project, first
+
+
+def _predictions(url: str) -> pd.DataFrame:
+    rows = fetch_all(
+        url,
+        "select log_entry_id, template_lines, service_lines, is_anomaly, logged_level"
+        " from ml.ml_predictions where model_version = 'v1' order by log_entry_id",
+    )
+    columns = ["log_entry_id", TEMPLATE_LINES, SERVICE_LINES, "is_anomaly", "logged_level"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_the_default_detector_is_severity_x_rarity(scored) -> None:
+    url, _, _ = scored
+    detector = scalar(
+        url,
+        "select metrics ->> 'detector' from ml.ml_model_registry"
+        " where model_version = 'v1' and model_name = 'anomaly_detector'",
+    )
+    assert detector == "SeverityRarity"
+
+
+def test_history_is_counted_in_scoring_order(scored) -> None:
+    """Run 1 is its own history; run 2's lines see all of run 1 and their run's earlier
+    lines, in (logged_at, log_entry_id) order."""
+    url, _, first = scored
+    stg = read_stg(url)
+    runs = [stg[stg["log_entry_id"] <= first], stg[stg["log_entry_id"] > first]]
+    assert len(runs[0]) == FIRST_ROWS and len(runs[1]) == SECOND_ROWS
+    expected = pd.concat([with_history(runs[0]), with_history(runs[1], history=runs[0])])
+    expected = expected.sort_values("log_entry_id").reset_index(drop=True)
+    got = _predictions(url)
+    assert np.array_equal(got["log_entry_id"], expected["log_entry_id"])
+    for column in (TEMPLATE_LINES, SERVICE_LINES):
+        assert np.array_equal(got[column].to_numpy(), expected[column].to_numpy()), column
+    # run 2 really read the stored counts: its services had lines in run 1
+    assert (got.loc[got["log_entry_id"] > first, SERVICE_LINES] >= 1000).any()
+
+
+def test_state_tables_equal_a_recount(scored) -> None:
+    url, _, _ = scored
+    for table, key in (
+        ("ml_detector_template_history", "model_version, coalesce(service, ''), template_hash"),
+        ("ml_detector_service_history", "model_version, coalesce(service, '')"),
+    ):
+        recount = fetch_all(
+            url, f"select {key}, count(*) from ml.ml_predictions group by {key} order by {key}"
+        )
+        names = key.replace("coalesce(service, '')", "service")
+        stored = fetch_all(url, f"select {names}, lines from ml.{table} order by {names}")
+        assert stored == recount, table
+
+
+def test_compiled_detector_matches_the_pipeline(scored) -> None:
+    url, _, _ = scored
+    results = verify_predictions(url, None)
+    assert {r.column for r in results} >= {"is_anomaly", "anomaly_score", "anomaly_confidence"}
+    assert all(r.exact and r.rows == FIRST_ROWS + SECOND_ROWS for r in results), [
+        r.line() for r in results
+    ]
+
+
+def test_no_decision_without_a_history_or_a_level(scored) -> None:
+    url, _, _ = scored
+    got = _predictions(url)
+    flagged = got[got["is_anomaly"]]
+    assert len(flagged) > 0
+    assert (flagged[SERVICE_LINES] >= 1000).all()
+    assert flagged["logged_level"].notna().all()
+    # the detector does not cry wolf: a few percent of the lines at most
+    assert len(flagged) / len(got) < 0.05
+
+
+def test_alerts_once_per_new_anomalous_template(scored) -> None:
+    """ml_alerts raises one new_anomalous_template alert per flagged first line of a
+    (service, template), and nothing for lines the detector did not flag."""
+    url, _, _ = scored
+    expected = fetch_all(
+        url,
+        "select coalesce(service, ''), template_hash, log_entry_id from ml.ml_predictions"
+        " where model_version = 'v1' and is_anomaly and template_lines = 0 order by 1, 2",
+    )
+    got = fetch_all(
+        url,
+        "select coalesce(service, ''), details ->> 'template_hash',"
+        " (details ->> 'log_entry_id')::bigint from ml.ml_alerts"
+        " where alert_kind = 'new_anomalous_template' order by 1, 2",
+    )
+    assert got == expected
+    assert 0 < len(got) < 0.01 * (FIRST_ROWS + SECOND_ROWS)
+
+
+def test_anomalies_name_the_signals_that_fired(scored) -> None:
+    """Every flagged line's explanation ends with the detector's signals, as the Python
+    reference writes them from the same history (e.g. "text reads ERROR/FATAL 99%; logged
+    ERROR; new for its service (1520 earlier lines of it)")."""
+    url, _, _ = scored
+    _, (_, detector) = load_version(url)
+    rows = fetch_all(
+        url,
+        "select log_entry_id, template_lines, service_lines, explanation from ml.ml_predictions"
+        " where model_version = 'v1' and is_anomaly order by log_entry_id",
+    )
+    ids = [r[0] for r in rows]
+    stg = read_stg(url, where=f"log_entry_id = any(array{ids}::bigint[])")
+    stg = stg.sort_values("log_entry_id").reset_index(drop=True)
+    stg[TEMPLATE_LINES] = [r[1] for r in rows]
+    stg[SERVICE_LINES] = [r[2] for r in rows]
+    expected = pipelines.anomaly_outputs(detector, stg).explanation
+    assert expected is not None
+    for (_, _, _, explanation), signals in zip(rows, expected, strict=True):
+        assert explanation.endswith("; anomaly: " + signals), (explanation, signals)
+        assert signals.startswith("text reads ERROR/FATAL ")
