@@ -168,6 +168,14 @@ def test_appended_logs_are_scored_incrementally_by_champion_and_challenger(
     same_tables(citus, module_db)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the severity x rarity detector (#12) counts each line's earlier lines of its"
+    " (service, template) inside the batch with window functions; with log_entries distributed"
+    " by id those lines sit on every shard, so Citus runs the windows as a distributed subplan"
+    " through the coordinator (docs/scale.md, 'What does not push down'). Strict: this fails"
+    " loudly once the statement is pushed down again.",
+)
 def test_the_scoring_statement_runs_on_the_workers(citus: str, dbt_project_copy: Path) -> None:
     """The statement of the last incremental run (active + challenger): one distributed step,
     one task per shard, each an Insert into its own shard of ml_predictions; nothing pulled to
