@@ -13,6 +13,7 @@ from typing import cast
 import joblib
 import numpy as np
 import pandas as pd
+import yaml  # type: ignore[import-untyped]
 from dbt_common.clients import agate_helper
 from psycopg2 import sql
 
@@ -109,15 +110,9 @@ def _copy_line(values: Sequence[object]) -> str:
 
 
 def _column_types(properties: Path) -> dict[str, str]:
-    types: dict[str, str] = {}
-    in_types = False
-    for line in properties.read_text(encoding="utf-8").splitlines():
-        if line.strip() == "column_types:":
-            in_types = True
-        elif in_types and ":" in line:
-            name, sql_type = line.strip().split(":", 1)
-            types[name] = sql_type.strip()
-    return types
+    """The seed's `config.column_types` from its properties file (one seed per file)."""
+    (seed,) = yaml.safe_load(properties.read_text(encoding="utf-8"))["seeds"]
+    return {name: str(sql_type) for name, sql_type in seed["config"]["column_types"].items()}
 
 
 def score_sql(
