@@ -20,9 +20,6 @@ bench/results/detector_alerts.md.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,26 +28,11 @@ from dbt_project.database import PROJECT_ROOT
 from model_export import pipelines
 from model_export.data import ensure_staging, read_stg, time_split
 from model_export.detector import TEMPLATE_LINES, severity_rarity, with_history
+from model_export.evaluate import load_logs, without_labels
 from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"
 BENCH_DATABASE = "logml_bench_alerts"
-
-
-def _ingest(url: str, *args: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    for command in (["create-source"], list(args)):
-        subprocess.run(
-            [sys.executable, "-m", "ingest", *command],
-            env=env,
-            cwd=PROJECT_ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-def _unlabelled(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(is_anomaly_label=None)
 
 
 def scored_rows(train: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[dict[str, object]]:
@@ -106,20 +88,20 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     with scratch_database(BENCH_DATABASE) as url:
         systems = sorted(p for p in args.loghub_dir.iterdir() if p.is_dir())
-        _ingest(url, "loghub", *[str(p) for p in systems])
+        load_logs(url, "loghub", *[str(p) for p in systems])
         ensure_staging(url, PROJECT_ROOT)
-        frame = _unlabelled(read_stg(url))
+        frame = without_labels(read_stg(url))
         splits = {s.name: time_split(frame[frame["service"] == s.name]) for s in systems}
         train = pd.concat([t for t, _ in splits.values()]).sort_values(
             ["logged_at", "log_entry_id"]
         )
         rows += scored_rows(train, {name: held_out for name, (_, held_out) in splits.items()})
     with scratch_database(BENCH_DATABASE) as url:
-        _ingest(
+        load_logs(
             url, "generate", "--rows", str(args.rows), "--seed", str(args.seed), "--end", args.end
         )
         ensure_staging(url, PROJECT_ROOT)
-        train, held_out = time_split(_unlabelled(read_stg(url)))
+        train, held_out = time_split(without_labels(read_stg(url)))
         rows += scored_rows(train, {f"demo logs ({args.rows:,}, seed {args.seed})": held_out})
     table = markdown(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,7 @@ def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str,
 # --- anomalies: the only place that touches the detector (its public functions) ---
 
 
-def _without_labels(frame: pd.DataFrame) -> pd.DataFrame:
+def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(is_anomaly_label=None)
 
 
@@ -143,7 +143,7 @@ def anomaly_split(
         return None
     level = pipelines.level_classifier(seed).fit(levelled, levelled["level"].to_numpy())
     truth = pipelines.anomaly_labels(test) if test["is_anomaly_label"].notna().all() else None
-    unsupervised = default_detector(_without_labels(train), test, level)
+    unsupervised = default_detector(without_labels(train), test, level)
     forest = pipelines.isolation_forest(seed).fit(train)
     fatal = (test["level"] == "FATAL").to_numpy()
     result: dict[str, object] = {
@@ -197,7 +197,7 @@ def _scratch(server: str) -> str:
     return psycopg2.extensions.make_dsn(**params)
 
 
-def _load(url: str, *args: str) -> None:
+def load_logs(url: str, *args: str) -> None:
     """The project's own loader (python -m ingest), as users load logs."""
     env = {**os.environ, "DATABASE_URL": url}
     for command in (["create-source"], list(args)):
@@ -218,7 +218,7 @@ def datasets(
     try:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
-        _load(url, "loghub", *[str(p) for p in folders])
+        load_logs(url, "loghub", *[str(p) for p in folders])
         ensure_staging(url, PROJECT_ROOT)
         frame = read_stg(url)
         for folder in folders:
@@ -226,7 +226,7 @@ def datasets(
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("truncate log_entries")
         rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
-        _load(url, "generate", *rows)
+        load_logs(url, "generate", *rows)
         yield f"generated ({generated_rows:,} rows)", read_stg(url)
     finally:
         with connect(server, autocommit=True) as conn, conn.cursor() as cur:

@@ -1,8 +1,9 @@
 {#-
   The anomaly detector's history per model version and service: how many lines that version
-  has scored (ml_detector_template_history summed over templates, kept as its own small table
-  because every scored line looks it up). Updated like ml_detector_template_history: the
-  ml_predictions rows written since the newest ones counted, added to the stored counts.
+  has scored, kept as its own small table because every scored line looks it up. Derived from
+  ml_detector_template_history (whose counts are cumulative), not from ml_predictions again:
+  each run re-sums the services whose templates this run's lines touched (an index range on
+  the template history's last_predicted_at, then its unique index by version and service).
 -#}
 {{
     config(
@@ -23,63 +24,50 @@
 
 with
 
--- the newest prediction already counted (an index lookup on last_predicted_at)
+templates as (
+
+    select * from {{ ref('ml_detector_template_history') }}
+
+),
+
+-- the newest template count already summed here
 watermark as (
 
     select
         {% if is_incremental() -%}
         (
-            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as counted
+            select coalesce(max(summed.last_predicted_at), '-infinity'::timestamptz)
+            from {{ this }} as summed
         )
         {%- else -%}
         '-infinity'::timestamptz
-        {%- endif %} as last_counted_at
+        {%- endif %} as last_summed_at
 
 ),
 
-new_lines as (
+touched as (
 
-    select
-        predictions.model_version,
-        coalesce(predictions.service, '') as service,
-        count(*) as lines,
-        max(predictions.predicted_at) as last_predicted_at
-    from {{ ref('ml_predictions') }} as predictions
-    where
-        predictions.template_hash is not null
-        and predictions.predicted_at > (select watermark.last_counted_at from watermark)
-    group by predictions.model_version, coalesce(predictions.service, '')
-
-),
-
--- the stored counts of the keys this run adds to (none on a first build)
-counted as (
-
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as model_version,
-        null::text as service,
-        null::bigint as lines
-    where false
-    {%- endif %}
+    select distinct
+        templates.model_version,
+        templates.service
+    from templates
+    where templates.last_predicted_at > (select watermark.last_summed_at from watermark)
 
 ),
 
 final as (
 
     select
-        new_lines.model_version,
-        new_lines.service,
-        (coalesce(counted.lines, 0) + new_lines.lines)::bigint as lines,
-        new_lines.last_predicted_at
-    from new_lines
-    left join counted
+        templates.model_version,
+        templates.service,
+        sum(templates.lines)::bigint as lines,
+        max(templates.last_predicted_at) as last_predicted_at
+    from templates
+    inner join touched
         on
-            new_lines.model_version = counted.model_version
-            and new_lines.service = counted.service
+            templates.model_version = touched.model_version
+            and templates.service = touched.service
+    group by templates.model_version, templates.service
 
 )
 
