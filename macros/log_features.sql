@@ -19,10 +19,10 @@
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
 {% macro log_features(
     batch, frequency_seed, with_template=false, history_version=none, history=none,
-    labels_seed=none
+    labels_seed=none, trained_seed=none
 ) %}
 {%- if history_version is not none -%}
-{{ log_features_history(batch, frequency_seed, history_version, history, labels_seed) }}
+{{ log_features_history(batch, frequency_seed, history_version, history, labels_seed, trained_seed) }}
 {%- else -%}
 {{ log_features_rows(batch, frequency_seed, with_template, false) }}
 {%- endif -%}
@@ -30,32 +30,38 @@
 
 {#-
   With history_version (a model version): the template, its md5 (template_hash), the
-  service_key ('' for a NULL service), logged_at, and the line's stored history as that
-  version counted it (model_export.detector.with_history) in the state tables `history`
+  service_key ('' for a NULL service), logged_at, and the line's history as that version
+  counts it (model_export.detector.with_history):
+  - template_lines: lines of the same (service, template_hash),
+  - service_lines: lines of the same service,
+  each the lines of the version's training history (trained_seed, if the version has one: by
+  md5 of the service, so no seed cell needs escaping; per service under template_hash 'all') plus
+  the lines it scored after its training window, in the state tables `history`
   ({'templates': relation, 'services': relation}: ml_detector_template_history and
-  ml_detector_service_history, which dbt updates after each scoring run):
-  - stored_template_lines: earlier lines of the same (service, template_hash),
-  - stored_service_lines: earlier lines of the same service.
-  The compiled SQL adds the lines of the batch before each line in (logged_at, log_entry_id)
-  order (windows, in a stage of their own: interpreters/postgresql.py) to get template_lines
-  and service_lines. Without `history` (none: verify, the benchmark) the stored counts are 0:
-  the batch is the whole history. The windows make this part not row-local (Citus cannot
-  push it down unless the batch is distributed by service).
--#}
-{#-
+  ml_detector_service_history, which dbt updates after each scoring run). The lines of the
+  batch do not count each other: every lookup is by equality, so this stays row-local (Citus
+  pushes it down, the state tables being reference tables there). Without `history` (none:
+  verify, the benchmark) only the training history counts.
   template_label: the label of the line's template in labels_seed (a model version's seed of
   template labels: template_hash, label 1 or 0), -1 for a template without one (and always
   without labels_seed).
+  Lateral aggregates rather than outer joins: always one row, and Citus does not push down a
+  UNION ALL of two versions' scores when an outer join sits above the batch's anti-join.
 -#}
-{% macro log_features_history(batch, frequency_seed, history_version, history, labels_seed) %}
+{% macro log_features_history(
+    batch, frequency_seed, history_version, history, labels_seed, trained_seed
+) %}
 {%- set no_templates = '(select null::text as model_version, null::text as service,'
-    ~ ' null::text as template_hash, null::bigint as lines where false)' -%}
+    ~ ' null::text as template_hash, null::bigint as lines_after_training where false)' -%}
 {%- set no_services = '(select null::text as model_version, null::text as service,'
-    ~ ' null::bigint as lines where false)' -%}
+    ~ ' null::bigint as lines_after_training where false)' -%}
 {%- set templates = history.templates if history is not none else no_templates -%}
 {%- set services = history.services if history is not none else no_services -%}
-{%- set no_labels = '(select null::text as template_hash, null::float8 as label)' -%}
-{%- set labels = ref(labels_seed) if labels_seed is not none else no_labels %}
+{%- set no_labels = '(select null::text as template_hash, null::float8 as label where false)' -%}
+{%- set labels = ref(labels_seed) if labels_seed is not none else no_labels -%}
+{%- set no_trained = '(select null::text as service_hash, null::text as template_hash,'
+    ~ ' null::float8 as lines where false)' -%}
+{%- set trained = ref(trained_seed) if trained_seed is not none else no_trained %}
     select
         lf_r.log_entry_id,
         lf_r.template,
@@ -69,18 +75,44 @@
         lf_r.template_hash,
         lf_r.service_key,
         lf_r.logged_at,
-        coalesce(lf_th.lines, 0) as stored_template_lines,
-        coalesce(lf_sh.lines, 0) as stored_service_lines,
-        coalesce(lf_l.label, -1::float8) as template_label
+        lf_th.lines as template_lines,
+        lf_sh.lines as service_lines,
+        lf_l.label as template_label
     from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
-    left join {{ templates }} as lf_th
-        on
-            lf_th.model_version = '{{ history_version }}'
-            and lf_th.service = lf_r.service_key
-            and lf_th.template_hash = lf_r.template_hash
-    left join {{ services }} as lf_sh
-        on lf_sh.model_version = '{{ history_version }}' and lf_sh.service = lf_r.service_key
-    left join {{ labels }} as lf_l on lf_l.template_hash = lf_r.template_hash
+    cross join lateral (
+        select
+            coalesce((
+                select max(lf_tt.lines)::bigint
+                from {{ trained }} as lf_tt
+                where
+                    lf_tt.service_hash = md5(lf_r.service_key)
+                    and lf_tt.template_hash = lf_r.template_hash
+            ), 0) + coalesce((
+                select max(lf_ts.lines_after_training)
+                from {{ templates }} as lf_ts
+                where
+                    lf_ts.model_version = '{{ history_version }}'
+                    and lf_ts.service = lf_r.service_key
+                    and lf_ts.template_hash = lf_r.template_hash
+            ), 0) as lines
+    ) as lf_th
+    cross join lateral (
+        select
+            coalesce((
+                select max(lf_st.lines)::bigint
+                from {{ trained }} as lf_st
+                where lf_st.service_hash = md5(lf_r.service_key) and lf_st.template_hash = 'all'
+            ), 0) + coalesce((
+                select max(lf_ss.lines_after_training)
+                from {{ services }} as lf_ss
+                where lf_ss.model_version = '{{ history_version }}' and lf_ss.service = lf_r.service_key
+            ), 0) as lines
+    ) as lf_sh
+    cross join lateral (
+        select coalesce(max(lf_lb.label), -1::float8) as label
+        from {{ labels }} as lf_lb
+        where lf_lb.template_hash = lf_r.template_hash
+    ) as lf_l
 {% endmacro %}
 
 {% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}

@@ -9,15 +9,17 @@ Per line, from signals that hold on real logs:
     V = the logged level: ERROR/FATAL 1, WARN 0.5, DEBUG/INFO 0; 1 for HTTP >= 500;
         missing when the line has neither a level nor an HTTP status
     S = sqrt(T * V) (text and level must agree), or T when V is missing
-    R = K / (K + c), c = earlier lines of the same (service, template)
+    R = K / (K + c), c = lines of the same (service, template) in the history
     score    = S * R in [0, 1] (a ranking)
     decision = score >= threshold AND n >= N AND V is not missing
-               (n = earlier lines of the service: no decision without a history of its own)
+               (n = lines of the service in the history: no decision without some of its own)
 
-c and n are history, not functions of the line: the SQL reads them from state tables that
-dbt maintains incrementally plus the earlier lines of the same batch; here they are the
-columns `template_lines` and `service_lines` of the input frame, or, when absent, counted
-over the frame itself in (logged_at, log_entry_id) order (`with_history`).
+c and n are history, not functions of the line: the training lines (kept as `history_`,
+shipped as a seed) plus the lines scored by earlier runs after the training window (state
+tables that dbt maintains incrementally). The lines of one run do not count each other, so
+each line is scored from its own row and small lookups (README "Anomaly detector"). Here they
+are the columns `template_lines` and `service_lines` of the input frame, or, when absent,
+the training history alone (`with_history`).
 
 The threshold comes from the training lines alone, each scored with the history before it:
 the floor t0 = 0.5, raised only if t0 would flag more than `budget` of them.
@@ -48,9 +50,9 @@ def service_key(frame: pd.DataFrame) -> list[str]:
 
 
 class History:
-    """Running counts of lines per (service, template) and per service: `add` counts lines,
-    `count` gives each row of a frame its history (the lines added before, and the frame's
-    own earlier lines in (logged_at, log_entry_id) order) and then adds the frame."""
+    """Running counts of lines per (service, template) and per service: `count` gives each
+    row of a frame the lines counted before it (in (logged_at, log_entry_id) order) and adds
+    the frame. How `fit` scores the training lines, each with the lines before it."""
 
     def __init__(self) -> None:
         self.templates: Counter[tuple[str, str]] = Counter()
@@ -70,14 +72,38 @@ class History:
         return frame.assign(**{TEMPLATE_LINES: c, SERVICE_LINES: n})
 
 
-def with_history(frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`frame` with template_lines and service_lines: the lines of `history` (all earlier)
-    and the earlier lines of `frame` in (logged_at, log_entry_id) order, per (service,
-    template) and per service. Row order is kept."""
+def with_history(
+    frame: pd.DataFrame, history: pd.DataFrame | None = None, trained: History | None = None
+) -> pd.DataFrame:
+    """`frame` (the lines of one run) with template_lines and service_lines as the SQL counts
+    them: the lines of `trained` (the detector's training lines, shipped as a seed) plus the
+    lines of `history` (scored by earlier runs, after the training window), per (service,
+    template) and per service. The lines of one run do not count each other: that keeps the
+    scoring of each line independent of the others (row-local SQL, which Citus pushes down to
+    the shards). Row order is kept."""
     counter = History()
+    if trained is not None:
+        counter.templates.update(trained.templates)
+        counter.services.update(trained.services)
     if history is not None:
         counter.count(history)
-    return counter.count(frame)
+    keys, hashes = service_key(frame), _hashes(frame)
+    return frame.assign(
+        **{
+            TEMPLATE_LINES: np.array(
+                [counter.templates[(k, h)] for k, h in zip(keys, hashes, strict=True)],
+                dtype=np.int64,
+            ),
+            SERVICE_LINES: np.array([counter.services[k] for k in keys], dtype=np.int64),
+        }
+    )
+
+
+def training_history(detector: object) -> History | None:
+    """The training history a detector (or its pipeline) ships: severity x rarity's."""
+    step = detector[-1] if isinstance(detector, Pipeline) else detector
+    history = getattr(step, "history_", None)
+    return history if isinstance(history, History) else None
 
 
 def _hashes(frame: pd.DataFrame) -> list[str]:
@@ -115,7 +141,10 @@ class SeverityRarity(BaseEstimator):
             raise ValueError("every level of the classifier must occur in the training rows")
         self.log_priors_ = np.log(shares)
         self.severe_ = np.array([c in SEVERE for c in classes])
-        signals = self.signals(frame)
+        # Each training line scored with the training lines before it; the counts of them all
+        # are the history a version starts with (a seed, so its first run can decide).
+        self.history_ = History()
+        signals = self.signals(self.history_.count(frame))
         eligible = signals["eligible"]
         scores = np.sort(signals["score"][eligible])
         allowed = int(np.floor(self.budget * len(frame)))
@@ -144,7 +173,7 @@ class SeverityRarity(BaseEstimator):
     def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every signal of the formula, per row (the explanation names the ones that fired)."""
         if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
-            frame = with_history(frame)
+            frame = with_history(frame, trained=self.history_)
         t = self.severity_text(frame)
         ordinal = np.array(
             [LEVEL_ORDINALS.get(v, -1.0) if isinstance(v, str) else -1.0 for v in frame["level"]]

@@ -229,7 +229,8 @@ def anomaly_outputs(
 ) -> AnomalyOutputs:
     """Score in 0..1 (higher = more anomalous), decision, and a confidence in 0..1.
     Severity x rarity reads the frame's template_lines / service_lines columns (what the SQL
-    counted) or, without them, counts the lines of `history` and the frame's earlier lines."""
+    counted) or, without them, the detector's training history plus the lines of `history`
+    (scored by earlier runs); the frame's lines are one run and do not count each other."""
     model = pipeline[-1]
     if isinstance(model, TemplateLabels):
         signals = model.signals(frame)
@@ -238,7 +239,7 @@ def anomaly_outputs(
         )
     if isinstance(model, SeverityRarity):
         if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
-            frame = with_history(frame, history)
+            frame = with_history(frame, history, trained=model.history_)
         signals = model.signals(frame)
         return AnomalyOutputs(
             signals["score"],

@@ -23,7 +23,7 @@ from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_RELATION, frame_from_rows
-from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, with_history
+from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, training_history, with_history
 from model_export.features import STG_COLUMNS
 from model_export.registry import artifacts
 
@@ -205,10 +205,10 @@ def load_version(url: str, version: str | None = None) -> tuple[str, tuple[objec
 
 def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
     """What a version's scoring macro must return: both models' outputs, and the history it
-    counted (without stored history: the earlier lines of the batch)."""
+    counted (without stored history: the training history the version ships, if any)."""
     level, detector = cast(tuple[object, object], models)
     if TEMPLATE_LINES not in inputs:
-        inputs = with_history(inputs)
+        inputs = with_history(inputs, trained=training_history(detector))
     history = {c: inputs[c].to_numpy() for c in (TEMPLATE_LINES, SERVICE_LINES)}
     explained = {"level_explanation": pipelines.level_explanations(level, inputs)}
     return (

@@ -262,17 +262,20 @@ class LogFeatureRows:
     frequency: Seed
     with_template: bool = False
     # With a model version: also the template's md5 and the line's history as that version
-    # has counted it (model_export.detector): earlier lines of its (service, template) and of
-    # its service, from the state tables the macro gets as `history`, plus the earlier lines
-    # of the batch (a window over the batch: not row-local).
+    # has counted it (model_export.detector.with_history): lines of its (service, template)
+    # and of its service scored by earlier runs, from the state tables the macro gets as
+    # `history`, plus those of `trained`. Lookups by equality: row-local.
     history: str | None = None
     # With history: also template_label, the label of the line's template in this seed
     # (template_hash -> label: 1 anomalous, 0 normal), -1 for a template without one.
     labels: Seed | None = None
+    # With history: the detector's training lines per (md5 of the service, template_hash),
+    # and per service in the rows whose template_hash is 'all'.
+    trained: Seed | None = None
 
     def __post_init__(self) -> None:
-        if self.labels is not None and self.history is None:
-            raise ValueError("template labels are read with the history")
+        if (self.labels is not None or self.trained is not None) and self.history is None:
+            raise ValueError("template labels and training history are read with the history")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -493,8 +496,7 @@ class Program:
         found = []
         if isinstance(self.source, LogFeatureRows):
             found.append(self.source.frequency)
-            if self.source.labels is not None:
-                found.append(self.source.labels)
+            found += [s for s in (self.source.labels, self.source.trained) if s is not None]
         for binding in self.bindings:
             if isinstance(binding, TermSums | TopTerms):
                 found.append(binding.vocabulary)

@@ -54,6 +54,7 @@ from model_export.features import LogFeatures
 
 LEVEL_VOCABULARY = "ml_level_classifier_vocabulary"
 TEMPLATE_LABELS = "ml_template_labels"
+TRAINING_HISTORY = "ml_detector_training_history"
 
 
 def scorer_name(version: str) -> str:
@@ -112,8 +113,9 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
     )
     level_bindings: tuple[ir.Binding, ...] = (sums, *classifier.bindings, *evidence)
     level_columns = tuple((n, ir.Ref(n)) for n in LEVEL_OUTPUTS.names())
-    labels = None
+    labels = trained = None
     if severity is not None:
+        trained = severity_rarity.history_seed(severity, TRAINING_HISTORY + seed_suffix)
         level_bindings += severity_rarity.text_severity(severity, classifier.bindings[0])
         level_outputs += ((severity_rarity.TEXT, ir.Ref(severity_rarity.TEXT)),)
         found = severity_rarity.decision(severity)
@@ -135,7 +137,11 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
     memoized = ir.Memoized("level", ir.Ref("template"), level_program)
     return ir.Program(
         ir.LogFeatureRows(
-            frequency, with_template=True, history=seed_suffix.lstrip("_"), labels=labels
+            frequency,
+            with_template=True,
+            history=seed_suffix.lstrip("_"),
+            labels=labels,
+            trained=trained,
         ),
         # these detectors read the level program's outputs: the level program comes first
         (memoized, *found.bindings) if last is not None else (*found.bindings, memoized),

@@ -11,6 +11,8 @@ Each value is computed in the order SeverityRarity computes it (same IEEE operat
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from m2cgen import ast
 from m2cgen.assemblers.utils import add, apply_op_to_expressions, div, eq, lt, mul, sub
@@ -22,6 +24,7 @@ from model_export.features import LEVEL_ORDINALS
 
 TEXT = "severe_text"  # T, an output of the level program
 KNOWN = "known"  # vocabulary weight column of ones: sum(x * known) > 0 iff a term is known
+ALL_TEMPLATES = "all"  # the training history's per-service rows (no md5 reads "all")
 
 
 def gte(left: ast.Expr, right: ast.Expr) -> ast.CompExpr:
@@ -56,6 +59,21 @@ def text_severity(model: SeverityRarity, decisions: ir.Let) -> tuple[ir.Let, ...
     known = ast.CompExpr(ir.Ref(KNOWN), ast.NumVal(0.0), ast.CompOpType.GT)
     text = ast.IfExpr(known, share, ast.NumVal(0.0))
     return shifted, top, exps, ir.Let("severity", ((TEXT, text),), ir.DType.FLOAT64)
+
+
+def history_seed(model: SeverityRarity, name: str) -> ir.Seed:
+    """The training history (SeverityRarity.history_): lines per (md5 of the service,
+    template_hash), and per service under template_hash 'all' (ir.LogFeatureRows.trained).
+    md5s: no cell needs escaping, whatever the service names."""
+    history = model.history_
+    rows = [(_md5(s), h, float(n)) for (s, h), n in history.templates.items()]
+    rows += [(_md5(s), ALL_TEMPLATES, float(n)) for s, n in history.services.items()]
+    columns = (("service_hash", ir.DType.TEXT), ("template_hash", ir.DType.TEXT))
+    return ir.Seed(name, (*columns, ("lines", ir.DType.FLOAT64)), tuple(sorted(rows)))
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
 def _level(ordinal: ast.Expr) -> ast.Expr:

@@ -279,6 +279,8 @@ def _source(source: ir.Source) -> tuple[str, str]:
         template = f", history_version='{source.history}', history=history"
     if source.labels:
         template += f", labels_seed='{source.labels.name}'"
+    if source.trained:
+        template += f", trained_seed='{source.trained.name}'"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 
@@ -333,16 +335,12 @@ class _Query:
         scope = dict(outer)
         items: list[str] = []
         source = ""
-        bindings = list(program.bindings)
         if program.source is not None:
             relation, stem = _source(program.source)
             source = self._alias(stem)
             items.append(f"from {relation} as {source}")
             scope.update({c: f"{source}.{c}" for c in program.source.columns})
-            if isinstance(program.source, ir.LogFeatureRows) and program.source.history:
-                staged = self._history_stage(program, bindings, source, scope, items)
-                items, bindings = [f"from {_subquery(staged[0])} as {staged[1]}"], staged[2]
-        for binding in bindings:
+        for binding in program.bindings:
             self._bind(binding, program, source, scope, items)
         columns = []
         for name, expr in program.outputs:
@@ -381,42 +379,6 @@ class _Query:
             join, relation = self._memoized(binding, alias, scope)
             scope.update({n: f"{alias}.{n}" for n in binding.names()})
         items.append(f"{join} {relation}" if items else f"from {relation}")
-
-    def _history_stage(
-        self,
-        program: ir.Program,
-        bindings: list[ir.Binding],
-        source: str,
-        scope: dict[str, str],
-        items: list[str],
-    ) -> tuple[str, str, list[ir.Binding]]:
-        """The line's history is a window over the batch, so it cannot be computed where the
-        source is read: a subquery with a window is never pulled up, and a lateral keyed by
-        one of its columns is no longer memoized (measured: 8x slower). So the source and
-        every binding that does not need the history come first, in a stage that adds the
-        history columns in its select list (windows run after its joins); the rest reads the
-        stage. Returns (the stage's SELECT, its alias, the remaining bindings)."""
-        history = {"template_lines", "service_lines"}
-        first = next((k for k, b in enumerate(bindings) if b.reads() & history), len(bindings))
-        for name in history:
-            del scope[name]
-        for binding in bindings[:first]:
-            self._bind(binding, program, source, scope, items)
-        order = f"order by {source}.logged_at, {source}.log_entry_id"
-        windows = {
-            "template_lines": f"{source}.stored_template_lines - 1 + row_number() over (\n"
-            f"{TAB}partition by {source}.service_key, {source}.template_hash {order}\n)",
-            "service_lines": f"{source}.stored_service_lines - 1 + row_number() over (\n"
-            f"{TAB}partition by {source}.service_key {order}\n)",
-        }
-        stage = self._alias("staged")
-        columns = [f"{sql} as {name}" for name, sql in scope.items() if name not in history]
-        columns += [f"{sql} as {name}" for name, sql in windows.items()]
-        select = ",\n".join(TAB + _indent(c) for c in columns)
-        names = [n for n in scope if n not in history] + list(windows)
-        scope.clear()
-        scope.update({n: f"{stage}.{n}" for n in names})
-        return f"select\n{select}\n" + "\n".join(items), stage, bindings[first:]
 
     def _let(self, let: ir.Let, alias: str, scope: Mapping[str, str]) -> str:
         values = [expression(e, scope) for _, e in let.columns]

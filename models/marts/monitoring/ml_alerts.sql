@@ -347,7 +347,9 @@ drift_alerts as (
 -- template, not by version: a template alerts once, whichever version flags it first.
 new_template_alerts as (
 
-    select
+    -- the first flagged line of each: lines of one run do not count each other, so a new
+    -- template can have several lines with template_lines = 0
+    select distinct on (coalesce(predictions.service, ''), predictions.template_hash)
         'new_anomalous_template' as alert_kind,
         concat_ws(
             '|', 'new_anomalous_template', coalesce(predictions.service, ''),
@@ -382,6 +384,9 @@ new_template_alerts as (
         predictions.is_anomaly
         and predictions.template_lines = 0
         and predictions.predicted_at > (select bounds.watermark from bounds)
+    order by
+        coalesce(predictions.service, ''), predictions.template_hash, predictions.logged_at,
+        predictions.log_entry_id
 
 ),
 

@@ -61,6 +61,7 @@ final as (
         templates.model_version,
         templates.service,
         sum(templates.lines)::bigint as lines,
+        sum(templates.lines_after_training)::bigint as lines_after_training,
         max(templates.last_predicted_at) as last_predicted_at
     from templates
     inner join touched

@@ -1,7 +1,9 @@
 {#-
   The anomaly detector's history (model_export.detector): per model version, service and
   template, how many lines that version has scored, how many it flagged, and the newest of
-  them (the API's "templates flagged most often without a label" show it as the example). ml_predictions reads it, as it stood
+  them (the API's "templates flagged most often without a label" show it as the example).
+  lines_after_training counts only the lines logged after the version's training window: the
+  training lines are in the version's own seed already. ml_predictions reads it, as it stood
   before the run, for each new line's template_lines (macros/log_features.sql,
   log_features_history); this model then adds the run's lines. Incremental: only the
   ml_predictions rows written after the newest ones already counted (index on predicted_at),
@@ -49,6 +51,12 @@ watermark as (
 
 ),
 
+versions as (
+
+    select * from {{ ref('int_model_versions_rolled_up') }}
+
+),
+
 new_lines as (
 
     select
@@ -56,10 +64,14 @@ new_lines as (
         coalesce(predictions.service, '') as service,
         predictions.template_hash,
         count(*) as lines,
+        count(*) filter (
+            where predictions.logged_at > coalesce(versions.window_end, '-infinity'::timestamptz)
+        ) as lines_after_training,
         count(*) filter (where predictions.is_anomaly) as flagged,
         max(predictions.log_entry_id) as example_log_entry_id,
         max(predictions.predicted_at) as last_predicted_at
     from {{ ref('ml_predictions') }} as predictions
+    left join versions on predictions.model_version = versions.model_version
     where
         predictions.template_hash is not null
         and predictions.predicted_at > (select watermark.last_counted_at from watermark)
@@ -78,6 +90,7 @@ counted as (
         null::text as service,
         null::text as template_hash,
         null::bigint as lines,
+        null::bigint as lines_after_training,
         null::bigint as flagged
     where false
     {%- endif %}
@@ -91,6 +104,8 @@ final as (
         new_lines.service,
         new_lines.template_hash,
         (coalesce(counted.lines, 0) + new_lines.lines)::bigint as lines,
+        (coalesce(counted.lines_after_training, 0) + new_lines.lines_after_training)::bigint
+            as lines_after_training,
         (coalesce(counted.flagged, 0) + new_lines.flagged)::bigint as flagged,
         new_lines.example_log_entry_id,
         new_lines.last_predicted_at

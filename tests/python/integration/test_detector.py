@@ -1,7 +1,8 @@
 """The default anomaly detector (severity x rarity, model_export.detector) end to end, without
-labels: generated logs whose is_anomaly labels are cleared, an export, then two dbt runs
-(the second over newer logs). The history that each line was scored with (template_lines,
-service_lines) is recounted in Python from the same rows in scoring order; the state tables
+labels: generated logs whose is_anomaly labels are cleared, an export, then three dbt runs
+(the later two over newer logs). The history that each line was scored with (template_lines,
+service_lines) is recounted in Python from the version's training history and the lines of
+the earlier runs after the training window; the state tables
 dbt maintains equal a recount of ml_predictions; the compiled detector matches the joblib
 Pipeline on every scored line (1e-9); no service decides before it has 1,000 lines."""
 
@@ -16,12 +17,14 @@ import pytest
 from ingest.source_table import create_source_table, source_relation
 from model_export import pipelines
 from model_export.data import read_stg
-from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, with_history
+from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, training_history, with_history
 from model_export.verify import load_version, verify_predictions
 from tests.python.harness.db import fetch_all, scalar
 from tests.python.harness.pipeline import dbt, export, load_generated
 
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
+# the later runs: half of SECOND_ROWS each, over the half days before these ends
+LATER_ENDS = ("2026-11-21T00:00:00+00:00", "2026-11-21T12:00:00+00:00")
 
 
 def _clear_labels(url: str) -> None:
@@ -30,19 +33,21 @@ def _clear_labels(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def scored(module_db: str, dbt_project_copy: Path) -> tuple[str, Path, int]:
-    """(url, project, the last id of the first run)."""
+def scored(module_db: str, dbt_project_copy: Path) -> tuple[str, Path, list[int]]:
+    """(url, project, the last id of each run)."""
     url, project = module_db, dbt_project_copy
     create_source_table(url)
     load_generated(url, FIRST_ROWS, seed=3)
     _clear_labels(url)
     export(url, project)
-    dbt(project, url, "build")
-    first = int(scalar(url, "select max(log_entry_id) from ml.ml_predictions"))
-    load_generated(url, SECOND_ROWS, seed=4, end="2026-11-21T12:00:00+00:00", days=1)
-    _clear_labels(url)
-    dbt(project, url, "build")
-    return url, project, first
+    last = []
+    for seed, end in enumerate((None, *LATER_ENDS), start=3):
+        if end is not None:
+            load_generated(url, SECOND_ROWS // 2, seed=seed, end=end, days=0.5)
+            _clear_labels(url)
+        dbt(project, url, "build")
+        last.append(int(scalar(url, "select max(log_entry_id) from ml.ml_predictions")))
+    return url, project, last
 
 
 def _predictions(url: str) -> pd.DataFrame:
@@ -65,21 +70,34 @@ def test_the_default_detector_is_severity_x_rarity(scored) -> None:
     assert detector == "SeverityRarity"
 
 
-def test_history_is_counted_in_scoring_order(scored) -> None:
-    """Run 1 is its own history; run 2's lines see all of run 1 and their run's earlier
-    lines, in (logged_at, log_entry_id) order."""
-    url, _, first = scored
+def test_history_is_the_training_lines_plus_earlier_runs(scored) -> None:
+    """Run 1 (the training window) and run 2 see the version's training history; run 3 sees
+    it plus run 2's lines (logged after the window). Lines of one run never count each
+    other."""
+    url, project, last = scored
     stg = read_stg(url)
-    runs = [stg[stg["log_entry_id"] <= first], stg[stg["log_entry_id"] > first]]
-    assert len(runs[0]) == FIRST_ROWS and len(runs[1]) == SECOND_ROWS
-    expected = pd.concat([with_history(runs[0]), with_history(runs[1], history=runs[0])])
+    ids = stg["log_entry_id"]
+    runs = [stg[ids <= last[0]], stg[(ids > last[0]) & (ids <= last[1])], stg[ids > last[1]]]
+    assert [len(r) for r in runs] == [FIRST_ROWS, SECOND_ROWS // 2, SECOND_ROWS // 2]
+    _, (_, detector) = load_version(url, "v1")
+    trained = training_history(detector)
+    assert trained is not None
+    expected = pd.concat(
+        [
+            with_history(runs[0], trained=trained),
+            with_history(runs[1], trained=trained),
+            with_history(runs[2], history=runs[1], trained=trained),
+        ]
+    )
     expected = expected.sort_values("log_entry_id").reset_index(drop=True)
     got = _predictions(url)
     assert np.array_equal(got["log_entry_id"], expected["log_entry_id"])
     for column in (TEMPLATE_LINES, SERVICE_LINES):
         assert np.array_equal(got[column].to_numpy(), expected[column].to_numpy()), column
-    # run 2 really read the stored counts: its services had lines in run 1
-    assert (got.loc[got["log_entry_id"] > first, SERVICE_LINES] >= 1000).any()
+    # run 3 really read the stored counts: more lines than the training history alone
+    third = got["log_entry_id"] > last[1]
+    alone = with_history(runs[2], trained=trained)[SERVICE_LINES].to_numpy()
+    assert (got.loc[third, SERVICE_LINES].to_numpy() > alone).all()
 
 
 def test_state_tables_equal_a_recount(scored) -> None:
@@ -88,11 +106,19 @@ def test_state_tables_equal_a_recount(scored) -> None:
         ("ml_detector_template_history", "model_version, coalesce(service, ''), template_hash"),
         ("ml_detector_service_history", "model_version, coalesce(service, '')"),
     ):
+        after = (
+            "count(*) filter (where logged_at > (select max(window_end) from ml.ml_model_registry"
+            " as registry where registry.model_version = p.model_version))"
+        )
         recount = fetch_all(
-            url, f"select {key}, count(*) from ml.ml_predictions group by {key} order by {key}"
+            url,
+            f"select {key}, count(*), {after} from ml.ml_predictions as p"
+            f" group by {key} order by {key}",
         )
         names = key.replace("coalesce(service, '')", "service")
-        stored = fetch_all(url, f"select {names}, lines from ml.{table} order by {names}")
+        stored = fetch_all(
+            url, f"select {names}, lines, lines_after_training from ml.{table} order by {names}"
+        )
         assert stored == recount, table
 
 
@@ -117,13 +143,14 @@ def test_no_decision_without_a_history_or_a_level(scored) -> None:
 
 
 def test_alerts_once_per_new_anomalous_template(scored) -> None:
-    """ml_alerts raises one new_anomalous_template alert per flagged first line of a
-    (service, template), and nothing for lines the detector did not flag."""
+    """ml_alerts raises one new_anomalous_template alert per (service, template), on its first
+    flagged line with template_lines = 0, and nothing for lines the detector did not flag."""
     url, _, _ = scored
     expected = fetch_all(
         url,
-        "select coalesce(service, ''), template_hash, log_entry_id from ml.ml_predictions"
-        " where model_version = 'v1' and is_anomaly and template_lines = 0 order by 1, 2",
+        "select distinct on (1, 2) coalesce(service, ''), template_hash, log_entry_id"
+        " from ml.ml_predictions where model_version = 'v1' and is_anomaly"
+        " and template_lines = 0 order by 1, 2, logged_at, log_entry_id",
     )
     got = fetch_all(
         url,

@@ -312,29 +312,30 @@ def test_a_small_scorer_compiles_to_the_golden_file() -> None:
     assert body == GOLDEN.read_text(encoding="utf-8")
 
 
-def test_the_history_windows_run_in_a_stage_after_the_memoized_level() -> None:
-    """A subquery with a window is never pulled up, and a lateral keyed by one of its columns
-    is no longer memoized: the windows go in a stage of their own, above the source and the
-    bindings that do not read the history; bindings that read it come after the stage."""
+def test_the_history_is_read_row_locally_with_the_training_seed() -> None:
+    """The history columns come from the source like any feature (lookups by equality in
+    the log_features macro, no window over the batch), so the scoring stays row-local and
+    Citus pushes it down; the training history seed is handed to the macro by name."""
     level = ir.Program(
         None, (term_sums(ir.Tf.RAW, ir.Norm.L1, "template"),), (("s", ir.Ref("dot_0")),)
     )
     frequency = ir.Seed("frequency", (("template_hash", ir.DType.TEXT),), ())
+    trained = ir.Seed("trained_v9", (("service_hash", ir.DType.TEXT),), ())
     rarity = ir.Let(
         "rarity",
         (("r", div(ast.NumVal(10.0), add(ast.NumVal(10.0), ir.Ref("template_lines")))),),
         ir.DType.FLOAT64,
     )
     program = ir.Program(
-        ir.LogFeatureRows(frequency, with_template=True, history="v9"),
+        ir.LogFeatureRows(frequency, with_template=True, history="v9", trained=trained),
         (ir.Memoized("level", ir.Ref("template"), level), rarity),
         (KEY, ("s", ir.Ref("s")), ("r", ir.Ref("r")), ("n", ir.Ref("service_lines"))),
     )
     body = render(program)
-    source = "from ({{ log_features(batch, 'frequency', history_version='v9', history=history) }})"
-    stage = body[body.index("from (\n    select") : body.index(") as staged")]
-    assert source in stage and "offset 0" in stage  # the memoized level is inside the stage
-    assert stage.count("row_number() over (") == 2
-    assert "cross join lateral unnest" not in stage  # the rarity reads the history: after it
-    assert body.endswith("as rarity (r float8)")
-    assert "staged.service_lines as n" in body
+    assert (
+        "from ({{ log_features(batch, 'frequency', history_version='v9', history=history,"
+        " trained_seed='trained_v9') }}) as features" in body
+    )
+    assert " over (" not in body
+    assert "features.template_lines" in body and "features.service_lines as n" in body
+    assert program.seeds()[:2] == [frequency, trained]
