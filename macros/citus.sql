@@ -11,7 +11,8 @@
     SQL on the coordinator; here that table is created WITH NO DATA (the query is not run: it
     only gives dbt the columns for on_schema_change) and the append strategy inserts from the
     model's SQL instead of from it.
-  - Seeds become reference tables (a copy on every node, joined inside each shard's task).
+  - Seeds and the detector's history tables become reference tables (a copy on every node,
+    joined inside each shard's task).
   - The SET LOCALs of the model's hooks are sent to the workers' connections too.
 #}
 
@@ -105,22 +106,44 @@
 {% endmacro %}
 
 {#-
-  Seeds' pre-hook: the seed's truncate and insert would run locally on the coordinator's copy
-  of a reference table, and Citus then refuses the post-hook's analyze (it goes to every copy
-  in the same transaction); and two seeds re-created at once (dbt threads) deadlock between
-  dropping one reference table and creating another: one at a time.
+  Pre-hook of every model that writes a reference table (seeds, the detector's history): its
+  writes would run locally on the coordinator's copy, and Citus then refuses the post-hook's
+  analyze (it goes to every copy in the same transaction); and two reference tables re-created
+  at once (dbt threads) deadlock between dropping one and creating another: one at a time.
+  Sequential mode: a transaction that reads a distributed table over several connections per
+  worker (ml_predictions, for the history) can no longer write or create a reference table.
 -#}
-{% macro citus_seed_pre_hook() %}
+{% macro citus_reference_table_pre_hook() %}
     {%- if citus_enabled() -%}
     set local citus.enable_local_execution = off;
+    set local citus.multi_shard_modify_mode = 'sequential';
     select pg_advisory_xact_lock(hashtext('logml.citus_ddl'))
     {%- endif -%}
 {% endmacro %}
 
-{#- Seeds' post-hook: a seed is a reference table (a copy on every node). -#}
+{#- Post-hook of seeds and the detector's history tables: a reference table (a copy on every
+    node), which the scoring statement joins inside each shard's task. -#}
 {% macro citus_reference_table(relation) %}
     {%- if citus_enabled() -%}
     select create_reference_table('{{ relation }}')
     where not exists (select from pg_dist_partition where logicalrelid = '{{ relation }}'::regclass)
     {%- endif -%}
+{% endmacro %}
+
+{#-
+  Incremental strategy 'upsert' (the detector's history tables): the model's rows replace the
+  stored rows with the same unique_key, as delete+insert would, in one INSERT ... ON CONFLICT
+  from dbt's temp table. On Citus the target is a reference table, and a DELETE joined with a
+  coordinator temp table is refused ("is not distributed"); an INSERT ... SELECT from it is
+  not. Needs the unique index on unique_key (the models' post-hooks create it).
+-#}
+{% macro get_incremental_upsert_sql(arg_dict) %}
+    {%- set keys = arg_dict['unique_key'] -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    insert into {{ arg_dict['target_relation'] }} ({{ columns | join(', ') }})
+    select {{ columns | join(', ') }} from {{ arg_dict['temp_relation'] }}
+    on conflict ({{ keys | join(', ') }}) do update set
+    {%- for column in columns if column not in keys %}
+        {{ column }} = excluded.{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
 {% endmacro %}

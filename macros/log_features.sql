@@ -75,44 +75,38 @@
         lf_r.template_hash,
         lf_r.service_key,
         lf_r.logged_at,
-        lf_th.lines as template_lines,
-        lf_sh.lines as service_lines,
-        lf_l.label as template_label
+        lf_tt.lines + lf_ts.lines as template_lines,
+        lf_st.lines + lf_ss.lines as service_lines,
+        lf_lb.label as template_label
     from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
     cross join lateral (
-        select
-            coalesce((
-                select max(lf_tt.lines)::bigint
-                from {{ trained }} as lf_tt
-                where
-                    lf_tt.service_hash = md5(lf_r.service_key)
-                    and lf_tt.template_hash = lf_r.template_hash
-            ), 0) + coalesce((
-                select max(lf_ts.lines_after_training)
-                from {{ templates }} as lf_ts
-                where
-                    lf_ts.model_version = '{{ history_version }}'
-                    and lf_ts.service = lf_r.service_key
-                    and lf_ts.template_hash = lf_r.template_hash
-            ), 0) as lines
-    ) as lf_th
+        select coalesce(max(lf_tt.lines), 0)::bigint as lines
+        from {{ trained }} as lf_tt
+        where lf_tt.service_hash = md5(lf_r.service_key) and lf_tt.template_hash = lf_r.template_hash
+    ) as lf_tt
     cross join lateral (
-        select
-            coalesce((
-                select max(lf_st.lines)::bigint
-                from {{ trained }} as lf_st
-                where lf_st.service_hash = md5(lf_r.service_key) and lf_st.template_hash = 'all'
-            ), 0) + coalesce((
-                select max(lf_ss.lines_after_training)
-                from {{ services }} as lf_ss
-                where lf_ss.model_version = '{{ history_version }}' and lf_ss.service = lf_r.service_key
-            ), 0) as lines
-    ) as lf_sh
+        select coalesce(max(lf_ts.lines_after_training), 0)::bigint as lines
+        from {{ templates }} as lf_ts
+        where
+            lf_ts.model_version = '{{ history_version }}'
+            and lf_ts.service = lf_r.service_key
+            and lf_ts.template_hash = lf_r.template_hash
+    ) as lf_ts
+    cross join lateral (
+        select coalesce(max(lf_st.lines), 0)::bigint as lines
+        from {{ trained }} as lf_st
+        where lf_st.service_hash = md5(lf_r.service_key) and lf_st.template_hash = 'all'
+    ) as lf_st
+    cross join lateral (
+        select coalesce(max(lf_ss.lines_after_training), 0)::bigint as lines
+        from {{ services }} as lf_ss
+        where lf_ss.model_version = '{{ history_version }}' and lf_ss.service = lf_r.service_key
+    ) as lf_ss
     cross join lateral (
         select coalesce(max(lf_lb.label), -1::float8) as label
         from {{ labels }} as lf_lb
         where lf_lb.template_hash = lf_r.template_hash
-    ) as lf_l
+    ) as lf_lb
 {% endmacro %}
 
 {% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}

@@ -8,16 +8,20 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='upsert',
         unique_key=['model_version', 'service'],
         on_schema_change='fail',
-        pre_hook=["{{ serialize_runs('ml_detector_service_history') }}"],
+        pre_hook=[
+            "{{ serialize_runs('ml_detector_service_history') }}",
+            "{{ citus_reference_table_pre_hook() }}",
+        ],
         post_hook=[
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_detector_service_history_uidx',
                         ['model_version', 'service'], unique=true) }}",
                 "transaction": false,
             },
+            "{{ citus_reference_table(this) }}",
         ],
     )
 }}

@@ -13,10 +13,13 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash'],
         on_schema_change='fail',
-        pre_hook=["{{ serialize_runs('ml_detector_template_history') }}"],
+        pre_hook=[
+            "{{ serialize_runs('ml_detector_template_history') }}",
+            "{{ citus_reference_table_pre_hook() }}",
+        ],
         post_hook=[
             "{{ analyze_after_bulk_insert(this) }}",
             {
@@ -30,6 +33,7 @@
                         ['last_predicted_at']) }}",
                 "transaction": false,
             },
+            "{{ citus_reference_table(this) }}",
         ],
     )
 }}

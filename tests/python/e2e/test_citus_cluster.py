@@ -119,6 +119,9 @@ def same_tables(citus: str, plain: str) -> None:
         assert on_citus == on_one_node, (table, only_citus[:5], only_one_node[:5])
 
 
+HISTORY_TABLES = ("ml.ml_detector_template_history", "ml.ml_detector_service_history")
+
+
 def test_the_pipeline_on_citus_scores_exactly_like_one_node(
     citus: str, module_db: str, dbt_project_copy: Path
 ) -> None:
@@ -139,7 +142,8 @@ def test_the_pipeline_on_citus_scores_exactly_like_one_node(
     colocated = placement["log_entries"].split(":")[2]
     assert placement["log_entries"] == f"distributed:id:{colocated}"
     assert placement["ml.ml_predictions"] == f"distributed:log_entry_id:{colocated}"
-    for lookup in ("ml.ml_template_frequency_v1", "ml.ml_model_registry"):
+    lookups = ("ml.ml_template_frequency_v1", "ml.ml_model_registry", *HISTORY_TABLES)
+    for lookup in lookups:
         assert placement[lookup].startswith("reference:"), placement
     assert coverage(citus).exact and coverage(citus).predictions == FIRST_LOGS
     same_tables(citus, module_db)
@@ -168,14 +172,6 @@ def test_appended_logs_are_scored_incrementally_by_champion_and_challenger(
     same_tables(citus, module_db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the severity x rarity detector (#12) counts each line's earlier lines of its"
-    " (service, template) inside the batch with window functions; with log_entries distributed"
-    " by id those lines sit on every shard, so Citus runs the windows as a distributed subplan"
-    " through the coordinator (docs/scale.md, 'What does not push down'). Strict: this fails"
-    " loudly once the statement is pushed down again.",
-)
 def test_the_scoring_statement_runs_on_the_workers(citus: str, dbt_project_copy: Path) -> None:
     """The statement of the last incremental run (active + challenger): one distributed step,
     one task per shard, each an Insert into its own shard of ml_predictions; nothing pulled to
