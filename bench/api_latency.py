@@ -242,6 +242,10 @@ def endpoints() -> list[Endpoint]:
                 (queries.alerts(alert_filters, True), alert_filters),
             ],
         ),
+        Endpoint(
+            "v1 templates/unlabelled", "/api/v1/templates/unlabelled",
+            bare=[(queries.UNLABELLED_TEMPLATES, {"limit": 20, "model_version": None})],
+        ),
         Endpoint("page /", "/"),
         Endpoint("docs /docs", "/docs"),
     ]  # fmt: skip

@@ -13,6 +13,8 @@ VERSION = "bench-synthetic"
 OLD_VERSION = "bench-retired"
 # logs that arrived after the last scoring run (ml_log_freshness counts them)
 UNSCORED_LOGS = 500
+# distinct synthetic templates (the anomalies, every 50th line, fall in 40 of them)
+TEMPLATES = 2000
 
 DDL = """
 create schema if not exists ml;
@@ -72,6 +74,16 @@ create table ml.ml_model_comparison (
     labelled_logs bigint, baseline_anomaly_precision float8, baseline_anomaly_recall float8,
     baseline_anomaly_f1 float8, candidate_anomaly_precision float8,
     candidate_anomaly_recall float8, candidate_anomaly_f1 float8, last_predicted_at timestamptz
+);
+create table ml.ml_detector_template_history (
+    model_version text not null, service text not null, template_hash text not null,
+    lines bigint not null, flagged bigint not null, example_log_entry_id bigint,
+    last_predicted_at timestamptz
+);
+-- macros/template_labels.sql
+create table ml.ml_template_labels (
+    template_hash text primary key, is_anomaly boolean not null, example_message text not null,
+    note text, labelled_at timestamptz not null default now()
 );
 -- the log source's ids and times (stg_log_arrivals): the scored logs and a few newer ones
 create table ml.bench_log_arrivals (
@@ -193,6 +205,18 @@ select d::date, %(old)s, %(version)s, 40000, 0.97, 0.99, 0.021, 0.02,
        '{"INFO": 30100, "WARN": 5900, "ERROR": 3000, "DEBUG": 900, "FATAL": 100}',
        40000, 0.95, 0.96, 0, null, null, null, null, null, null, now()
 from generate_series(timestamptz '2026-01-01', timestamptz '2026-01-30', interval '1 day') as d""",
+    # ml_detector_template_history: TEMPLATES synthetic templates per version, each line's
+    # (service, template) counted as the model counts them, the newest line as its example
+    f"""insert into ml.ml_detector_template_history
+select model_version, service, md5('template ' || (log_entry_id % {TEMPLATES})), count(*),
+       count(*) filter (where is_anomaly), max(log_entry_id), max(predicted_at)
+from ml.ml_predictions group by 1, 2, 3""",
+    "create unique index on ml.ml_detector_template_history"
+    " (model_version, service, template_hash)",
+    # a few of the flagged templates labelled (the API lists the others)
+    """insert into ml.ml_template_labels (template_hash, is_anomaly, example_message)
+select distinct template_hash, true, 'synthetic example'
+from ml.ml_detector_template_history where flagged > 0 order by template_hash limit 10""",
     """insert into ml.bench_log_arrivals
 select log_entry_id, logged_at, predicted_at from ml.ml_predictions
 union all
@@ -226,6 +250,7 @@ from unscored left join newest_log on true left join newest_scored on true""",
     "analyze ml.ml_predictions",
     "analyze ml.ml_stats_hourly",
     "analyze ml.bench_log_arrivals",
+    "analyze ml.ml_detector_template_history",
 ]
 
 

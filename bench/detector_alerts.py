@@ -27,8 +27,8 @@ import pandas as pd
 from dbt_project.database import PROJECT_ROOT
 from model_export import pipelines
 from model_export.data import ensure_staging, read_stg, time_split
-from model_export.detector import TEMPLATE_LINES, severity_rarity, with_history
-from model_export.evaluate import load_logs, without_labels
+from model_export.detector import severity_rarity, with_history
+from model_export.evaluate import load_logs
 from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"
@@ -44,7 +44,7 @@ def scored_rows(train: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[dic
     for name, part in parts.items():
         counted = with_history(part, history=train)
         out = pipelines.anomaly_outputs(detector, counted)
-        alerts = int((out.is_anomaly & (counted[TEMPLATE_LINES].to_numpy() == 0)).sum())
+        alerts = int(pipelines.new_template_alerts(out.is_anomaly, counted).sum())
         span = part["logged_at"].max() - part["logged_at"].min()
         days = max(span.total_seconds() / 86400.0, 1.0 / 24.0)
         rows.append(
@@ -90,7 +90,7 @@ def main() -> None:
         systems = sorted(p for p in args.loghub_dir.iterdir() if p.is_dir())
         load_logs(url, "loghub", *[str(p) for p in systems])
         ensure_staging(url, PROJECT_ROOT)
-        frame = without_labels(read_stg(url))
+        frame = pipelines.without_labels(read_stg(url))
         splits = {s.name: time_split(frame[frame["service"] == s.name]) for s in systems}
         train = pd.concat([t for t, _ in splits.values()]).sort_values(
             ["logged_at", "log_entry_id"]
@@ -101,7 +101,7 @@ def main() -> None:
             url, "generate", "--rows", str(args.rows), "--seed", str(args.seed), "--end", args.end
         )
         ensure_staging(url, PROJECT_ROOT)
-        train, held_out = time_split(without_labels(read_stg(url)))
+        train, held_out = time_split(pipelines.without_labels(read_stg(url)))
         rows += scored_rows(train, {f"demo logs ({args.rows:,}, seed {args.seed})": held_out})
     table = markdown(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ macro-F1 over the levels in the test part and over those with at least MIN_SUPPO
 Anomalies: the default detector (pipelines.fit_anomaly_detector / anomaly_outputs, trained
 without labels, and with them where the dataset has line labels) against the rule "FATAL
 means anomaly" and the old pipeline trained on the labels: the share of test lines flagged,
-and precision / recall / F1 where the test lines carry labels.
+and precision / recall / F1 where the test lines carry labels. A system never seen in training:
+each loghub system held out in turn from the default detector's training (unseen_system).
 
 The figures are printed, written as a report page (evaluation_report), stored in the registry
 entries of the active version, and can replace the README's quality section.
@@ -42,6 +43,7 @@ from model_export.data import ensure_staging, read_stg, time_split
 from model_export.export import progress
 from model_export.level_selection import select_level_classifier
 from model_export.metrics import anomaly_metrics, level_metrics
+from model_export.unseen_system import unseen_systems
 
 SCRATCH_DATABASE = "logml_evaluate"
 GENERATED_END = "2026-01-01T00:00:00+00:00"
@@ -111,10 +113,6 @@ def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str,
 # --- anomalies: the only place that touches the detector (its public functions) ---
 
 
-def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(is_anomaly_label=None)
-
-
 def default_detector(
     train: pd.DataFrame, test: pd.DataFrame, level: Pipeline
 ) -> pipelines.AnomalyOutputs:
@@ -143,7 +141,7 @@ def anomaly_split(
         return None
     level = pipelines.level_classifier(seed).fit(levelled, levelled["level"].to_numpy())
     truth = pipelines.anomaly_labels(test) if test["is_anomaly_label"].notna().all() else None
-    unsupervised = default_detector(without_labels(train), test, level)
+    unsupervised = default_detector(pipelines.without_labels(train), test, level)
     forest = pipelines.isolation_forest(seed).fit(train)
     fatal = (test["level"] == "FATAL").to_numpy()
     result: dict[str, object] = {
@@ -212,8 +210,9 @@ def load_logs(url: str, *args: str) -> None:
 
 def datasets(
     server: str, loghub_dir: Path, generated_rows: int, seed: int, systems: list[str] | None
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(name, stg frame) for each loghub system, then for the generated logs."""
+) -> Iterator[tuple[str, pd.DataFrame, bool]]:
+    """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
+    generated logs."""
     url = _scratch(server)
     try:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
@@ -222,12 +221,12 @@ def datasets(
         ensure_staging(url, PROJECT_ROOT)
         frame = read_stg(url)
         for folder in folders:
-            yield folder.name, frame[frame["service"] == folder.name]
+            yield folder.name, frame[frame["service"] == folder.name], True
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("truncate log_entries")
         rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
         load_logs(url, "generate", *rows)
-        yield f"generated ({generated_rows:,} rows)", read_stg(url)
+        yield f"generated ({generated_rows:,} rows)", read_stg(url), False
     finally:
         with connect(server, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(
@@ -249,24 +248,26 @@ def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, obj
 
 
 def evaluate(url: str, args: argparse.Namespace) -> int:
-    results = [
-        evaluate_dataset(name, frame, args.seed)
-        for name, frame in datasets(
-            url, args.loghub_dir, args.generated_rows, args.seed, args.systems
-        )
-    ]
+    results, systems = [], {}
+    for name, frame, loghub in datasets(
+        url, args.loghub_dir, args.generated_rows, args.seed, args.systems
+    ):
+        results.append(evaluate_dataset(name, frame, args.seed))
+        if loghub:
+            systems[name] = frame
+    unseen = unseen_systems(systems, args.seed) if len(systems) > 1 else []
     command = "make evaluate" if args.systems is None else "python -m model_export evaluate"
-    markdown = evaluation_report.markdown(results, command)
+    markdown = evaluation_report.markdown(results, command, unseen)
     print(markdown)
     if args.output:
         args.output.write_text(markdown, encoding="utf-8")
     if args.report:
-        args.report.write_text(evaluation_report.html(results, command), encoding="utf-8")
+        args.report.write_text(evaluation_report.html(results, command, unseen), encoding="utf-8")
         progress(f"report page: {args.report}")
     if args.readme:
         evaluation_report.replace_readme_section(args.readme, markdown)
         progress(f"quality section of {args.readme} regenerated")
-    evaluation = json.dumps({"evaluation": results})
+    evaluation = json.dumps({"evaluation": results, "unseen_systems": unseen})
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('ml.ml_model_registry')")
         if cur.fetchone()[0] is not None:

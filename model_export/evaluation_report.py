@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model_export.unseen_system import TARGET_SHARE
+
 Result = dict  # one dataset's figures, as evaluate.evaluate_dataset returns them
+Unseen = dict  # one held-out system's figures, as unseen_system.unseen_systems returns them
 BEGIN, END = "<!-- evaluate: begin -->", "<!-- evaluate: end -->"
 SPLIT = "80/20"
 
@@ -178,7 +181,72 @@ def _anomaly_tables(results: list[Result]) -> list[Table]:
     ]
 
 
-def tables(results: list[Result]) -> list[Table]:
+def _count_share(count: int, total: int) -> str:
+    return f"{count} ({count / max(total, 1):.2%})"
+
+
+def _verdict(share: float) -> str:
+    return "met" if share <= TARGET_SHARE else "**missed**"
+
+
+def _unseen_table(unseen: Sequence[Unseen]) -> Table:
+    """Per held-out system (at least one): the figures, and the target judged on all its
+    lines (and on its normal lines where it has labels)."""
+    rows = []
+    for u in unseen:
+        normal, anomalies, verdict = "-", "-", _verdict(u["flagged_share"])
+        if "normal_lines" in u:  # a labelled system: its normal lines apart
+            normal = _count_share(u["normal_flagged"], u["normal_lines"])
+            anomalies = f"{u['anomalies_flagged']} of {u['lines'] - u['normal_lines']}"
+            verdict += f" \\| {_verdict(u['normal_flagged_share'])}"
+        rows.append(
+            (
+                u["system"],
+                f"{u['lines']:,}",
+                f"{u['threshold']:.3f}",
+                _count_share(u["undecided"], u["lines"]),
+                f"**{_count_share(u['flagged'], u['lines'])}**",
+                normal,
+                anomalies,
+                _count_share(u["alerts"], u["lines"]),
+                "-" if u["first_alert_line"] is None else f"{u['first_alert_line']:,}",
+                str(u["alerts_undecided"]),
+                verdict,
+            )
+        )
+    met = sum(u["flagged_share"] <= TARGET_SHARE for u in unseen)
+    early = sum(u["alerts_undecided"] for u in unseen)
+    rows.append(
+        (
+            f"**{met} of {len(unseen)} systems at most {TARGET_SHARE:.0%} flagged;"
+            f" {early} alerts before a system's own history**",
+            *("",) * 10,
+        )
+    )
+    n = unseen[0]["min_history"]
+    return Table(
+        "A system never seen in training: each loghub system held out, the default detector"
+        f" trained without labels on the others (target: at most {TARGET_SHARE:.0%} of its lines"
+        f" flagged, no alert before {n} lines of its own)",
+        (
+            "unseen system",
+            "lines",
+            "threshold (from the others)",
+            f"no decision yet (< {n} own lines)",
+            "flagged is_anomaly (share)",
+            "normal lines flagged (share)",
+            "labelled anomalies flagged",
+            "alerts (share)",
+            "first alert at own line #",
+            "alerts before own history",
+            f"<= {TARGET_SHARE:.0%} flagged: all lines \\| normal lines",
+        ),
+        rows,
+    )
+
+
+def tables(results: list[Result], unseen: Sequence[Unseen] = ()) -> list[Table]:
+    unseen_tables = [_unseen_table(unseen)] if unseen else []
     return [
         _level_table(results, "macro_f1", "Level classifier, macro-F1 (levels in the test part)"),
         _level_table(
@@ -187,6 +255,7 @@ def tables(results: list[Result]) -> list[Table]:
             "Level classifier, macro-F1 over the levels with >= 5 test lines",
         ),
         *_anomaly_tables(results),
+        *unseen_tables,
     ]
 
 
@@ -200,9 +269,9 @@ PREAMBLE = (
 )
 
 
-def markdown(results: list[Result], command: str) -> str:
+def markdown(results: list[Result], command: str, unseen: Sequence[Unseen] = ()) -> str:
     lines = [f"Produced by `{command}`. {PREAMBLE}", ""]
-    for table in tables(results):
+    for table in tables(results, unseen):
         lines += [f"**{table.title}**", "", "| " + " | ".join(table.headers) + " |"]
         lines.append("|" + "---|" * len(table.headers))
         lines += ["| " + " | ".join(row) + " |" for row in table.rows]
@@ -298,9 +367,9 @@ def _legend(index: int, colour: str, text: str, width: int, pad: int) -> str:
     )
 
 
-def html(results: list[Result], command: str) -> str:
+def html(results: list[Result], command: str, unseen: Sequence[Unseen] = ()) -> str:
     body = [f"<p>Produced by <code>{escape.escape(command)}</code>. {escape.escape(PREAMBLE)}</p>"]
-    body += [_html_table(t) for t in tables(results)]
+    body += [_html_table(t) for t in tables(results, unseen)]
     body.append("<h2>Precision-recall, 80/20 test part (squares: the detector's decision)</h2>")
     for result in results:
         main = result["anomalies"].get(SPLIT, {})

@@ -152,6 +152,18 @@ def anomaly_labels(frame: pd.DataFrame) -> np.ndarray:
     return frame["is_anomaly_label"].fillna(False).astype(bool).to_numpy()
 
 
+def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as most users have them: no is_anomaly labels (the unsupervised default)."""
+    return frame.assign(is_anomaly_label=None)
+
+
+def new_template_alerts(is_anomaly: np.ndarray, counted: pd.DataFrame) -> np.ndarray:
+    """The lines ml_alerts raises a `new_anomalous_template` alert for: flagged, and the first
+    line of their template in their service (template_lines = 0 in `counted`, a frame with
+    the history columns of detector.with_history). One alert per (service, template) ever."""
+    return np.asarray(is_anomaly, dtype=bool) & (counted[TEMPLATE_LINES].to_numpy() == 0)
+
+
 def fit_anomaly_detector(
     train: pd.DataFrame, level: Pipeline, user_labels: Sequence[Label] = ()
 ) -> Pipeline:
