@@ -8,7 +8,8 @@ them (--rows, --seed, --end) with their is_anomaly labels ignored (most users ha
 
 - loghub, one database holding every system: each system's oldest 80% (by time) is
   training data, pooled into one level classifier and one detector (threshold from those
-  lines alone); each system's newest 20% is then scored with the training lines as history.
+  lines alone); each system's newest 20% is then scored run by run, every 6 hours of log
+  time as the shipped schedule runs dbt (the training history plus the earlier runs).
 - demo logs: the export's own split (oldest 80% train, newest 20% scored).
 
 Per dataset: lines scored, the share flagged `is_anomaly`, the `new_anomalous_template`
@@ -27,7 +28,7 @@ import pandas as pd
 from dbt_project.database import PROJECT_ROOT
 from model_export import pipelines
 from model_export.data import ensure_staging, read_stg, time_split
-from model_export.detector import severity_rarity, with_history
+from model_export.detector import severity_rarity, training_history, with_history_in_runs
 from model_export.evaluate import load_logs
 from tests.python.harness.db import scratch_database
 
@@ -36,13 +37,14 @@ BENCH_DATABASE = "logml_bench_alerts"
 
 
 def scored_rows(train: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[dict[str, object]]:
-    """Fit on `train` (its own history), score each part after it; one row per part."""
+    """Fit on `train`, score each part after it run by run (its training history plus the
+    part's earlier runs); one row per part."""
     levelled = train[train["level"].notna()]
     level = pipelines.level_classifier(seed=42).fit(levelled, levelled["level"].to_numpy())
     detector = severity_rarity(level).fit(train)
     rows = []
     for name, part in parts.items():
-        counted = with_history(part, history=train)
+        counted = with_history_in_runs(part, training_history(detector))
         out = pipelines.anomaly_outputs(detector, counted)
         alerts = int(pipelines.new_template_alerts(out.is_anomaly, counted).sum())
         span = part["logged_at"].max() - part["logged_at"].min()

@@ -40,6 +40,7 @@ from sklearn.pipeline import Pipeline
 from dbt_project.database import PROJECT_ROOT, connect
 from model_export import evaluation_report, pipelines
 from model_export.data import ensure_staging, read_stg, time_split
+from model_export.detector import training_history, with_history_in_runs
 from model_export.export import progress
 from model_export.level_selection import select_level_classifier
 from model_export.metrics import anomaly_metrics, level_metrics
@@ -116,10 +117,11 @@ def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str,
 def default_detector(
     train: pd.DataFrame, test: pd.DataFrame, level: Pipeline
 ) -> pipelines.AnomalyOutputs:
-    """What export would ship for these training rows, applied to the test lines; the
-    training lines are their history (template and service counts)."""
+    """What export would ship for these training rows, applied to the test lines run by run
+    (detector.with_history_in_runs: the training history plus the test's earlier runs)."""
     detector = pipelines.fit_anomaly_detector(train, level)
-    return pipelines.anomaly_outputs(detector, test, history=train)
+    counted = with_history_in_runs(test, training_history(detector))
+    return pipelines.anomaly_outputs(detector, counted)
 
 
 def _anomaly_figures(truth: np.ndarray | None, flagged: np.ndarray) -> dict[str, object]:

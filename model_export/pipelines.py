@@ -14,17 +14,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.detector import (
+    ORDER,
     SERVICE_LINES,
     TEMPLATE_LINES,
     SeverityRarity,
     TemplateLabels,
+    service_key,
     severity_rarity,
     template_labels,
     with_history,
 )
 from model_export.features import LogFeatures, MessageColumn
 from model_export.labels import Label, derived_labels, merge_labels
-from model_export.tokenizer import MASK, log_tokens
+from model_export.tokenizer import MASK, log_tokens, template_hash
 
 # Line labels count when there are enough of both kinds to learn from.
 MIN_LABELLED_PER_CLASS = 10
@@ -160,8 +162,21 @@ def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
 def new_template_alerts(is_anomaly: np.ndarray, counted: pd.DataFrame) -> np.ndarray:
     """The lines ml_alerts raises a `new_anomalous_template` alert for: flagged, and the first
     line of their template in their service (template_lines = 0 in `counted`, a frame with
-    the history columns of detector.with_history). One alert per (service, template) ever."""
-    return np.asarray(is_anomaly, dtype=bool) & (counted[TEMPLATE_LINES].to_numpy() == 0)
+    the history columns of detector.with_history). One alert per (service, template) ever:
+    lines of one run do not count each other, so only the first such line (in (logged_at,
+    log_entry_id) order) alerts, as in ml_alerts."""
+    candidates = np.asarray(is_anomaly, dtype=bool) & (counted[TEMPLATE_LINES].to_numpy() == 0)
+    keys = pd.DataFrame(
+        {
+            "service": service_key(counted),
+            "template": [template_hash(str(m)) for m in counted["message"]],
+        }
+    )
+    order = counted[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
+    first = np.zeros(len(counted), dtype=bool)
+    ordered = keys.iloc[order.to_numpy()][candidates[order.to_numpy()]]
+    first[ordered.drop_duplicates().index.to_numpy()] = True
+    return first
 
 
 def fit_anomaly_detector(

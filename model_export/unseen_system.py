@@ -3,13 +3,14 @@
 
 Leave one system out: export's default path (the level classifier as export chooses it, then
 the severity x rarity detector, no labels) is trained on every other loghub system's lines
-in time order and applied to the held-out system's lines in time order, each line with the
-history the detector counts for it (detector.with_history: the held-out system's own earlier
-lines; the other systems are other services). Per system: its lines, those with no decision
-yet (fewer than min_history earlier lines of their service), the share flagged, the share of
-its normal lines flagged where every line carries a label (BGL has real anomalies, so "all
-its lines normal" does not hold there), and the alerts ml_alerts would raise
-(pipelines.new_template_alerts), with any raised before the system had a history of its own.
+in time order and applied to the held-out system's lines run by run, each line with the
+history the detector counts for it (detector.with_history_in_runs: the training history, in
+which the held-out system has no line, plus its own lines of earlier runs). Per system: its
+lines, those with no decision yet (fewer than min_history lines of their service known), the
+share flagged, the share of its normal lines flagged where every line carries a label (BGL has
+real anomalies, so "all its lines normal" does not hold there), and the alerts ml_alerts would
+raise (pipelines.new_template_alerts), with any raised before the system had a history of its
+own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model_export import pipelines
-from model_export.detector import ORDER, SeverityRarity, with_history
+from model_export.detector import ORDER, SeverityRarity, with_history_in_runs
 from model_export.export import progress
 from model_export.level_selection import select_level_classifier
 
@@ -30,7 +31,7 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
     level, _ = select_level_classifier(train, seed)
     detector = pipelines.fit_anomaly_detector(train, level)[-1]
     assert isinstance(detector, SeverityRarity)  # no labels: the unsupervised default
-    counted = with_history(system.sort_values(ORDER, kind="stable"), history=train)
+    counted = with_history_in_runs(system.sort_values(ORDER, kind="stable"), detector.history_)
     signals = detector.signals(counted)
     flagged = detector.decide(signals)
     undecided = signals["n"] < detector.min_history

@@ -37,10 +37,11 @@ def unseen(frame) -> dict[str, dict]:
 def test_no_decision_and_no_alert_before_a_history_of_its_own(unseen: dict[str, dict]) -> None:
     assert list(unseen) == list(SYSTEMS)
     for name, u in unseen.items():
-        # each sample holds 2,000 lines of one service: its first min_history have too few
-        # earlier lines of their own, whatever the other systems taught the detector
+        # each sample holds 2,000 lines of one service: at least its first min_history have
+        # too few lines of their own in earlier runs, whatever the other systems taught the
+        # detector (more when one run holds many of them)
         assert u["lines"] == 2000 and u["min_history"] == 1000, name
-        assert u["undecided"] == 1000, name
+        assert u["undecided"] >= 1000, name
         assert u["alerts_undecided"] == 0, name
         assert u["alerts"] <= u["flagged"] <= u["lines"] - u["undecided"], name
         if u["alerts"]:
