@@ -263,7 +263,8 @@ PREAMBLE = (
     "Each dataset is split by time: 80/20 (train on the oldest 80%, test on the newest 20%) and"
     " forward chaining (train on the oldest k x 10%, test on the next 10%, k = 5..9; fc mean is"
     " the mean over the folds). The level model is what export trains: the candidate with the"
-    " best macro-F1 on validation windows inside the training part. Baselines are trained on"
+    " best macro-F1 over the levels with >= 5 lines (then plain macro-F1) on validation windows"
+    " inside the training part. Baselines are trained on"
     " the same training part; the old pipeline (TF-IDF 1000 + RandomForest 100) with seeds"
     " 0, 1, 2 shows mean [min-max]. No figure is measured on training lines."
 )

@@ -124,9 +124,10 @@ def test_registry_versions(exported) -> None:
         )
         selection = cur.fetchone()[0]
     names = [c.name for c in pipelines.LEVEL_CANDIDATES]
-    scores = selection["validation_macro_f1"]
-    assert set(scores) == set(names) and all(0.0 < scores[n] <= 1.0 for n in names)
-    assert selection["chosen"] == max(names, key=lambda n: scores[n])
+    plain, frequent = selection["validation_macro_f1"], selection["validation_macro_f1_min_support"]
+    for scores in (plain, frequent):
+        assert set(scores) == set(names) and all(0.0 < scores[n] <= 1.0 for n in names)
+    assert selection["chosen"] == max(names, key=lambda n: (frequent[n], plain[n]))
     assert 0 < selection["validation_rows"] <= 16000
     generated = project / "macros" / "generated"
     # v1's compiled SQL stays: switching back is a role change, not a retrain
