@@ -20,8 +20,8 @@ rows twice, each time writing one result row per log into a new table:
   COPYed back.
 With --repeat N both paths run N times, alternating, and each path's median counts.
 The generated is_anomaly labels are cleared first (most users have none: the default
-detector is then severity x rarity, whose history both paths count in (logged_at,
-log_entry_id) order); --with-labels keeps them (template labels). Explanations are not
+detector is then severity x rarity, whose history both paths read as one run does: the
+version's training history); --with-labels keeps them (template labels). Explanations are not
 written by either scoring path.
 Both tables are compared (labels equal, max |diff| of the numbers, history counts).
 
@@ -64,9 +64,10 @@ from model_export.data import STG_RELATION, Window, frame_from_rows
 from model_export.detector import (
     SERVICE_LINES,
     TEMPLATE_LINES,
-    History,
     SeverityRarity,
     TemplateLabels,
+    training_history,
+    with_history,
 )
 from model_export.export import export
 from model_export.features import STG_COLUMNS
@@ -115,17 +116,16 @@ from ({scores}) as s"""
     return time.perf_counter() - started
 
 
-def _score_chunk(
-    level: object, detector: object, frame: pd.DataFrame, history: History
-) -> pd.DataFrame:
+def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.DataFrame:
     classifier = level[-1]
     terms = level[:-1].transform(frame)
     labels = classifier.predict(terms)
     proba = classifier.predict_proba(terms)
     confidence = proba[np.arange(len(frame)), np.searchsorted(classifier.classes_, labels)]
     model = detector[-1]
-    # the history each line is scored with, as the SQL counts it (over every earlier row)
-    frame = history.count(frame)
+    # the history each line is scored with, as the SQL counts it in one statement (one run):
+    # the version's training history; lines of one run do not count each other
+    frame = with_history(frame, trained=training_history(detector))
     if isinstance(model, SeverityRarity):
         signals = model.signals(frame)
         flagged, score = model.decide(signals), signals["score"]
@@ -174,14 +174,9 @@ def python_path(url: str) -> float:
         started = time.perf_counter()
         with conn.cursor(name="bench_stream") as stream, conn.cursor() as writer:
             stream.itersize = CHUNK_ROWS
-            # in history order: each chunk's lines follow the earlier chunks' lines
-            stream.execute(
-                f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}"
-                " order by logged_at, log_entry_id"
-            )
-            history = History()
+            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
             while rows := stream.fetchmany(CHUNK_ROWS):
-                scores = _score_chunk(level, detector, frame_from_rows(rows), history)
+                scores = _score_chunk(level, detector, frame_from_rows(rows))
                 buffer = io.StringIO()
                 # repr-exact floats (float_format=None keeps all digits)
                 scores.to_csv(buffer, index=False, header=False)

@@ -46,7 +46,10 @@
   template labels: template_hash, label 1 or 0), -1 for a template without one (and always
   without labels_seed).
   Lateral aggregates rather than outer joins: always one row, and Citus does not push down a
-  UNION ALL of two versions' scores when an outer join sits above the batch's anti-join.
+  UNION ALL of two versions' scores when an outer join sits above the batch's anti-join. Each
+  is an index lookup (PostgreSQL memoizes repeated keys): template_hash is compared in the
+  default collation (the template is collate "C", and an index serves only its own collation),
+  and the training seed's first column, which the seed's index covers, is template_hash.
 -#}
 {% macro log_features_history(
     batch, frequency_seed, history_version, history, labels_seed, trained_seed
@@ -82,7 +85,9 @@
     cross join lateral (
         select coalesce(max(lf_tt.lines), 0)::bigint as lines
         from {{ trained }} as lf_tt
-        where lf_tt.service_hash = md5(lf_r.service_key) and lf_tt.template_hash = lf_r.template_hash
+        where
+            lf_tt.template_hash = lf_r.template_hash collate "default"
+            and lf_tt.service_hash = md5(lf_r.service_key)
     ) as lf_tt
     cross join lateral (
         select coalesce(max(lf_ts.lines_after_training), 0)::bigint as lines
@@ -90,12 +95,12 @@
         where
             lf_ts.model_version = '{{ history_version }}'
             and lf_ts.service = lf_r.service_key
-            and lf_ts.template_hash = lf_r.template_hash
+            and lf_ts.template_hash = lf_r.template_hash collate "default"
     ) as lf_ts
     cross join lateral (
         select coalesce(max(lf_st.lines), 0)::bigint as lines
         from {{ trained }} as lf_st
-        where lf_st.service_hash = md5(lf_r.service_key) and lf_st.template_hash = 'all'
+        where lf_st.template_hash = 'all' and lf_st.service_hash = md5(lf_r.service_key)
     ) as lf_st
     cross join lateral (
         select coalesce(max(lf_ss.lines_after_training), 0)::bigint as lines
@@ -105,7 +110,7 @@
     cross join lateral (
         select coalesce(max(lf_lb.label), -1::float8) as label
         from {{ labels }} as lf_lb
-        where lf_lb.template_hash = lf_r.template_hash
+        where lf_lb.template_hash = lf_r.template_hash collate "default"
     ) as lf_lb
 {% endmacro %}
 

@@ -269,7 +269,7 @@ class LogFeatureRows:
     # With history: also template_label, the label of the line's template in this seed
     # (template_hash -> label: 1 anomalous, 0 normal), -1 for a template without one.
     labels: Seed | None = None
-    # With history: the detector's training lines per (md5 of the service, template_hash),
+    # With history: the detector's training lines per (template_hash, md5 of the service),
     # and per service in the rows whose template_hash is 'all'.
     trained: Seed | None = None
 

@@ -62,13 +62,14 @@ def text_severity(model: SeverityRarity, decisions: ir.Let) -> tuple[ir.Let, ...
 
 
 def history_seed(model: SeverityRarity, name: str) -> ir.Seed:
-    """The training history (SeverityRarity.history_): lines per (md5 of the service,
-    template_hash), and per service under template_hash 'all' (ir.LogFeatureRows.trained).
+    """The training history (SeverityRarity.history_): lines per (template_hash, md5 of the
+    service), and per service under template_hash 'all' (ir.LogFeatureRows.trained).
     md5s: no cell needs escaping, whatever the service names."""
     history = model.history_
-    rows = [(_md5(s), h, float(n)) for (s, h), n in history.templates.items()]
-    rows += [(_md5(s), ALL_TEMPLATES, float(n)) for s, n in history.services.items()]
-    columns = (("service_hash", ir.DType.TEXT), ("template_hash", ir.DType.TEXT))
+    rows = [(h, _md5(s), float(n)) for (s, h), n in history.templates.items()]
+    rows += [(ALL_TEMPLATES, _md5(s), float(n)) for s, n in history.services.items()]
+    # template_hash first: the seed's index is on its first column (the selective one)
+    columns = (("template_hash", ir.DType.TEXT), ("service_hash", ir.DType.TEXT))
     return ir.Seed(name, (*columns, ("lines", ir.DType.FLOAT64)), tuple(sorted(rows)))
 
 

@@ -320,7 +320,7 @@ def test_the_history_is_read_row_locally_with_the_training_seed() -> None:
         None, (term_sums(ir.Tf.RAW, ir.Norm.L1, "template"),), (("s", ir.Ref("dot_0")),)
     )
     frequency = ir.Seed("frequency", (("template_hash", ir.DType.TEXT),), ())
-    trained = ir.Seed("trained_v9", (("service_hash", ir.DType.TEXT),), ())
+    trained = ir.Seed("trained_v9", (("template_hash", ir.DType.TEXT),), ())
     rarity = ir.Let(
         "rarity",
         (("r", div(ast.NumVal(10.0), add(ast.NumVal(10.0), ir.Ref("template_lines")))),),
