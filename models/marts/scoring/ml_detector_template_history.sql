@@ -23,8 +23,8 @@
         post_hook=[
             "{{ analyze_after_bulk_insert(this) }}",
             {
-                "sql": "{{ create_index_if_missing(this, 'ml_detector_template_history_uidx',
-                        ['model_version', 'service', 'template_hash'], unique=true) }}",
+                "sql": "{{ create_index_if_missing(this, 'ml_detector_template_history_template_uidx',
+                        ['model_version', 'template_hash', 'service'], unique=true) }}",
                 "transaction": false,
             },
             {
