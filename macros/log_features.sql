@@ -81,12 +81,10 @@
         lf_r.template_hash,
         lf_r.service_key,
         lf_r.logged_at,
-        coalesce(lf_tt.lines[array_position(lf_tt.services, md5(lf_r.service_key))], 0)::bigint
+        coalesce(lf_tt.lines[array_position(lf_tt.services, lf_r.service_hash)], 0)::bigint
         + coalesce(lf_ts.lines[array_position(lf_ts.services, lf_r.service_key)], 0)
             as template_lines,
-        coalesce(lf_st.lines[array_position(lf_st.services, md5(lf_r.service_key))], 0)::bigint
-        + coalesce(lf_ss.lines[array_position(lf_ss.services, lf_r.service_key)], 0)
-            as service_lines,
+        lf_st.lines + lf_ss.lines as service_lines,
         lf_lb.label as template_label
     from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
     -- per template (memoized: one lookup per distinct template), its counts per service
@@ -102,16 +100,16 @@
             lf_ts.model_version = '{{ history_version }}'
             and lf_ts.template_hash = lf_r.template_hash collate "default"
     ) as lf_ts
-    -- per service: read once per statement
-    cross join (
-        select array_agg(lf_st.service_hash) as services, array_agg(lf_st.lines) as lines
+    -- per service (memoized per distinct service)
+    cross join lateral (
+        select coalesce(max(lf_st.lines), 0)::bigint as lines
         from {{ trained }} as lf_st
-        where lf_st.template_hash = 'all'
+        where lf_st.template_hash = 'all' and lf_st.service_hash = lf_r.service_hash
     ) as lf_st
-    cross join (
-        select array_agg(lf_ss.service) as services, array_agg(lf_ss.lines_after_training) as lines
+    cross join lateral (
+        select coalesce(max(lf_ss.lines_after_training), 0)::bigint as lines
         from {{ services }} as lf_ss
-        where lf_ss.model_version = '{{ history_version }}'
+        where lf_ss.model_version = '{{ history_version }}' and lf_ss.service = lf_r.service_key
     ) as lf_ss
     cross join lateral (
         select coalesce(max(lf_lb.label), -1::float8) as label
@@ -121,12 +119,14 @@
 {% endmacro %}
 
 {% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}
+{%- set service_arrays = ", array[coalesce(lf_b.service, '')],"
+    ~ " array[md5(coalesce(lf_b.service, ''))]" if with_history else '' -%}
 {%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
 {%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
         lf_b.log_entry_id,
         {{ 'lf_t.template,' if with_template }}
-        {{ "md5(lf_t.template) as template_hash, coalesce(lf_b.service, '') as service_key,"
+        {{ "md5(lf_t.template) as template_hash, lf_t.service_key, lf_t.service_hash,"
             ~ " lf_b.logged_at," if with_history }}
         length(lf_b.message)::float8 as message_length,
         case
@@ -152,7 +152,11 @@
         {{ log_features_clamped('lf_b.http_status::float8') }} as http_status,
         {{ log_features_clamped('lf_b.response_time_ms::float8') }} as response_time_ms
     from {{ batch }} as lf_b
-    cross join lateral unnest(array[{{ log_template('lf_b.message') }}]) as lf_t (template)
+    -- with the history, the service as function-scan columns too: lookups keyed by them are
+    -- memoized per distinct service
+    cross join lateral unnest(
+        array[{{ log_template('lf_b.message') }}]{{ service_arrays }}
+    ) as lf_t (template{{ ', service_key, service_hash' if with_history }})
     -- A lateral aggregate, not a LEFT JOIN: always one row (NULL frequency when the template
     -- is unknown). Citus does not push down a UNION ALL of two versions' scores when an outer
     -- join sits above the batch's anti-join. "default": the template is collate "C", and the
