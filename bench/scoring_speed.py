@@ -71,6 +71,7 @@ from model_export.detector import (
 )
 from model_export.export import export
 from model_export.features import STG_COLUMNS
+from model_export.tokenizer import template_hash
 from model_export.verify import load_seeds, load_version
 from tests.python.harness.pipeline import dbt, project_copy
 
@@ -232,6 +233,9 @@ def _prediction_rows(scores: pd.DataFrame, frame: pd.DataFrame, version: str) ->
             "anomaly_confidence": scores["anomaly_confidence"],
             "severity": _severity(flagged, level),
             "explanation": explanation,
+            "template_hash": [template_hash(str(m)) for m in frame["message"]],
+            "template_lines": scores["template_lines"],
+            "service_lines": scores["service_lines"],
             "logged_at": frame["logged_at"],
             "service": frame["service"],
             "host": frame["host"],
