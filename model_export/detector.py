@@ -38,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from model_export.features import LEVEL_ORDINALS, LogFeatures
 from model_export.tokenizer import template_hash
 
+TEMPLATE_HASH = "template_hash"
 TEMPLATE_LINES = "template_lines"
 SERVICE_LINES = "service_lines"
 SEVERE = ("ERROR", "FATAL")
@@ -93,6 +94,7 @@ def with_history(
     keys, hashes = service_key(frame), _hashes(frame)
     return frame.assign(
         **{
+            TEMPLATE_HASH: hashes,
             TEMPLATE_LINES: np.array(
                 [counter.templates[(k, h)] for k, h in zip(keys, hashes, strict=True)],
                 dtype=np.int64,
@@ -108,25 +110,20 @@ def with_history_in_runs(
     """`frame` scored by scheduled runs (evaluation and benchmarks): the lines logged in each
     `run_seconds` window (by logged_at) form one run, whose history is `trained` plus the
     lines of the frame's earlier runs. What with_history gives run after run, in one pass."""
+    counted = with_history(frame, trained=trained)
     run = pd.to_datetime(frame["logged_at"], utc=True).astype("int64").to_numpy() // (
         run_seconds * 1_000_000_000
     )
-    lines = pd.DataFrame({"service": service_key(frame), "template": _hashes(frame), "run": run})
-    counts = {}
+    lines = pd.DataFrame(
+        {"service": service_key(frame), "template": counted[TEMPLATE_HASH].to_numpy(), "run": run}
+    )
     for name, key in ((TEMPLATE_LINES, ["service", "template"]), (SERVICE_LINES, ["service"])):
         per_run = lines.groupby([*key, "run"], sort=True).size()
         # the lines of the key's earlier runs: the running total minus the run's own lines
         before = per_run.groupby(level=key, sort=False).cumsum() - per_run
         index = pd.MultiIndex.from_frame(lines[[*key, "run"]])
-        counts[name] = before.reindex(index).to_numpy(dtype=np.int64, copy=True)
-    if trained is not None:
-        keys = lines["service"].tolist()
-        counts[TEMPLATE_LINES] += np.array(
-            [trained.templates[(k, h)] for k, h in zip(keys, lines["template"], strict=True)],
-            dtype=np.int64,
-        )
-        counts[SERVICE_LINES] += np.array([trained.services[k] for k in keys], dtype=np.int64)
-    return frame.assign(**counts)
+        counted[name] = counted[name].to_numpy() + before.reindex(index).to_numpy(dtype=np.int64)
+    return counted
 
 
 def training_history(detector: object) -> History | None:

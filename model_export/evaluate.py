@@ -7,7 +7,7 @@ Every method is trained on the training part only and scored on the test part on
 Levels: the level classifier as export trains it (level_selection: the candidate chosen on a
 validation split inside the training window), against the majority class and the old system's
 pipeline (TF-IDF 1000 terms + RandomForest 100 trees on raw messages) with several seeds;
-macro-F1 over the levels in the test part and over those with at least MIN_SUPPORT test lines.
+macro-F1 over the levels in the test part and over those with at least MIN_SUPPORT (metrics).
 Anomalies: the default detector (pipelines.fit_anomaly_detector / anomaly_outputs, trained
 without labels, and with them where the dataset has line labels) against the rule "FATAL
 means anomaly" and the old pipeline trained on the labels: the share of test lines flagged,
@@ -43,13 +43,12 @@ from model_export.data import ensure_staging, read_stg, time_split
 from model_export.detector import training_history, with_history_in_runs
 from model_export.export import progress
 from model_export.level_selection import select_level_classifier
-from model_export.metrics import anomaly_metrics, level_metrics
+from model_export.metrics import anomaly_metrics, frequent_levels_macro_f1
 from model_export.unseen_system import unseen_systems
 
 SCRATCH_DATABASE = "logml_evaluate"
 GENERATED_END = "2026-01-01T00:00:00+00:00"
 FOLDS = range(5, 10)  # forward chaining: train on the oldest k x 10%, test on the next 10%
-MIN_SUPPORT = 5  # the second macro-F1 counts only levels with this many test lines
 OLD_SEEDS = (0, 1, 2)
 
 
@@ -74,14 +73,8 @@ def splits(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, pd.DataFram
 
 
 def _macro_f1s(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
-    scores = level_metrics(truth, predicted)
-    f1, support = scores["f1"], scores["support"]
-    assert isinstance(f1, dict) and isinstance(support, dict)
-    frequent = [f1[c] for c in f1 if support[c] >= MIN_SUPPORT]
-    return {
-        "macro_f1": float(scores["macro_f1"]),  # type: ignore[arg-type]
-        "macro_f1_min_support": float(np.mean(frequent)) if frequent else None,
-    }
+    frequent, plain = frequent_levels_macro_f1(truth, predicted)
+    return {"macro_f1": plain, "macro_f1_min_support": frequent}
 
 
 def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, object] | None:

@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
 from model_export import pipelines
-from model_export.metrics import level_metrics
+from model_export.metrics import MIN_SUPPORT, frequent_levels_macro_f1
 
 # Validation windows, as fractions of the training rows in time order: fit on [0, a), score
 # on [a, b). Two windows so that one odd period does not decide.
@@ -28,9 +28,6 @@ VALIDATION_WINDOWS = ((0.6, 0.8), (0.8, 1.0))
 # The choice reads at most this many of the newest training rows (with a level): it costs
 # two fits per candidate, and a 160,000-row training window needs no more to rank four.
 VALIDATION_ROWS = 40_000
-# A level counts in the first figure of the score from this many lines in the window (the
-# quality targets' threshold: model_export.evaluate's MIN_SUPPORT).
-MIN_SUPPORT = 5
 
 
 def fit_level(model: Pipeline, rows: pd.DataFrame) -> Pipeline:
@@ -45,11 +42,8 @@ def validation_score(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, f
     """(macro-F1 over the levels with at least MIN_SUPPORT lines in `truth`, plain macro-F1
     over every level in `truth`). Where no level has that many lines, both are the plain
     figure: every level is rare alike."""
-    scores = level_metrics(truth, predicted)
-    f1, support, plain = scores["f1"], scores["support"], scores["macro_f1"]
-    assert isinstance(f1, dict) and isinstance(support, dict) and isinstance(plain, float)
-    frequent = [f1[level] for level in f1 if support[level] >= MIN_SUPPORT]
-    return (float(np.mean(frequent)) if frequent else plain), plain
+    frequent, plain = frequent_levels_macro_f1(truth, predicted)
+    return (plain if frequent is None else frequent), plain
 
 
 def _validation(

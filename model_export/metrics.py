@@ -19,6 +19,20 @@ def level_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]:
     }
 
 
+# The quality targets' second macro-F1 counts only the levels with this many lines.
+MIN_SUPPORT = 5
+
+
+def frequent_levels_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float | None, float]:
+    """(macro-F1 over the levels with at least MIN_SUPPORT lines in y_true, None when no level
+    has that many; plain macro-F1 over every level in y_true)."""
+    scores = level_metrics(y_true, y_pred)
+    f1, support, plain = scores["f1"], scores["support"], scores["macro_f1"]
+    assert isinstance(f1, dict) and isinstance(support, dict) and isinstance(plain, float)
+    frequent = [f1[level] for level in f1 if support[level] >= MIN_SUPPORT]
+    return (float(np.mean(frequent)) if frequent else None), plain
+
+
 def anomaly_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]:
     """Precision, recall and F1 of the anomaly class."""
     precision, recall, f1, _ = precision_recall_fscore_support(

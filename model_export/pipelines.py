@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from model_export.detector import (
     ORDER,
     SERVICE_LINES,
+    TEMPLATE_HASH,
     TEMPLATE_LINES,
     SeverityRarity,
     TemplateLabels,
@@ -26,7 +27,7 @@ from model_export.detector import (
 )
 from model_export.features import LogFeatures, MessageColumn
 from model_export.labels import Label, derived_labels, merge_labels
-from model_export.tokenizer import MASK, log_tokens, template_hash
+from model_export.tokenizer import MASK, log_tokens
 
 # Line labels count when there are enough of both kinds to learn from.
 MIN_LABELLED_PER_CLASS = 10
@@ -168,15 +169,12 @@ def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
 def new_template_alerts(is_anomaly: np.ndarray, counted: pd.DataFrame) -> np.ndarray:
     """The lines ml_alerts raises a `new_anomalous_template` alert for: flagged, and the first
     line of their template in their service (template_lines = 0 in `counted`, a frame with
-    the history columns of detector.with_history). One alert per (service, template) ever:
-    lines of one run do not count each other, so only the first such line (in (logged_at,
-    log_entry_id) order) alerts, as in ml_alerts."""
+    the history columns of detector.with_history, template_hash among them). One alert per
+    (service, template) ever: lines of one run do not count each other, so only the first
+    such line (in (logged_at, log_entry_id) order) alerts, as in ml_alerts."""
     candidates = np.asarray(is_anomaly, dtype=bool) & (counted[TEMPLATE_LINES].to_numpy() == 0)
     keys = pd.DataFrame(
-        {
-            "service": service_key(counted),
-            "template": [template_hash(str(m)) for m in counted["message"]],
-        }
+        {"service": service_key(counted), "template": counted[TEMPLATE_HASH].to_numpy()}
     )
     order = counted[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
     first = np.zeros(len(counted), dtype=bool)
