@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,9 +42,16 @@ from dbt_project.database import PROJECT_ROOT, connect
 from model_export import evaluation_report, pipelines
 from model_export.data import ensure_staging, read_stg, time_split
 from model_export.detector import training_history, with_history_in_runs
+from model_export.evaluation_report import SPLIT
 from model_export.export import progress
 from model_export.level_selection import select_level_classifier
-from model_export.metrics import anomaly_metrics, frequent_levels_macro_f1
+from model_export.metrics import (
+    anomaly_metrics,
+    frequent_levels_macro_f1,
+    interval,
+    resampled_macro_f1s,
+    resampling_weights,
+)
 from model_export.unseen_system import unseen_systems
 
 SCRATCH_DATABASE = "logml_evaluate"
@@ -65,7 +73,7 @@ def old_pipeline(seed: int) -> Pipeline:
 def splits(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
     """("80/20", train, test), then ("fc k", train, test) for each forward-chaining fold."""
     ordered = frame.sort_values(["logged_at", "log_entry_id"], kind="stable")
-    yield ("80/20", *time_split(ordered))
+    yield (SPLIT, *time_split(ordered))
     n = len(ordered)
     for k in FOLDS:
         cut, end = round(n * k / 10), round(n * (k + 1) / 10)
@@ -77,31 +85,61 @@ def _macro_f1s(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float | No
     return {"macro_f1": plain, "macro_f1_min_support": frequent}
 
 
-def level_split(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, object] | None:
-    """One split's level figures per method (None: fewer than two levels to learn, or no
-    test line with a level)."""
+def _difference_draws(
+    truth: np.ndarray, model: np.ndarray, old: list[np.ndarray], seed: int
+) -> dict[str, np.ndarray]:
+    """Per macro-F1, bootstrap draws of (level model - the old pipeline's seed mean) on the
+    same resampled test lines."""
+    weights = resampling_weights(len(truth), seed)
+    ours = resampled_macro_f1s(truth, model, weights)
+    theirs = np.mean([resampled_macro_f1s(truth, o, weights) for o in old], axis=0)
+    return dict(zip(("macro_f1_min_support", "macro_f1"), ours - theirs, strict=True))
+
+
+def level_split(
+    train: pd.DataFrame, test: pd.DataFrame, seed: int
+) -> tuple[dict[str, object], dict[str, np.ndarray]] | None:
+    """One split's level figures per method, and the bootstrap draws of the level model's
+    difference to the old pipeline (None: fewer than two levels to learn, or no test line
+    with a level)."""
     train, test = train[train["level"].notna()], test[test["level"].notna()]
     if train["level"].nunique() < 2 or test.empty:
         return None
     truth, y = test["level"].to_numpy(), train["level"].to_numpy()
     model, selection = select_level_classifier(train, seed)
+    predicted = model.predict(test)
     majority = pd.Series(y).mode().iloc[0]
     old = [
-        _macro_f1s(
-            truth,
-            old_pipeline(s).fit(train["message"].tolist(), y).predict(test["message"].tolist()),
-        )
+        old_pipeline(s).fit(train["message"].tolist(), y).predict(test["message"].tolist())
         for s in OLD_SEEDS
     ]
-    return {
+    figures = {
         "test_levels": {
             str(k): int(v) for k, v in test["level"].value_counts().sort_index().items()
         },
-        "model": _macro_f1s(truth, model.predict(test)),
+        "model": _macro_f1s(truth, predicted),
         "chosen": selection["chosen"],
         "majority": _macro_f1s(truth, np.full(len(truth), majority, dtype=object)),
-        "old": old,
+        "old": [_macro_f1s(truth, o) for o in old],
     }
+    return figures, _difference_draws(truth, predicted, old, seed)
+
+
+def versus_old(draws: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, object]]:
+    """Per macro-F1, the 95% bootstrap interval of (level model - old pipeline) at 80/20 and
+    for the forward-chaining mean (each fold resampled on its own, the folds' draws
+    averaged as the fc mean averages the folds)."""
+    folds = [d for split, d in draws.items() if split != SPLIT]
+    intervals: dict[str, dict[str, object]] = {}
+    for metric in ("macro_f1", "macro_f1_min_support"):
+        with warnings.catch_warnings():  # a resample with no frequent level in any fold: nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fc = np.nanmean([d[metric] for d in folds], axis=0) if folds else np.array([np.nan])
+        intervals[metric] = {
+            SPLIT: interval(draws[SPLIT][metric]) if SPLIT in draws else None,
+            "fc": interval(fc),
+        }
+    return intervals
 
 
 # --- anomalies: the only place that touches the detector (its public functions) ---
@@ -232,14 +270,17 @@ def datasets(
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:
-    levels, anomalies = {}, {}
+    levels, draws, anomalies = {}, {}, {}
     for split, train, test in splits(frame):
         progress(f"{name}: {split} ({len(train)} train, {len(test)} test)")
-        if (figures := level_split(train, test, seed)) is not None:
-            levels[split] = figures
-        if (found := anomaly_split(train, test, seed, curves=split == "80/20")) is not None:
+        if (found_levels := level_split(train, test, seed)) is not None:
+            levels[split], draws[split] = found_levels
+        if (found := anomaly_split(train, test, seed, curves=split == SPLIT)) is not None:
             anomalies[split] = found
-    return {"dataset": name, "rows": len(frame), "levels": levels, "anomalies": anomalies}
+    result = {"dataset": name, "rows": len(frame), "levels": levels, "anomalies": anomalies}
+    if draws:
+        result["levels_versus_old"] = versus_old(draws)
+    return result
 
 
 def evaluate(url: str, args: argparse.Namespace) -> int:

@@ -46,3 +46,39 @@ def anomaly_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]
         "recall": float(recall[0]),
         "f1": float(f1[0]),
     }
+
+
+# Bootstrap resamples of a test part: enough for a stable 95% interval of a difference.
+RESAMPLES = 1000
+
+
+def resampling_weights(lines: int, seed: int, resamples: int = RESAMPLES) -> np.ndarray:
+    """How many times each of `lines` test lines is drawn in each bootstrap resample
+    (resamples x lines): the same draws for every method, so differences are paired."""
+    return np.random.default_rng(seed).multinomial(lines, np.full(lines, 1 / lines), resamples)
+
+
+def resampled_macro_f1s(
+    y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """frequent_levels_macro_f1 of every resample in one pass (rows of `weights`): (macro-F1
+    over the levels with at least MIN_SUPPORT drawn lines, nan where none has that many;
+    plain macro-F1 over the levels drawn)."""
+    f1s, supports = [], []
+    for level in sorted(set(y_true.tolist())):
+        is_level, said_level = y_true == level, y_pred == level
+        tp = weights @ (is_level & said_level)
+        wrong = weights @ (is_level ^ said_level)  # false positives plus false negatives
+        supports.append(weights @ is_level)
+        f1s.append(np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(len(weights)), where=tp > 0))
+    f1, support = np.array(f1s), np.array(supports)
+    frequent = support >= MIN_SUPPORT
+    with np.errstate(invalid="ignore"):  # no frequent level in a resample: nan, as None above
+        frequent_mean = (f1 * frequent).sum(axis=0) / frequent.sum(axis=0)
+    return frequent_mean, (f1 * (support > 0)).sum(axis=0) / (support > 0).sum(axis=0)
+
+
+def interval(draws: np.ndarray) -> list[float] | None:
+    """The central 95% of a statistic's bootstrap draws (None when no draw is defined)."""
+    known = draws[~np.isnan(draws)]
+    return [float(v) for v in np.percentile(known, [2.5, 97.5])] if len(known) else None

@@ -10,7 +10,7 @@ lines, those with no decision yet (fewer than min_history lines of their service
 share flagged, the share of its normal lines flagged where every line carries a label (BGL has
 real anomalies, so "all its lines normal" does not hold there), and the alerts ml_alerts would
 raise (pipelines.new_template_alerts), with any raised before the system had a history of its
-own.
+own; beside them, the lines the rule "FATAL means anomaly" flags (all, and normal).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
     signals = detector.signals(counted)
     flagged = detector.decide(signals)
     undecided = signals["n"] < detector.min_history
+    fatal = (counted["level"] == "FATAL").to_numpy()  # the baseline: rule "FATAL means anomaly"
     alerts = pipelines.new_template_alerts(flagged, counted)
     figures: dict[str, object] = {
         "lines": len(counted),
@@ -43,6 +44,7 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
         "undecided": int(undecided.sum()),
         "flagged": int(flagged.sum()),
         "flagged_share": float(flagged.mean()) if len(counted) else 0.0,
+        "fatal": int(fatal.sum()),
         "alerts": int(alerts.sum()),
         "alerts_undecided": int((alerts & undecided).sum()),
         "first_alert_line": int(signals["n"][alerts].min()) + 1 if alerts.any() else None,
@@ -54,6 +56,7 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
             normal_flagged=int((flagged & normal).sum()),
             normal_flagged_share=float((flagged & normal).sum() / max(int(normal.sum()), 1)),
             anomalies_flagged=int((flagged & ~normal).sum()),
+            normal_fatal=int((fatal & normal).sum()),
         )
     return figures
 

@@ -76,3 +76,18 @@ def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> 
     text = readme.read_text()
     assert "stale figures" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert section in text and "| BGL |" in section
+
+
+@pytest.mark.slow
+def test_difference_to_the_old_pipeline_comes_with_its_interval(results: list[dict]) -> None:
+    for result in results:
+        main, versus = result["levels"]["80/20"], result["levels_versus_old"]
+        for metric in ("macro_f1", "macro_f1_min_support"):
+            old = [o[metric] for o in main["old"]]
+            difference = main["model"][metric] - sum(old) / len(old)
+            low, high = versus[metric]["80/20"]
+            assert low <= difference <= high and low < high, (result["dataset"], metric)
+            low, high = versus[metric]["fc"]
+            assert -1.0 <= low < high <= 1.0, (result["dataset"], metric)
+    section = evaluation_report.markdown(results, "make evaluate")
+    assert "level model - old pipeline [95% bootstrap interval]" in section
