@@ -431,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     suffix = (
         "" if args.cache_seconds == Settings.cache_seconds else f"_cache{args.cache_seconds:g}s"
     )
+    if args.only:  # a partial run keeps the full run's file
+        suffix += "_only-" + "-".join(sorted(args.only))
     out = PROJECT_ROOT / "bench" / "results" / f"api_latency{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

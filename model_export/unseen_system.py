@@ -61,6 +61,14 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
     return figures
 
 
+def judged_share(figures: dict[str, object]) -> float:
+    """The share the target judges: of the normal lines where every line carries a label (a
+    labelled anomaly is not a line "all its lines normal" speaks of), else of all lines."""
+    share = figures.get("normal_flagged_share", figures["flagged_share"])
+    assert isinstance(share, float)
+    return share
+
+
 def unseen_systems(systems: dict[str, pd.DataFrame], seed: int) -> list[dict[str, object]]:
     """Each system held out in turn (its lines are in no training set of its own figures)."""
     results = []
