@@ -8,7 +8,9 @@
   log_features_history); this model then adds the run's lines. Incremental: only the
   ml_predictions rows written after the newest ones already counted (index on predicted_at),
   grouped and added to the stored counts; never a pass over all logs. A full refresh recounts
-  ml_predictions, which gives the same counts.
+  ml_predictions, which gives the same counts. Tables built before the unique index led with
+  the template still hold the old one (ml_detector_template_history_uidx, the same columns in
+  another order): redundant, it only slows the writes, so the run drops it.
 -#}
 {{
     config(
@@ -27,6 +29,7 @@
                         ['model_version', 'template_hash', 'service'], unique=true) }}",
                 "transaction": false,
             },
+            "drop index if exists {{ this.schema }}.ml_detector_template_history_uidx",
             {
                 "sql": "{{ create_index_if_missing(this,
                         'ml_detector_template_history_last_predicted_at_idx',

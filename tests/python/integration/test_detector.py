@@ -23,6 +23,10 @@ from tests.python.harness.db import fetch_all, scalar
 from tests.python.harness.pipeline import dbt, export, load_generated
 
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
+OLD_INDEX = (
+    "ml_detector_template_history_uidx"
+    " on ml.ml_detector_template_history (model_version, service, template_hash)"
+)
 # the later runs: half of SECOND_ROWS each, over the half days before these ends
 LATER_ENDS = ("2026-11-21T00:00:00+00:00", "2026-11-21T12:00:00+00:00")
 
@@ -43,6 +47,8 @@ def scored(module_db: str, dbt_project_copy: Path) -> tuple[str, Path, list[int]
     last = []
     for seed, end in enumerate((None, *LATER_ENDS), start=3):
         if end is not None:
+            # a table built before the unique index led with the template: the run drops it
+            scalar(url, f"create unique index if not exists {OLD_INDEX}; select 1")
             load_generated(url, SECOND_ROWS // 2, seed=seed, end=end, days=0.5)
             _clear_labels(url)
         dbt(project, url, "build")
@@ -98,6 +104,16 @@ def test_history_is_the_training_lines_plus_earlier_runs(scored) -> None:
     third = got["log_entry_id"] > last[1]
     alone = with_history(runs[2], trained=trained)[SERVICE_LINES].to_numpy()
     assert (got.loc[third, SERVICE_LINES].to_numpy() > alone).all()
+
+
+def test_history_keeps_one_unique_index(scored) -> None:
+    url, _, _ = scored
+    indexes = fetch_all(
+        url,
+        "select indexname from pg_indexes where schemaname = 'ml'"
+        " and tablename = 'ml_detector_template_history' and indexdef like 'CREATE UNIQUE%'",
+    )
+    assert indexes == [("ml_detector_template_history_template_uidx",)]
 
 
 def test_state_tables_equal_a_recount(scored) -> None:
