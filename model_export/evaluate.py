@@ -7,7 +7,8 @@ Every method is trained on the training part only and scored on the test part on
 Levels: the level classifier as export trains it (level_selection: the candidate chosen on a
 validation split inside the training window), against the majority class and the old system's
 pipeline (TF-IDF 1000 terms + RandomForest 100 trees on raw messages) with several seeds;
-macro-F1 over the levels in the test part and over those with at least MIN_SUPPORT (metrics).
+macro-F1 over the levels in the test part and over those with at least MIN_SUPPORT (metrics),
+and the level model's difference to the old pipeline with a paired bootstrap interval.
 Anomalies: the default detector (pipelines.fit_anomaly_detector / anomaly_outputs, trained
 without labels, and with them where the dataset has line labels) against the rule "FATAL
 means anomaly" and the old pipeline trained on the labels: the share of test lines flagged,
