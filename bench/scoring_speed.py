@@ -63,6 +63,7 @@ from model_export.compiler.scorer import scorer_name
 from model_export.data import STG_RELATION, Window, frame_from_rows
 from model_export.detector import (
     SERVICE_LINES,
+    TEMPLATE_HASH,
     TEMPLATE_LINES,
     SeverityRarity,
     TemplateLabels,
@@ -71,7 +72,6 @@ from model_export.detector import (
 )
 from model_export.export import export
 from model_export.features import STG_COLUMNS
-from model_export.tokenizer import template_hash
 from model_export.verify import load_seeds, load_version
 from tests.python.harness.pipeline import dbt, project_copy
 
@@ -162,6 +162,7 @@ def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.Dat
             "anomaly_confidence": anomaly_confidence,
             "template_lines": frame[TEMPLATE_LINES],
             "service_lines": frame[SERVICE_LINES],
+            "template_hash": frame[TEMPLATE_HASH],
         }
     )
 
@@ -177,7 +178,9 @@ def python_path(url: str) -> float:
             stream.itersize = CHUNK_ROWS
             stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
             while rows := stream.fetchmany(CHUNK_ROWS):
+                # the SQL scoring returns no template hash (ml_predictions' model adds it)
                 scores = _score_chunk(level, detector, frame_from_rows(rows))
+                scores = scores.drop(columns=TEMPLATE_HASH)
                 buffer = io.StringIO()
                 # repr-exact floats (float_format=None keeps all digits)
                 scores.to_csv(buffer, index=False, header=False)
@@ -233,7 +236,7 @@ def _prediction_rows(scores: pd.DataFrame, frame: pd.DataFrame, version: str) ->
             "anomaly_confidence": scores["anomaly_confidence"],
             "severity": _severity(flagged, level),
             "explanation": explanation,
-            "template_hash": [template_hash(str(m)) for m in frame["message"]],
+            "template_hash": scores[TEMPLATE_HASH],
             "template_lines": scores["template_lines"],
             "service_lines": scores["service_lines"],
             "logged_at": frame["logged_at"],

@@ -48,6 +48,12 @@ ORDER = ["logged_at", "log_entry_id"]
 RUN_SECONDS = 6 * 3600
 
 
+def time_order(frame: pd.DataFrame) -> np.ndarray:
+    """Row positions in (logged_at, log_entry_id) order: positions, not labels (a frame's
+    index may repeat, frames being concatenated)."""
+    return frame[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index.to_numpy()
+
+
 def service_key(frame: pd.DataFrame) -> list[str]:
     """The history's service key: a missing service is its own service ('')."""
     return ["" if pd.isna(s) else str(s) for s in frame["service"]]
@@ -63,9 +69,8 @@ class History:
         self.services: Counter[str] = Counter()
 
     def count(self, frame: pd.DataFrame) -> pd.DataFrame:
-        # positions, not labels: a frame's index may repeat (frames concatenated)
-        order = frame[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
-        ordered = frame.iloc[order.to_numpy()]
+        order = time_order(frame)
+        ordered = frame.iloc[order]
         c = np.empty(len(frame), dtype=np.int64)
         n = np.empty(len(frame), dtype=np.int64)
         rows = zip(order, service_key(ordered), _hashes(ordered), strict=True)

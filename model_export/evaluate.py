@@ -177,7 +177,7 @@ def anomaly_split(
     truth = pipelines.anomaly_labels(test) if test["is_anomaly_label"].notna().all() else None
     unsupervised = default_detector(pipelines.without_labels(train), test, level)
     forest = pipelines.isolation_forest(seed).fit(train)
-    fatal = (test["level"] == "FATAL").to_numpy()
+    fatal = pipelines.fatal_rule(test)
     result: dict[str, object] = {
         "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
         'rule "FATAL means anomaly"': _anomaly_figures(truth, fatal),

@@ -14,7 +14,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.detector import (
-    ORDER,
     SERVICE_LINES,
     TEMPLATE_HASH,
     TEMPLATE_LINES,
@@ -23,6 +22,7 @@ from model_export.detector import (
     service_key,
     severity_rarity,
     template_labels,
+    time_order,
     with_history,
 )
 from model_export.features import LogFeatures, MessageColumn
@@ -166,6 +166,11 @@ def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(is_anomaly_label=None)
 
 
+def fatal_rule(frame: pd.DataFrame) -> np.ndarray:
+    """The baseline the quality targets name: the rule "FATAL means anomaly" on each line."""
+    return (frame["level"] == "FATAL").to_numpy()
+
+
 def new_template_alerts(is_anomaly: np.ndarray, counted: pd.DataFrame) -> np.ndarray:
     """The lines ml_alerts raises a `new_anomalous_template` alert for: flagged, and the first
     line of their template in their service (template_lines = 0 in `counted`, a frame with
@@ -176,9 +181,9 @@ def new_template_alerts(is_anomaly: np.ndarray, counted: pd.DataFrame) -> np.nda
     keys = pd.DataFrame(
         {"service": service_key(counted), "template": counted[TEMPLATE_HASH].to_numpy()}
     )
-    order = counted[ORDER].reset_index(drop=True).sort_values(ORDER, kind="stable").index
+    order = time_order(counted)
     first = np.zeros(len(counted), dtype=bool)
-    ordered = keys.iloc[order.to_numpy()][candidates[order.to_numpy()]]
+    ordered = keys.iloc[order][candidates[order]]
     first[ordered.drop_duplicates().index.to_numpy()] = True
     return first
 

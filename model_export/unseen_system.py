@@ -35,7 +35,7 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
     signals = detector.signals(counted)
     flagged = detector.decide(signals)
     undecided = signals["n"] < detector.min_history
-    fatal = (counted["level"] == "FATAL").to_numpy()  # the baseline: rule "FATAL means anomaly"
+    fatal = pipelines.fatal_rule(counted)
     alerts = pipelines.new_template_alerts(flagged, counted)
     figures: dict[str, object] = {
         "lines": len(counted),
