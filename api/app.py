@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import docs, errors, legacy, models, monitoring, page, v1
+from api import docs, errors, legacy, model_versions, monitoring, page, v1
 from api.cache import ResponseCache
 from api.database import Database
 from api.settings import Settings
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(legacy.router)
     app.include_router(v1.router)
-    app.include_router(models.router)
+    app.include_router(model_versions.router)
     app.include_router(monitoring.router)
     app.include_router(docs.router)
     app.include_router(page.router)

@@ -15,7 +15,7 @@ from api import queries
 from api.errors import ERROR_RESPONSES
 from api.responses import json_response
 from api.schemas import Alerts, Drift, DriftFeature, ModelHealth, UnlabelledTemplates
-from api.v1 import PRINTABLE, ModelVersion, db
+from api.v1 import PRINTABLE, VersionParam, db
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
 
@@ -35,7 +35,7 @@ def _drift_status(psi: float | None, threshold: float | None) -> DriftStatus:
 
 
 @router.get("/drift", response_model=Drift)
-async def drift(request: Request, model_version: ModelVersion = None) -> Drift:
+async def drift(request: Request, model_version: VersionParam = None) -> Drift:
     """Population stability index of each model input (and of the predicted level) over the
     newest 24 hours scored against the version's training window, largest first, with the
     threshold above which ml_alerts raises a drift alert."""
@@ -71,7 +71,7 @@ async def model_health(
     request: Request,
     days: Annotated[int, Query(ge=1, le=366, description="days back from the newest")] = 30,
     service: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
-    model_version: ModelVersion = None,
+    model_version: VersionParam = None,
 ) -> ModelHealth:
     """The level classifier against the logged level, per day (UTC): agreement, lines read
     as more or less severe than logged, and the confusion counts; all services, or one."""
@@ -126,7 +126,7 @@ async def alerts(
 async def unlabelled_templates(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    model_version: ModelVersion = None,
+    model_version: VersionParam = None,
 ) -> UnlabelledTemplates:
     """The templates the detector flags most often that have no template label yet: what to
     label next (`make label ID=<example_log_entry_id> LABEL=anomalous|normal`; the next

@@ -1,5 +1,5 @@
 """/api/v1: status, predictions (filters + keyset pagination), window and hourly stats, level
-and service breakdowns (models and their comparison: api/models.py). Every parameter is
+and service breakdowns (models and their comparison: api/model_versions.py). Every parameter is
 validated by its declared type before any SQL runs."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
 # Printable text only: NUL and control characters can never match a stored value, and NUL
 # is not even valid in a PostgreSQL text parameter.
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-ModelVersion = Annotated[
+VersionParam = Annotated[
     str | None,
     Query(max_length=100, pattern=PRINTABLE, description="default: the active version"),
 ]
@@ -98,7 +98,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 @router.get("/predictions", response_model=PredictionPage)
 async def predictions(
     request: Request,
-    model_version: ModelVersion = None,
+    model_version: VersionParam = None,
     since: Annotated[Timestamp | None, Query(description="logged_at >= since")] = None,
     until: Annotated[Timestamp | None, Query(description="logged_at < until")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
@@ -140,7 +140,7 @@ async def predictions(
 
 @router.get("/stats", response_model=WindowStats)
 async def stats(
-    request: Request, window: WindowParam = "24h", model_version: ModelVersion = None
+    request: Request, window: WindowParam = "24h", model_version: VersionParam = None
 ) -> WindowStats:
     """Totals and the severity breakdown of a window, from ml_stats_windows."""
     params = {"window": window, "model_version": model_version}
@@ -166,7 +166,7 @@ async def stats(
 async def hourly(
     request: Request,
     hours: Annotated[int, Query(ge=1, le=24 * 90, description="hours back from the newest")] = 48,
-    model_version: ModelVersion = None,
+    model_version: VersionParam = None,
 ) -> Hourly:
     """Predictions, anomalies and disagreements per hour, from ml_stats_hourly."""
     params = {"hours": hours, "model_version": model_version}
@@ -175,7 +175,7 @@ async def hourly(
 
 @router.get("/stats/levels", response_model=Levels)
 async def levels(
-    request: Request, window: WindowParam = "24h", model_version: ModelVersion = None
+    request: Request, window: WindowParam = "24h", model_version: VersionParam = None
 ) -> Levels:
     """Logged level against predicted level over a window (the diagonal agrees)."""
     params = {"window": window, "model_version": model_version}
@@ -187,7 +187,7 @@ async def levels(
 async def services(
     request: Request,
     window: WindowParam = "24h",
-    model_version: ModelVersion = None,
+    model_version: VersionParam = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Services:
     """The services with the most predictions over a window."""

@@ -38,7 +38,7 @@ import psycopg2
 
 from dbt_project.database import PROJECT_ROOT, connect
 from ingest.source_table import create_source_table
-from model_export.registry import ensure_registry
+from model_export.lifecycle.registry import ensure_registry
 from tests.python.harness.db import scalar, scratch_database
 from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
 

@@ -26,10 +26,14 @@ from pathlib import Path
 import pandas as pd
 
 from dbt_project.database import PROJECT_ROOT
-from model_export import pipelines
-from model_export.data import ensure_staging, read_stg, time_split
-from model_export.detector import severity_rarity, training_history, with_history_in_runs
-from model_export.evaluate import load_logs
+from model_export.evaluation.evaluate import load_logs
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import (
+    severity_rarity,
+    training_history,
+    with_history_in_runs,
+)
+from model_export.training.data import ensure_staging, read_stg, time_split
 from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"

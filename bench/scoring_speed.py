@@ -60,8 +60,9 @@ from ingest.session import load_generated
 from ingest.source_table import create_source_table
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
-from model_export.data import STG_RELATION, Window, frame_from_rows
-from model_export.detector import (
+from model_export.export import export
+from model_export.lifecycle.verify import load_seeds, load_version
+from model_export.training.anomaly_detectors import (
     SERVICE_LINES,
     TEMPLATE_HASH,
     TEMPLATE_LINES,
@@ -70,9 +71,8 @@ from model_export.detector import (
     training_history,
     with_history,
 )
-from model_export.export import export
-from model_export.features import STG_COLUMNS
-from model_export.verify import load_seeds, load_version
+from model_export.training.data import STG_RELATION, Window, frame_from_rows
+from model_export.training.features import STG_COLUMNS
 from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"

@@ -4,9 +4,9 @@ Rows are deterministic for (seed, rows, days, end): every random draw comes from
 generator seeded with the seed (and the chunk number for per-chunk draws). Timestamps are
 spread over the window with a day/night rhythm and emitted in time order, so `id` follows time
 like a real append-only log table. About 1.5% of rows belong to incidents: bursts of rare or
-error templates on one service and mostly one host, labelled is_anomaly with anomaly_type.
+error message formats on one service and mostly one host, labelled is_anomaly with anomaly_type.
 1.5% of normal rows get a level drawn at random instead of their template's (about 1% end
-up mislabelled, as in real logs), and some templates read like errors at INFO on purpose.
+up mislabelled, as in real logs), and some formats read like errors at INFO on purpose.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from numpy.dtypes import StringDType
 
 from ingest.copy_stream import NULL
-from ingest.templates import INCIDENTS, SERVICES, TEMPLATES, Template
+from ingest.generator_catalog import INCIDENTS, MESSAGES, SERVICES, Message
 
 CHUNK_ROWS = 50_000
 INCIDENT_SHARE = 0.015
@@ -170,9 +170,9 @@ PLACEHOLDERS: dict[str, Draw] = {
 
 @dataclass(frozen=True)
 class _Compiled:
-    """A template split into literal text and placeholder names, ready for vector filling."""
+    """A message format split into literal text and placeholder names, ready for vector filling."""
 
-    template: Template
+    message: Message
     parts: tuple[tuple[str, str | None], ...]
     level: int
     anomaly_type: str | None
@@ -182,15 +182,15 @@ class _Compiled:
         return any(name and name.startswith("status") for _, name in self.parts)
 
 
-def _compile(template: Template, anomaly_type: str | None) -> _Compiled:
-    parts = tuple((lit, name) for lit, name, _, _ in string.Formatter().parse(template.text))
-    return _Compiled(template, parts, _LEVEL_INDEX[template.level], anomaly_type)
+def _compile(message: Message, anomaly_type: str | None) -> _Compiled:
+    parts = tuple((lit, name) for lit, name, _, _ in string.Formatter().parse(message.text))
+    return _Compiled(message, parts, _LEVEL_INDEX[message.level], anomaly_type)
 
 
-_NORMAL = [_compile(t, None) for t in TEMPLATES]
+_NORMAL = [_compile(m, None) for m in MESSAGES]
 _INCIDENT_KINDS = list(INCIDENTS)
-_INCIDENT_TEMPLATES = {
-    kind: [_compile(t, kind) for t in templates] for kind, (_, templates) in INCIDENTS.items()
+_INCIDENT_FORMATS = {
+    kind: [_compile(m, kind) for m in formats] for kind, (_, formats) in INCIDENTS.items()
 }
 _SERVICE_NAMES = [s.name for s in SERVICES]
 # COPY text of (source_type, host, service) for every host; host k of service s is at
@@ -202,13 +202,13 @@ _HOST_COLUMNS = np.array(
 _HOST_OFFSET = np.cumsum([0] + [s.hosts for s in SERVICES])[:-1]
 
 
-def _service_templates(service: str) -> tuple[list[_Compiled], np.ndarray]:
-    chosen = [c for c in _NORMAL if "*" in c.template.services or service in c.template.services]
-    weights = np.array([c.template.weight for c in chosen])
+def _service_formats(service: str) -> tuple[list[_Compiled], np.ndarray]:
+    chosen = [c for c in _NORMAL if "*" in c.message.services or service in c.message.services]
+    weights = np.array([c.message.weight for c in chosen])
     return chosen, weights / weights.sum()
 
 
-_BY_SERVICE = [_service_templates(name) for name in _SERVICE_NAMES]
+_BY_SERVICE = [_service_formats(name) for name in _SERVICE_NAMES]
 
 
 @dataclass(frozen=True)
@@ -298,9 +298,9 @@ def _fill(compiled: _Compiled, rng: np.random.Generator, m: int, service: str, s
             if name.startswith("status"):
                 status = value
         parts.append(value)
-    message = _concat(parts)  # a plain str for templates without placeholders
+    message = _concat(parts)  # a plain str for formats without placeholders
     labels = f"{'t' if compiled.anomaly_type else 'f'}\t{compiled.anomaly_type or NULL}"
-    category = compiled.template.category
+    category = compiled.message.category
     if compiled.has_status and status is not None:
         response = NULL if ms is None else ms.astype(S)
         tail = _concat([f"{category}\t", status, "\t", response, f"\t{labels}"])
@@ -329,11 +329,11 @@ def _chunk_lines(
         len(SERVICES), size=int(normal.sum()), p=[s.traffic for s in SERVICES]
     )
     groups: list[tuple[np.ndarray, _Compiled, int, bool]] = []
-    for s, (templates, weights) in enumerate(_BY_SERVICE):
+    for s, (formats, weights) in enumerate(_BY_SERVICE):
         rows = np.flatnonzero(normal & (service == s))
         host[rows] = rng.integers(SERVICES[s].hosts, size=rows.size)
-        choice = rng.choice(len(templates), size=rows.size, p=weights)
-        groups += [(rows[choice == t], c, s, False) for t, c in enumerate(templates)]
+        choice = rng.choice(len(formats), size=rows.size, p=weights)
+        groups += [(rows[choice == t], c, s, False) for t, c in enumerate(formats)]
     for i, incident in enumerate(incidents):
         rows = np.flatnonzero(incident_of == i)
         if rows.size == 0:
@@ -341,10 +341,10 @@ def _chunk_lines(
         service[rows] = incident.service
         other = rng.integers(SERVICES[incident.service].hosts, size=rows.size)
         host[rows] = np.where(rng.random(rows.size) < 0.8, incident.host, other)
-        templates = _INCIDENT_TEMPLATES[incident.kind]
-        weights = np.array([c.template.weight for c in templates])
-        choice = rng.choice(len(templates), size=rows.size, p=weights / weights.sum())
-        groups += [(rows[choice == t], c, incident.service, True) for t, c in enumerate(templates)]
+        formats = _INCIDENT_FORMATS[incident.kind]
+        weights = np.array([c.message.weight for c in formats])
+        choice = rng.choice(len(formats), size=rows.size, p=weights / weights.sum())
+        groups += [(rows[choice == t], c, incident.service, True) for t, c in enumerate(formats)]
 
     for rows, compiled, s, in_incident in groups:
         if rows.size == 0:

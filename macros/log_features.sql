@@ -3,7 +3,7 @@
   with the stg_log_entries columns); `frequency_seed` names the template-frequency seed of the
   model version (e.g. 'ml_template_frequency_v1'). With with_template=true the line's template
   is a column too (`template`), so a scorer can tokenize it without computing it again.
-  model_export.features.LogFeatures computes the same values in Python; tests compare both. Row-local: the only join is with a seed lookup table.
+  model_export.training.features.LogFeatures computes the same values in Python; tests compare both. Row-local: the only join is with a seed lookup table.
   - message_length, token_count, digit_ratio (ASCII digits / characters, 0 for '')
   - template_frequency: training frequency of the line's template (md5 of log_template),
     0 when never seen (or not among the seeded most frequent templates)
@@ -31,7 +31,7 @@
 {#-
   With history_version (a model version): the template, its md5 (template_hash), the
   service_key ('' for a NULL service), logged_at, and the line's history as that version
-  counts it (model_export.detector.with_history):
+  counts it (model_export.training.anomaly_detectors.with_history):
   - template_lines: lines of the same (service, template_hash),
   - service_lines: lines of the same service,
   each the lines of the version's training history (trained_seed, if the version has one: by
@@ -188,7 +188,7 @@
 {% endmacro %}
 
 {#-
-  The log-aware tokenizer (model_export.tokenizer.log_template): ASCII-lowercase (collation
+  The log-aware tokenizer (model_export.training.tokenizer.log_template): ASCII-lowercase (collation
   "C" makes lower() ASCII only, whatever the database collation), mask every token with a
   digit to NUM, join the tokens ([a-zA-Z0-9] runs) with single spaces.
 -#}

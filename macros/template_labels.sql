@@ -1,5 +1,5 @@
 {#
-  on-run-start: the table of template labels that users fill (model_export/labels.py:
+  on-run-start: the table of template labels that users fill (model_export/training/labels.py:
   `python -m model_export label`, or plain SQL) and the next export reads. Not a dbt model:
   its writers are people, and no run may rebuild it. Created by every dbt invocation, so the
   API (which lists the templates flagged most often without a label) and the label command

@@ -10,10 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import joblib
-
 from dbt_project.database import PROJECT_ROOT, database_url
-from model_export import labels, registry
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import (
@@ -22,9 +19,12 @@ from model_export.compiler.project_files import (
     rendered_files,
     write_files,
 )
-from model_export.data import Window, ensure_staging
 from model_export.export import BYO_DIR, check, export
-from model_export.model_card import register_from_card, trained_on_these_logs
+from model_export.lifecycle import registry
+from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
+from model_export.training import labels
+from model_export.training.data import Window, ensure_staging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify(args: argparse.Namespace, url: str) -> int:
-    from model_export.verify import verify_predictions, verify_version
+    from model_export.lifecycle.verify import verify_predictions, verify_version
 
     rows = args.rows or None
     results = (
@@ -154,7 +154,7 @@ def _versions(url: str) -> int:
 
 def _compile_pipeline(args: argparse.Namespace) -> int:
     name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
-    pipeline = joblib.load(args.path)
+    pipeline = load_pipeline(args.path)
     try:
         compiled = compile_pipeline(pipeline, name)
     except UnsupportedStep as error:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compile-pipeline":
         return _compile_pipeline(args)
     if args.command == "demo-model":
-        from model_export.demo import retrain_demo_model  # loads logs: imports the loader
+        from model_export.demo_model import retrain_demo_model  # loads logs: imports the loader
 
         retrain_demo_model(args.project_dir, args.artifacts_dir, args.rows, args.seed, args.end)
         return 0
@@ -210,6 +210,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "verify":
         return _verify(args, url)
-    from model_export.evaluate import evaluate
+    from model_export.evaluation.evaluate import evaluate
 
     return evaluate(url, args)

@@ -9,7 +9,6 @@ newest 20%, so the registry's metrics describe exactly the models that score in 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from model_export import pipelines
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import (
     MACRO_DIR,
@@ -29,21 +27,20 @@ from model_export.compiler.project_files import (
     write_files,
 )
 from model_export.compiler.scorer import compile_scorer, scorer_name
-from model_export.data import Window, ensure_staging, fingerprint, read_stg, time_split
-from model_export.detector import TemplateLabels
-from model_export.labels import Label, user_labels
-from model_export.level_selection import select_level_classifier
-from model_export.metrics import anomaly_metrics, level_metrics
-from model_export.model_card import write_card
-from model_export.registry import Entry, next_version, register
+from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.model_card import write_card
+from model_export.lifecycle.registry import Entry, next_version, register
+from model_export.progress import progress
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import TemplateLabels
+from model_export.training.data import Window, ensure_staging, fingerprint, read_stg, time_split
+from model_export.training.labels import Label, user_labels
+from model_export.training.level_selection import select_level_classifier
+from model_export.training.metrics import anomaly_metrics, level_metrics
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"
 BYO_DIR = "byo"
-
-
-def progress(message: str) -> None:
-    print(f"[model_export] {message}", file=sys.stderr, flush=True)
 
 
 def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
@@ -57,8 +54,8 @@ def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
     folder = artifacts_dir / version
     return version_files(
         version,
-        joblib.load(folder / f"{LEVEL_MODEL}.joblib"),
-        joblib.load(folder / f"{ANOMALY_MODEL}.joblib"),
+        load_pipeline(folder / f"{LEVEL_MODEL}.joblib"),
+        load_pipeline(folder / f"{ANOMALY_MODEL}.joblib"),
     )
 
 
@@ -70,7 +67,7 @@ def byo_files(artifacts_dir: Path) -> dict[Path, str]:
     """Generated files of every pipeline added with compile-pipeline (kept as artifacts)."""
     files: dict[Path, str] = {}
     for path in sorted((artifacts_dir / BYO_DIR).glob("*.joblib")):
-        files.update(rendered_files([compile_pipeline(joblib.load(path), path.stem)]))
+        files.update(rendered_files([compile_pipeline(load_pipeline(path), path.stem)]))
     return files
 
 

@@ -18,7 +18,7 @@ from enum import Enum
 
 from m2cgen import ast
 
-from model_export.features import FEATURE_NAMES
+from model_export.training.features import FEATURE_NAMES
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -138,7 +138,7 @@ class Digits(ast.Expr):
 
 @dataclass(frozen=True)
 class LogTemplate(ast.Expr):
-    """The log template of a text (model_export.tokenizer.log_template), as the project's
+    """The log template of a text (model_export.training.tokenizer.log_template), as the project's
     log_template macro computes it."""
 
     text: ast.Expr
@@ -255,14 +255,15 @@ class Batch:
 @dataclass(frozen=True)
 class LogFeatureRows:
     """One row per row of the batch with log_entry_id, the log features
-    (model_export.features.LogFeatures; the project's log_features macro) and, when
+    (model_export.training.features.LogFeatures; the project's log_features macro) and, when
     with_template, the line's log template; `frequency` holds the training frequency of each
     template."""
 
     frequency: Seed
     with_template: bool = False
     # With a model version: also the template's md5 and the line's history as that version
-    # has counted it (model_export.detector.with_history): lines of its (service, template)
+    # has counted it (model_export.training.anomaly_detectors.with_history): lines of its
+    # (service, template)
     # and of its service scored by earlier runs, from the state tables the macro gets as
     # `history`, plus those of `trained`. Lookups by equality: row-local.
     history: str | None = None

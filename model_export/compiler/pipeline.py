@@ -17,9 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.compiler import ir
-from model_export.compiler.assemblers import UnsupportedStep, detector, linear, text, trees
+from model_export.compiler.assemblers import UnsupportedStep, anomaly, linear, text, trees
 from model_export.compiler.interpreters import postgresql
-from model_export.features import STG_COLUMNS, LogFeatures, MessageColumn
+from model_export.training.features import STG_COLUMNS, LogFeatures, MessageColumn
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
         raise UnsupportedStep(names, "expected exactly a feature step and a model step")
     (feature_step, featurizer), (model_step, model) = steps
     if isinstance(featurizer, LogFeatures):
-        found = detector.detector(model_step, model)
-        source = ir.LogFeatureRows(detector.template_seed(featurizer))
+        found = anomaly.detector(model_step, model)
+        source = ir.LogFeatureRows(anomaly.template_seed(featurizer))
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
     vectorizer = text.read_vectorizer(feature_step, featurizer)
     if isinstance(model, LogisticRegression):
@@ -113,11 +113,11 @@ def _linear_text(
 ) -> ir.Program:
     tokens = text.message_tokens(vectorizer, ir.Ref("message"))
     sums, classifier = linear_text(vectorizer, model, tokens, f"{name}_vocabulary")
-    columns = classifier_outputs(classifier, outputs)
+    columns = classifier_columns(classifier, outputs)
     return ir.Program(BATCH, (sums, *classifier.bindings), (KEY, *columns))
 
 
-def classifier_outputs(
+def classifier_columns(
     classifier: linear.LinearClassifier, outputs: Outputs
 ) -> tuple[tuple[str, ast.Expr], ...]:
     # Plain text only: formatting numbers per row costs more than the model.

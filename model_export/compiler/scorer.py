@@ -34,23 +34,23 @@ from sklearn.pipeline import Pipeline
 from model_export.compiler import ir
 from model_export.compiler.assemblers import (
     UnsupportedStep,
+    anomaly,
     linear,
     severity_rarity,
     template_labels,
     text,
 )
-from model_export.compiler.assemblers import detector as anomaly
 from model_export.compiler.pipeline import (
     KEY,
     LEVEL_OUTPUTS,
     Compiled,
-    classifier_outputs,
+    classifier_columns,
     compile_program,
     linear_text,
     model_steps,
 )
-from model_export.detector import SeverityRarity, TemplateLabels
-from model_export.features import LogFeatures
+from model_export.training.anomaly_detectors import SeverityRarity, TemplateLabels
+from model_export.training.features import LogFeatures
 
 LEVEL_VOCABULARY = "ml_level_classifier_vocabulary"
 TEMPLATE_LABELS = "ml_template_labels"
@@ -103,7 +103,7 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
         raise UnsupportedStep(
             feature_step, "the scorer needs model_export's tokenizer, L1 or no norm, plain tf"
         )
-    label, confidence, _ = classifier_outputs(classifier, LEVEL_OUTPUTS)
+    label, confidence, _ = classifier_columns(classifier, LEVEL_OUTPUTS)
     # each prediction names its evidence: once per template, like the level itself
     evidence, explanation = linear.top_terms(model, classifier.bindings[0], tokens, sums.vocabulary)
     level_outputs: tuple[tuple[str, ast.Expr], ...] = (

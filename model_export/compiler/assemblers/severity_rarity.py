@@ -1,4 +1,4 @@
-"""model_export.detector.SeverityRarity -> IR, in two parts:
+"""model_export.training.anomaly_detectors.SeverityRarity -> IR, in two parts:
 
 - `text_severity`: T, bound inside the level classifier's per-template program (it depends on
   the template only): the prior-corrected softmax of the classifier's decisions, summed over
@@ -18,9 +18,9 @@ from m2cgen import ast
 from m2cgen.assemblers.utils import add, apply_op_to_expressions, div, eq, lt, mul, sub
 
 from model_export.compiler import ir
-from model_export.compiler.assemblers.detector import Detector
-from model_export.detector import SeverityRarity
-from model_export.features import LEVEL_ORDINALS
+from model_export.compiler.assemblers.anomaly import Detector
+from model_export.training.anomaly_detectors import SeverityRarity
+from model_export.training.features import LEVEL_ORDINALS
 
 TEXT = "severe_text"  # T, an output of the level program
 KNOWN = "known"  # vocabulary weight column of ones: sum(x * known) > 0 iff a term is known

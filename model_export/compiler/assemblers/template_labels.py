@@ -1,7 +1,7 @@
-"""model_export.detector.TemplateLabels -> IR: the labels as a seed (template_hash -> 1 or
-0, read by log_features as `template_label`), the logistic regression over template texts as
-one more weight column of the level classifier's vocabulary (its sum is computed once per
-template, beside the level classifier's), and per row the label or the regression's answer.
+"""TemplateLabels (model_export.training.anomaly_detectors) -> IR: the labels as a seed
+(template_hash -> 1 or 0, read by log_features as `template_label`), the logistic regression over
+template texts as one more weight column of the level classifier's vocabulary (its sum is computed
+once per template, beside the level classifier's), and per row the label or the regression's answer.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from m2cgen import ast
 from m2cgen.assemblers.utils import add, eq, gt, lt, mul, sub
 
 from model_export.compiler import ir
-from model_export.compiler.assemblers.detector import Detector
-from model_export.detector import TemplateLabels
+from model_export.compiler.assemblers.anomaly import Detector
+from model_export.training.anomaly_detectors import TemplateLabels
 
 WEIGHT = "w_template_anomaly"  # vocabulary column: the regression's coefficients
 DECISION, PROBA = "template_decision", "template_proba"  # outputs of the level program

@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep
-from model_export.tokenizer import log_tokens
+from model_export.training.tokenizer import log_tokens
 
 # scikit-learn's default analyzer: lowercase, then maximal runs of >= 2 word characters.
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"

@@ -1,5 +1,5 @@
 {#-
-  The anomaly detector's history (model_export.detector): per model version, service and
+  The anomaly detector's history (model_export.training.anomaly_detectors): per model version, service and
   template, how many lines that version has scored, how many it flagged, and the newest of
   them (the API's "templates flagged most often without a label" show it as the example).
   lines_after_training counts only the lines logged after the version's training window: the

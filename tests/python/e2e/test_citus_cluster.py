@@ -19,7 +19,7 @@ import psycopg2
 import pytest
 
 from ingest.source_table import create_source_table
-from model_export.registry import ensure_registry
+from model_export.lifecycle.registry import ensure_registry
 from tests.python.harness.api import client as api_client
 from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
 from tests.python.harness.db import checksum, fetch_all, scalar, server_dir, wait_for

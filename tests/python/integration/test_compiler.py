@@ -18,16 +18,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
-from model_export import pipelines
-from model_export.compiler.assemblers.detector import template_seed
+from model_export.compiler.assemblers.anomaly import template_seed
 from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import compile_scorer
-from model_export.data import ensure_staging, read_stg, time_split
-from model_export.detector import severity_rarity
-from model_export.features import FEATURE_NAMES, LogFeatures
-from model_export.verify import (
+from model_export.lifecycle.verify import (
     Comparison,
     anomaly_reference,
     level_reference,
@@ -36,6 +32,10 @@ from model_export.verify import (
     verify_macro,
     version_reference,
 )
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import severity_rarity
+from model_export.training.data import ensure_staging, read_stg, time_split
+from model_export.training.features import FEATURE_NAMES, LogFeatures
 from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())

@@ -1,10 +1,10 @@
-"""The default anomaly detector (severity x rarity, model_export.detector) end to end, without
-labels: generated logs whose is_anomaly labels are cleared, an export, then three dbt runs
-(the later two over newer logs). The history that each line was scored with (template_lines,
-service_lines) is recounted in Python from the version's training history and the lines of
-the earlier runs after the training window; the state tables
-dbt maintains equal a recount of ml_predictions; the compiled detector matches the joblib
-Pipeline on every scored line (1e-9); no service decides before it has 1,000 lines."""
+"""The default anomaly detector (severity x rarity, model_export.training.anomaly_detectors) end to
+end, without labels: generated logs whose is_anomaly labels are cleared, an export, then three dbt
+runs (the later two over newer logs). The history that each line was scored with (template_lines,
+service_lines) is recounted in Python from the version's training history and the lines of the
+earlier runs after the training window; the state tables dbt maintains equal a recount of
+ml_predictions; the compiled detector matches the joblib Pipeline on every scored line (1e-9); no
+service decides before it has 1,000 lines."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ import pandas as pd
 import pytest
 
 from ingest.source_table import create_source_table, source_relation
-from model_export import pipelines
-from model_export.data import read_stg
-from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, training_history, with_history
-from model_export.verify import load_version, verify_predictions
+from model_export.lifecycle.verify import load_version, verify_predictions
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import (
+    SERVICE_LINES,
+    TEMPLATE_LINES,
+    training_history,
+    with_history,
+)
+from model_export.training.data import read_stg
 from tests.python.harness.db import fetch_all, scalar
 from tests.python.harness.pipeline import dbt, export, load_generated
 

@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
-from model_export import pipelines
-from model_export.verify import load_version, verify_macro, version_reference
+from model_export.lifecycle.verify import load_version, verify_macro, version_reference
+from model_export.training import pipelines
 from tests.python.harness.pipeline import dbt, run_module
 
 ROWS = 100_000

@@ -17,7 +17,7 @@ from model_export.compiler import ir
 from model_export.compiler.assemblers.text import message_tokens, read_vectorizer
 from model_export.compiler.interpreters.postgresql import split_tokens
 from model_export.compiler.render import render_macro
-from model_export.tokenizer import log_template, log_tokens
+from model_export.training.tokenizer import log_template, log_tokens
 
 # PostgreSQL text cannot hold NUL; surrogates are not text.
 ANY_CHAR = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))

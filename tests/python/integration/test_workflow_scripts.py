@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT, connect
-from model_export.registry import ensure_registry
+from model_export.lifecycle.registry import ensure_registry
 from tests.python.harness import workflows
 from tests.python.harness.workflows import RETRAIN
 

@@ -20,12 +20,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from model_export import pipelines
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep, isolation_forest, linear, text, trees
 from model_export.compiler.pipeline import pipeline_program
 from model_export.compiler.scorer import scorer_program
-from model_export.features import FEATURE_NAMES
+from model_export.training import pipelines
+from model_export.training.features import FEATURE_NAMES
 
 _BINARY = {
     ast.BinNumOpType.ADD: np.add,

@@ -21,13 +21,13 @@ from m2cgen.assemblers.utils import add, div, lte
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from model_export import pipelines
 from model_export.compiler import ir
 from model_export.compiler.assemblers import trees
 from model_export.compiler.interpreters import postgresql
 from model_export.compiler.interpreters.postgresql import expression, float_literal, render
 from model_export.compiler.scorer import compile_scorer
-from model_export.features import LogFeatures
+from model_export.training import pipelines
+from model_export.training.features import LogFeatures
 
 GOLDEN = Path(__file__).parent / "golden" / "ml_score_vtiny.sql"
 SCOPE = {n: f"t.{n}" for n in ("a", "b", "c", "d", "leaf", "message")}

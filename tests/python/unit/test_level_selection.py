@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_export import pipelines
-from model_export.level_selection import (
+from model_export.training import pipelines
+from model_export.training.level_selection import (
     MIN_SUPPORT,
     best_candidate,
     select_level_classifier,

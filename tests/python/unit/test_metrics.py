@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_export.metrics import (
+from model_export.training.metrics import (
     MIN_SUPPORT,
     frequent_levels_macro_f1,
     interval,

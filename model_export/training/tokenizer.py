@@ -24,7 +24,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _WITH_DIGIT = re.compile("[a-z0-9]*[0-9][a-z0-9]*")
 _SEPARATORS = re.compile("[^a-zA-Z0-9]+")
 # A vectorizer with stop_words=[MASK] leaves the mask's token out of its vocabulary
-# (model_export.pipelines). scikit-learn checks stop words by tokenizing them, finds that
+# (model_export.training.pipelines). scikit-learn checks stop words by tokenizing them, finds that
 # log_tokens reads the text "NUM" as the word "num" and warns on every fit and every first
 # transform after loading: harmless (NUM is what log_tokens emits for digits, never "num").
 # Only that exact warning is silenced.

@@ -7,7 +7,8 @@ fill it with SQL or with
 
     python -m model_export label --log-entry-id 123 --anomalous   (or --normal; make label)
 
-and the next `make export-model` uses it (model_export.detector.TemplateLabels). When the
+and the next `make export-model` uses it (TemplateLabels in
+model_export.training.anomaly_detectors). When the
 training rows carry the old system's `is_anomaly`, each training template is labelled too
 (anomalous when at least half its lines are); a user's label wins over a derived one.
 """
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dbt_project.database import connect
-from model_export.data import STG_RELATION
-from model_export.tokenizer import log_template, template_hash
+from model_export.training.data import STG_RELATION
+from model_export.training.tokenizer import log_template, template_hash
 
 TABLE = "ml.ml_template_labels"
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from model_export import pipelines
-from model_export.detector import ORDER, SeverityRarity, with_history_in_runs
-from model_export.export import progress
-from model_export.level_selection import select_level_classifier
+from model_export.progress import progress
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import ORDER, SeverityRarity, with_history_in_runs
+from model_export.training.level_selection import select_level_classifier
 
 TARGET_SHARE = 0.01  # at most this share of the unseen system's lines flagged
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_export.metrics import RESAMPLES
-from model_export.unseen_system import TARGET_SHARE, judged_share
+from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share
+from model_export.training.metrics import RESAMPLES
 
 Result = dict  # one dataset's figures, as evaluate.evaluate_dataset returns them
 Unseen = dict  # one held-out system's figures, as unseen_system.unseen_systems returns them

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from model_export.tokenizer import log_template, template_hash
+from model_export.training.tokenizer import log_template, template_hash
 
 # The columns of stg_log_entries: every Pipeline takes a DataFrame of them (and the compiled SQL
 # a relation of them).

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from model_export.compiler.project_files import compiled_versions
-from model_export.data import Window, fingerprint
-from model_export.registry import Entry, register
+from model_export.lifecycle.registry import Entry, register
+from model_export.training.data import Window, fingerprint
 
 CARD = "model_card.json"
 

@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_export.detector import (
+from model_export.training.anomaly_detectors import (
     SERVICE_LINES,
     TEMPLATE_HASH,
     TEMPLATE_LINES,
@@ -25,9 +25,9 @@ from model_export.detector import (
     time_order,
     with_history,
 )
-from model_export.features import LogFeatures, MessageColumn
-from model_export.labels import Label, derived_labels, merge_labels
-from model_export.tokenizer import MASK, log_tokens
+from model_export.training.features import LogFeatures, MessageColumn
+from model_export.training.labels import Label, derived_labels, merge_labels
+from model_export.training.tokenizer import MASK, log_tokens
 
 # Line labels count when there are enough of both kinds to learn from.
 MIN_LABELLED_PER_CLASS = 10
@@ -51,7 +51,7 @@ class LevelConfig:
 
 
 # The candidates export chooses from on a validation split of its training window
-# (model_export.level_selection), the first one on a tie. The first is the default: on
+# (model_export.training.level_selection), the first one on a tie. The first is the default: on
 # validation windows inside the training windows of 10 loghub systems and generated logs it
 # had the best mean macro-F1 of 72 configurations (issue #12). min_df=1 keeps the words of
 # rare levels (two ERROR lines in Android's sample); without NUM, BGL's register dumps are not
@@ -133,9 +133,10 @@ def supervised_detector(seed: int) -> Pipeline:
 def training_labels(
     train: pd.DataFrame, user: Sequence[Label] = ()
 ) -> tuple[tuple[str, bool, str], ...]:
-    """Template labels for a detector trained on these rows: the users' (model_export.labels)
-    and, when the rows carry is_anomaly labels with at least MIN_LABELLED_PER_CLASS lines of
-    each class, the old system's line labels turned into template labels."""
+    """Template labels for a detector trained on these rows: the users'
+    (model_export.training.labels) and, when the rows carry is_anomaly labels with at least
+    MIN_LABELLED_PER_CLASS lines of each class, the old system's line labels turned into template
+    labels."""
     labels = train["is_anomaly_label"].dropna().astype(bool)
     derived: list[Label] = []
     if min(int(labels.sum()), int((~labels).sum())) >= MIN_LABELLED_PER_CLASS:
@@ -147,7 +148,8 @@ def training_labels(
 def anomaly_detector(level: Pipeline, labels: tuple[tuple[str, bool, str], ...] = ()) -> Pipeline:
     """Template labels (TemplateLabels) when at least MIN_LABELLED_TEMPLATES templates are
     labelled, both kinds among them; else severity x rarity over the fitted level classifier
-    `level` (no labels needed; model_export.detector). IsolationForest (isolation_forest) and
+    `level` (no labels needed; model_export.training.anomaly_detectors). IsolationForest
+    (isolation_forest) and
     a RandomForest on line labels (supervised_detector) stay available, not as defaults: on
     real logs IsolationForest flags the lines of templates unseen in training, and template
     labels generalise better than the forest (README "Anomaly detector")."""

@@ -15,7 +15,7 @@ means anomaly" and the old pipeline trained on the labels: the share of test lin
 and precision / recall / F1 where the test lines carry labels. A system never seen in training:
 each loghub system held out in turn from the default detector's training (unseen_system).
 
-The figures are printed, written as a report page (evaluation_report), stored in the registry
+The figures are printed, written as a report page (evaluation.report), stored in the registry
 entries of the active version, and can replace the README's quality section.
 """
 
@@ -40,20 +40,21 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
-from model_export import evaluation_report, pipelines
-from model_export.data import ensure_staging, read_stg, time_split
-from model_export.detector import training_history, with_history_in_runs
-from model_export.evaluation_report import SPLIT
-from model_export.export import progress
-from model_export.level_selection import select_level_classifier
-from model_export.metrics import (
+from model_export.evaluation import report as evaluation_report
+from model_export.evaluation.report import SPLIT
+from model_export.evaluation.unseen_system import unseen_systems
+from model_export.progress import progress
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import training_history, with_history_in_runs
+from model_export.training.data import ensure_staging, read_stg, time_split
+from model_export.training.level_selection import select_level_classifier
+from model_export.training.metrics import (
     anomaly_metrics,
     frequent_levels_macro_f1,
     interval,
     resampled_macro_f1s,
     resampling_weights,
 )
-from model_export.unseen_system import unseen_systems
 
 SCRATCH_DATABASE = "logml_evaluate"
 GENERATED_END = "2026-01-01T00:00:00+00:00"

@@ -12,7 +12,7 @@ from sklearn.ensemble import IsolationForest
 
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep, isolation_forest, trees
-from model_export.features import FEATURE_NAMES, LEVEL_ORDINALS, LogFeatures
+from model_export.training.features import FEATURE_NAMES, LEVEL_ORDINALS, LogFeatures
 
 TEMPLATE_FREQUENCY = "ml_template_frequency"
 

@@ -35,8 +35,8 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_export.features import LEVEL_ORDINALS, LogFeatures
-from model_export.tokenizer import template_hash
+from model_export.training.features import LEVEL_ORDINALS, LogFeatures
+from model_export.training.tokenizer import template_hash
 
 TEMPLATE_HASH = "template_hash"
 TEMPLATE_LINES = "template_lines"
@@ -286,8 +286,8 @@ def severity_rarity(level: Pipeline) -> Pipeline:
 
 
 class TemplateLabels(BaseEstimator):
-    """Supervision from template labels (model_export.labels): a labelled template takes its
-    label (score 1 or 0); any other template gets the prediction of a logistic regression
+    """Supervision from template labels (model_export.training.labels): a labelled template
+    takes its label (score 1 or 0); any other template gets the prediction of a logistic regression
     trained on one row per labelled template, its example line through the level
     classifier's vectorizer (class_weight balanced: anomalous templates are few). Words
     generalise: a new `ciod: Error loading <path>` reads like the ones labelled normal.

@@ -13,7 +13,7 @@ import pandas as pd
 
 from dbt_project.database import connect
 from dbt_project.dbt_runner import run_dbt
-from model_export.features import STG_COLUMNS
+from model_export.training.features import STG_COLUMNS
 
 STG_RELATION = "ml.stg_log_entries"
 # Held-out metrics come from the newest HOLDOUT_FRACTION of the rows by logged_at.

@@ -18,8 +18,9 @@ from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
 from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
-from model_export.data import Window
-from model_export.export import export, progress
+from model_export.export import export
+from model_export.progress import progress
+from model_export.training.data import Window
 
 VERSION = "v1"
 SCRATCH_DATABASE = "logml_demo_model"

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import joblib
 import numpy as np
 import pandas as pd
 import yaml  # type: ignore[import-untyped]
@@ -18,14 +17,20 @@ from dbt_common.clients import agate_helper
 from psycopg2 import sql
 
 from dbt_project.database import connect
-from model_export import pipelines
 from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import scorer_name
-from model_export.data import STG_RELATION, frame_from_rows
-from model_export.detector import SERVICE_LINES, TEMPLATE_LINES, training_history, with_history
-from model_export.features import STG_COLUMNS
-from model_export.registry import artifacts
+from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.registry import artifacts
+from model_export.training import pipelines
+from model_export.training.anomaly_detectors import (
+    SERVICE_LINES,
+    TEMPLATE_LINES,
+    training_history,
+    with_history,
+)
+from model_export.training.data import STG_RELATION, frame_from_rows
+from model_export.training.features import STG_COLUMNS
 
 TOLERANCE = 1e-9
 VERIFY_SCHEMA = "ml_verify"
@@ -201,8 +206,8 @@ def load_version(url: str, version: str | None = None) -> tuple[str, tuple[objec
     """(version, (level classifier, anomaly detector)) of a version, default the active one."""
     version, paths = artifacts(url, version)
     return version, (
-        joblib.load(paths["level_classifier"]),
-        joblib.load(paths["anomaly_detector"]),
+        load_pipeline(paths["level_classifier"]),
+        load_pipeline(paths["anomaly_detector"]),
     )
 
 

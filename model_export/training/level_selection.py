@@ -19,8 +19,8 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
-from model_export import pipelines
-from model_export.metrics import MIN_SUPPORT, frequent_levels_macro_f1
+from model_export.training import pipelines
+from model_export.training.metrics import MIN_SUPPORT, frequent_levels_macro_f1
 
 # Validation windows, as fractions of the training rows in time order: fit on [0, a), score
 # on [a, b). Two windows so that one odd period does not decide.
