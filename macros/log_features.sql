@@ -69,7 +69,7 @@
     ~ ' null::text as template_hash, null::bigint as lines_after_training where false)' -%}
 {%- set no_services = '(select null::text as model_version, null::text as service,'
     ~ ' null::bigint as lines_after_training where false)' -%}
-{%- set templates = history.templates if history is not none else no_templates -%}
+{%- set template_counts = history.templates if history is not none else no_templates -%}
 {%- set services = history.services if history is not none else no_services -%}
 {%- set no_labels = '(select null::text as template_hash, null::float8 as label where false)' -%}
 {%- set labels = ref(labels_seed) if labels_seed is not none else no_labels -%}
@@ -103,7 +103,7 @@
     ) as lf_tt
     cross join lateral (
         select array_agg(lf_ts.service) as services, array_agg(lf_ts.lines_after_training) as lines
-        from {{ templates }} as lf_ts
+        from {{ template_counts }} as lf_ts
         where
             lf_ts.model_version = '{{ history_version }}'
             and lf_ts.template_hash = lf_r.template_hash collate "default"
@@ -131,6 +131,8 @@
     ~ " array[md5(coalesce(lf_b.service, ''))]" if with_history else '' -%}
 {%- set shape_array = ", array[" ~ template_shape('lf_b.message') ~ "]" if templates else '' -%}
 {%- set template_hash = 'md5(lf_e.learned_template)' if templates else 'md5(lf_t.template)' -%}
+{%- set row_columns = 'template' ~ (', shape' if templates else '')
+    ~ (', service_key, service_hash' if with_history else '') -%}
 {%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
 {%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
@@ -166,11 +168,10 @@
     -- memoized per distinct service
     cross join lateral unnest(
         array[{{ log_template('lf_b.message') }}]{{ shape_array }}{{ service_arrays }}
-    ) as lf_t (template{{ ', shape' if templates }}{{ ', service_key, service_hash' if with_history }})
+    ) as lf_t ({{ row_columns }})  -- noqa: LT02
     {%- if templates %}
     -- the learned template: once per distinct shape (memoized; offset 0 keeps it one subquery)
-    cross join lateral ({{ learned_template('lf_t.shape', templates) }}
-        offset 0) as lf_e
+    cross join lateral ({{ learned_template('lf_t.shape', templates) }} offset 0) as lf_e  -- noqa: LT02
     {%- endif %}
     -- A lateral aggregate, not a LEFT JOIN: always one row (NULL frequency when the template
     -- is unknown). Citus does not push down a UNION ALL of two versions' scores when an outer

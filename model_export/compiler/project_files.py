@@ -90,9 +90,9 @@ def dispatcher_file(
     each one's name, its scoring macro (the macro itself, called by ml_score) and the name of
     its template-frequency seed, and for a version with learned templates (`templates`:
     version -> its masks and known seeds) those seeds. macros/model_versions.sql combines this
-    list with the roles in the registry into ml_scoring_versions(), the one description of what scores. With no
-    version compiled yet the list is empty and the project still parses (nothing can score
-    until `model_export export`)."""
+    list with the roles in the registry into ml_scoring_versions(), the one description of
+    what scores. With no version compiled yet the list is empty and the project still parses
+    (nothing can score until `model_export export`)."""
     learned = templates or {}
     entries = "".join(
         f"\n    {{'version': '{v}', 'scorer': ml_score_{v},"

@@ -1,7 +1,7 @@
 """Rendering the project's macros outside dbt, so verify and the tests run exactly the SQL
 text that dbt will run: jinja over macros/templates.sql, macros/log_features.sql and
-macros/generated/*.sql (the macros the compiled models use; other macros may need dbt's context), with `ref` resolving
-seeds to a schema of our choice."""
+macros/generated/*.sql (the macros the compiled models use; other macros may need dbt's
+context), with `ref` resolving seeds to a schema of our choice."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 
 from model_export.training.tokenizer import log_template
 
@@ -250,6 +251,6 @@ Templates = TokenTemplates | LearnedTemplates
 def templates_of(detector: object) -> Templates:
     """The template assignment a fitted detector (or its Pipeline) counts its history by:
     LearnedTemplates where it learned some, else version 1 (every version saved before)."""
-    step = detector[-1] if hasattr(detector, "steps") else detector
+    step = detector.steps[-1][1] if isinstance(detector, Pipeline) else detector
     found = getattr(step, "templates", None)
     return found if isinstance(found, LearnedTemplates) else TokenTemplates()

@@ -38,7 +38,9 @@ def test_few_values_that_change_the_rest_of_the_line_stay_events() -> None:
     lines += [f"connection {v} by peer" for v in ("opened", "closed") for _ in range(3)]
     model = LearnedTemplates().fit(lines)
     assert len({model.template(x) for x in lines}) == 4
-    assert model.template("connection opened by peer") != model.template("connection closed by peer")
+    assert model.template("connection opened by peer") != model.template(
+        "connection closed by peer"
+    )
 
 
 def test_variable_leading_word() -> None:
