@@ -34,6 +34,7 @@ from model_export.training.anomaly_detectors import (
     with_history_in_runs,
 )
 from model_export.training.data import ensure_staging, read_stg, time_split
+from model_export.training.templates import templates_of
 from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"
@@ -48,7 +49,9 @@ def scored_rows(train: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[dic
     detector = severity_rarity(level).fit(train)
     rows = []
     for name, part in parts.items():
-        counted = with_history_in_runs(part, training_history(detector))
+        counted = with_history_in_runs(
+            part, training_history(detector), templates=templates_of(detector)
+        )
         out = pipelines.anomaly_outputs(detector, counted)
         alerts = int(pipelines.new_template_alerts(out.is_anomaly, counted).sum())
         span = part["logged_at"].max() - part["logged_at"].min()

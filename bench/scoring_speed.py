@@ -73,6 +73,7 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import STG_RELATION, Window, frame_from_rows
 from model_export.training.features import STG_COLUMNS
+from model_export.training.templates import templates_of
 from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -126,7 +127,9 @@ def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.Dat
     model = detector[-1]
     # the history each line is scored with, as the SQL counts it in one statement (one run):
     # the version's training history; lines of one run do not count each other
-    frame = with_history(frame, trained=training_history(detector))
+    frame = with_history(
+        frame, trained=training_history(detector), templates=templates_of(detector)
+    )
     if isinstance(model, SeverityRarity):
         signals = model.signals(frame)
         flagged, score = model.decide(signals), signals["score"]

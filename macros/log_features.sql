@@ -5,8 +5,9 @@
   is a column too (`template`), so a scorer can tokenize it without computing it again.
   model_export.training.features.LogFeatures computes the same values in Python; tests compare both. Row-local: the only join is with a seed lookup table.
   - message_length, token_count, digit_ratio (ASCII digits / characters, 0 for '')
-  - template_frequency: training frequency of the line's template (md5 of log_template),
-    0 when never seen (or not among the seeded most frequent templates)
+  - template_frequency: training frequency of the line's template (md5 of log_template, or,
+    with `templates`, of the learned template: macros/templates.sql), 0 when never seen (or
+    not among the seeded most frequent templates)
   - level_ordinal: DEBUG 0 .. FATAL 4, -1 unknown; http_status, response_time_ms: -1 when NULL,
     clamped to +-1e30 and tiny values to 0 so the trees' float4 cast can never fail.
 #}
@@ -17,14 +18,21 @@
   evaluate them once the same way.
 -#}
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
+{#-
+  templates: a model version's learned-template seeds ({'masks': seed, 'known': seed}, template
+  version 2); none: the template is log_template (version 1). It decides template_hash and
+  template_frequency; `template` stays log_template (the level classifier's tokens).
+-#}
 {% macro log_features(
     batch, frequency_seed, with_template=false, history_version=none, history=none,
-    labels_seed=none, trained_seed=none
+    labels_seed=none, trained_seed=none, templates=none
 ) %}
 {%- if history_version is not none -%}
-{{ log_features_history(batch, frequency_seed, history_version, history, labels_seed, trained_seed) }}
+{{ log_features_history(
+    batch, frequency_seed, history_version, history, labels_seed, trained_seed, templates
+) }}
 {%- else -%}
-{{ log_features_rows(batch, frequency_seed, with_template, false) }}
+{{ log_features_rows(batch, frequency_seed, with_template, false, templates) }}
 {%- endif -%}
 {% endmacro %}
 
@@ -55,13 +63,13 @@
   index serves only its own collation); the indexes lead with template_hash.
 -#}
 {% macro log_features_history(
-    batch, frequency_seed, history_version, history, labels_seed, trained_seed
+    batch, frequency_seed, history_version, history, labels_seed, trained_seed, templates=none
 ) %}
 {%- set no_templates = '(select null::text as model_version, null::text as service,'
     ~ ' null::text as template_hash, null::bigint as lines_after_training where false)' -%}
 {%- set no_services = '(select null::text as model_version, null::text as service,'
     ~ ' null::bigint as lines_after_training where false)' -%}
-{%- set templates = history.templates if history is not none else no_templates -%}
+{%- set template_counts = history.templates if history is not none else no_templates -%}
 {%- set services = history.services if history is not none else no_services -%}
 {%- set no_labels = '(select null::text as template_hash, null::float8 as label where false)' -%}
 {%- set labels = ref(labels_seed) if labels_seed is not none else no_labels -%}
@@ -86,7 +94,7 @@
             as template_lines,
         lf_st.lines + lf_ss.lines as service_lines,
         lf_lb.label as template_label
-    from ({{ log_features_rows(batch, frequency_seed, true, true) }}) as lf_r
+    from ({{ log_features_rows(batch, frequency_seed, true, true, templates) }}) as lf_r
     -- per template (memoized: one lookup per distinct template), its counts per service
     cross join lateral (
         select array_agg(lf_tt.service_hash) as services, array_agg(lf_tt.lines) as lines
@@ -95,7 +103,7 @@
     ) as lf_tt
     cross join lateral (
         select array_agg(lf_ts.service) as services, array_agg(lf_ts.lines_after_training) as lines
-        from {{ templates }} as lf_ts
+        from {{ template_counts }} as lf_ts
         where
             lf_ts.model_version = '{{ history_version }}'
             and lf_ts.template_hash = lf_r.template_hash collate "default"
@@ -118,15 +126,19 @@
     ) as lf_lb
 {% endmacro %}
 
-{% macro log_features_rows(batch, frequency_seed, with_template, with_history) %}
+{% macro log_features_rows(batch, frequency_seed, with_template, with_history, templates=none) %}
 {%- set service_arrays = ", array[coalesce(lf_b.service, '')],"
     ~ " array[md5(coalesce(lf_b.service, ''))]" if with_history else '' -%}
+{%- set shape_array = ", array[" ~ template_shape('lf_b.message') ~ "]" if templates else '' -%}
+{%- set template_hash = 'md5(lf_e.learned_template)' if templates else 'md5(lf_t.template)' -%}
+{%- set row_columns = 'template' ~ (', shape' if templates else '')
+    ~ (', service_key, service_hash' if with_history else '') -%}
 {%- set no_seed = '(select null::text as template_hash, null::float8 as frequency)' -%}
 {%- set frequencies = ref(frequency_seed) if frequency_seed is not none else no_seed %}
     select
         lf_b.log_entry_id,
         {{ 'lf_t.template,' if with_template }}
-        {{ "md5(lf_t.template) as template_hash, lf_t.service_key, lf_t.service_hash,"
+        {{ template_hash ~ " as template_hash, lf_t.service_key, lf_t.service_hash,"
             ~ " lf_b.logged_at," if with_history }}
         length(lf_b.message)::float8 as message_length,
         case
@@ -155,8 +167,12 @@
     -- with the history, the service as function-scan columns too: lookups keyed by them are
     -- memoized per distinct service
     cross join lateral unnest(
-        array[{{ log_template('lf_b.message') }}]{{ service_arrays }}
-    ) as lf_t (template{{ ', service_key, service_hash' if with_history }})
+        array[{{ log_template('lf_b.message') }}]{{ shape_array }}{{ service_arrays }}
+    ) as lf_t ({{ row_columns }})  -- noqa: LT02
+    {%- if templates %}
+    -- the learned template: once per distinct shape (memoized; offset 0 keeps it one subquery)
+    cross join lateral ({{ learned_template('lf_t.shape', templates) }} offset 0) as lf_e  -- noqa: LT02
+    {%- endif %}
     -- A lateral aggregate, not a LEFT JOIN: always one row (NULL frequency when the template
     -- is unknown). Citus does not push down a UNION ALL of two versions' scores when an outer
     -- join sits above the batch's anti-join. "default": the template is collate "C", and the
@@ -164,7 +180,7 @@
     cross join lateral (
         select max(lf_s.frequency) as frequency
         from {{ frequencies }} as lf_s
-        where lf_s.template_hash = md5(lf_t.template) collate "default"
+        where lf_s.template_hash = {{ template_hash }} collate "default"
     ) as lf_f
 {% endmacro %}
 

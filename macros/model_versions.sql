@@ -3,7 +3,8 @@
   the active version first, then the challenger if there is one:
       {'role': 'active' or 'challenger', 'version': 'v3',
        'scorer': the macro ml_score_v3 (call it through ml_score below),
-       'frequency_seed': 'ml_template_frequency_v3' (the seed of its template frequencies)}
+       'frequency_seed': 'ml_template_frequency_v3' (the seed of its template frequencies),
+       'templates': its learned-template seeds, none for template version 1}
   Versions are plain names; SQL quotes them where it renders them ('{{ entry.version }}').
   The compiled versions come from macros/generated/ml_versions.sql (written by model_export);
   the roles from the registry (model_export export / activate / rollback / promote / challenger
@@ -63,6 +64,7 @@
         'version': compiled.version,
         'scorer': compiled.scorer,
         'frequency_seed': compiled.frequency_seed,
+        'templates': compiled.get('templates'),
     }) }}
 {% endmacro %}
 

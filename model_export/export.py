@@ -17,9 +17,11 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from model_export.compiler.assemblers import templates
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import (
     MACRO_DIR,
+    SEED_DIR,
     compiled_versions,
     dispatcher_file,
     generated_paths,
@@ -37,6 +39,7 @@ from model_export.training.data import Window, ensure_staging, fingerprint, read
 from model_export.training.labels import Label, user_labels
 from model_export.training.level_selection import select_level_classifier
 from model_export.training.metrics import anomaly_metrics, level_metrics
+from model_export.training.templates import templates_of
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"
@@ -59,8 +62,15 @@ def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
     )
 
 
-def dispatcher_files(versions: list[str]) -> dict[Path, str]:
-    return {MACRO_DIR / "ml_versions.sql": dispatcher_file(versions)}
+def dispatcher_files(project_dir: Path, versions: list[str]) -> dict[Path, str]:
+    """The version list; a version whose generated seeds hold learned templates names them
+    (the drift monitor computes its template frequencies with them)."""
+    learned = {}
+    for version in versions:
+        masks, known = f"{templates.MASKS}_{version}", f"{templates.KNOWN}_{version}"
+        if (project_dir / SEED_DIR / version / f"{masks}.csv").is_file():
+            learned[version] = (masks, known)
+    return {MACRO_DIR / "ml_versions.sql": dispatcher_file(versions, learned)}
 
 
 def byo_files(artifacts_dir: Path) -> dict[Path, str]:
@@ -85,7 +95,12 @@ def _fit_detector(
     train: pd.DataFrame, held_out: pd.DataFrame, level: Pipeline, user: list[Label]
 ) -> tuple[object, dict]:
     model = pipelines.fit_anomaly_detector(train, level, user)
-    metrics: dict[str, object] = {"detector": type(model[-1]).__name__}
+    learned = templates_of(model)
+    metrics: dict[str, object] = {
+        "detector": type(model[-1]).__name__,
+        # which template assignment the version counts its history by (model_card.json too)
+        "templates": learned.summary(),
+    }
     if isinstance(model[-1], TemplateLabels):
         kinds = list(model[-1].labels_.values())
         metrics.update(labelled_templates=len(kinds), anomalous_templates=sum(kinds))
@@ -135,7 +150,7 @@ def export(
     joblib.dump(detector, paths[ANOMALY_MODEL])
     progress(f"compiling {version} to SQL in {project_dir}")
     write_files(project_dir, version_files(version, level, detector))
-    write_files(project_dir, dispatcher_files(compiled_versions(project_dir)))
+    write_files(project_dir, dispatcher_files(project_dir, compiled_versions(project_dir)))
     start, end = frame["logged_at"].min(), frame["logged_at"].max()
     common = {
         "training_rows": len(train),
@@ -163,7 +178,7 @@ def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
     """Differences between the generated files and a regeneration from the artifacts."""
     versions = compiled_versions(project_dir)
     # None: a file of a version whose artifacts are elsewhere (reported once, not diffed)
-    expected: dict[Path, str | None] = dict(dispatcher_files(versions))
+    expected: dict[Path, str | None] = dict(dispatcher_files(project_dir, versions))
     problems = []
     for version in versions:
         if (artifacts_dir / version).is_dir():

@@ -253,6 +253,23 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class TemplateSeeds:
+    """A model version's learned templates (model_export.training.templates.LearnedTemplates,
+    template version 2): `masks` (token_count, mask_rank, mask: a bit string, 1 = wildcard)
+    and `known` (template_hash: md5 of each learned template). The project's learned_template
+    macro (macros/templates.sql) assigns a line its template from them."""
+
+    masks: Seed
+    known: Seed
+
+    def __post_init__(self) -> None:
+        if self.masks.column_names() != ("token_count", "mask_rank", "mask"):
+            raise ValueError(f"{self.masks.name} lacks token_count, mask_rank, mask")
+        if self.known.column_names() != ("template_hash",):
+            raise ValueError(f"{self.known.name} is not one column template_hash")
+
+
+@dataclass(frozen=True)
 class LogFeatureRows:
     """One row per row of the batch with log_entry_id, the log features
     (model_export.training.features.LogFeatures; the project's log_features macro) and, when
@@ -273,6 +290,9 @@ class LogFeatureRows:
     # With history: the detector's training lines per (template_hash, md5 of the service),
     # and per service in the rows whose template_hash is 'all'.
     trained: Seed | None = None
+    # The learned templates that decide template_hash and template_frequency (None: the
+    # template is log_template, version 1). `template` stays log_template either way.
+    templates: TemplateSeeds | None = None
 
     def __post_init__(self) -> None:
         if (self.labels is not None or self.trained is not None) and self.history is None:
@@ -498,6 +518,8 @@ class Program:
         if isinstance(self.source, LogFeatureRows):
             found.append(self.source.frequency)
             found += [s for s in (self.source.labels, self.source.trained) if s is not None]
+            if self.source.templates is not None:
+                found += [self.source.templates.masks, self.source.templates.known]
         for binding in self.bindings:
             if isinstance(binding, TermSums | TopTerms):
                 found.append(binding.vocabulary)

@@ -17,7 +17,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.compiler import ir
-from model_export.compiler.assemblers import UnsupportedStep, anomaly, linear, text, trees
+from model_export.compiler.assemblers import (
+    UnsupportedStep,
+    anomaly,
+    linear,
+    templates,
+    text,
+    trees,
+)
 from model_export.compiler.interpreters import postgresql
 from model_export.training.features import STG_COLUMNS, LogFeatures, MessageColumn
 
@@ -79,7 +86,10 @@ def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
     (feature_step, featurizer), (model_step, model) = steps
     if isinstance(featurizer, LogFeatures):
         found = anomaly.detector(model_step, model)
-        source = ir.LogFeatureRows(anomaly.template_seed(featurizer))
+        source = ir.LogFeatureRows(
+            anomaly.template_seed(featurizer),
+            templates=templates.of_features(featurizer, f"_{name}"),
+        )
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
     vectorizer = text.read_vectorizer(feature_step, featurizer)
     if isinstance(model, LogisticRegression):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from model_export.compiler.interpreters.postgresql import column_type
@@ -82,16 +83,26 @@ def compiled_versions(project_dir: Path) -> list[str]:
     return sorted(found, key=_version_number)
 
 
-def dispatcher_file(versions: list[str]) -> str:
+def dispatcher_file(
+    versions: list[str], templates: Mapping[str, tuple[str, str]] | None = None
+) -> str:
     """macros/generated/ml_versions.sql: the compiled model versions, oldest first, as data:
     each one's name, its scoring macro (the macro itself, called by ml_score) and the name of
-    its template-frequency seed. macros/model_versions.sql combines this list with the roles in
-    the registry into ml_scoring_versions(), the one description of what scores. With no
-    version compiled yet the list is empty and the project still parses (nothing can score
-    until `model_export export`)."""
+    its template-frequency seed, and for a version with learned templates (`templates`:
+    version -> its masks and known seeds) those seeds. macros/model_versions.sql combines this
+    list with the roles in the registry into ml_scoring_versions(), the one description of
+    what scores. With no version compiled yet the list is empty and the project still parses
+    (nothing can score until `model_export export`)."""
+    learned = templates or {}
     entries = "".join(
         f"\n    {{'version': '{v}', 'scorer': ml_score_{v},"
-        f" 'frequency_seed': 'ml_template_frequency_{v}'}},"
+        f" 'frequency_seed': 'ml_template_frequency_{v}'"
+        + (
+            f",\n     'templates': {{'masks': '{learned[v][0]}', 'known': '{learned[v][1]}'}}"
+            if v in learned
+            else ""
+        )
+        + "},"
         for v in versions
     )
     listed = f"[{entries}\n]" if versions else "[]"

@@ -1,7 +1,7 @@
 """Rendering the project's macros outside dbt, so verify and the tests run exactly the SQL
-text that dbt will run: jinja over macros/log_features.sql and macros/generated/*.sql (the
-macros the compiled models use; other macros may need dbt's context), with `ref` resolving
-seeds to a schema of our choice."""
+text that dbt will run: jinja over macros/templates.sql, macros/log_features.sql and
+macros/generated/*.sql (the macros the compiled models use; other macros may need dbt's
+context), with `ref` resolving seeds to a schema of our choice."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def macro_namespace(project_dir: Path, seed_schema: str) -> dict[str, Callable[.
         undefined=jinja2.StrictUndefined, autoescape=False, extensions=["jinja2.ext.do"]
     )
     namespace: dict[str, Callable[..., object]] = {"ref": lambda name: f"{seed_schema}.{name}"}
-    paths = [project_dir / "macros" / "log_features.sql"]
+    paths = [project_dir / "macros" / name for name in ("templates.sql", "log_features.sql")]
     paths += sorted((project_dir / "macros" / "generated").rglob("*.sql"))
     for path in paths:
         template = environment.from_string(path.read_text(encoding="utf-8"), globals=namespace)

@@ -38,6 +38,7 @@ from model_export.compiler.assemblers import (
     linear,
     severity_rarity,
     template_labels,
+    templates,
     text,
 )
 from model_export.compiler.pipeline import (
@@ -142,6 +143,7 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
             history=seed_suffix.lstrip("_"),
             labels=labels,
             trained=trained,
+            templates=templates.of_features(features, seed_suffix),
         ),
         # these detectors read the level program's outputs: the level program comes first
         (memoized, *found.bindings) if last is not None else (*found.bindings, memoized),

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
 from model_export.evaluation import report as evaluation_report
+from model_export.evaluation.grouping import grouping_table, loghub_groupings
 from model_export.evaluation.report import SPLIT
 from model_export.evaluation.unseen_system import unseen_systems
 from model_export.progress import progress
@@ -55,6 +57,7 @@ from model_export.training.metrics import (
     resampled_macro_f1s,
     resampling_weights,
 )
+from model_export.training.templates import templates_of
 
 SCRATCH_DATABASE = "logml_evaluate"
 GENERATED_END = "2026-01-01T00:00:00+00:00"
@@ -153,7 +156,9 @@ def default_detector(
     """What export would ship for these training rows, applied to the test lines run by run
     (detector.with_history_in_runs: the training history plus the test's earlier runs)."""
     detector = pipelines.fit_anomaly_detector(train, level)
-    counted = with_history_in_runs(test, training_history(detector))
+    counted = with_history_in_runs(
+        test, training_history(detector), templates=templates_of(detector)
+    )
     return pipelines.anomaly_outputs(detector, counted)
 
 
@@ -294,18 +299,28 @@ def evaluate(url: str, args: argparse.Namespace) -> int:
         if loghub:
             systems[name] = frame
     unseen = unseen_systems(systems, args.seed) if len(systems) > 1 else []
+    groupings = loghub_groupings(systems, args.loghub_dir)
+    extra = [grouping_table(groupings)] if groupings else []
     command = "make evaluate" if args.systems is None else "python -m model_export evaluate"
-    markdown = evaluation_report.markdown(results, command, unseen)
+    markdown = evaluation_report.markdown(results, command, unseen, extra)
     print(markdown)
     if args.output:
         args.output.write_text(markdown, encoding="utf-8")
     if args.report:
-        args.report.write_text(evaluation_report.html(results, command, unseen), encoding="utf-8")
+        args.report.write_text(
+            evaluation_report.html(results, command, unseen, extra), encoding="utf-8"
+        )
         progress(f"report page: {args.report}")
     if args.readme:
         evaluation_report.replace_readme_section(args.readme, markdown)
         progress(f"quality section of {args.readme} regenerated")
-    evaluation = json.dumps({"evaluation": results, "unseen_systems": unseen})
+    evaluation = json.dumps(
+        {
+            "evaluation": results,
+            "unseen_systems": unseen,
+            "template_grouping": [asdict(g) for g in groupings],
+        }
+    )
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('ml.ml_model_registry')")
         if cur.fetchone()[0] is not None:

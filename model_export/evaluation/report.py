@@ -272,7 +272,9 @@ def _unseen_table(unseen: Sequence[Unseen]) -> Table:
     )
 
 
-def tables(results: list[Result], unseen: Sequence[Unseen] = ()) -> list[Table]:
+def tables(
+    results: list[Result], unseen: Sequence[Unseen] = (), extra: Sequence[Table] = ()
+) -> list[Table]:
     unseen_tables = [_unseen_table(unseen)] if unseen else []
     return [
         _level_table(results, "macro_f1", "Level classifier, macro-F1 (levels in the test part)"),
@@ -283,6 +285,7 @@ def tables(results: list[Result], unseen: Sequence[Unseen] = ()) -> list[Table]:
         ),
         *_anomaly_tables(results),
         *unseen_tables,
+        *extra,
     ]
 
 
@@ -301,9 +304,11 @@ PREAMBLE = (
 )
 
 
-def markdown(results: list[Result], command: str, unseen: Sequence[Unseen] = ()) -> str:
+def markdown(
+    results: list[Result], command: str, unseen: Sequence[Unseen] = (), extra: Sequence[Table] = ()
+) -> str:
     lines = [f"Produced by `{command}`. {PREAMBLE}", ""]
-    for table in tables(results, unseen):
+    for table in tables(results, unseen, extra):
         lines += [f"**{table.title}**", "", "| " + " | ".join(table.headers) + " |"]
         lines.append("|" + "---|" * len(table.headers))
         lines += ["| " + " | ".join(row) + " |" for row in table.rows]
@@ -399,9 +404,11 @@ def _legend(index: int, colour: str, text: str, width: int, pad: int) -> str:
     )
 
 
-def html(results: list[Result], command: str, unseen: Sequence[Unseen] = ()) -> str:
+def html(
+    results: list[Result], command: str, unseen: Sequence[Unseen] = (), extra: Sequence[Table] = ()
+) -> str:
     body = [f"<p>Produced by <code>{escape.escape(command)}</code>. {escape.escape(PREAMBLE)}</p>"]
-    body += [_html_table(t) for t in tables(results, unseen)]
+    body += [_html_table(t) for t in tables(results, unseen, extra)]
     body.append("<h2>Precision-recall, 80/20 test part (squares: the detector's decision)</h2>")
     for result in results:
         main = result["anomalies"].get(SPLIT, {})

@@ -21,6 +21,7 @@ from model_export.progress import progress
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import ORDER, SeverityRarity, with_history_in_runs
 from model_export.training.level_selection import select_level_classifier
+from model_export.training.templates import templates_of
 
 TARGET_SHARE = 0.01  # at most this share of the unseen system's lines flagged
 
@@ -31,7 +32,11 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
     level, _ = select_level_classifier(train, seed)
     detector = pipelines.fit_anomaly_detector(train, level)[-1]
     assert isinstance(detector, SeverityRarity)  # no labels: the unsupervised default
-    counted = with_history_in_runs(system.sort_values(ORDER, kind="stable"), detector.history_)
+    counted = with_history_in_runs(
+        system.sort_values(ORDER, kind="stable"),
+        detector.history_,
+        templates=templates_of(detector),
+    )
     signals = detector.signals(counted)
     flagged = detector.decide(signals)
     undecided = signals["n"] < detector.min_history

@@ -31,6 +31,7 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import STG_RELATION, frame_from_rows
 from model_export.training.features import STG_COLUMNS
+from model_export.training.templates import templates_of
 
 TOLERANCE = 1e-9
 VERIFY_SCHEMA = "ml_verify"
@@ -216,7 +217,9 @@ def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndar
     counted (without stored history: the training history the version ships, if any)."""
     level, detector = cast(tuple[object, object], models)
     if TEMPLATE_LINES not in inputs:
-        inputs = with_history(inputs, trained=training_history(detector))
+        inputs = with_history(
+            inputs, trained=training_history(detector), templates=templates_of(detector)
+        )
     history = {c: inputs[c].to_numpy() for c in (TEMPLATE_LINES, SERVICE_LINES)}
     explained = {"level_explanation": pipelines.level_explanations(level, inputs)}
     return (

@@ -36,7 +36,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_export.training.features import LEVEL_ORDINALS, LogFeatures
-from model_export.training.tokenizer import template_hash
+from model_export.training.templates import (
+    LearnedTemplates,
+    Templates,
+    TokenTemplates,
+    templates_of,
+)
 
 TEMPLATE_HASH = "template_hash"
 TEMPLATE_LINES = "template_lines"
@@ -68,12 +73,12 @@ class History:
         self.templates: Counter[tuple[str, str]] = Counter()
         self.services: Counter[str] = Counter()
 
-    def count(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def count(self, frame: pd.DataFrame, templates: Templates | None = None) -> pd.DataFrame:
         order = time_order(frame)
         ordered = frame.iloc[order]
         c = np.empty(len(frame), dtype=np.int64)
         n = np.empty(len(frame), dtype=np.int64)
-        rows = zip(order, service_key(ordered), _hashes(ordered), strict=True)
+        rows = zip(order, service_key(ordered), _hashes(ordered, templates), strict=True)
         for position, key, h in rows:
             c[position], n[position] = self.templates[(key, h)], self.services[key]
             self.templates[(key, h)] += 1
@@ -82,21 +87,25 @@ class History:
 
 
 def with_history(
-    frame: pd.DataFrame, history: pd.DataFrame | None = None, trained: History | None = None
+    frame: pd.DataFrame,
+    history: pd.DataFrame | None = None,
+    trained: History | None = None,
+    templates: Templates | None = None,
 ) -> pd.DataFrame:
     """`frame` (the lines of one run) with template_lines and service_lines as the SQL counts
     them: the lines of `trained` (the detector's training lines, shipped as a seed) plus the
     lines of `history` (scored by earlier runs, after the training window), per (service,
     template) and per service. The lines of one run do not count each other: that keeps the
     scoring of each line independent of the others (row-local SQL, which Citus pushes down to
-    the shards). Row order is kept."""
+    the shards). Templates as `templates` assigns them (version 1 when None). Row order is
+    kept."""
     counter = History()
     if trained is not None:
         counter.templates.update(trained.templates)
         counter.services.update(trained.services)
     if history is not None:
-        counter.count(history)
-    keys, hashes = service_key(frame), _hashes(frame)
+        counter.count(history, templates)
+    keys, hashes = service_key(frame), _hashes(frame, templates)
     return frame.assign(
         **{
             TEMPLATE_HASH: hashes,
@@ -110,12 +119,15 @@ def with_history(
 
 
 def with_history_in_runs(
-    frame: pd.DataFrame, trained: History | None, run_seconds: int = RUN_SECONDS
+    frame: pd.DataFrame,
+    trained: History | None,
+    run_seconds: int = RUN_SECONDS,
+    templates: Templates | None = None,
 ) -> pd.DataFrame:
     """`frame` scored by scheduled runs (evaluation and benchmarks): the lines logged in each
     `run_seconds` window (by logged_at) form one run, whose history is `trained` plus the
     lines of the frame's earlier runs. What with_history gives run after run, in one pass."""
-    counted = with_history(frame, trained=trained)
+    counted = with_history(frame, trained=trained, templates=templates)
     run = pd.to_datetime(frame["logged_at"], utc=True).astype("int64").to_numpy() // (
         run_seconds * 1_000_000_000
     )
@@ -138,14 +150,26 @@ def training_history(detector: object) -> History | None:
     return history if isinstance(history, History) else None
 
 
-def _hashes(frame: pd.DataFrame) -> list[str]:
-    return [template_hash(str(m)) for m in frame["message"]]
+def _hashes(frame: pd.DataFrame, templates: Templates | None = None) -> list[str]:
+    return (templates or TokenTemplates()).hashes(str(m) for m in frame["message"])
 
 
-class SeverityRarity(BaseEstimator):
+class _TemplatesParam:
+    """`templates`: the fitted template assignment a detector counts by (None: version 1, as
+    every detector saved before it existed, whose pickles lack the attribute)."""
+
+    templates: LearnedTemplates | None
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("templates", None)
+        super().__setstate__(state)  # type: ignore[misc]
+
+
+class SeverityRarity(_TemplatesParam, BaseEstimator):
     """score_samples / predict / decision_function over a stg_log_entries DataFrame (with or
     without the history columns). `level` is the fitted level classifier Pipeline (TF-IDF ->
-    LogisticRegression) whose text reading is T."""
+    LogisticRegression) whose text reading is T; `templates` the fitted LearnedTemplates that
+    its history counts by (None: template version 1)."""
 
     def __init__(
         self,
@@ -154,8 +178,10 @@ class SeverityRarity(BaseEstimator):
         min_history: int = 1000,
         floor: float = 0.5,
         budget: float = 0.15,
+        templates: LearnedTemplates | None = None,
     ) -> None:
         self.level = level
+        self.templates = templates
         self.rarity = rarity
         self.min_history = min_history
         self.floor = floor
@@ -165,7 +191,7 @@ class SeverityRarity(BaseEstimator):
         if self.level is None:
             raise ValueError("SeverityRarity needs the fitted level classifier")
         # The template frequencies the drift monitor compares against (log_features' seed).
-        self.features_ = LogFeatures().fit(frame)
+        self.features_ = LogFeatures(templates=self.templates).fit(frame)
         classes = [str(c) for c in self.level.classes_]
         levels = frame["level"].dropna().astype(str)
         shares = np.array([(levels == c).sum() / max(len(levels), 1) for c in classes])
@@ -176,7 +202,7 @@ class SeverityRarity(BaseEstimator):
         # Each training line scored with the training lines before it; the counts of them all
         # are the history a version starts with (a seed, so its first run can decide).
         self.history_ = History()
-        signals = self.signals(self.history_.count(frame))
+        signals = self.signals(self.history_.count(frame, templates_of(self)))
         eligible = signals["eligible"]
         scores = np.sort(signals["score"][eligible])
         allowed = int(np.floor(self.budget * len(frame)))
@@ -205,7 +231,7 @@ class SeverityRarity(BaseEstimator):
     def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every signal of the formula, per row (the explanation names the ones that fired)."""
         if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
-            frame = with_history(frame, trained=self.history_)
+            frame = with_history(frame, trained=self.history_, templates=templates_of(self))
         t = self.severity_text(frame)
         ordinal = np.array(
             [LEVEL_ORDINALS.get(v, -1.0) if isinstance(v, str) else -1.0 for v in frame["level"]]
@@ -281,27 +307,30 @@ class SeverityRarity(BaseEstimator):
         return max(self.threshold_, 1.0 - self.threshold_)
 
 
-def severity_rarity(level: Pipeline) -> Pipeline:
-    return Pipeline([("detector", SeverityRarity(level))])
+def severity_rarity(level: Pipeline, templates: LearnedTemplates | None = None) -> Pipeline:
+    return Pipeline([("detector", SeverityRarity(level, templates=templates))])
 
 
-class TemplateLabels(BaseEstimator):
+class TemplateLabels(_TemplatesParam, BaseEstimator):
     """Supervision from template labels (model_export.training.labels): a labelled template
     takes its label (score 1 or 0); any other template gets the prediction of a logistic regression
     trained on one row per labelled template, its example line through the level
     classifier's vectorizer (class_weight balanced: anomalous templates are few). Words
     generalise: a new `ciod: Error loading <path>` reads like the ones labelled normal.
-    `labels` is ((template_hash, is_anomaly, example message), ...) with both kinds."""
+    `labels` is ((template_hash, is_anomaly, example message), ...) with both kinds, hashed by
+    `templates` (None: template version 1)."""
 
     def __init__(
         self,
         level: Pipeline | None = None,
         labels: tuple[tuple[str, bool, str], ...] = (),
         C: float = 10.0,
+        templates: LearnedTemplates | None = None,
     ) -> None:
         self.level = level
         self.labels = labels
         self.C = C
+        self.templates = templates
 
     def fit(self, frame: pd.DataFrame, y: object = None) -> TemplateLabels:
         if self.level is None:
@@ -309,7 +338,8 @@ class TemplateLabels(BaseEstimator):
         kinds = {bool(a) for _, a, _ in self.labels}
         if kinds != {False, True}:
             raise ValueError("TemplateLabels needs anomalous and normal templates")
-        self.features_ = LogFeatures().fit(frame)  # the drift monitor's template frequencies
+        # the drift monitor's template frequencies
+        self.features_ = LogFeatures(templates=self.templates).fit(frame)
         self.labels_ = {str(h): bool(a) for h, a, _ in self.labels}
         examples = pd.DataFrame({"message": [str(m) for _, _, m in self.labels]})
         x = self.level[:-1].transform(examples)
@@ -322,7 +352,7 @@ class TemplateLabels(BaseEstimator):
     def signals(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         level = self.level
         assert level is not None
-        hashes = _hashes(frame)
+        hashes = _hashes(frame, templates_of(self))
         label = np.array([float(self.labels_[h]) if h in self.labels_ else -1.0 for h in hashes])
         x = level[:-1].transform(frame)
         decision = np.asarray(self.model_.decision_function(x), dtype=np.float64)
@@ -362,5 +392,9 @@ class TemplateLabels(BaseEstimator):
         return np.asarray(texts, dtype=object)
 
 
-def template_labels(level: Pipeline, labels: tuple[tuple[str, bool, str], ...]) -> Pipeline:
-    return Pipeline([("detector", TemplateLabels(level, labels))])
+def template_labels(
+    level: Pipeline,
+    labels: tuple[tuple[str, bool, str], ...],
+    templates: LearnedTemplates | None = None,
+) -> Pipeline:
+    return Pipeline([("detector", TemplateLabels(level, labels, templates=templates))])

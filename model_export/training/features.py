@@ -4,14 +4,14 @@ and the dense log features of the anomaly detector (mirrored in SQL by macros/lo
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from model_export.training.tokenizer import log_template, template_hash
+from model_export.training.templates import LearnedTemplates, TokenTemplates
+from model_export.training.tokenizer import log_template
 
 # The columns of stg_log_entries: every Pipeline takes a DataFrame of them (and the compiled SQL
 # a relation of them).
@@ -72,13 +72,23 @@ def _clamped(values: pd.Series) -> np.ndarray:
 class LogFeatures(TransformerMixin, BaseEstimator):
     """Dense features of a log line. `fit` learns the relative frequency in the training rows
     of the `max_templates` most frequent templates; any other template has frequency 0 (the
-    SQL reads the same table from a seed, so it must stay small enough to seed)."""
+    SQL reads the same table from a seed, so it must stay small enough to seed). Templates as
+    `templates` (fitted LearnedTemplates) assigns them; None: template version 1. Only the
+    frequency follows it: token_count stays that of tokenizer.log_template."""
 
-    def __init__(self, max_templates: int = 20000) -> None:
+    def __init__(self, max_templates: int = 20000, templates: LearnedTemplates | None = None):
         self.max_templates = max_templates
+        self.templates = templates
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("templates", None)  # saved before templates existed: version 1
+        super().__setstate__(state)
+
+    def _hashes(self, frame: pd.DataFrame) -> list[str]:
+        return (self.templates or TokenTemplates()).hashes(str(m) for m in frame["message"])
 
     def fit(self, frame: pd.DataFrame, y: object = None) -> LogFeatures:
-        counts = Counter(template_hash(str(m)) for m in frame["message"])
+        counts = Counter(self._hashes(frame))
         total = float(len(frame))
         kept = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: self.max_templates]
         self.template_frequency_ = {h: n / total for h, n in sorted(kept)}
@@ -86,13 +96,12 @@ class LogFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         rows = []
-        for message in frame["message"]:
+        for message, template_id in zip(frame["message"], self._hashes(frame), strict=True):
             text = str(message)
             length = len(text)
             digits = sum(1 for c in text if c in _DIGITS)
             template = log_template(text)
             tokens = template.count(" ") + 1 if template else 0
-            template_id = hashlib.md5(template.encode("ascii")).hexdigest()
             rows.append(
                 (
                     float(length),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from dbt_project.database import connect
 from model_export.training.data import STG_RELATION
+from model_export.training.templates import Templates, TokenTemplates
 from model_export.training.tokenizer import log_template, template_hash
 
 TABLE = "ml.ml_template_labels"
@@ -69,16 +70,16 @@ def user_labels(url: str) -> list[Label]:
         return [Label(str(h), bool(a), str(m)) for h, a, m in cur.fetchall()]
 
 
-def derived_labels(train: pd.DataFrame) -> list[Label]:
-    """The old system's line labels as template labels: a training template is anomalous
-    when at least half of its labelled lines are."""
+def derived_labels(train: pd.DataFrame, templates: Templates | None = None) -> list[Label]:
+    """The old system's line labels as template labels: a training template (as `templates`
+    assigns them; None: version 1) is anomalous when at least half of its labelled lines are."""
     known = train[train["is_anomaly_label"].notna()]
     if known.empty:
         return []
     messages = known["message"].astype(str)
     frame = pd.DataFrame(
         {
-            "hash": [template_hash(m) for m in messages],
+            "hash": (templates or TokenTemplates()).hashes(messages),
             "anomalous": known["is_anomaly_label"].astype(bool).to_numpy(),
             "message": messages.to_numpy(),
         }
@@ -87,6 +88,14 @@ def derived_labels(train: pd.DataFrame) -> list[Label]:
     share = grouped["anomalous"].mean()
     example = grouped["message"].first()
     return [Label(str(h), bool(share[h] >= 0.5), str(example[h])) for h in share.index]
+
+
+def rehashed(labels: list[Label], templates: Templates) -> list[Label]:
+    """Users' labels under another template assignment: each by the template of its example
+    line (the table keeps version 1's hash; a version with learned templates reads it so)."""
+    return [
+        Label(templates.hash(x.example_message), x.is_anomaly, x.example_message) for x in labels
+    ]
 
 
 def merge_labels(user: list[Label], derived: list[Label]) -> list[Label]:

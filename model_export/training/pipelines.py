@@ -26,7 +26,8 @@ from model_export.training.anomaly_detectors import (
     with_history,
 )
 from model_export.training.features import LogFeatures, MessageColumn
-from model_export.training.labels import Label, derived_labels, merge_labels
+from model_export.training.labels import Label, derived_labels, merge_labels, rehashed
+from model_export.training.templates import LearnedTemplates, templates_of
 from model_export.training.tokenizer import MASK, log_tokens
 
 # Line labels count when there are enough of both kinds to learn from.
@@ -131,21 +132,26 @@ def supervised_detector(seed: int) -> Pipeline:
 
 
 def training_labels(
-    train: pd.DataFrame, user: Sequence[Label] = ()
+    train: pd.DataFrame, user: Sequence[Label] = (), templates: LearnedTemplates | None = None
 ) -> tuple[tuple[str, bool, str], ...]:
     """Template labels for a detector trained on these rows: the users'
     (model_export.training.labels) and, when the rows carry is_anomaly labels with at least
     MIN_LABELLED_PER_CLASS lines of each class, the old system's line labels turned into template
-    labels."""
+    labels. Templates as `templates` assigns them (None: version 1)."""
     labels = train["is_anomaly_label"].dropna().astype(bool)
     derived: list[Label] = []
     if min(int(labels.sum()), int((~labels).sum())) >= MIN_LABELLED_PER_CLASS:
-        derived = derived_labels(train)
-    merged = merge_labels(list(user), derived)
+        derived = derived_labels(train, templates)
+    users = rehashed(list(user), templates) if templates is not None else list(user)
+    merged = merge_labels(users, derived)
     return tuple((label.template_hash, label.is_anomaly, label.example_message) for label in merged)
 
 
-def anomaly_detector(level: Pipeline, labels: tuple[tuple[str, bool, str], ...] = ()) -> Pipeline:
+def anomaly_detector(
+    level: Pipeline,
+    labels: tuple[tuple[str, bool, str], ...] = (),
+    templates: LearnedTemplates | None = None,
+) -> Pipeline:
     """Template labels (TemplateLabels) when at least MIN_LABELLED_TEMPLATES templates are
     labelled, both kinds among them; else severity x rarity over the fitted level classifier
     `level` (no labels needed; model_export.training.anomaly_detectors). IsolationForest
@@ -155,8 +161,8 @@ def anomaly_detector(level: Pipeline, labels: tuple[tuple[str, bool, str], ...] 
     labels generalise better than the forest (README "Anomaly detector")."""
     kinds = {anomalous for _, anomalous, _ in labels}
     if len(labels) >= MIN_LABELLED_TEMPLATES and kinds == {False, True}:
-        return template_labels(level, labels)
-    return severity_rarity(level)
+        return template_labels(level, labels, templates)
+    return severity_rarity(level, templates)
 
 
 def anomaly_labels(frame: pd.DataFrame) -> np.ndarray:
@@ -196,7 +202,9 @@ def fit_anomaly_detector(
     """The default detector for these rows (see anomaly_detector), fitted; `level` is the
     fitted level classifier. Training rows in (logged_at, log_entry_id) order are their own
     history (the severity x rarity threshold is chosen on them)."""
-    return anomaly_detector(level, training_labels(train, user_labels)).fit(train)
+    templates = LearnedTemplates().fit(train["message"].astype(str))
+    labels = training_labels(train, user_labels, templates)
+    return anomaly_detector(level, labels, templates).fit(train)
 
 
 @dataclass(frozen=True)
@@ -277,7 +285,7 @@ def anomaly_outputs(
         )
     if isinstance(model, SeverityRarity):
         if TEMPLATE_LINES not in frame or SERVICE_LINES not in frame:
-            frame = with_history(frame, history, trained=model.history_)
+            frame = with_history(frame, history, model.history_, templates_of(model))
         signals = model.signals(frame)
         return AnomalyOutputs(
             signals["score"],

@@ -281,6 +281,9 @@ def _source(source: ir.Source) -> tuple[str, str]:
         template += f", labels_seed='{source.labels.name}'"
     if source.trained:
         template += f", trained_seed='{source.trained.name}'"
+    if source.templates:
+        masks, known = source.templates.masks.name, source.templates.known.name
+        template += f", templates={{'masks': '{masks}', 'known': '{known}'}}"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 

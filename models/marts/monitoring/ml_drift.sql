@@ -120,7 +120,7 @@ features as (
         '{{ scoring.version }}'::text as model_version,
         version_features.*
     from (
-        {{ log_features('sampled_logs', scoring.frequency_seed) }}
+        {{ log_features('sampled_logs', scoring.frequency_seed, templates=scoring.templates) }}
     ) as version_features
     {%- if not loop.last %}
     union all

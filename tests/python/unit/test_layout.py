@@ -34,6 +34,7 @@ COMPILER_READS = {
     "model_export.training.features",
     "model_export.training.tokenizer",
     "model_export.training.anomaly_detectors",
+    "model_export.training.templates",
 }
 
 

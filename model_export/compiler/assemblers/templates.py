@@ -1,0 +1,38 @@
+"""model_export.training.templates.LearnedTemplates -> its two seeds (ir.TemplateSeeds): the
+wildcard masks per token count in the order they are tried, and the md5 of every learned
+template. The SQL that reads them is the project's learned_template macro."""
+
+from __future__ import annotations
+
+from model_export.compiler import ir
+from model_export.training.features import LogFeatures
+from model_export.training.templates import LearnedTemplates
+
+MASKS = "ml_template_masks"
+KNOWN = "ml_templates"
+
+
+def template_seeds(model: LearnedTemplates, masks_name: str, known_name: str) -> ir.TemplateSeeds:
+    masks = tuple(
+        (count, rank, mask)
+        for count in sorted(model.masks_)
+        for rank, mask in enumerate(model.masks_[count], start=1)
+    )
+    columns = (
+        ("token_count", ir.DType.INT),
+        ("mask_rank", ir.DType.INT),
+        ("mask", ir.DType.TEXT),
+    )
+    known = tuple((h,) for h in sorted(model.known_))
+    return ir.TemplateSeeds(
+        ir.Seed(masks_name, columns, masks),
+        ir.Seed(known_name, (("template_hash", ir.DType.TEXT),), known),
+    )
+
+
+def of_features(features: LogFeatures, seed_suffix: str) -> ir.TemplateSeeds | None:
+    """The seeds of the learned templates `features` counts by (named MASKS and KNOWN with
+    `seed_suffix`), None for template version 1."""
+    if features.templates is None:
+        return None
+    return template_seeds(features.templates, MASKS + seed_suffix, KNOWN + seed_suffix)
