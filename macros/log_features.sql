@@ -169,10 +169,10 @@
     cross join lateral unnest(
         array[{{ log_template('lf_b.message') }}]{{ shape_array }}{{ service_arrays }}
     ) as lf_t ({{ row_columns }})  -- noqa: LT02
-    {%- if templates %}
+{%- if templates %}
     -- the learned template: once per distinct shape (memoized; offset 0 keeps it one subquery)
-    cross join lateral ({{ learned_template('lf_t.shape', templates) }} offset 0) as lf_e  -- noqa: LT02
-    {%- endif %}
+    cross join lateral ({{ learned_template('lf_t.shape', templates) }} offset 0) as lf_e
+{%- endif %}
     -- A lateral aggregate, not a LEFT JOIN: always one row (NULL frequency when the template
     -- is unknown). Citus does not push down a UNION ALL of two versions' scores when an outer
     -- join sits above the batch's anti-join. "default": the template is collate "C", and the
