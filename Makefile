@@ -87,9 +87,9 @@ demo-model: setup  ## retrain the shipped demo model v1 (after changing the mode
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check
 
-evaluate: setup  ## held-out quality (loghub systems, generated logs, baselines): docs/evaluation.html, README
+evaluate: setup  ## held-out quality (loghub systems, generated logs, baselines): docs/results/quality.md + evaluation.html
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000 \
-		--report docs/evaluation.html --readme README.md
+		--report docs/results/evaluation.html --page docs/results/quality.md
 
 evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp copy; fails on a warning
 	$(PY) -m dbt_project evaluate-project --packages $(DBT_PACKAGES)
