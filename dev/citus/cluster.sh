@@ -24,7 +24,7 @@
 #   CITUS_OS_USER   OS user that runs postgres when this runs as root (default pgserver, the
 #                   user the pgserver package runs as; created if missing)
 #   CITUS_SHARD_COUNT  shards per distributed table (default 8: 4 per worker; every shard is
-#                   one task that plans the ~300 kB scoring statement again, see docs/scale.md)
+#                   one task that plans the ~300 kB scoring statement again, see docs/internals/scale.md)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
