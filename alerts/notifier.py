@@ -1,8 +1,8 @@
 """`python -m alerts notify`: send every alert of ml.ml_alerts that has not been delivered
 to the webhook in LOGML_ALERT_WEBHOOK_URL (Slack-compatible JSON), once.
 
-Delivery (docs/alerts.md): one notifier at a time (a session advisory lock; a second one waits
-for the first, then finds nothing left to send). Each 2xx answer is recorded right away in
+Delivery (docs/concepts/alerts.md): one notifier at a time (a session advisory lock; a second
+one waits for the first, then finds nothing left to send). Each 2xx answer is recorded right away in
 ml.ml_alert_deliveries, one commit per alert; that table belongs to the notifier, not to dbt,
 so a full refresh of ml_alerts (same deterministic alert_key values) never re-sends anything.
 A non-2xx answer, a timeout or a network error leaves the alert pending for the next run (the

@@ -72,7 +72,7 @@ class Database:
         (cast to text), as JSON texts (NULL -> "null").
 
         PostgreSQL writes JSON in C: turning rows into Python objects and serialising them
-        again cost more than the query itself (README, "API latency").
+        again cost more than the query itself (docs/results/api-latency.md).
         """
         return await self._guarded(self._json(query, params))
 

@@ -1,4 +1,4 @@
-"""How many alerts a day the default anomaly detector would send (README "Anomaly detector").
+"""How many alerts a day the default anomaly detector would send (docs/results/benchmarks.md).
 
     .venv/bin/python -m bench.detector_alerts --loghub-dir ../shared/data/loghub
 

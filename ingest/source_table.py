@@ -1,9 +1,9 @@
 """The source table `log_entries`: in production it is the user's own table, so the project
 creates it with a command (not a dbt model), exactly as the old system defined it. On a Citus
-coordinator it is created distributed by id instead (docs/scale.md): a bigint id (the type of
-ml_predictions.log_entry_id, which is co-located with it) and no UNIQUE on log_id alone (Citus
-allows a unique constraint only with the distribution column in it; the loader already rejects
-a log_id that is in the table)."""
+coordinator it is created distributed by id instead (docs/internals/scale.md): a bigint id (the
+type of ml_predictions.log_entry_id, which is co-located with it) and no UNIQUE on log_id alone
+(Citus allows a unique constraint only with the distribution column in it; the loader already
+rejects a log_id that is in the table)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@
                 {%- if citus_enabled() %}
                 {#- Citus runs the shard queries under a view as the caller, not as the view's
                     owner: the API's views (ml_log_freshness, ml_model_versions) need the caller
-                    to read what they read (docs/scale.md) -#}
+                    to read what they read (docs/internals/scale.md) -#}
                 grant select on {{ citus_log_source() }} to logml_reader;
                 if to_regclass('{{ target.schema }}.ml_model_deployments') is not null then
                     grant select on {{ target.schema }}.ml_model_deployments to logml_reader;

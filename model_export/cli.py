@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=42)
     ev.add_argument("--output", type=Path, help="also write the markdown tables here")
     ev.add_argument("--report", type=Path, help="write the report page (HTML) here")
-    ev.add_argument("--readme", type=Path, help="replace this README's quality section")
+    ev.add_argument(
+        "--page", type=Path, help="replace the generated tables of this markdown results page"
+    )
     ev.add_argument("--systems", nargs="+", help="only these loghub systems (default: all)")
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
@@ -211,5 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify":
         return _verify(args, url)
     from model_export.evaluation.evaluate import evaluate
+    from model_export.evaluation.report import MissingMarkers, check_page
 
+    if args.page is not None:
+        try:
+            check_page(args.page)
+        except MissingMarkers as error:
+            print(f"evaluate: {error}", file=sys.stderr)
+            return 2
     return evaluate(url, args)

@@ -3,7 +3,7 @@
 
 What the old API measured and this system cannot know (response times, uptime, CPU, disk)
 is served as null or an empty series, never as a made-up number; every figure that is served
-says where it comes from (README "API and dashboard", "The old frontend")."""
+says where it comes from (docs/reference/api.md, "The old frontend")."""
 
 from __future__ import annotations
 

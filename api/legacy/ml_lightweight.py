@@ -1,5 +1,5 @@
 """GET /api/ml_lightweight?action=status|analyze|stats: the old dashboard's endpoint, with the
-old JSON shapes (README "API and dashboard"), answered from the dbt tables.
+old JSON shapes (docs/reference/api.md), answered from the dbt tables.
 
 The old frontend reads a mix of the old versions' fields (the status fields of the guide, the
 analyze rows with `log_id`, `message` and `actual_level`, the stats with a percent
@@ -39,7 +39,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
-# What this system is, for the fields the old guide documents (README "API and dashboard").
+# What this system is, for the fields the old guide documents (docs/reference/api.md).
 ARCHITECTURE = (
     "in-database batch scoring: scikit-learn models compiled to SQL, run by dbt incremental"
     " models inside PostgreSQL"

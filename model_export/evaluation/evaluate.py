@@ -16,7 +16,8 @@ and precision / recall / F1 where the test lines carry labels. A system never se
 each loghub system held out in turn from the default detector's training (unseen_system).
 
 The figures are printed, written as a report page (evaluation.report), stored in the registry
-entries of the active version, and can replace the README's quality section.
+entries of the active version, and can replace the generated section of the docs site's
+results page (docs/results/quality.md).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def anomaly_split(
     result: dict[str, object] = {
         "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
         'rule "FATAL means anomaly"': _anomaly_figures(truth, fatal),
-        "IsolationForest (the default before #12)": _anomaly_figures(
+        "IsolationForest (the old default)": _anomaly_figures(
             truth, pipelines.anomaly_outputs(forest, test).is_anomaly
         ),
     }
@@ -311,9 +312,9 @@ def evaluate(url: str, args: argparse.Namespace) -> int:
             evaluation_report.html(results, command, unseen, extra), encoding="utf-8"
         )
         progress(f"report page: {args.report}")
-    if args.readme:
-        evaluation_report.replace_readme_section(args.readme, markdown)
-        progress(f"quality section of {args.readme} regenerated")
+    if args.page:
+        evaluation_report.replace_generated_section(args.page, markdown)
+        progress(f"tables of {args.page} regenerated")
     evaluation = json.dumps(
         {
             "evaluation": results,

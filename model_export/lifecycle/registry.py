@@ -71,7 +71,7 @@ class Roles:
 
 
 # On a Citus coordinator the registry is a pair of reference tables (a copy on every node),
-# like the other lookup tables the marts join (docs/scale.md).
+# like the other lookup tables the marts join (docs/internals/scale.md).
 _CITUS_REFERENCE = """
 select create_reference_table(t.name)
 from unnest(array['ml.ml_model_registry', 'ml.ml_model_deployments']) as t (name)

@@ -10,7 +10,7 @@ a bare 0.5 would be numeric: slower and not IEEE); only leaf ordinals are intege
 is a float4 cast, compared with float8 thresholds: PostgreSQL promotes float4 to float8
 exactly, which is scikit-learn's float32(X) <= threshold(float64).
 
-Shapes (why, measured: docs/compiler.md, "Speed"). A program is one SELECT: its source,
+Shapes (why, measured: docs/internals/compiler.md, "Speed"). A program is one SELECT: its source,
 then one FROM item per binding, in order.
 - Let: `cross join lateral unnest(array[row(...)]) as name (...)`. A function scan is never
   flattened into the outer query (a subquery would be, copying e.g. a 50-tree expression
@@ -104,7 +104,7 @@ def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tup
         return f"string_to_table({text}, ' ')", f"{token} <> ''"
     # \W+ splits into maximal runs of word characters; runs shorter than 2 are dropped, which
     # is exactly the set of matches of (?u)\b\w\w+\b. Word characters and lower() follow the
-    # database's collation here, Unicode in Python: see docs/compiler.md.
+    # database's collation here, Unicode in Python: see docs/internals/compiler.md.
     text = f"lower({text})" if tokens.lowercase else text
     return f"regexp_split_to_table({text}, '\\W+')", f"length({token}) >= 2"
 

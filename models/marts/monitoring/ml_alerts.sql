@@ -1,7 +1,7 @@
 {#-
   One row per alert about the ACTIVE model version (the challenger scores in shadow mode and
   never alerts), appended and never rewritten: the notifier (`python -m alerts notify`) sends
-  each row once. Rules (docs/alerts.md; every threshold is a var in dbt_project.yml):
+  each row once. Rules (docs/concepts/alerts.md; every threshold is a var in dbt_project.yml):
   - high_severity_anomaly: a (service, hour) with at least alert_high_severity_min_lines
     high-severity lines; one alert with the count and the worst line (highest anomaly score).
   - anomaly_rate_spike / level_disagreement_spike: a (service, hour)'s rate against the same
@@ -12,7 +12,7 @@
   - new_anomalous_template: a line the anomaly detector flags (is_anomaly) on the first line
     of its template in its service (template_lines = 0): one alert per (service, template)
     ever, whichever version flags it (its key has no version). The detector's rarity makes
-    this the alert worth receiving: README "Anomaly detector" (alerts per day).
+    this the alert worth receiving: docs/results/benchmarks.md ("Alerts a day").
   alert_key is an md5 of what the alert is about (kind, version, service, hour or feature and
   day), never of when it was found, so reruns and full refreshes produce the same keys and the
   anti-join below (backed by a unique index) inserts each alert once.
@@ -423,9 +423,10 @@ keyed as (
 
 )
 
--- The statement's own SELECT, not `final as (...) select * from final`: on Citus (docs/scale.md)
--- that last CTE became a subplan reading the `alerts` subplan's result, which Citus 13.2 did
--- not find ("could not find the intermediate result file", a warning) and read as no rows.
+-- The statement's own SELECT, not `final as (...) select * from final`: on Citus
+-- (docs/internals/scale.md) that last CTE became a subplan reading the `alerts` subplan's
+-- result, which Citus 13.2 did not find ("could not find the intermediate result file", a
+-- warning) and read as no rows.
 select
     alerts.alert_key,
     alerts.alert_kind,

@@ -1,7 +1,8 @@
 """`evaluate` on real loghub systems loaded by the loader: every split and fold is scored on
 lines the models never trained on, the level model (as export chooses it) is at least the old
 pipeline's seed mean where the issue measured it losing (Android, BGL), the anomaly figures go
-through the default detector, and the report page and README section hold the tables."""
+through the default detector, and the report page and the docs site's results page hold the
+tables."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dbt_project.database import PROJECT_ROOT
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
@@ -64,18 +66,35 @@ def test_anomaly_figures_and_curves(results: list[dict]) -> None:
 
 
 @pytest.mark.slow
-def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> None:
+def test_report_page_and_results_page(results: list[dict], tmp_path: Path) -> None:
     page = evaluation_report.html(results, "make evaluate")
     assert page.count("<table>") == 4 and page.count("<svg") == 1
     assert "<polyline" in page and "Android" in page and "BGL" in page
-    readme = tmp_path / "README.md"
+    quality = tmp_path / "quality.md"
     begin, end = evaluation_report.BEGIN, evaluation_report.END
-    readme.write_text(f"intro\n{begin}\nstale figures\n{end}\nrest\n")
+    quality.write_text(f"# Quality\nprose\n{begin}\nstale figures\n{end}\nmore prose\n")
     section = evaluation_report.markdown(results, "make evaluate")
-    evaluation_report.replace_readme_section(readme, section)
-    text = readme.read_text()
-    assert "stale figures" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    evaluation_report.replace_generated_section(quality, section)
+    text = quality.read_text()
+    assert "stale figures" not in text
+    assert text.startswith("# Quality\nprose\n") and text.endswith("more prose\n")
     assert section in text and "| BGL |" in section
+
+
+def test_the_results_page_holds_the_markers(tmp_path: Path) -> None:
+    """`make evaluate` writes between the markers of docs/results/quality.md; a page without
+    them is refused before the long run, with the fix in the message."""
+    evaluation_report.check_page(PROJECT_ROOT / "docs" / "results" / "quality.md")
+    for text in (
+        "# Quality\nno markers\n",
+        f"{evaluation_report.END}\n{evaluation_report.BEGIN}\n",
+    ):
+        page = tmp_path / "page.md"
+        page.write_text(text)
+        with pytest.raises(evaluation_report.MissingMarkers, match="add both lines"):
+            evaluation_report.check_page(page)
+    with pytest.raises(evaluation_report.MissingMarkers):
+        evaluation_report.check_page(tmp_path / "missing.md")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Every loghub system loads with the documented mapping (docs/level-mapping.md)."""
+"""Every loghub system loads with the documented mapping (docs/reference/log-formats.md)."""
 
 from __future__ import annotations
 

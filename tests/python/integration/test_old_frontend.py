@@ -436,14 +436,14 @@ def test_no_old_mock_number_comes_out_of_any_endpoint(client: TestClient) -> Non
         assert not found, (path, found)
 
 
-# --- plain SQL as users type it (README "Plain SQL", the old guide) ----------------------------
-# docs/ML_ENABLEMENT_GUIDE_v2.md of the old system (Troubleshooting, "No logs to analyze"):
+# --- plain SQL as users type it (docs/reference/plain-sql.md, the old guide) -------------------
+# the old system's guide ML_ENABLEMENT_GUIDE_v2.md (Troubleshooting, "No logs to analyze"):
 OLD_GUIDE_SQL = ["SELECT COUNT(*) FROM ml_predictions;"]
 
 
-def readme_sql() -> list[str]:
-    """Every statement of the README's ```sql blocks."""
-    text = (PROJECT_ROOT / "README.md").read_text()
+def docs_sql() -> list[str]:
+    """Every statement of the ```sql blocks of the docs' plain SQL page."""
+    text = (PROJECT_ROOT / "docs" / "reference" / "plain-sql.md").read_text()
     blocks = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
     return [
         statement.strip()
@@ -453,10 +453,10 @@ def readme_sql() -> list[str]:
     ]
 
 
-def test_readme_and_old_guide_sql_runs_as_written_for_the_reader(pipeline: str) -> None:
-    statements = readme_sql()
+def test_docs_and_old_guide_sql_runs_as_written_for_the_reader(pipeline: str) -> None:
+    statements = docs_sql()
     assert len(statements) >= 7
-    assert all("ml." in statement for statement in statements), "README names the schema"
+    assert all("ml." in statement for statement in statements), "the docs name the schema"
     # a plain connection of the read-only login: no options, its own search_path
     with psycopg.connect(as_reader(pipeline), autocommit=True) as conn:
         for statement in statements:

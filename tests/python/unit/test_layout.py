@@ -1,5 +1,5 @@
 """The layout keeps its promises: each package imports only what its job needs (one direction,
-README "Architecture"), and no module imports itself back through others."""
+docs/architecture.md), and no module imports itself back through others."""
 
 from __future__ import annotations
 
