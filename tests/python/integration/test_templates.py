@@ -1,7 +1,7 @@
 """Learned templates (template version 2) on the real loghub samples: the compiled SQL (the
 learned_template macro over the version's seeds, in the real PostgreSQL) gives every line the
 template the Python LearnedTemplates gives it, and the grouping accuracy on the held-out half
-is what docs/templates.md reports."""
+is what docs/internals/templates.md reports."""
 
 from __future__ import annotations
 
@@ -66,6 +66,6 @@ def test_learned_templates_sql_equals_python_on_loghub(
         events = loghub_events(next((loghub_dir / system).glob("*_structured.csv")), system)
         truth = [events[i] for i in test["log_id"]]
         accuracies[system] = grouping_accuracy([by_id[i] for i in test["log_entry_id"]], truth)
-    # docs/templates.md: held-out mean 0.913; Proxifier (0.514) is the one below 0.6
+    # docs/internals/templates.md: held-out mean 0.913; Proxifier (0.514) is the one below 0.6
     assert sum(accuracies.values()) / len(accuracies) >= 0.9, accuracies
     assert min(v for k, v in accuracies.items() if k != "Proxifier") >= 0.7, accuracies
