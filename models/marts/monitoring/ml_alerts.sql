@@ -73,14 +73,7 @@ bounds as (
     select
         max(hourly.hour) + interval '1 hour'
         - interval '{{ var("alert_lookback_hours") }} hours' as lookback_start,
-        {% if is_incremental() -%}
-        (
-            select coalesce(max(raised.source_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as raised
-        )
-        {%- else -%}
-        '-infinity'::timestamptz
-        {%- endif %} as watermark
+        {{ incremental_watermark('source_predicted_at') }} as watermark
     from hourly
 
 ),
@@ -268,15 +261,12 @@ high_severity_alerts as (
         {{ var('alert_high_severity_min_lines') }}::float8 as threshold,
         'high' as severity,
         format(
-            '%s high-severity lines of %s on %s in the hour from %s UTC; worst (log %s, '
-            'anomaly score %s): %s',
+            '%s high-severity lines of %s on %s in the hour from %s UTC; worst %s',
             high_severity_hours.high_severity_lines,
             high_severity_hours.lines,
             high_severity_hours.service,
             to_char(high_severity_hours.hour at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
-            worst.log_entry_id,
-            to_char(worst.anomaly_score, 'FM0.000'),
-            left(regexp_replace(worst.message, '\s+', ' ', 'g'), 200)
+            {{ alert_line('worst') }}
         ) as message,
         jsonb_build_object(
             'high_severity_lines', high_severity_hours.high_severity_lines,
@@ -360,12 +350,10 @@ new_template_alerts as (
         null::float8 as threshold,
         'high' as severity,
         format(
-            'New anomalous line on %s at %s UTC (log %s, anomaly score %s): %s',
+            'New anomalous line on %s at %s UTC %s',
             coalesce(predictions.service, '(no service)'),
             to_char(predictions.logged_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-            predictions.log_entry_id,
-            to_char(predictions.anomaly_score, 'FM0.000'),
-            left(regexp_replace(predictions.message, '\s+', ' ', 'g'), 200)
+            {{ alert_line('predictions') }}
         ) as message,
         jsonb_build_object(
             'log_entry_id', predictions.log_entry_id,
