@@ -112,7 +112,7 @@ def test_alerts_match_counts_taken_from_predictions(pipeline: Pipeline) -> None:
             """
             select coalesce(service, '(none)'), date_trunc('hour', logged_at), count(*)
             from ml.ml_predictions
-            where severity = 'high'
+            where severity in ('critical', 'high')
               and logged_at >= %(hour)s + interval '1 hour' - interval '24 hours'
             group by 1, 2
             having count(*) >= 3
