@@ -441,12 +441,6 @@ async function loadAlerts() {
     api("/api/v1/alerts", { limit: ALERTS_SHOWN }),
     api("/api/v1/alerts/kinds"),
   ]);
-  // an old alert of a kind since removed from the list still counts, under its name
-  const known = new Set(kinds.map((k) => k.name));
-  for (const a of body.alerts) {
-    if (!known.has(a.alert_kind)) kinds.push({ name: a.alert_kind, title: a.alert_kind });
-    known.add(a.alert_kind);
-  }
   const panel = $("alerts-panel");
   panel.dataset.total = body.total;
   panel.dataset.delivered = body.delivered;
@@ -480,7 +474,7 @@ function alertRow(a, titles) {
   const tr = el("tr", { "data-alert-key": a.alert_key, "data-state": a.delivery.state, "data-kind": a.alert_kind });
   tr.append(el("td", {}, when(a.detected_at)));
   tr.append(el("td", {}, when(a.window_start)));
-  tr.append(el("td", {}, titles.get(a.alert_kind)));
+  tr.append(el("td", {}, titles.get(a.alert_kind) ?? a.alert_kind));
   const severity = el("td");
   severity.append(el("span", { class: `badge ${a.severity}` }, a.severity));
   tr.append(severity);
