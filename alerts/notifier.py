@@ -21,13 +21,14 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
 
+from alerts.alert import COLUMNS, AlertRow, AlertRowError
 from dbt_project.database import connect, database_url
+from dbt_project.vocabulary import VOCABULARY
 
 WEBHOOK_ENV = "LOGML_ALERT_WEBHOOK_URL"
 ALERTS = "ml.ml_alerts"
@@ -70,38 +71,11 @@ on conflict (alert_key) do update set
     delivered_at = excluded.delivered_at
 """
 
-ALERT_COLUMNS = (
-    "alert_key, alert_kind, model_version, service, window_start, window_end, observed, "
-    "baseline, threshold, severity, message, detected_at"
-)
-
-TITLES = {
-    "high_severity_anomaly": "High-severity anomalies",
-    "anomaly_rate_spike": "Anomaly rate spike",
-    "level_disagreement_spike": "Level disagreement spike",
-    "drift": "Model input drift",
-    "new_anomalous_template": "New anomalous line for its service",
-}
+KINDS = {kind.name: kind for kind in VOCABULARY.alert_kinds}
 
 
 class NotifyError(Exception):
     """An expected failure (no table, bad URL, database down): a message, not a traceback."""
-
-
-@dataclass(frozen=True)
-class Alert:
-    alert_key: str
-    alert_kind: str
-    model_version: str
-    service: str | None
-    window_start: datetime
-    window_end: datetime
-    observed: float | None
-    baseline: float | None
-    threshold: float | None
-    severity: str
-    message: str
-    detected_at: datetime
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,16 +94,17 @@ def run_command(args: argparse.Namespace) -> int:
         if args.dry_run or not webhook:
             return _report_pending(args.dry_run, args.limit)
         return _deliver(_checked(webhook), args.limit, args.timeout)
-    except (NotifyError, psycopg2.Error) as error:
+    except (NotifyError, AlertRowError, psycopg2.Error) as error:
         print(f"notify failed: {str(error).strip()}", file=sys.stderr)
         return 2
 
 
-def slack_payload(alert: Alert) -> dict[str, Any]:
+def slack_payload(alert: AlertRow) -> dict[str, Any]:
     """Slack incoming-webhook JSON: `text` (the notification line, also what plain receivers
     read) and Block Kit blocks; alert_key in the context block lets a receiver deduplicate."""
-    icon = ":red_circle:" if alert.severity == "high" else ":large_orange_circle:"
-    title = TITLES.get(alert.alert_kind, alert.alert_kind)
+    urgent = alert.severity == VOCABULARY.alert_severities[0]
+    icon = ":red_circle:" if urgent else ":large_orange_circle:"
+    title = KINDS[alert.alert_kind].title
     text = f"{icon} {_escape(alert.message)}"
     window = f"{_utc(alert.window_start)} to {_utc(alert.window_end)}"
     fields = [
@@ -249,13 +224,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _pending(cur: Any, limit: int | None, *, has_deliveries: bool) -> list[Alert]:
+def _pending(cur: Any, limit: int | None, *, has_deliveries: bool) -> list[AlertRow]:
     cur.execute(
-        f"select {ALERT_COLUMNS} from {ALERTS} as alerts {_undelivered(has_deliveries)} "
+        f"select {', '.join(COLUMNS)} from {ALERTS} as alerts {_undelivered(has_deliveries)} "
         "order by detected_at, window_start, alert_key limit %s",
         (limit,),
     )
-    return [Alert(*row) for row in cur.fetchall()]
+    return [AlertRow.from_row(row) for row in cur.fetchall()]
 
 
 def _pending_count(cur: Any, *, has_deliveries: bool) -> int:
@@ -289,12 +264,14 @@ def _checked(webhook: str) -> str:
     return webhook
 
 
-def _number(alert: Alert, value: float | None) -> str:
+def _number(alert: AlertRow, value: float | None) -> str:
+    """`value` in the unit of the alert's `observed` (var alert_kinds)."""
     if value is None:
         return "-"
-    if alert.alert_kind.endswith("_spike"):
+    unit = KINDS[alert.alert_kind].observed
+    if unit == "share":
         return f"{100 * value:.1f}%"
-    return f"{value:g}" if alert.alert_kind == "high_severity_anomaly" else f"{value:.3f}"
+    return f"{value:g}" if unit == "lines" else f"{value:.3f}"
 
 
 def _utc(moment: datetime) -> str:

@@ -20,8 +20,9 @@
     end
 {% endmacro %}
 
-{#- Every severity the rule gives, worst first (the stats windows have a row for each). -#}
-{% macro severity_array() %}array['critical', 'high', 'medium', 'low', 'info']{% endmacro %}
+{#- Every severity the rule gives, worst first (var severities; the stats windows have a row
+    for each). -#}
+{% macro severity_array() %}array['{{ var('severities') | join("', '") }}']{% endmacro %}
 
-{#- The severities an alert counts as "high severity": every anomaly. -#}
-{% macro high_severities() %}('critical', 'high'){% endmacro %}
+{#- The severities an alert counts as "high severity" (var high_severities): every anomaly. -#}
+{% macro high_severities() %}('{{ var('high_severities') | join("', '") }}'){% endmacro %}

@@ -16,7 +16,13 @@ from api.database import Database, DatabaseOffline, NotInitialized, Row
 from api.errors import ERROR_RESPONSES
 from api.legacy.queries import HEALTH_INPUTS, HOURLY_VOLUME, LOGGED_LEVELS, WINDOW
 from api.responses import Stopwatch, json_response, now
-from api.schemas import DashboardAnalytics, Metrics, ServiceHealth, percentage
+from api.schemas import (
+    DashboardAnalytics,
+    Metrics,
+    ServiceHealth,
+    high_severity_predictions,
+    percentage,
+)
 
 router = APIRouter(tags=["legacy"], responses=ERROR_RESPONSES)
 
@@ -53,7 +59,7 @@ async def metrics(request: Request) -> Response:
     except NotInitialized as exc:
         rows, by_level, message = [], {}, str(exc)
     total = sum(row["predictions"] for row in rows)
-    high = sum(row["predictions"] for row in rows if row["severity"] in ("critical", "high"))
+    high = high_severity_predictions(rows)
     known = sum(count for level, count in by_level.items() if level != "(unknown)")
     fatal_rate = _rate(by_level.get("FATAL", 0), known)
     error_rate = _rate(by_level.get("ERROR", 0), known)

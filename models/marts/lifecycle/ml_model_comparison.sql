@@ -77,10 +77,7 @@ changed_hours as (
         hourly.hour
     from hourly
     {% if is_incremental() -%}
-    where hourly.last_predicted_at > (
-            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as counted
-        )
+    where hourly.last_predicted_at > {{ incremental_watermark('last_predicted_at') }}
     {%- endif %}
 
 ),

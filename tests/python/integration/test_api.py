@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.database import Database, QueryTimeout
-from api.schemas import SEVERITY_ORDER
 from api.settings import Settings
+from dbt_project.vocabulary import VOCABULARY
 from tests.python.harness.api import client as api_client
 from tests.python.harness.api import serve
 from tests.python.harness.db import as_reader, records
@@ -165,7 +165,7 @@ def test_legacy_stats_are_the_24h_window(
     # as the old API ordered it: largest count first, no empty severity
     assert [(d["severity"], d["count"]) for d in stats["severity_distribution"]] == sorted(
         ((r["severity"], r["predictions"]) for r in rows if r["predictions"]),
-        key=lambda pair: (-pair[1], SEVERITY_ORDER.index(pair[0])),
+        key=lambda pair: (-pair[1], VOCABULARY.severities.index(pair[0])),
     )
     total = sum(r["predictions"] for r in rows)
     anomalies = sum(r["anomalies"] for r in rows)
@@ -406,9 +406,14 @@ def test_v1_stats_windows_come_from_ml_stats_windows(
     assert body["anomalies"] == sum(r["anomalies"] for r in rows)
     assert body["level_disagreements"] == sum(r["level_disagreements"] for r in rows)
     assert iso(body["window_end"]) == rows[0]["window_end"]
+    # every severity, worst first (var severities)
+    assert [s["severity"] for s in body["by_severity"]] == list(VOCABULARY.severities)
     assert {s["severity"]: s["predictions"] for s in body["by_severity"]} == {
         r["severity"]: r["predictions"] for r in rows
     }
+    assert body["high_severity"] == sum(
+        r["predictions"] for r in rows if r["severity"] in ("critical", "high")
+    )
 
 
 def test_v1_hourly_levels_and_services_add_up_to_the_hourly_table(
@@ -588,6 +593,12 @@ def test_v1_alerts_newest_first_with_their_delivery(
     assert {a["alert_key"] for a in pending} == {k for k, v in states.items() if v == "pending"}
     high = client.get("/api/v1/alerts", params={"kind": "drift"}).json()["alerts"]
     assert all(a["alert_kind"] == "drift" for a in high)
+
+
+def test_v1_alert_kinds_are_var_alert_kinds(client: TestClient) -> None:
+    kinds = client.get("/api/v1/alerts/kinds").json()["kinds"]
+    assert [k["name"] for k in kinds] == list(VOCABULARY.alert_kind_names)
+    assert all(k["title"] and k["description"] for k in kinds)
 
 
 def test_docs_are_served_offline(client: TestClient) -> None:

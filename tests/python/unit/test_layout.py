@@ -16,7 +16,8 @@ ALLOWED = {
     "ingest": {"dbt_project"},
     "model_export": {"dbt_project", "ingest"},
     "alerts": {"dbt_project"},
-    "api": {"dbt_project"},  # only to find the embedded database by default
+    # dbt_project: the embedded database by default, the vocabularies; alerts: the alert row
+    "api": {"dbt_project", "alerts"},
 }
 # model_export is one package per job; job -> the other jobs it may import. Training knows
 # nothing of what happens to a model afterwards; the compiler reads the Pipeline steps it
