@@ -122,6 +122,7 @@ def make_page(root: Path) -> str:
 
 _SECTION = re.compile(r"^\s*# ---\s*(.*?)\s*---\s*$")
 _DBT_VAR = re.compile(r"^  ([a-z_]+):\s*(.*)$")
+_NESTED_KEY = re.compile(r"^    ([a-z_]+):\s*$")
 _VAR_CALL = re.compile(r"""(?<!\w)var\(\s*['"]([a-z_]+)['"]\s*(,?)""")
 
 
@@ -155,6 +156,11 @@ def dbt_vars(project_yml: str) -> list[Section]:
             comment = []
         elif line.strip().startswith("#"):
             comment.append(line.strip().lstrip("#").strip())
+        elif (key := _NESTED_KEY.match(line)) and sections[-1].entries:
+            # a mapping var (alert_kinds): its keys are its default, as a list
+            name, value = sections[-1].entries[-1].names[-1]
+            keys = f"{value}, {key[1]}" if value else key[1]
+            sections[-1].entries[-1].names[-1] = (name, keys)
         elif match := _DBT_VAR.match(line):
             if comment or not sections[-1].entries:
                 sections[-1].entries.append(Entry(" ".join(comment)))
