@@ -6,9 +6,9 @@
        'frequency_seed': 'ml_template_frequency_v3' (the seed of its template frequencies)}
   Versions are plain names; SQL quotes them where it renders them ('{{ entry.version }}').
   The compiled versions come from macros/generated/ml_versions.sql (written by model_export);
-  the roles from the registry (model_export export / activate / rollback / promote / challenger
-  change them; nothing here retrains), read when a model runs, so the next run after a role
-  change scores with the new roles.
+  the roles from the registry (ml_model_roles_sql, macros/model_roles.sql; model_export export /
+  activate / rollback / promote / challenger change them; nothing here retrains), read when a
+  model runs, so the next run after a role change scores with the new roles.
   While dbt parses (execute is false) the registry is not read: every compiled version is
   listed, the newest as 'active' and the others as 'compiled', so that a model rendering each
   entry's scorer makes dbt record every seed the versions ref.
@@ -30,10 +30,7 @@
             "no model registry (" ~ registry ~ "): train and export a model first: make export-model"
         ) }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select max(model_version) filter (where is_active),"
-        ~ " max(model_version) filter (where is_challenger) from " ~ registry
-    ) -%}
+    {%- set found = run_query(ml_model_roles_sql(registry)) -%}
     {%- set active, challenger = found.rows[0][0], found.rows[0][1] -%}
     {%- if active is none -%}
         {{ exceptions.raise_compiler_error(
