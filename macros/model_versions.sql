@@ -64,14 +64,29 @@
 {% endmacro %}
 
 {#-
-  The active version's entry: what the API serves, stats report and alerts watch. Its version
-  is none only while dbt parses a project that has no compiled version yet.
+  The active version's entry as this run scores it: what its alerts watch (the API reads the
+  roles live instead: ml_status). Its version is none only while dbt parses a project that has
+  no compiled version yet.
 -#}
 {% macro ml_active_version() %}
     {%- set scoring = ml_scoring_versions() -%}
     {{ return(scoring[0] if scoring else ml_version_entry(
         'active', {'version': none, 'scorer': none, 'frequency_seed': none}
     )) }}
+{% endmacro %}
+
+{#-
+  The compiled versions as rows (model_version, release_order): 1 for the oldest, in the order
+  model_export lists them (macros/generated/ml_versions.sql), so SQL can order versions without
+  taking their names apart.
+-#}
+{% macro ml_listed_versions() %}
+    select listed.model_version, listed.release_order
+    from unnest(array[
+        {%- for entry in ml_compiled_versions() -%}
+            '{{ entry.version }}'{{ ', ' if not loop.last }}
+        {%- endfor -%}
+    ]::text[]) with ordinality as listed (model_version, release_order)
 {% endmacro %}
 
 {#-

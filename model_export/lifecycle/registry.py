@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dbt_project.database import connect
@@ -253,7 +253,8 @@ def describe(url: str) -> list[str]:
         origin = "shipped, trained" if shipped else "trained"
         level = "none" if level_f1 is None else f"{level_f1:.3f}"
         lines.append(
-            f"{version:<5} {role:<10} {origin} {trained:%Y-%m-%d %H:%M} on {training} rows"
+            f"{version:<5} {role:<10} {origin} {trained.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            f" on {training} rows"
             f" ({start:%Y-%m-%d} .. {end:%Y-%m-%d}); level macro F1 {level};"
             f" anomalies {anomaly_figure(anomaly or {})}"
         )

@@ -75,6 +75,12 @@ def ordered(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=sort_key)
 
 
+def newest(names: Iterable[str]) -> str | None:
+    """The newest version among `names` (None when there is none)."""
+    found = [name for name in names if is_version(name)]
+    return max(found, key=number) if found else None
+
+
 def next_version(registered: Iterable[str], taken: Iterable[str] = ()) -> str:
     """The version after the newest registered one (v1 when there is none; names that are
     not versions do not count), or the first one after it that is not `taken`."""
