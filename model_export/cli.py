@@ -141,7 +141,7 @@ def _lifecycle(args: argparse.Namespace, url: str) -> int:
     except registry.RegistryError as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 1
-    print("the next dbt run (make run) scores new logs with these roles")
+    print("the API shows these roles now; the next dbt run (make run) scores new logs with them")
     return 0
 
 

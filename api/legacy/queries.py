@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from api.queries import ACTIVE_VERSION
+from api.queries import ACTIVE_VERSION as ACTIVE
 
 # action=analyze: the newest 100 predictions of the active version: count, JSON array.
 ANALYZE = f"""
@@ -22,7 +22,7 @@ select count(*), coalesce(json_agg(json_build_object(
 from (
     select *
     from ml_predictions
-    where model_version = {ACTIVE_VERSION}
+    where model_version = {ACTIVE}
     order by logged_at desc, log_entry_id desc
     limit 100
 ) as p
@@ -33,14 +33,14 @@ _BOUNDS = f"""
 bounds as (
     select distinct window_start, window_end, model_version
     from ml_stats_windows
-    where window_name = %(window)s and model_version = {ACTIVE_VERSION}
+    where window_name = %(window)s and model_version = {ACTIVE}
 )"""
 
 # One row per severity of the window (the old `stats` and the /api/metrics inputs).
 WINDOW = f"""
 select severity, predictions, anomalies, window_start, window_end
 from ml_stats_windows
-where window_name = %(window)s and model_version = {ACTIVE_VERSION}
+where window_name = %(window)s and model_version = {ACTIVE}
 """
 
 # Predictions per logged level over a window ('(unknown)': no level in the source).
@@ -80,8 +80,8 @@ select
     freshness.unscored_logs_capped,
     newest_day.day as health_day,
     newest_day.agreement_rate,
-    (select max(psi) from ml_drift where model_version = {ACTIVE_VERSION}) as max_psi,
-    (select count(*) from ml_drift where model_version = {ACTIVE_VERSION}) as drift_features,
+    (select max(psi) from ml_drift where model_version = {ACTIVE}) as max_psi,
+    (select count(*) from ml_drift where model_version = {ACTIVE}) as drift_features,
     alerts.alerts_24h,
     alerts.high_alerts_24h
 from (
@@ -89,17 +89,17 @@ from (
            sum(agreements)::float8 / nullif(sum(known_level_predictions), 0)::float8
                as agreement_rate
     from ml_model_health
-    where model_version = {ACTIVE_VERSION}
-      and day = (select max(day) from ml_model_health where model_version = {ACTIVE_VERSION})
+    where model_version = {ACTIVE}
+      and day = (select max(day) from ml_model_health where model_version = {ACTIVE})
 ) as newest_day
 cross join (
     select count(*) as alerts_24h,
            count(*) filter (where a.severity = 'high') as high_alerts_24h
     from ml_alerts as a
-    where a.model_version = {ACTIVE_VERSION}
+    where a.model_version = {ACTIVE}
       and a.window_end > (
           select max(window_end) - interval '24 hours' from ml_stats_windows
-          where model_version = {ACTIVE_VERSION}
+          where model_version = {ACTIVE}
       )
 ) as alerts
 cross join ml_log_freshness as freshness
@@ -107,12 +107,10 @@ cross join ml_log_freshness as freshness
 
 _WINDOW_START = f"""(
     select max(window_start) from ml_stats_windows
-    where window_name = %(window)s and model_version = {ACTIVE_VERSION}
+    where window_name = %(window)s and model_version = {ACTIVE}
 )"""
 # Every window ends at the end of the newest hour scored.
-_WINDOW_END = (
-    f"(select max(window_end) from ml_stats_windows where model_version = {ACTIVE_VERSION})"
-)
+_WINDOW_END = f"(select max(window_end) from ml_stats_windows where model_version = {ACTIVE})"
 
 # Lines for the Monitoring page: columns named as the old monitoring endpoint served them.
 _LINE = """json_build_object(
@@ -135,7 +133,7 @@ select coalesce(json_agg({_LINE} order by p.logged_at desc, p.log_entry_id desc)
 from (
     select m.*
     from ml_predictions as m
-    where m.model_version = {ACTIVE_VERSION}
+    where m.model_version = {ACTIVE}
       and m.logged_at >= {_WINDOW_START} and m.logged_at < {_WINDOW_END}
       and ({condition})
     order by m.logged_at desc, m.log_entry_id desc
@@ -155,9 +153,9 @@ select pg_database_size(current_database()) as size_bytes,
        pg_size_pretty(pg_database_size(current_database())) as size_formatted,
        (select total_predictions from ml_status limit 1) as total_predictions,
        (select coalesce(sum(predictions), 0) from ml_stats_windows
-        where window_name = '1h' and model_version = {ACTIVE_VERSION}) as per_hour,
+        where window_name = '1h' and model_version = {ACTIVE}) as per_hour,
        (select coalesce(sum(predictions), 0) from ml_stats_windows
-        where window_name = '24h' and model_version = {ACTIVE_VERSION}) as per_day
+        where window_name = '24h' and model_version = {ACTIVE}) as per_day
 """
 
 # Before the pipeline ran: the size alone (the tables above do not exist).
@@ -207,7 +205,7 @@ from (
     limit %(limit)s offset %(offset)s
 ) as p
 """
-    ).format(active=sql.SQL(ACTIVE_VERSION), where=sql.SQL(" and ").join(conditions))
+    ).format(active=sql.SQL(ACTIVE), where=sql.SQL(" and ").join(conditions))
 
 
 # /api/logs counts per (logged, predicted) level over the last `hours` hours before the end of
@@ -219,7 +217,7 @@ LOG_LEVEL_COUNTS = f"""
 with days as (
     select m.day, m.confusion
     from ml_model_health as m
-    where m.model_version = {ACTIVE_VERSION}
+    where m.model_version = {ACTIVE}
       and m.day >= {_WINDOW_END} - make_interval(hours => %(hours)s)
       and m.day + interval '1 day' <= {_WINDOW_END}
 ),
@@ -231,13 +229,13 @@ covered as (
 edges as (
     select h.logged_level, h.predicted_level, h.predictions
     from ml_stats_hourly as h
-    where h.model_version = {ACTIVE_VERSION}
+    where h.model_version = {ACTIVE}
       and h.hour >= {_WINDOW_END} - make_interval(hours => %(hours)s)
       and h.hour < (select first_day from covered)
     union all
     select h.logged_level, h.predicted_level, h.predictions
     from ml_stats_hourly as h
-    where h.model_version = {ACTIVE_VERSION}
+    where h.model_version = {ACTIVE}
       and h.hour >= (select after_last_day from covered)
       and h.hour < {_WINDOW_END}
 ),
@@ -261,5 +259,5 @@ select count(*), coalesce(json_agg(json_build_object(
     'source', 'ml_predictions_table'
 ) order by array_position(%(ids)s::bigint[], p.log_entry_id)), '[]')::text
 from ml_predictions as p
-where p.model_version = {ACTIVE_VERSION} and p.log_entry_id = any(%(ids)s::bigint[])
+where p.model_version = {ACTIVE} and p.log_entry_id = any(%(ids)s::bigint[])
 """
