@@ -10,8 +10,11 @@ from psycopg import sql
 
 from alerts.alert import COLUMNS as ALERT_COLUMNS
 
-# The model version a request means when it names none: the one ml_status calls active.
-_VERSION = "coalesce(%(model_version)s, (select active_model_version from ml_status limit 1))"
+# The active model version: the one the registry names now (ml_status is a view over the
+# roles), so every query agrees with ml_model_versions right after a role change.
+ACTIVE_VERSION = "(select active_model_version from ml_status limit 1)"
+# The model version a request means when it names none: the active one.
+_VERSION = f"coalesce(%(model_version)s, {ACTIVE_VERSION})"
 
 # The status row and the live freshness of the log source (one row each).
 STATUS = """
@@ -124,16 +127,6 @@ select day, baseline_version, candidate_version, logs_compared, level_agreement,
 from pair
 where day > (select max(day) from pair) - %(days)s::int
 order by day
-"""
-
-# The old dashboard's "analyze": the newest 100 predictions of the active version.
-LATEST = """
-select log_entry_id as id, log_entry_id, predicted_level, level_confidence, is_anomaly,
-       anomaly_score, severity, predicted_at, log_id, message
-from ml_predictions
-where model_version = (select active_model_version from ml_status limit 1)
-order by logged_at desc, log_entry_id desc
-limit 100
 """
 
 PREDICTION_COLUMNS = (

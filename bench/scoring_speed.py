@@ -59,8 +59,8 @@ from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
 from model_export.compiler.render import render_macro
-from model_export.compiler.scorer import scorer_name
 from model_export.export import export
+from model_export.lifecycle import versions
 from model_export.lifecycle.verify import load_seeds, load_version
 from model_export.training.anomaly_detectors import (
     SERVICE_LINES,
@@ -102,7 +102,7 @@ def _dbt_var(name: str) -> str:
 
 
 def database_path(url: str, project_dir: Path, version: str) -> float:
-    scores = render_macro(project_dir, scorer_name(version), SEED_SCHEMA, STG_RELATION)
+    scores = render_macro(project_dir, versions.scorer_macro(version), SEED_SCHEMA, STG_RELATION)
     statement = f"""create table bench_db_scores as
 select s.log_entry_id, s.predicted_level, s.level_confidence,
        s.is_anomaly, s.anomaly_score, s.anomaly_confidence, s.template_lines, s.service_lines

@@ -14,7 +14,7 @@
         creates it); granted here too once it exists, for databases it was created in before -#}
     {%- set tables = [
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
-        'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
+        'ml_status_by_version', 'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
         'ml_model_comparison', 'ml_model_versions', 'ml_log_freshness', 'ml_alert_deliveries',
         'ml_detector_template_history', 'ml_detector_service_history', 'ml_template_labels'
     ] -%}
@@ -41,8 +41,8 @@
                 {% endfor %}
                 {%- if citus_enabled() %}
                 {#- Citus runs the shard queries under a view as the caller, not as the view's
-                    owner: the API's views (ml_log_freshness, ml_model_versions) need the caller
-                    to read what they read (docs/internals/scale.md) -#}
+                    owner: the API's views (ml_log_freshness, ml_model_versions, ml_status) need
+                    the caller to read what they read (docs/internals/scale.md) -#}
                 grant select on {{ citus_log_source() }} to logml_reader;
                 if to_regclass('{{ target.schema }}.ml_model_deployments') is not null then
                     grant select on {{ target.schema }}.ml_model_deployments to logml_reader;

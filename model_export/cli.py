@@ -13,16 +13,15 @@ from pathlib import Path
 from dbt_project.database import PROJECT_ROOT, database_url
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
-from model_export.compiler.project_files import (
-    MACRO_DIR,
-    compiled_versions,
-    rendered_files,
-    write_files,
-)
+from model_export.compiler.project_files import MACRO_DIR, rendered_files, write_files
 from model_export.export import BYO_DIR, check, export
-from model_export.lifecycle import registry
+from model_export.lifecycle import registry, versions
 from model_export.lifecycle.artifacts import load_pipeline
-from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
+from model_export.lifecycle.model_card import (
+    CardError,
+    register_from_card,
+    trained_on_these_logs,
+)
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
 
@@ -121,7 +120,7 @@ def _verify(args: argparse.Namespace, url: str) -> int:
 
 def _lifecycle(args: argparse.Namespace, url: str) -> int:
     """A role change; the compiled SQL of the version must be in the project to score."""
-    compiled = compiled_versions(args.project_dir)
+    compiled = versions.compiled(args.project_dir)
     version = getattr(args, "version", None)
     if args.command == "challenger" and args.clear == (version is not None):
         print("give a version, or --clear", file=sys.stderr)
@@ -144,7 +143,7 @@ def _lifecycle(args: argparse.Namespace, url: str) -> int:
     except registry.RegistryError as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 1
-    print("the next dbt run (make run) scores new logs with these roles")
+    print("the API shows these roles now; the next dbt run (make run) scores new logs with them")
     return 0
 
 
@@ -195,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             ensure_staging(url, args.project_dir)
             shipped = trained_on_these_logs(url, args.project_dir, args.artifacts_dir)
             if shipped:
-                register_from_card(url, args.artifacts_dir, shipped)
+                try:
+                    register_from_card(url, args.artifacts_dir, shipped)
+                except CardError as error:
+                    print(f"export: {error}", file=sys.stderr)
+                    return 1
                 print(f"{shipped} registered as active: it was trained on exactly these logs")
                 return 0
         window = Window(args.window_start, args.window_end, args.limit)

@@ -17,12 +17,12 @@ from dbt_project.database import connect, database_url
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
 from model_export.export import export
+from model_export.lifecycle import versions
 from model_export.progress import progress
 from model_export.training.data import Window
 
-VERSION = "v1"
+VERSION = versions.FIRST
 SCRATCH_DATABASE = "logml_demo_model"
 
 
@@ -40,9 +40,9 @@ def retrain_demo_model(
     project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
 ) -> None:
     """Replace the shipped v1 with one trained on freshly generated demo logs."""
-    for folder in (project_dir / MACRO_DIR / VERSION, project_dir / SEED_DIR / VERSION):
-        shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(artifacts_dir / VERSION, ignore_errors=True)
+    for folder in (versions.macro_folder(VERSION), versions.seed_folder(VERSION)):
+        shutil.rmtree(project_dir / folder, ignore_errors=True)
+    shutil.rmtree(versions.artifacts_folder(artifacts_dir, VERSION), ignore_errors=True)
     server = database_url()
     url = _scratch(server, create=True)
     try:
@@ -53,4 +53,5 @@ def retrain_demo_model(
         _scratch(server, create=False)
     if version != VERSION:
         raise SystemExit(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
-    progress(f"the demo model {VERSION} is in {project_dir} and {artifacts_dir / VERSION}")
+    saved = versions.artifacts_folder(artifacts_dir, VERSION)
+    progress(f"the demo model {VERSION} is in {project_dir} and {saved}")

@@ -10,6 +10,7 @@ newest 20%, so the registry's metrics describe exactly the models that score in 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
@@ -17,21 +18,13 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from model_export.compiler.assemblers import templates
 from model_export.compiler.pipeline import compile_pipeline
-from model_export.compiler.project_files import (
-    MACRO_DIR,
-    SEED_DIR,
-    compiled_versions,
-    dispatcher_file,
-    generated_paths,
-    rendered_files,
-    write_files,
-)
-from model_export.compiler.scorer import compile_scorer, scorer_name
+from model_export.compiler.project_files import generated_paths, rendered_files, write_files
+from model_export.compiler.scorer import compile_scorer
+from model_export.lifecycle import versions
 from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.model_card import write_card
-from model_export.lifecycle.registry import Entry, next_version, register
+from model_export.lifecycle.registry import Entry, register, registered_versions
 from model_export.progress import progress
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import TemplateLabels
@@ -47,14 +40,13 @@ BYO_DIR = "byo"
 
 
 def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
-    """The generated scoring macro and seeds of one exported version (its own folder)."""
-    return rendered_files(
-        [compile_scorer(level, detector, scorer_name(version), f"_{version}")], version
-    )
+    """The generated scoring macro and seeds of one exported version (its own folders)."""
+    compiled = compile_scorer(level, detector, versions.scorer_names(version))
+    return rendered_files([compiled], versions.macro_folder(version), versions.seed_folder(version))
 
 
 def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
-    folder = artifacts_dir / version
+    folder = versions.artifacts_folder(artifacts_dir, version)
     return version_files(
         version,
         load_pipeline(folder / f"{LEVEL_MODEL}.joblib"),
@@ -62,15 +54,9 @@ def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
     )
 
 
-def dispatcher_files(project_dir: Path, versions: list[str]) -> dict[Path, str]:
-    """The version list; a version whose generated seeds hold learned templates names them
-    (the drift monitor computes its template frequencies with them)."""
-    learned = {}
-    for version in versions:
-        masks, known = f"{templates.MASKS}_{version}", f"{templates.KNOWN}_{version}"
-        if (project_dir / SEED_DIR / version / f"{masks}.csv").is_file():
-            learned[version] = (masks, known)
-    return {MACRO_DIR / "ml_versions.sql": dispatcher_file(versions, learned)}
+def listing_files(project_dir: Path, compiled: list[str]) -> dict[Path, str]:
+    learned = [v for v in compiled if versions.has_learned_templates(project_dir, v)]
+    return {versions.LISTING: versions.listing_file(compiled, learned)}
 
 
 def byo_files(artifacts_dir: Path) -> dict[Path, str]:
@@ -137,12 +123,12 @@ def export(
     )
     detector, detector_scores = _fit_detector(train, held_out, level, user_labels(url))
     progress(f"anomaly detector: {detector_scores['detector']}")
-    version = next_version(url)
-    # The artifacts folder may hold versions of another database's registry: skip them, a
-    # version is never overwritten.
-    while (artifacts_dir / version).exists():
-        version = f"v{int(version[1:]) + 1}"
-    target = (artifacts_dir / version).resolve()
+    trained_at = datetime.now(UTC)
+    # The artifacts and the project may hold versions of another database's registry: skip
+    # them, a version is never overwritten.
+    taken = [*versions.saved(artifacts_dir), *versions.compiled(project_dir)]
+    version = versions.next_version(registered_versions(url), taken)
+    target = versions.artifacts_folder(artifacts_dir, version).resolve()
     target.mkdir(parents=True)
     paths = {LEVEL_MODEL: target / f"{LEVEL_MODEL}.joblib"}
     paths[ANOMALY_MODEL] = target / f"{ANOMALY_MODEL}.joblib"
@@ -150,9 +136,10 @@ def export(
     joblib.dump(detector, paths[ANOMALY_MODEL])
     progress(f"compiling {version} to SQL in {project_dir}")
     write_files(project_dir, version_files(version, level, detector))
-    write_files(project_dir, dispatcher_files(project_dir, compiled_versions(project_dir)))
+    write_files(project_dir, listing_files(project_dir, versions.compiled(project_dir)))
     start, end = frame["logged_at"].min(), frame["logged_at"].max()
     common = {
+        "trained_at": trained_at,
         "training_rows": len(train),
         "window_start": start.to_pydatetime(),
         "window_end": end.to_pydatetime(),
@@ -176,16 +163,20 @@ def export(
 
 def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
     """Differences between the generated files and a regeneration from the artifacts."""
-    versions = compiled_versions(project_dir)
+    compiled = versions.compiled(project_dir)
     # None: a file of a version whose artifacts are elsewhere (reported once, not diffed)
-    expected: dict[Path, str | None] = dict(dispatcher_files(project_dir, versions))
+    expected: dict[Path, str | None] = dict(listing_files(project_dir, compiled))
     problems = []
-    for version in versions:
-        if (artifacts_dir / version).is_dir():
+    for version in compiled:
+        folder = versions.artifacts_folder(artifacts_dir, version)
+        if folder.is_dir():
             expected.update(saved_version_files(artifacts_dir, version))
-        else:
-            problems.append(f"artifacts of {version} not found in {artifacts_dir / version}")
-            expected.update({p: None for p in generated_paths(project_dir) if version in p.parts})
+            continue
+        problems.append(f"artifacts of {version} not found in {folder}")
+        own = (versions.macro_folder(version), versions.seed_folder(version))
+        expected.update(
+            {p: None for p in generated_paths(project_dir) if any(p.is_relative_to(f) for f in own)}
+        )
     expected.update(byo_files(artifacts_dir))
     for relative, content in sorted(expected.items()):
         path = project_dir / relative

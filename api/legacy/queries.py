@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from api.queries import ACTIVE_VERSION as ACTIVE
 from dbt_project.vocabulary import VOCABULARY
-
-ACTIVE = "(select active_model_version from ml_status limit 1)"
 
 # action=analyze: the newest 100 predictions of the active version: count, JSON array.
 ANALYZE = f"""

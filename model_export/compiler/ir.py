@@ -278,12 +278,13 @@ class LogFeatureRows:
 
     frequency: Seed
     with_template: bool = False
-    # With a model version: also the template's md5 and the line's history as that version
-    # has counted it (model_export.training.anomaly_detectors.with_history): lines of its
-    # (service, template)
-    # and of its service scored by earlier runs, from the state tables the macro gets as
-    # `history`, plus those of `trained`. Lookups by equality: row-local.
-    history: str | None = None
+    # With a history key (whose rows to read in the detector's state tables: a model
+    # version's name, given by the caller): also the template's md5 and the line's history as
+    # that version has counted it (model_export.training.anomaly_detectors.with_history): lines
+    # of its (service, template) and of its service scored by earlier runs, from the state
+    # tables the macro gets as `history`, plus those of `trained`. Lookups by equality:
+    # row-local.
+    history_key: str | None = None
     # With history: also template_label, the label of the line's template in this seed
     # (template_hash -> label: 1 anomalous, 0 normal), -1 for a template without one.
     labels: Seed | None = None
@@ -295,13 +296,13 @@ class LogFeatureRows:
     templates: TemplateSeeds | None = None
 
     def __post_init__(self) -> None:
-        if (self.labels is not None or self.trained is not None) and self.history is None:
+        if (self.labels is not None or self.trained is not None) and self.history_key is None:
             raise ValueError("template labels and training history are read with the history")
 
     @property
     def columns(self) -> tuple[str, ...]:
-        template = ("template",) if self.with_template or self.history else ()
-        history = HISTORY_COLUMNS if self.history else ()
+        template = ("template",) if self.with_template or self.history_key else ()
+        history = HISTORY_COLUMNS if self.history_key else ()
         labels = ("template_label",) if self.labels else ()
         return ("log_entry_id", *template, *FEATURE_NAMES, *history, *labels)
 

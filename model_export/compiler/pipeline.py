@@ -88,7 +88,9 @@ def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
         found = anomaly.detector(model_step, model)
         source = ir.LogFeatureRows(
             anomaly.template_seed(featurizer),
-            templates=templates.of_features(featurizer, f"_{name}"),
+            templates=templates.of_features(
+                featurizer, f"{templates.MASKS}_{name}", f"{templates.KNOWN}_{name}"
+            ),
         )
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
     vectorizer = text.read_vectorizer(feature_step, featurizer)

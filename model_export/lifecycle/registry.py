@@ -6,7 +6,8 @@
   was active before and the history is auditable.
 
 Changing roles never retrains and never touches predictions: the next dbt run reads the roles
-(macros/model_versions.sql) and scores new logs with them."""
+(macros/model_versions.sql) and scores new logs with them; the API's status and models read
+them live. What a version is called and how the roles are read: versions.py."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dbt_project.database import connect
+from model_export.lifecycle import versions
+from model_export.lifecycle.versions import Roles
 
 _DDL = """
 create schema if not exists ml;
@@ -37,6 +40,10 @@ create table if not exists ml.ml_model_registry (
 -- registries created before champion/challenger
 alter table ml.ml_model_registry
     add column if not exists is_challenger boolean not null default false;
+-- registries created before shipped versions were told apart: true for a version registered
+-- from the model card it came with (trained elsewhere, at trained_at), not trained here
+alter table ml.ml_model_registry
+    add column if not exists shipped boolean not null default false;
 create table if not exists ml.ml_model_deployments (
     deployed_at timestamptz not null default clock_timestamp(),
     action text not null,
@@ -56,18 +63,13 @@ class RegistryError(Exception):
 @dataclass(frozen=True)
 class Entry:
     model_name: str
+    trained_at: datetime
     training_rows: int
     window_start: datetime | None
     window_end: datetime | None
     sklearn_version: str
     metrics: dict[str, object]
     artifact_path: str
-
-
-@dataclass(frozen=True)
-class Roles:
-    active: str | None
-    challenger: str | None
 
 
 # On a Citus coordinator the registry is a pair of reference tables (a copy on every node),
@@ -99,10 +101,7 @@ def _locked(url: str) -> Iterator[Any]:
 
 
 def _roles(cur: Any) -> Roles:
-    cur.execute(
-        "select max(model_version) filter (where is_active),"
-        " max(model_version) filter (where is_challenger) from ml.ml_model_registry"
-    )
+    cur.execute(versions.roles_query("ml.ml_model_registry"))
     active, challenger = cur.fetchone()
     return Roles(active, challenger)
 
@@ -146,35 +145,36 @@ def roles(url: str) -> Roles:
         return _roles(cur)
 
 
-def next_version(url: str) -> str:
-    """v<N+1> for the largest registered vN (v1 on an empty registry)."""
+def registered_versions(url: str) -> set[str]:
     ensure_registry(url)
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "select coalesce(max(substr(model_version, 2)::int), 0) from ml.ml_model_registry"
-            " where model_version ~ '^v[0-9]+$'"
-        )
-        return f"v{cur.fetchone()[0] + 1}"
+        return _versions(cur)
 
 
-def register(url: str, version: str, entries: list[Entry], challenger: bool = False) -> None:
-    """Add a version (failing if it exists) as the active one, or as the challenger."""
+def register(
+    url: str, version: str, entries: list[Entry], challenger: bool = False, shipped: bool = False
+) -> None:
+    """Add a version (failing if it exists) as the active one, or as the challenger; shipped:
+    it came with its model card, trained elsewhere."""
+    versions.number(version)  # only version names enter the registry
     with _locked(url) as cur:
         for e in entries:
             cur.execute(
                 "insert into ml.ml_model_registry (model_version, model_name, trained_at,"
                 " training_rows, window_start, window_end, sklearn_version, metrics,"
-                " artifact_path, is_active, is_challenger)"
-                " values (%s, %s, now(), %s, %s, %s, %s, %s, %s, false, false)",
+                " artifact_path, is_active, is_challenger, shipped)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s)",
                 (
                     version,
                     e.model_name,
+                    e.trained_at,
                     e.training_rows,
                     e.window_start,
                     e.window_end,
                     e.sklearn_version,
                     json.dumps(e.metrics, sort_keys=True),
                     e.artifact_path,
+                    shipped,
                 ),
             )
         if challenger:
@@ -233,43 +233,65 @@ def set_challenger(url: str, version: str | None) -> str:
 
 
 def describe(url: str) -> list[str]:
-    """One line per version, newest first: role, training rows and window, key metrics."""
+    """One line per version, newest first: its role; shipped with the repository (registered
+    from its model card) or trained here, and when it was trained; its training rows and
+    window; its held-out figures."""
     ensure_registry(url)
     with connect(url) as conn, conn.cursor() as cur:
+        roles = _roles(cur)
         cur.execute(
-            "select model_version, bool_or(is_active), bool_or(is_challenger),"
-            " max(training_rows), min(window_start), max(window_end), min(trained_at),"
+            "select model_version, bool_or(shipped), min(trained_at), max(training_rows),"
+            " min(window_start), max(window_end),"
             " max((metrics ->> 'macro_f1')::float8) filter (where model_name = 'level_classifier'),"
-            " max(metrics ->> 'detector') filter (where model_name = 'anomaly_detector'),"
-            " max((metrics ->> 'f1')::float8) filter (where model_name = 'anomaly_detector')"
+            " (array_agg(metrics) filter (where model_name = 'anomaly_detector'))[1]"
             " from ml.ml_model_registry group by model_version"
-            " order by substr(model_version, 2)::int desc"
         )
-        rows = cur.fetchall()
+        rows = sorted(cur.fetchall(), key=lambda row: versions.sort_key(row[0]), reverse=True)
     lines = []
-    for version, active, challenger, training, start, end, trained, f1, detector, af1 in rows:
-        role = "active" if active else "challenger" if challenger else "-"
-        anomaly = f"{detector} F1 {af1:.3f}" if af1 is not None else str(detector)
+    for version, shipped, trained, training, start, end, level_f1, anomaly in rows:
+        role = {roles.active: "active", roles.challenger: "challenger"}.get(version, "-")
+        origin = "shipped, trained" if shipped else "trained"
+        level = "none" if level_f1 is None else f"{level_f1:.3f}"
         lines.append(
-            f"{version:<5} {role:<10} trained {trained:%Y-%m-%d %H:%M} on {training} rows"
-            f" ({start:%Y-%m-%d} .. {end:%Y-%m-%d}); level macro F1 "
-            f"{f1 if f1 is None else round(f1, 3)}; anomalies {anomaly}"
+            f"{version:<5} {role:<10} {origin} {trained.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            f" on {training} rows"
+            f" ({start:%Y-%m-%d} .. {end:%Y-%m-%d}); level macro F1 {level};"
+            f" anomalies {anomaly_figure(anomaly or {})}"
         )
     return lines or ["no model versions registered: make export-model"]
+
+
+def anomaly_figure(metrics: dict[str, Any]) -> str:
+    """The detector's held-out figure in words. An F1 only when labelled anomalies were held
+    out: without any it is 0 whatever the detector does. Otherwise the share of held-out
+    lines it flagged, and why there is no F1."""
+    detector = metrics.get("detector", "detector")
+    positives = metrics.get("positives")
+    if "f1" in metrics and positives != 0:
+        held_out = "" if positives is None else f"; {positives} labelled anomalies held out"
+        return (
+            f"{detector}: held-out F1 {metrics['f1']:.3f} (precision"
+            f" {metrics['precision']:.3f}, recall {metrics['recall']:.3f}{held_out})"
+        )
+    rate = metrics.get("held_out_anomaly_rate")
+    if rate is None:
+        return f"{detector}: no held-out figure (no lines were held out)"
+    why = "no held-out line is labelled an anomaly" if "f1" in metrics else "no held-out labels"
+    return f"{detector}: flagged {rate:.2%} of the held-out lines; no F1 ({why})"
 
 
 def artifacts(url: str, version: str | None = None) -> tuple[str, dict[str, str]]:
     """(version, model_name -> artifact_path) of `version`, by default the active one."""
     ensure_registry(url)
     with connect(url) as conn, conn.cursor() as cur:
+        chosen = version or _roles(cur).active
         cur.execute(
-            "select model_version, model_name, artifact_path from ml.ml_model_registry"
-            " where model_version = coalesce(%s, (select max(model_version)"
-            " from ml.ml_model_registry where is_active)) order by model_name",
-            (version,),
+            "select model_name, artifact_path from ml.ml_model_registry"
+            " where model_version = %s order by model_name",
+            (chosen,),
         )
         rows = cur.fetchall()
-    if not rows:
+    if chosen is None or not rows:
         missing = version or "active version"
         raise SystemExit(f"no {missing} in ml.ml_model_registry: run export first")
-    return rows[0][0], {name: path for _, name, path in rows}
+    return chosen, dict(rows)

@@ -19,7 +19,7 @@ from psycopg2 import sql
 from dbt_project.database import connect
 from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
-from model_export.compiler.scorer import scorer_name
+from model_export.lifecycle import versions
 from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.registry import artifacts
 from model_export.training import pipelines
@@ -235,7 +235,9 @@ def verify_version(
     version, models = load_version(url, version)
     load_seeds(url, project_dir)
     where = sample_condition(rows)
-    return verify_macro(url, project_dir, scorer_name(version), models, version_reference, where)
+    return verify_macro(
+        url, project_dir, versions.scorer_macro(version), models, version_reference, where
+    )
 
 
 def verify_predictions(url: str, rows: int | None, version: str | None = None) -> list[Comparison]:

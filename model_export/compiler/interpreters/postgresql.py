@@ -275,8 +275,8 @@ def _source(source: ir.Source) -> tuple[str, str]:
     if isinstance(source, ir.Batch):
         return "{{ batch }}", "logs"
     template = ", with_template=true" if source.with_template else ""
-    if source.history:
-        template = f", history_version='{source.history}', history=history"
+    if source.history_key:
+        template = f", history_version='{source.history_key}', history=history"
     if source.labels:
         template += f", labels_seed='{source.labels.name}'"
     if source.trained:

@@ -17,7 +17,8 @@ from pathlib import Path
 from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.dbt_runner import dbt_environment, write_profile
 from ingest.source_table import create_source_table
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR, dispatcher_file
+from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.lifecycle import versions
 
 # The loghub samples (read from ../shared, never copied into the repository).
 LOGHUB = Path(os.environ.get("LOGHUB_DIR", PROJECT_ROOT.parent / "shared" / "data" / "loghub"))
@@ -44,7 +45,7 @@ def project_copy(target: Path) -> Path:
         shutil.rmtree(target / generated)
         (target / generated).mkdir()
     # no compiled version: the dispatcher says so, and the project still parses
-    (target / MACRO_DIR / "ml_versions.sql").write_text(dispatcher_file([]))
+    (target / versions.LISTING).write_text(versions.listing_file([]))
     return target
 
 

@@ -632,12 +632,14 @@ def test_cors_is_closed_unless_configured(pipeline: str) -> None:
 # --- the response cache (api/cache.py) ----------------------------------------------------------
 def test_cache_serves_a_response_at_most_cache_seconds_old(pipeline: str) -> None:
     """Within API_CACHE_SECONDS a GET is replayed (with Age), after it the tables are read
-    again; errors are never kept. The status row is changed under the API as dbt would."""
+    again; errors are never kept. The status row is changed under the API as dbt would (in
+    the table the ml_status view reads)."""
 
-    def set_total(value: int | None) -> None:
+    def set_total(value: int) -> None:
         with psycopg.connect(pipeline, autocommit=True) as conn:
             conn.execute(
-                "update ml.ml_status set total_predictions = coalesce(%s, total_predictions)",
+                "update ml.ml_status_by_version set total_predictions = %s"
+                " where model_version = (select active_model_version from ml.ml_status)",
                 (value,),
             )
 

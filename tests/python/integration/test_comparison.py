@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from model_export.lifecycle.versions import ordered
 from tests.python.harness.api import client as api_client
 from tests.python.harness.db import records
 from tests.python.harness.pipeline import (
@@ -53,7 +54,7 @@ def recount(url: str) -> list[dict[str, Any]]:
             " from ml.ml_predictions as p join ml.stg_log_entries as s using (log_entry_id)",
         )
     )
-    versions = sorted(rows["model_version"].unique(), key=lambda v: int(v[1:]))
+    versions = ordered(rows["model_version"].unique())
     expected = []
     for i, baseline in enumerate(versions):
         for candidate in versions[i + 1 :]:

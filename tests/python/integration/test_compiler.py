@@ -23,6 +23,7 @@ from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipe
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.compiler.render import render_macro
 from model_export.compiler.scorer import compile_scorer
+from model_export.lifecycle import versions
 from model_export.lifecycle.verify import (
     Comparison,
     anomaly_reference,
@@ -77,11 +78,11 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
         level = pipelines.level_classifier(seed=7).fit(known, known["level"].to_numpy())
         compiled.append(compile_pipeline(level, "ml_level_classifier", LEVEL_OUTPUTS))
         # The one-pass macro of both models must give exactly what the two macros give.
-        compiled.append(compile_scorer(level, detector, "ml_score_vtest", "_vtest"))
+        compiled.append(compile_scorer(level, detector, versions.scorer_names("v1")))
         # The default detector (severity x rarity) on real lines: history, score, decision
         # and the explanation of each flagged line.
         default = severity_rarity(level).fit(train)
-        compiled.append(compile_scorer(level, default, "ml_score_vdefault", "_vdefault"))
+        compiled.append(compile_scorer(level, default, versions.scorer_names("v2")))
     install(loghub_db, dbt_project_copy, compiled)
     results = verify_macro(
         loghub_db, dbt_project_copy, "ml_anomaly_detector", detector, anomaly_reference, where
@@ -93,7 +94,7 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
         results += verify_macro(
             loghub_db,
             dbt_project_copy,
-            "ml_score_vtest",
+            versions.scorer_macro("v1"),
             (level, detector),
             version_reference,
             where,
@@ -101,7 +102,7 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
         results += verify_macro(
             loghub_db,
             dbt_project_copy,
-            "ml_score_vdefault",
+            versions.scorer_macro("v2"),
             (level, default),
             version_reference,
             where,
@@ -134,10 +135,15 @@ def test_supervised_detector_on_bgl_labels(loghub_db: str, dbt_project_copy: Pat
     install(
         loghub_db,
         dbt_project_copy,
-        [compile_scorer(level, detector, "ml_score_vlabels", "_vlabels")],
+        [compile_scorer(level, detector, versions.scorer_names("v3"))],
     )
     results = verify_macro(
-        loghub_db, dbt_project_copy, "ml_score_vlabels", (level, detector), version_reference, where
+        loghub_db,
+        dbt_project_copy,
+        versions.scorer_macro("v3"),
+        (level, detector),
+        version_reference,
+        where,
     )
     assert_exact(results, len(frame))
     detector = pipelines.supervised_detector(seed=7).fit(train, pipelines.anomaly_labels(train))

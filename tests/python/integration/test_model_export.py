@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
+from model_export.lifecycle import versions
 from model_export.lifecycle.verify import load_version, verify_macro, version_reference
 from model_export.training import pipelines
 from tests.python.harness.pipeline import dbt, run_module
@@ -79,7 +80,7 @@ def test_verify_after_dbt_seed(exported) -> None:
     version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
     results = verify_macro(
-        url, project, f"ml_score_{version}", models, version_reference, where, "ml"
+        url, project, versions.scorer_macro(version), models, version_reference, where, "ml"
     )
     assert len(results) == 9
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]

@@ -79,7 +79,7 @@ def test_the_server_really_requires_the_passwords(admin_url: str, pipeline: dict
 WRITES_AND_FOREIGN_READS = [
     "insert into ml.ml_predictions (log_entry_id, model_version) values (-1, 'x')",
     "update ml.ml_predictions set severity = 'info'",
-    "delete from ml.ml_status",
+    "delete from ml.ml_status_by_version",
     "truncate ml.ml_stats_hourly",
     "update ml.ml_model_registry set is_active = false",
     "drop table ml.ml_stats_windows",

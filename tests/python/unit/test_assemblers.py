@@ -24,6 +24,7 @@ from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep, isolation_forest, linear, text, trees
 from model_export.compiler.pipeline import pipeline_program
 from model_export.compiler.scorer import scorer_program
+from model_export.lifecycle import versions
 from model_export.training import pipelines
 from model_export.training.features import FEATURE_NAMES
 
@@ -282,7 +283,7 @@ def test_the_scorer_memoizes_the_level_classifier_by_template() -> None:
     frame = log_frame()
     level = pipelines.level_classifier(seed=1).fit(frame, frame["level"].fillna("INFO"))
     detector = pipelines.isolation_forest(seed=1).fit(frame)
-    program = scorer_program(level, detector, "_v9")
+    program = scorer_program(level, detector, versions.scorer_names("v9"))
     assert isinstance(program.source, ir.LogFeatureRows) and program.source.with_template
     x, score, memoized = program.bindings
     assert x.columns == tuple(
@@ -311,7 +312,7 @@ def test_the_scorer_memoizes_the_level_classifier_by_template() -> None:
     other_tokens = Pipeline([("terms", CountVectorizer()), ("clf", LogisticRegression())])
     other_tokens.fit(TEXTS, ["a", "b", "a", "b", "a"] * 4)
     with pytest.raises(UnsupportedStep, match="needs model_export's tokenizer"):
-        scorer_program(other_tokens, detector, "_v9")
+        scorer_program(other_tokens, detector, versions.scorer_names("v9"))
 
 
 def test_a_tree_classifier_over_text_sums_only_the_terms_its_splits_read() -> None:
