@@ -21,8 +21,9 @@ from dev.docs.paths import Repository
 
 PAGE = PROJECT_ROOT / "docs" / "architecture.md"
 _BRANCHES = "│├└─ \u00a0"
-_REF = re.compile(r"""\{\{\s*ref\(\s*['"](\w+)['"]\s*\)""")
-_SOURCE = re.compile(r"""\{\{\s*source\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)""")
+# ref()/source() anywhere in a Jinja expression, also as a macro's argument
+_REF = re.compile(r"""(?<![\w.])ref\(\s*['"](\w+)['"]\s*\)""")
+_SOURCE = re.compile(r"""(?<![\w.])source\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)""")
 _MODEL_LIKE = re.compile(r"\b(?:stg|int|ml)_\w+")
 
 
