@@ -65,7 +65,9 @@ def create_database(server_url: str, name: str) -> str:
 
 def drop_database(server_url: str, name: str) -> None:
     with connect(server_url) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
 
 
 @contextmanager

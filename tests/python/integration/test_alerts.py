@@ -209,7 +209,7 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
     # together): between them every pending alert is posted exactly once, with a 2xx.
     receiver.posts.clear()
     receiver.delay = 0.0
-    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
+    with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_lock(hashtext('logml.notifier'))")
         runs = [start_notify(url, receiver.url) for _ in range(2)]
         wait_for(

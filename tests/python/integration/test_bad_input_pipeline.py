@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
 from tests.python.harness.api import client as api_client
 from tests.python.harness.db import scalar
 from tests.python.harness.pipeline import (
@@ -29,6 +28,7 @@ from tests.python.harness.pipeline import (
     build,
     cli,
     coverage,
+    create_source,
     dbt,
     export,
     load_generated,
@@ -210,7 +210,7 @@ def text_db(make_database: Callable[[str], str], dbt_project_copy: Path) -> dict
     would, and scored."""
     url = make_database("badtext")
     project = project_copy(dbt_project_copy.parent / "text_project")
-    create_source_table(url)
+    create_source(url)
     load_generated(url, 1500, seed=62)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(

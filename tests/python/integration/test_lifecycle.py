@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
 from tests.python.harness.db import scalar
 from tests.python.harness.pipeline import (
     cli,
+    create_source,
     dbt,
     export,
     load_generated,
@@ -75,7 +75,7 @@ def frozen(url: str, artifacts: Path) -> tuple[object, ...]:
 def test_train_challenge_promote_and_roll_back(module_db: str, dbt_project_copy: Path) -> None:
     url, project = module_db, dbt_project_copy
     artifacts = project / "artifacts"
-    create_source_table(url)
+    create_source(url)
 
     # v1 trains and scores everything
     load_generated(url, 3000, seed=11, end=FIRST_END)
