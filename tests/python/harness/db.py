@@ -25,9 +25,13 @@ T = TypeVar("T")
 
 
 def fetch_all(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every row of a query, as tuples (without params, a % in the SQL is a plain character)."""
-    with connect(url) as conn:
-        return conn.execute(statement, params or None).fetchall()
+    """Every row of a query, as tuples (without params, a % in the SQL is a plain character;
+    of a script of several statements, the rows of the last one)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        while cur.nextset():
+            pass
+        return cur.fetchall()
 
 
 def scalar(url: str, statement: str, params: tuple[object, ...] = ()) -> Any:

@@ -1,5 +1,6 @@
 """The layout keeps its promises: each package imports only what its job needs (one direction,
-README "Architecture"), and no module imports itself back through others."""
+README "Architecture"), no module imports itself back through others, and only the settings
+module reads a setting from the environment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.settings import Settings
 
 PACKAGES = ("dbt_project", "ingest", "model_export", "alerts", "api")
 # package -> the other project packages it may import
@@ -16,7 +18,7 @@ ALLOWED = {
     "ingest": {"dbt_project"},
     "model_export": {"dbt_project", "ingest"},
     "alerts": {"dbt_project"},
-    "api": {"dbt_project"},  # only to find the embedded database by default
+    "api": {"dbt_project"},  # the settings, and the embedded database by default
 }
 # model_export is one package per job; job -> the other jobs it may import. Training knows
 # nothing of what happens to a model afterwards; the compiler reads the Pipeline steps it
@@ -127,3 +129,42 @@ def test_no_import_cycles() -> None:
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def _is_environ(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ" and _is_os(node.value)
+
+
+def _is_os(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "os"
+
+
+def _environment_reads(path: Path) -> Iterator[str]:
+    """The variable names a file reads straight from the environment: os.environ[NAME],
+    os.environ.get/pop/setdefault(NAME), os.getenv(NAME), NAME in os.environ."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and _is_environ(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            method = node.func
+            if (method.attr in ("get", "pop", "setdefault") and _is_environ(method.value)) or (
+                method.attr == "getenv" and _is_os(method.value)
+            ):
+                key = node.args[0]
+        elif isinstance(node, ast.Compare) and any(_is_environ(c) for c in node.comparators):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            yield key.value
+
+
+def test_only_the_settings_module_reads_settings_from_the_environment() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    wrong = sorted(
+        f"{module} reads {name}"
+        for module, path in _modules().items()
+        if module != "dbt_project.settings"
+        for name in _environment_reads(path)
+        if name in settings
+    )
+    assert wrong == []
