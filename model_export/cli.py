@@ -190,17 +190,16 @@ def main(argv: list[str] | None = None) -> int:
             server, args.project_dir, args.artifacts_dir, args.rows, args.seed, args.end
         )
         return 0
-    if args.command == "evaluate":
-        from model_export.evaluation.evaluate import evaluate
-
-        # it loads each dataset into a scratch database of its own on the server of --url
-        with job_connection(args.url) as conn:
-            return evaluate(conn, args)
     with job_connection(args.url) as conn:
         return _database_command(args, conn)
 
 
 def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int:
+    """The commands that work on the database, on the command's one connection."""
+    if args.command == "evaluate":
+        from model_export.evaluation.evaluate import evaluate
+
+        return evaluate(conn, args)
     if args.command == "export":
         if args.if_no_active:
             active = registry.roles(conn).active

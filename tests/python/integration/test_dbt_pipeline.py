@@ -88,7 +88,7 @@ def test_ids_committed_out_of_order_below_the_watermark_are_caught(
     insert = (
         'insert into log_entries (id, "timestamp", level, message) '
         "select g, timestamptz '2026-11-20 10:00+00', 'INFO', 'late commit ' || g "
-        "from generate_series(%s, %s) g"
+        "from generate_series(%s::bigint, %s::bigint) g"
     )
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(insert, (top + 10, top + 12))  # committed first, higher ids
