@@ -134,8 +134,8 @@ def test_every_line_is_scored_once_or_rejected_with_its_reason(enum_db: dict[str
     url = enum_db["url"]
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            "select line_number, reason from log_load_rejects where load_id ="
-            " (select load_id from log_loads order by started_at desc limit 1)"
+            "select line_number, reason from ml.log_load_rejects where load_id ="
+            " (select load_id from ml.log_loads order by started_at desc limit 1)"
         )
         rejected = dict(cur.fetchall())
         cur.execute(
