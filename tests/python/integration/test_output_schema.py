@@ -61,9 +61,7 @@ def test_the_api_and_plain_sql_read_there(pipeline: tuple[str, Path]) -> None:
     with client(url) as api:
         status = api.get("/api/v1/status").json()
         assert (status["state"], status["total_predictions"]) == ("ready", ROWS)
-        assert [v["model_version"] for v in api.get("/api/v1/models").json()["versions"]] == [
-            "v1"
-        ]
+        assert [v["model_version"] for v in api.get("/api/v1/models").json()["versions"]] == ["v1"]
         legacy = api.get("/api/ml_lightweight?action=status").json()
         assert (legacy["ml_system"], legacy["total_predictions"]) == ("active", ROWS)
         alerts = api.get("/api/v1/alerts").json()

@@ -27,7 +27,11 @@ def test_defaults() -> None:
     assert settings.source_relation() == ("public", "log_entries")
     assert settings.embedded_pgdata == PROJECT_ROOT / ".pgdata"
     assert (settings.database_url, settings.logml_alert_webhook_url) == (None, None)
-    assert (settings.api_host, settings.api_port, settings.api_cors_origins) == ("127.0.0.1", 8000, [])
+    assert (settings.api_host, settings.api_port, settings.api_cors_origins) == (
+        "127.0.0.1",
+        8000,
+        [],
+    )
 
 
 def test_values_are_typed(monkeypatch: pytest.MonkeyPatch) -> None:
