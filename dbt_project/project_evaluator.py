@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg2.extensions
 import yaml  # type: ignore[import-untyped]
-from psycopg2 import sql
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
 from dbt_project.dbt_runner import run_dbt
+from dbt_project.errors import DbtError, InputError
 
 EVALUATOR = "dbt_project_evaluator"
 # What a copy of the dbt project is made of (the rest of the repository is Python).
@@ -79,15 +80,13 @@ def prepare_copy(target: Path, packages_dir: Path) -> None:
 def scratch_database(server_url: str) -> Iterator[str]:
     """A new empty database on the server of `server_url`, dropped afterwards."""
     name = f"logml_evaluate_{uuid.uuid4().hex[:8]}"
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    params = psycopg2.extensions.parse_dsn(server_url)
-    params["dbname"] = name
+    with connect(server_url) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
-        yield psycopg2.extensions.make_dsn(**params)
+        yield make_conninfo(server_url, dbname=name)
     finally:
-        with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
+        with connect(server_url) as conn:
+            conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
 
@@ -97,7 +96,7 @@ def findings(project: Path) -> list[tuple[str, str, int]]:
     node of the run that errored."""
     run_results = project / "target" / "run_results.json"
     if not run_results.is_file():
-        raise SystemExit("dbt build did not run (see its output above)")
+        raise DbtError("dbt build did not run (see its output above)")
     results = json.loads(run_results.read_text())["results"]
     found = []
     for result in results:
@@ -112,7 +111,7 @@ def evaluate(packages_dir: Path, url: str | None = None) -> int:
     """Build the evaluator on this project; returns 0 when no rule warns."""
     for tarball in ("dbt_utils.tar.gz", f"{EVALUATOR}.tar.gz"):
         if not (packages_dir / tarball).is_file():
-            raise SystemExit(f"{packages_dir / tarball} not found (see DBT_PACKAGES in Makefile)")
+            raise InputError(f"{packages_dir / tarball} not found (see DBT_PACKAGES in Makefile)")
     with (
         tempfile.TemporaryDirectory(prefix="logml-evaluate-") as tmp,
         scratch_database(url or database_url()) as scratch,

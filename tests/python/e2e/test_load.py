@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from api.settings import Settings
+from dbt_project.settings import Settings
 from tests.python.harness.api import start_api
 from tests.python.harness.db import with_user
 from tests.python.harness.load import LoadResult, hammer_during
 from tests.python.harness.pipeline import Coverage, build, coverage, load_generated, start_dbt
+
+DEFAULT_CACHE_SECONDS = Settings.model_fields["api_cache_seconds"].default
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +34,7 @@ def loaded(module_db: str, dbt_project_copy: Path) -> dict[str, Any]:
     before = coverage(module_db)
     # the shipped configuration, response cache included
     api = start_api(
-        with_user(module_db, "logml_api"), {"API_CACHE_SECONDS": str(Settings.cache_seconds)}
+        with_user(module_db, "logml_api"), {"API_CACHE_SECONDS": str(DEFAULT_CACHE_SECONDS)}
     )
     try:
         result = hammer_during(

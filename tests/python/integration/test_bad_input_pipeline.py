@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
 from tests.python.harness.api import client as api_client
 from tests.python.harness.db import scalar
 from tests.python.harness.pipeline import (
@@ -29,6 +28,7 @@ from tests.python.harness.pipeline import (
     build,
     cli,
     coverage,
+    create_source,
     dbt,
     export,
     load_generated,
@@ -134,8 +134,8 @@ def test_every_line_is_scored_once_or_rejected_with_its_reason(enum_db: dict[str
     url = enum_db["url"]
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            "select line_number, reason from log_load_rejects where load_id ="
-            " (select load_id from log_loads order by started_at desc limit 1)"
+            "select line_number, reason from ml.log_load_rejects where load_id ="
+            " (select load_id from ml.log_loads order by started_at desc limit 1)"
         )
         rejected = dict(cur.fetchall())
         cur.execute(
@@ -210,7 +210,7 @@ def text_db(make_database: Callable[[str], str], dbt_project_copy: Path) -> dict
     would, and scored."""
     url = make_database("badtext")
     project = project_copy(dbt_project_copy.parent / "text_project")
-    create_source_table(url)
+    create_source(url)
     load_generated(url, 1500, seed=62)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(

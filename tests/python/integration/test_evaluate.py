@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project.database import PROJECT_ROOT
+from dbt_project.database import PROJECT_ROOT, connect
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
@@ -21,8 +21,9 @@ from tests.python.harness.pipeline import LOGHUB, cli
 def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", str(LOGHUB / "Android"), str(LOGHUB / "BGL"))
-    ensure_staging(module_db, dbt_project_copy)
-    frame = read_stg(module_db)
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
+        frame = read_stg(conn)
     return [
         evaluate_dataset(name, frame[frame["service"] == name], seed=42)
         for name in ("Android", "BGL")
@@ -30,7 +31,8 @@ def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
 
 
 def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]) -> None:
-    frame = read_stg(module_db, where="service = 'BGL'")
+    with connect(module_db) as conn:
+        frame = read_stg(conn, where="service = 'BGL'")
     seen = []
     for name, train, test in splits(frame):
         assert set(train["log_entry_id"]).isdisjoint(test["log_entry_id"]), name

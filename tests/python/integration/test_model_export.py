@@ -77,11 +77,12 @@ def test_verify_after_dbt_seed(exported) -> None:
         "--select",
         "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1 ml_template_labels_v1",
     )
-    version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
-    results = verify_macro(
-        url, project, versions.scorer_macro(version), models, version_reference, where, "ml"
-    )
+    with connect(url) as conn:
+        version, models = load_version(conn)
+        results = verify_macro(
+            conn, project, versions.scorer_macro(version), models, version_reference, where, "ml"
+        )
     assert len(results) == 9
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]
 

@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.settings import load_settings
 from tests.python.harness.api import client as api_client
 from tests.python.harness.db import as_reader, records
 from tests.python.harness.pipeline import build
@@ -469,7 +469,7 @@ def test_before_the_pipeline_every_endpoint_answers_200_with_empty_values(
     make_database: Callable[[str], str],
 ) -> None:
     empty = make_database("oldapp_empty")
-    with TestClient(create_app(Settings(database_url=empty))) as fresh:
+    with TestClient(create_app(load_settings(api_database_url=empty))) as fresh:
         status = fresh.get("/api/ml_lightweight?action=status").json()
         assert status["success"] is True and status["ml_system"] == "not_initialized"
         stats = fresh.get("/api/ml_lightweight?action=stats")
