@@ -59,16 +59,22 @@ class Settings(BaseSettings):
     # --- the database: every command, dbt and the tests use the same one ---
     # Any PostgreSQL; unset: the embedded server in embedded_pgdata, started on demand.
     database_url: OptionalText = None
+    # The embedded server's data directory (git ignores .pgdata).
     embedded_pgdata: Path = PROJECT_ROOT / ".pgdata"
 
     # --- where the logs are (the loader writes there, dbt's source reads there) ---
+    # The schema of the log table or view (the dbt vars log_source_schema / log_source_table
+    # override both for dbt).
     log_source_schema: SqlName = "public"
+    # The log table or view: docs/your-table.md says which columns it needs.
     log_source_table: SqlName = "log_entries"
 
     # --- where logml writes: dbt's models, the registry, labels, deliveries, loads ---
+    # The output schema, honoured by dbt (its profile), every command, the API and the notifier.
     logml_schema: SqlName = "ml"
 
     # --- alerts: the Slack-compatible webhook `python -m alerts notify` posts to ---
+    # Unset: the notifier only prints how many alerts are pending.
     logml_alert_webhook_url: Annotated[
         SecretStr | None, BeforeValidator(_empty_as_none), AfterValidator(_webhook)
     ] = None
@@ -76,6 +82,7 @@ class Settings(BaseSettings):
     # --- the read-only API (python -m api) ---
     # Unset: the pipeline's database as the read-only role logml_api (no password).
     api_database_url: OptionalText = None
+    # The address the API binds to: loopback by default.
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     # uvicorn worker processes; each has its own pool. One per core keeps both cores serving
@@ -84,10 +91,12 @@ class Settings(BaseSettings):
     # Comma-separated origins; empty: no CORS headers at all, so browsers only let
     # same-origin pages read the API.
     api_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = []
+    # The connection pool of each worker.
     api_pool_min_size: int = Field(2, ge=0)
     api_pool_max_size: int = Field(8, ge=1)
     # Seconds a request waits for a connection before the database counts as unreachable.
     api_pool_timeout: float = Field(3.0, gt=0)
+    # Milliseconds a query of the API may run.
     api_statement_timeout_ms: int = Field(5000, ge=0)
     # How old a served GET response under /api/ may be (api/cache.py); 0 turns caching off.
     api_cache_seconds: float = Field(2.0, ge=0)

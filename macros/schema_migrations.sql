@@ -104,7 +104,7 @@ if exists (select from pg_roles where rolname = 'logml_reader') then
         {{ schema }}.ml_alert_deliveries to logml_reader;
 end if;
 -- on a Citus coordinator the registry is a pair of reference tables (a copy on every node),
--- like the other lookup tables the marts join (docs/scale.md)
+-- like the other lookup tables the marts join (docs/internals/scale.md)
 if exists (select from pg_extension where extname = 'citus') then
     perform create_reference_table(t.name)
     from unnest(array[
