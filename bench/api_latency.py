@@ -39,9 +39,9 @@ from api.legacy import queries as legacy
 from api.settings import Settings
 from bench.api_tables import prepare
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import start_api
-from tests.python.harness.db import scratch_database
-from tests.python.harness.load import KeepAliveClient
+from dbt_project.scratch import scratch_database
+from dev.api_load import KeepAliveClient
+from dev.api_server import start_api
 
 BENCH_DATABASE = "logml_bench_api"
 Sql = tuple[Any, dict[str, Any] | None]  # (query, parameters)

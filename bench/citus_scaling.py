@@ -37,10 +37,11 @@ from pathlib import Path
 import psycopg2
 
 from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.scratch import scratch_database
+from dev.db import scalar
+from dev.pipeline import END, dbt, export, load_generated, project_copy
 from ingest.source_table import create_source_table
 from model_export.lifecycle.registry import ensure_registry
-from tests.python.harness.db import scalar, scratch_database
-from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "citus_scaling.json"
 CLUSTER = PROJECT_ROOT / "dev" / "citus" / "cluster.sh"

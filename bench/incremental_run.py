@@ -22,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.scratch import scratch_database
+from dev.pipeline import END, dbt, export, load_generated, project_copy
 from ingest.source_table import create_source_table
-from tests.python.harness.db import scratch_database
-from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
 
 BENCH_DATABASE = "logml_bench_incremental"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"

@@ -55,6 +55,7 @@ import yaml
 from psycopg2 import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dev.pipeline import dbt, project_copy
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -73,7 +74,6 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import STG_RELATION, Window, frame_from_rows
 from model_export.training.features import STG_COLUMNS
-from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"

@@ -10,10 +10,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-import psycopg2.extensions
-from psycopg2 import sql
-
-from dbt_project.database import connect, database_url
+from dbt_project.scratch import scratch_database
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -26,16 +23,6 @@ VERSION = "v1"
 SCRATCH_DATABASE = "logml_demo_model"
 
 
-def _scratch(server_url: str, create: bool) -> str:
-    name = sql.Identifier(SCRATCH_DATABASE)
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        if create:
-            cur.execute(sql.SQL("create database {}").format(name))
-    params = psycopg2.extensions.parse_dsn(server_url)
-    return psycopg2.extensions.make_dsn(**{**params, "dbname": SCRATCH_DATABASE})
-
-
 def retrain_demo_model(
     project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
 ) -> None:
@@ -43,14 +30,10 @@ def retrain_demo_model(
     for folder in (project_dir / MACRO_DIR / VERSION, project_dir / SEED_DIR / VERSION):
         shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(artifacts_dir / VERSION, ignore_errors=True)
-    server = database_url()
-    url = _scratch(server, create=True)
-    try:
+    with scratch_database(SCRATCH_DATABASE) as url:
         create_source_table(url)
         load_generated(GeneratorSpec(rows=rows, seed=seed, end=end), url=url)
         version = export(url, project_dir, artifacts_dir, Window(), seed)
-    finally:
-        _scratch(server, create=False)
     if version != VERSION:
         raise SystemExit(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
     progress(f"the demo model {VERSION} is in {project_dir} and {artifacts_dir / VERSION}")

@@ -32,14 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
-from psycopg2 import sql
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.scratch import scratch_database
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.report import SPLIT
 from model_export.evaluation.unseen_system import unseen_systems
@@ -220,16 +219,6 @@ def _curve(truth: np.ndarray, score: np.ndarray, points: int = 200) -> dict[str,
 # --- datasets ---
 
 
-def _scratch(server: str) -> str:
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-        name = sql.Identifier(SCRATCH_DATABASE)
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        cur.execute(sql.SQL("create database {}").format(name))
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = SCRATCH_DATABASE
-    return psycopg2.extensions.make_dsn(**params)
-
-
 def load_logs(url: str, *args: str) -> None:
     """The project's own loader (python -m ingest), as users load logs."""
     env = {**os.environ, "DATABASE_URL": url}
@@ -248,8 +237,7 @@ def datasets(
 ) -> Iterator[tuple[str, pd.DataFrame, bool]]:
     """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
     generated logs."""
-    url = _scratch(server)
-    try:
+    with scratch_database(SCRATCH_DATABASE, server) as url:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
         load_logs(url, "loghub", *[str(p) for p in folders])
@@ -262,13 +250,6 @@ def datasets(
         rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
         load_logs(url, "generate", *rows)
         yield f"generated ({generated_rows:,} rows)", read_stg(url), False
-    finally:
-        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(SCRATCH_DATABASE)
-                )
-            )
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import database_url
-from tests.python.harness.db import create_database, drop_database
-from tests.python.harness.pipeline import LOGHUB, project_copy
+from dbt_project.scratch import create_database, drop_database
+from dev.pipeline import LOGHUB, project_copy
 
 
 @pytest.fixture(scope="session")

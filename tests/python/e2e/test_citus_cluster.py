@@ -18,12 +18,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from ingest.source_table import create_source_table
-from model_export.lifecycle.registry import ensure_registry
-from tests.python.harness.api import client as api_client
-from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
-from tests.python.harness.db import checksum, fetch_all, scalar, server_dir, wait_for
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import checksum, fetch_all, scalar, server_dir, wait_for
+from dev.pipeline import (
     CHALLENGER_LOGS_END,
     coverage,
     dbt,
@@ -32,6 +29,9 @@ from tests.python.harness.pipeline import (
     rows_scored,
     start_dbt,
 )
+from ingest.source_table import create_source_table
+from model_export.lifecycle.registry import ensure_registry
+from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 

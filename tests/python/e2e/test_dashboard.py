@@ -15,10 +15,10 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.python.harness.api import app, serve
+from dev.api_server import app, serve
+from dev.db import records
+from dev.pipeline import add_challenger, build, dbt
 from tests.python.harness.browser import ARTIFACTS, chromium
-from tests.python.harness.db import records
-from tests.python.harness.pipeline import add_challenger, build, dbt
 from tests.python.harness.webhook import notify, receiver
 
 LOG_ROWS = 3000

@@ -1,7 +1,7 @@
 """The API under concurrent load (loopback, bounded) while `dbt build` scores a new batch and
 rebuilds the stats and status tables: no 5xx, no dropped connection, p99 within a bound, and
 afterwards every eligible log has exactly one prediction. The figures at full size come from
-`python -m bench.api_under_dbt_run` (same load: tests/python/harness/load.py)."""
+`python -m bench.api_under_dbt_run` (same load: dev/api_load.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from api.settings import Settings
-from tests.python.harness.api import start_api
-from tests.python.harness.db import with_user
-from tests.python.harness.load import LoadResult, hammer_during
-from tests.python.harness.pipeline import Coverage, build, coverage, load_generated, start_dbt
+from dev.api_load import LoadResult, hammer_during
+from dev.api_server import start_api
+from dev.db import with_user
+from dev.pipeline import Coverage, build, coverage, load_generated, start_dbt
 
 pytestmark = pytest.mark.slow
 

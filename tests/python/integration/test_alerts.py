@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from dbt_project.database import connect
-from tests.python.harness.db import scalar, wait_for
-from tests.python.harness.pipeline import build, dbt
+from dev.db import scalar, wait_for
+from dev.pipeline import build, dbt
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 

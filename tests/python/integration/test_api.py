@@ -25,10 +25,10 @@ from api.app import create_app
 from api.database import Database, QueryTimeout
 from api.schemas import SEVERITY_ORDER
 from api.settings import Settings
-from tests.python.harness.api import client as api_client
-from tests.python.harness.api import serve
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build, dbt
+from dev.api_server import client as api_client
+from dev.api_server import serve
+from dev.db import as_reader, records
+from dev.pipeline import build, dbt
 from tests.python.harness.webhook import notify, receiver
 
 LOG_ROWS = 3000

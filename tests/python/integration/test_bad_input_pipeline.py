@@ -21,10 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import scalar
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import scalar
+from dev.pipeline import (
     END,
     build,
     cli,
@@ -34,6 +33,7 @@ from tests.python.harness.pipeline import (
     load_generated,
     project_copy,
 )
+from ingest.source_table import create_source_table
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import records
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import records
+from dev.pipeline import (
     add_challenger,
     build,
     dbt,

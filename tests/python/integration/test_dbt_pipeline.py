@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
-from tests.python.harness.db import checksum, scalar
-from tests.python.harness.pipeline import (
+from dev.db import checksum, scalar
+from dev.pipeline import (
     dbt,
     export,
     load_generated,
@@ -24,6 +23,7 @@ from tests.python.harness.pipeline import (
     rows_scored,
     start_dbt,
 )
+from ingest.source_table import create_source_table
 
 pytestmark = pytest.mark.slow
 

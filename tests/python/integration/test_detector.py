@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dev.db import fetch_all, scalar
+from dev.pipeline import dbt, export, load_generated
 from ingest.source_table import create_source_table, source_relation
 from model_export.lifecycle.verify import load_version, verify_predictions
 from model_export.training import pipelines
@@ -24,8 +26,6 @@ from model_export.training.anomaly_detectors import (
     with_history,
 )
 from model_export.training.data import read_stg
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import dbt, export, load_generated
 
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
 OLD_INDEX = (

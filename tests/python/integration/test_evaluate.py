@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from dev.pipeline import LOGHUB, cli
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli
 
 
 @pytest.fixture(scope="module")

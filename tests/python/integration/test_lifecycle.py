@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
-from tests.python.harness.db import scalar
-from tests.python.harness.pipeline import (
+from dev.db import scalar
+from dev.pipeline import (
     cli,
     dbt,
     export,
@@ -21,6 +20,7 @@ from tests.python.harness.pipeline import (
     model_export_args,
     run_module,
 )
+from ingest.source_table import create_source_table
 
 # Each load ends later than the previous one, as new logs do.
 FIRST_END, SECOND_END = "2026-11-20T12:00:00+00:00", "2026-11-21T12:00:00+00:00"

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dev.db import fetch_all
+from dev.pipeline import run_module
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import run_module
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ROWS = 30_000

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dev.db import fetch_all
 from ingest import loghub
 from ingest.session import load_entries
 from ingest.source_table import LEVELS, create_source_table
-from tests.python.harness.db import fetch_all
 
 SYSTEMS = sorted(loghub.SYSTEMS)
 

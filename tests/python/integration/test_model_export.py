@@ -15,9 +15,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
+from dev.pipeline import dbt, run_module
 from model_export.lifecycle.verify import load_version, verify_macro, version_reference
 from model_export.training import pipelines
-from tests.python.harness.pipeline import dbt, run_module
 
 ROWS = 100_000
 

@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build
+from dev.api_server import client as api_client
+from dev.db import as_reader, records
+from dev.pipeline import build
 
 LOG_ROWS = 3000
 # The old frontend's mock numbers (contract §4, §6): none may come out of this API.

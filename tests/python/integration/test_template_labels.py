@@ -14,12 +14,12 @@ import pytest
 
 from api import queries
 from dbt_project.database import connect
+from dev.db import fetch_all, scalar
+from dev.pipeline import cli, dbt, export, load_generated
 from ingest.source_table import create_source_table
 from model_export.lifecycle.verify import verify_predictions
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.tokenizer import template_hash
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import cli, dbt, export, load_generated
 
 ROWS = 20_000
 
