@@ -7,7 +7,6 @@ test-artifacts/dashboard.png and test-artifacts/docs.png."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,28 +16,25 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from dev.api_server import app, serve
 from dev.db import records
-from dev.pipeline import add_challenger, build, dbt
+from dev.pipeline import dbt
 from tests.python.harness.browser import ARTIFACTS, chromium
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
-
-LOG_ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
-    add_challenger(module_db, dbt_project_copy)
+def pipeline(challenged: Prepared) -> str:
     # alerts from the real model, rebuilt with one high-severity line per service-hour over the
     # whole week (3,000 logs rarely put three in one hour; the first build's watermark would
     # keep a plain rerun from looking again), one of them delivered by the real notifier
     dbt(
-        dbt_project_copy, module_db, "build", "-s", "ml_alerts",
+        challenged.project, challenged.url, "build", "-s", "ml_alerts",
         "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
     )  # fmt: skip
     with receiver() as hook:
-        done = notify(module_db, hook.url, "--limit", "1")
+        done = notify(challenged.url, hook.url, "--limit", "1")
         assert done.returncode == 0, done.stdout + done.stderr
-    return module_db
+    return challenged.url
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ afterwards every eligible log has exactly one prediction. The figures at full si
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,8 @@ from api.settings import Settings
 from dev.api_load import LoadResult, hammer_during
 from dev.api_server import start_api
 from dev.db import with_user
-from dev.pipeline import Coverage, build, coverage, load_generated, start_dbt
+from dev.pipeline import Coverage, coverage, load_generated, start_dbt
+from tests.python.harness.prepared import Prepared
 
 pytestmark = pytest.mark.slow
 
@@ -25,26 +25,24 @@ P99_BOUND_MS = 2000
 
 
 @pytest.fixture(scope="module")
-def loaded(module_db: str, dbt_project_copy: Path) -> dict[str, Any]:
+def loaded(built: Prepared) -> dict[str, Any]:
     """One measured run: 8 clients until the dbt build that scores BATCH new logs ends."""
-    build(module_db, dbt_project_copy, 1500, seed=71)
-    load_generated(module_db, BATCH, seed=72)
-    before = coverage(module_db)
+    url, project = built.url, built.project
+    load_generated(url, BATCH, seed=72)
+    before = coverage(url)
     # the shipped configuration, response cache included
-    api = start_api(
-        with_user(module_db, "logml_api"), {"API_CACHE_SECONDS": str(Settings.cache_seconds)}
-    )
+    api = start_api(with_user(url, "logml_api"), {"API_CACHE_SECONDS": str(Settings.cache_seconds)})
     try:
         result = hammer_during(
             int(api.base.rsplit(":", 1)[1]),
-            lambda: start_dbt(dbt_project_copy, module_db, "build"),
+            lambda: start_dbt(project, url, "build"),
             clients=8,
             max_requests=20_000,  # bounds; the clients stop when dbt ends
             seconds=90,
         )
     finally:
         api.stop()
-    after = coverage(module_db)
+    after = coverage(url)
     print(f"\n[load] {result}\n[load] {after}")
     return {"result": result, "before": before, "after": after}
 

@@ -27,6 +27,8 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import read_stg
 
+pytestmark = pytest.mark.slow
+
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
 OLD_INDEX = (
     "ml_detector_template_history_uidx"

@@ -21,6 +21,8 @@ from model_export.lifecycle.verify import verify_predictions
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.tokenizer import template_hash
 
+pytestmark = pytest.mark.slow
+
 ROWS = 20_000
 
 
