@@ -17,11 +17,11 @@ import pytest
 
 from dbt_project.database import connect
 from dev.db import scalar, wait_for
-from dev.pipeline import dbt
-from tests.python.harness.prepared import Prepared
+from dev.pipeline import build, dbt
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 
+ROWS = 3000
 BURST = 30  # lines per injected burst: above alert_min_lines (20) and alert_min_events (5)
 
 
@@ -68,8 +68,9 @@ def inject_burst(url: str, service: str, hour: datetime, which: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(built: Prepared) -> Pipeline:
-    url, project = built.url, built.project
+def pipeline(module_db: str, dbt_project_copy: Path) -> Pipeline:
+    url, project = module_db, dbt_project_copy
+    build(url, project, ROWS, seed=17)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "select service from ml.ml_stats_hourly group by service "

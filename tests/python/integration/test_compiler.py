@@ -110,6 +110,7 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
     assert_exact(results, len(frame))
 
 
+@pytest.mark.slow
 def test_level_classifier_covers_most_systems(loghub_db: str) -> None:
     # Guards the test above against passing vacuously: most systems do have levels.
     with connect(loghub_db) as conn, conn.cursor() as cur:

@@ -14,6 +14,8 @@ from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
@@ -37,7 +39,6 @@ def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]
     assert seen == [("80/20", 1600, 400)] + [(f"fc {k}", 200 * k, 200) for k in range(5, 10)]
 
 
-@pytest.mark.slow
 def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
     for result in results:
         levels = result["levels"]
@@ -50,7 +51,6 @@ def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
             assert figures["majority"]["macro_f1"] < figures["model"]["macro_f1"]
 
 
-@pytest.mark.slow
 def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     android, bgl = results
     # Android has no line labels: flagged shares only, no precision.
@@ -63,7 +63,6 @@ def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     assert 0.0 < main["default (no labels)"]["flagged_share"] <= 1.0
 
 
-@pytest.mark.slow
 def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> None:
     page = evaluation_report.html(results, "make evaluate")
     assert page.count("<table>") == 4 and page.count("<svg") == 1
@@ -78,7 +77,6 @@ def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> 
     assert section in text and "| BGL |" in section
 
 
-@pytest.mark.slow
 def test_difference_to_the_old_pipeline_comes_with_its_interval(results: list[dict]) -> None:
     for result in results:
         main, versus = result["levels"]["80/20"], result["levels_versus_old"]

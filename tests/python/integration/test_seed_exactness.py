@@ -88,6 +88,7 @@ def tricky_logs(
     return module_db
 
 
+@pytest.mark.slow
 def test_text_model_with_tricky_vocabulary_is_exact(
     tricky_logs: str, dbt_project_copy: Path
 ) -> None:
