@@ -38,10 +38,10 @@ from api import queries
 from api.legacy import queries as legacy
 from bench.api_tables import prepare
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.scratch import scratch_database
 from dbt_project.settings import Settings
-from tests.python.harness.api import start_api
-from tests.python.harness.db import scratch_database
-from tests.python.harness.load import KeepAliveClient
+from dev.api_load import KeepAliveClient
+from dev.api_server import start_api
 
 DEFAULT_CACHE_SECONDS = Settings.model_fields["api_cache_seconds"].default
 

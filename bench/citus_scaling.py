@@ -37,8 +37,9 @@ from pathlib import Path
 from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect
-from tests.python.harness.db import scalar, scratch_database
-from tests.python.harness.pipeline import (
+from dbt_project.scratch import scratch_database
+from dev.db import scalar
+from dev.pipeline import (
     END,
     create_source,
     dbt,

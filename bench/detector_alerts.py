@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.scratch import scratch_database
 from model_export.evaluation.evaluate import load_logs
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
@@ -35,7 +36,6 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.templates import templates_of
-from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"
 BENCH_DATABASE = "logml_bench_alerts"

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.db import scratch_database
-from tests.python.harness.pipeline import (
+from dbt_project.scratch import scratch_database
+from dev.pipeline import (
     END,
     create_source,
     dbt,

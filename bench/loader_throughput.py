@@ -27,10 +27,11 @@ from pathlib import Path
 from psycopg import sql
 
 from dbt_project.database import connect, job_connection
+from dbt_project.scratch import scratch_database
+from dev.db import scalar
 from ingest.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
-from tests.python.harness.db import scalar, scratch_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "logml_bench_loader"

@@ -56,6 +56,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url, job_connection, output_table
+from dev.pipeline import dbt, project_copy
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -75,7 +76,6 @@ from model_export.training.anomaly_detectors import (
 from model_export.training.data import Window, frame_from_rows, stg_relation
 from model_export.training.features import STG_COLUMNS
 from model_export.training.templates import templates_of
-from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"

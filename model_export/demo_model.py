@@ -10,11 +10,9 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
-
-from dbt_project.database import connect, job_connection
+from dbt_project.database import job_connection
 from dbt_project.errors import InputError
+from dbt_project.scratch import scratch_database
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -27,15 +25,6 @@ VERSION = versions.FIRST
 SCRATCH_DATABASE = "logml_demo_model"
 
 
-def _scratch(server_url: str, create: bool) -> str:
-    name = sql.Identifier(SCRATCH_DATABASE)
-    with connect(server_url) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        if create:
-            conn.execute(sql.SQL("create database {}").format(name))
-    return make_conninfo(server_url, dbname=SCRATCH_DATABASE)
-
-
 def retrain_demo_model(
     server: str, project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
 ) -> None:
@@ -44,14 +33,10 @@ def retrain_demo_model(
     for folder in (versions.macro_folder(VERSION), versions.seed_folder(VERSION)):
         shutil.rmtree(project_dir / folder, ignore_errors=True)
     shutil.rmtree(versions.artifacts_folder(artifacts_dir, VERSION), ignore_errors=True)
-    url = _scratch(server, create=True)
-    try:
-        with job_connection(url) as conn:
-            create_source_table(conn)
-            load_generated(conn, GeneratorSpec(rows=rows, seed=seed, end=end))
-            version = export(conn, project_dir, artifacts_dir, Window(), seed)
-    finally:
-        _scratch(server, create=False)
+    with scratch_database(SCRATCH_DATABASE, server) as url, job_connection(url) as conn:
+        create_source_table(conn)
+        load_generated(conn, GeneratorSpec(rows=rows, seed=seed, end=end))
+        version = export(conn, project_dir, artifacts_dir, Window(), seed)
     if version != VERSION:
         raise InputError(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
     saved = versions.artifacts_folder(artifacts_dir, VERSION)

@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve
@@ -44,12 +43,12 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import (
     PROJECT_ROOT,
-    connect,
     job_connection,
     output_table,
     source_table,
     url_of,
 )
+from dbt_project.scratch import scratch_database
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.grouping import grouping_table, loghub_groupings
 from model_export.evaluation.report import SPLIT
@@ -234,14 +233,6 @@ def _curve(truth: np.ndarray, score: np.ndarray, points: int = 200) -> dict[str,
 # --- datasets ---
 
 
-def _scratch(server: str) -> str:
-    with connect(server) as conn:
-        name = sql.Identifier(SCRATCH_DATABASE)
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        conn.execute(sql.SQL("create database {}").format(name))
-    return make_conninfo(server, dbname=SCRATCH_DATABASE)
-
-
 def load_logs(url: str, *args: str) -> None:
     """The project's own loader (python -m ingest), as users load logs."""
     env = {**os.environ, "DATABASE_URL": url}
@@ -260,8 +251,7 @@ def datasets(
 ) -> Iterator[tuple[str, pd.DataFrame, bool]]:
     """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
     generated logs."""
-    url = _scratch(server)
-    try:
+    with scratch_database(SCRATCH_DATABASE, server) as url:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
         load_logs(url, "loghub", *[str(p) for p in folders])
@@ -274,13 +264,6 @@ def datasets(
             rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
             load_logs(url, "generate", *rows)
             yield f"generated ({generated_rows:,} rows)", read_stg(conn), False
-    finally:
-        with connect(server) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(SCRATCH_DATABASE)
-                )
-            )
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:

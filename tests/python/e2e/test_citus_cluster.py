@@ -19,10 +19,9 @@ import psycopg
 import pytest
 
 from dbt_project.database import connect
-from tests.python.harness.api import client as api_client
-from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
-from tests.python.harness.db import checksum, fetch_all, scalar, server_dir, wait_for
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import checksum, fetch_all, scalar, server_dir, wait_for
+from dev.pipeline import (
     CHALLENGER_LOGS_END,
     coverage,
     create_source,
@@ -32,6 +31,7 @@ from tests.python.harness.pipeline import (
     rows_scored,
     start_dbt,
 )
+from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.python.harness.api import get, start_api
-from tests.python.harness.db import (
+from dev.api_server import get, start_api
+from dev.db import (
     own_server,
     scalar,
     start_server,
@@ -31,7 +31,7 @@ from tests.python.harness.db import (
     wait_for,
     with_user,
 )
-from tests.python.harness.pipeline import (
+from dev.pipeline import (
     build,
     coverage,
     dbt,

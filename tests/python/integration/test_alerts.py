@@ -19,8 +19,8 @@ import pytest
 
 from dbt_project.database import connect
 from dbt_project.vocabulary import VOCABULARY
-from tests.python.harness.db import scalar, wait_for
-from tests.python.harness.pipeline import build, dbt, start_dbt
+from dev.db import scalar, wait_for
+from dev.pipeline import build, dbt, start_dbt
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,19 +24,17 @@ from api.app import create_app
 from api.database import Database, QueryTimeout
 from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
-from tests.python.harness.api import client as api_client
-from tests.python.harness.api import serve
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build, dbt
+from dev.api_server import client as api_client
+from dev.api_server import serve
+from dev.db import as_reader, records
+from dev.pipeline import dbt
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
-
-LOG_ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
-    return module_db
+def pipeline(built: Prepared) -> str:
+    return built.url
 
 
 @pytest.fixture(scope="module")
@@ -557,13 +554,13 @@ def test_v1_model_health_is_ml_model_health_summed_per_day(
 
 
 @pytest.fixture(scope="module")
-def notified(pipeline: str, dbt_project_copy: Path) -> dict[str, Any]:
+def notified(pipeline: str, built: Prepared) -> dict[str, Any]:
     """Alerts raised by the real ml_alerts model, rebuilt with one high-severity line per
     service-hour over the whole week of logs (3,000 logs rarely put three in one hour; the
     first build's watermark keeps a plain rerun from looking again), two of them sent to a
     webhook by the real notifier, the others pending."""
     dbt(
-        dbt_project_copy, pipeline, "build", "-s", "ml_alerts",
+        built.project, pipeline, "build", "-s", "ml_alerts",
         "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
     )  # fmt: skip
     with receiver() as hook:

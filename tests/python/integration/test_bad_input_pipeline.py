@@ -21,11 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import scalar
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import scalar
+from dev.pipeline import (
     END,
-    build,
     cli,
     coverage,
     create_source,
@@ -34,6 +33,7 @@ from tests.python.harness.pipeline import (
     load_generated,
     project_copy,
 )
+from tests.python.harness.prepared import Prepared
 
 pytestmark = pytest.mark.slow
 
@@ -118,16 +118,13 @@ LINES: list[tuple[str, bytes, str]] = [
 
 
 @pytest.fixture(scope="module")
-def enum_db(
-    module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def enum_db(built: Prepared, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The ENUM table: trained on generated logs, then the bad lines loaded and scored."""
-    build(module_db, dbt_project_copy, 1500, seed=61)
     path = tmp_path_factory.mktemp("bad") / "bad.jsonl"
     path.write_bytes(b"\n".join(line for _, line, _ in LINES) + b"\n")
-    report = cli(module_db, "ingest", "jsonl", str(path))
-    dbt(dbt_project_copy, module_db, "build")  # must not fail because of any line
-    return {"url": module_db, "report": report}
+    report = cli(built.url, "ingest", "jsonl", str(path))
+    dbt(built.project, built.url, "build")  # must not fail because of any line
+    return {"url": built.url, "report": report}
 
 
 def test_every_line_is_scored_once_or_rejected_with_its_reason(enum_db: dict[str, Any]) -> None:

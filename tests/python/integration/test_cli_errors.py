@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.python.harness.pipeline import run_module
+from dev.pipeline import run_module
 
 
 def test_a_library_error_is_a_clean_message(make_database: Callable[[str], str]) -> None:

@@ -20,6 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
+from dev.pipeline import LOGHUB, cli
 from model_export.compiler.assemblers.anomaly import template_seed
 from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
@@ -39,7 +40,6 @@ from model_export.training import pipelines
 from model_export.training.anomaly_detectors import severity_rarity
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.features import FEATURE_NAMES, LogFeatures
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
 
@@ -119,6 +119,7 @@ def test_every_loghub_system(
     assert_exact(results, len(frame))
 
 
+@pytest.mark.slow
 def test_level_classifier_covers_most_systems(loghub_db: psycopg.Connection) -> None:
     # Guards the test above against passing vacuously: most systems do have levels.
     found = loghub_db.execute(

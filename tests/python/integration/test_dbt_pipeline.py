@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
-from tests.python.harness.db import checksum, scalar
-from tests.python.harness.pipeline import (
+from dev.db import checksum, scalar
+from dev.pipeline import (
     create_source,
     dbt,
     export,

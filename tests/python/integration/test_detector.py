@@ -16,6 +16,8 @@ import pytest
 
 from dbt_project.database import connect
 from dbt_project.settings import load_settings
+from dev.db import fetch_all, scalar
+from dev.pipeline import create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import load_version, verify_predictions
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
@@ -25,8 +27,8 @@ from model_export.training.anomaly_detectors import (
     with_history,
 )
 from model_export.training.data import read_stg
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import create_source, dbt, export, load_generated
+
+pytestmark = pytest.mark.slow
 
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
 OLD_INDEX = (

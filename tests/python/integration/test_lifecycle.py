@@ -17,11 +17,9 @@ from typing import Any
 import pytest
 
 from dbt_project.database import PROJECT_ROOT, connect, job_connection
-from model_export.lifecycle import versions
-from model_export.lifecycle.model_card import CARD, register_from_card
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import fetch_all, scalar
+from dev.pipeline import (
     cli,
     create_source,
     dbt,
@@ -31,6 +29,8 @@ from tests.python.harness.pipeline import (
     model_export_args,
     run_module,
 )
+from model_export.lifecycle import versions
+from model_export.lifecycle.model_card import CARD, register_from_card
 
 # Each load ends later than the previous one, as new logs do.
 FIRST_END, SECOND_END = "2026-11-20T12:00:00+00:00", "2026-11-21T12:00:00+00:00"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
+from dev.db import fetch_all
+from dev.pipeline import create_source, load_sources, run_module
 from ingest.entries import MAX_LINE_BYTES, Entry, Rejected
 from ingest.loghub import LoghubCsv
 from ingest.textfiles import TextLog, json_lines, line_parser
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import create_source, load_sources, run_module
 
 HEADER = b"LineId,Date,Time,Pid,Level,Component,Content,EventId,EventTemplate"
 BAD_CSV_LINES = [  # physical line 2 onwards, with what must happen to each

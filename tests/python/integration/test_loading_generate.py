@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dbt_project.database import job_connection
+from dev.db import fetch_all
+from dev.pipeline import create_source, run_module
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import create_source, run_module
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ROWS = 30_000

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dev.db import fetch_all
+from dev.pipeline import create_source, load_sources
 from ingest import loghub
 from ingest.source_table import LEVELS
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import create_source, load_sources
 
 SYSTEMS = sorted(loghub.SYSTEMS)
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
+from dev.pipeline import create_source, load_sources
 from ingest.textfiles import json_lines
-from tests.python.harness.pipeline import create_source, load_sources
 
 _text = st.text(
     st.characters(codec="utf-8", exclude_characters="\n") | st.sampled_from("\\\t\r\x00")

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.python.harness.api import client
-from tests.python.harness.db import as_reader, fetch_all, scalar
-from tests.python.harness.pipeline import build, cli, coverage, model_export
+from dev.api_server import client
+from dev.db import as_reader, fetch_all, scalar
+from dev.pipeline import build, cli, coverage, model_export
 
 SCHEMA = "logml_out"
 ROWS = 3000

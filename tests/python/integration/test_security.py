@@ -26,9 +26,9 @@ from psycopg import sql
 from api.app import create_app
 from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.settings import load_settings
-from tests.python.harness.api import get, start_api
-from tests.python.harness.db import own_server, scalar, with_user
-from tests.python.harness.pipeline import build, coverage
+from dev.api_server import get, start_api
+from dev.db import own_server, scalar, with_user
+from dev.pipeline import build, coverage
 
 pytestmark = pytest.mark.slow
 

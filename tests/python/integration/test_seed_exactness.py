@@ -18,13 +18,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import connect
+from dev.pipeline import LOGHUB, cli, dbt, export, model_export, project_copy
 from model_export.compiler import ir
 from model_export.compiler.interpreters.postgresql import seed_relation
 from model_export.compiler.pipeline import Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.lifecycle.verify import load_seeds, text_reference, verify_macro
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli, dbt, export, model_export, project_copy
 
 # Cells readers turn into NULL, booleans or numbers, or split, unquote or unescape.
 TRICKY = [
@@ -90,6 +90,7 @@ def tricky_logs(
     return module_db
 
 
+@pytest.mark.slow
 def test_text_model_with_tricky_vocabulary_is_exact(
     tricky_logs: str, dbt_project_copy: Path
 ) -> None:

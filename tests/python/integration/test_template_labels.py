@@ -14,11 +14,13 @@ from psycopg.rows import dict_row
 
 from api import queries
 from dbt_project.database import connect
+from dev.db import fetch_all, scalar
+from dev.pipeline import cli, create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import verify_predictions
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.tokenizer import template_hash
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import cli, create_source, dbt, export, load_generated
+
+pytestmark = pytest.mark.slow
 
 ROWS = 20_000
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect, job_connection
+from dev.pipeline import LOGHUB, cli
 from model_export.compiler.assemblers.templates import template_seeds
 from model_export.compiler.pipeline import Compiled
 from model_export.compiler.project_files import rendered_files, write_files
@@ -18,7 +19,6 @@ from model_export.evaluation.grouping import grouping_accuracy, loghub_events, s
 from model_export.lifecycle.verify import VERIFY_SCHEMA, load_seeds
 from model_export.training.data import ensure_staging, read_stg
 from model_export.training.templates import LearnedTemplates
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
 

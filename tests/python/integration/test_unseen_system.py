@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
+from dev.pipeline import LOGHUB, cli
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share, unseen_systems
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = ("Apache", "BGL", "Hadoop")
 

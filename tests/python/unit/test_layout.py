@@ -1,7 +1,8 @@
 """The layout keeps its promises: each package imports only what its job needs (one direction,
 docs/architecture.md), no module imports itself back through others, one module alone
-(model_export/lifecycle/versions.py) builds or parses a model version's name, and only the
-settings module reads a setting from the environment."""
+(model_export/lifecycle/versions.py) builds or parses a model version's name, only the settings
+module reads a setting from the environment, and the product never imports the development code
+(dev/, bench/, tests/) nor does dev/ or bench/ import the tests."""
 
 from __future__ import annotations
 
@@ -82,6 +83,35 @@ def test_packages_import_only_what_their_job_needs() -> None:
         for target in targets
         if (package := module.split(".")[0]) != (other := target.split(".")[0])
         and other not in ALLOWED[package]
+    )
+    assert wrong == []
+
+
+# folder -> top-level names its modules may not import
+NOT_IMPORTED = {
+    **{package: {"dev", "bench", "tests"} for package in PACKAGES},
+    "dev": {"bench", "tests"},
+    "bench": {"tests"},
+}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_product_and_benchmarks_never_import_the_tests() -> None:
+    wrong = sorted(
+        f"{path.relative_to(PROJECT_ROOT)} imports {name}"
+        for folder, forbidden in NOT_IMPORTED.items()
+        for path in (PROJECT_ROOT / folder).rglob("*.py")
+        for name in _top_level_imports(path) & forbidden
     )
     assert wrong == []
 

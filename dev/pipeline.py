@@ -18,6 +18,7 @@ from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, job_connection, one, output_table
 from dbt_project.dbt_runner import dbt_environment, write_profile
+from dbt_project.project_copy import copy_project
 from ingest.session import EntrySource, LoadReport, load_entries
 from ingest.source_table import create_source_table
 from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
@@ -27,23 +28,13 @@ from model_export.lifecycle import versions
 LOGHUB = Path(os.environ.get("LOGHUB_DIR", PROJECT_ROOT.parent / "shared" / "data" / "loghub"))
 # A fixed window end keeps the generated rows (and so the trained models) reproducible.
 END = "2026-11-20T12:00:00+00:00"
-# What a working copy of the dbt project is made of.
-PROJECT_PARTS = (
-    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
-)  # fmt: skip
 
 
 def project_copy(target: Path) -> Path:
     """A copy of the dbt project in `target` without any compiled model version (tests and
     benchmarks train their own on their own logs, and never touch the repository's generated
     files or target/)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copyfile(source, target / part)
+    copy_project(target)
     for generated in (MACRO_DIR, SEED_DIR):
         shutil.rmtree(target / generated)
         (target / generated).mkdir()

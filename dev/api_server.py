@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from dbt_project.database import PROJECT_ROOT
 from dbt_project.settings import load_settings
-from tests.python.harness.db import as_reader, wait_for
+from dev.db import as_reader, wait_for
 
 
 def app(url: str, **settings: Any) -> FastAPI:

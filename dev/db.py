@@ -1,5 +1,6 @@
-"""Databases and servers: queries for expected values, other roles, a PostgreSQL of a test's own
-(faults stop it; the shared embedded one never stops), and polling."""
+"""Databases and servers for tests and benchmarks: queries for expected values, other roles, a
+PostgreSQL of a test's own (faults stop it; the shared embedded one never stops), and polling.
+Databases of their own on the shared server: dbt_project.scratch."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from api.database import READ_ONLY_USER
-from dbt_project.database import PROJECT_ROOT, connect, database_url, stop_embedded
+from dbt_project.database import PROJECT_ROOT, connect, stop_embedded
 
 T = TypeVar("T")
 
@@ -52,43 +53,6 @@ def checksum(url: str, table: str, where: str = "true") -> str:
         f"select md5(string_agg(t::text, '|' order by t::text)) from {table} t where {where}"
     )
     return str(scalar(url, statement))
-
-
-def in_database(url: str, dbname: str) -> str:
-    """The same server, another database."""
-    return make_conninfo(url, dbname=dbname)
-
-
-def create_database(server_url: str, name: str) -> str:
-    """A new empty database on the server (an older one of that name is dropped); its URL."""
-    drop_database(server_url, name)
-    with connect(server_url) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return in_database(server_url, name)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with connect(server_url) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-
-
-@contextmanager
-def scratch_database(name: str, keep: bool = False, reuse: bool = False) -> Iterator[str]:
-    """A new database `name` on DATABASE_URL's server or the embedded one (benchmarks), or with
-    `reuse` the one an earlier run kept; dropped afterwards unless `keep`."""
-    server_url = database_url()
-    exists = "select count(*) from pg_database where datname = %s"
-    if reuse and scalar(server_url, exists, (name,)):
-        url = in_database(server_url, name)
-    else:
-        url = create_database(server_url, name)
-    try:
-        yield url
-    finally:
-        if not keep:
-            drop_database(server_url, name)
 
 
 def with_user(url: str, user: str, password: str | None = None) -> str:
