@@ -5,6 +5,7 @@ the next export), and the model lifecycle: versions, activate, rollback, promote
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from datetime import datetime
@@ -25,6 +26,21 @@ from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
+
+
+_MACRO_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _macro_name(name: str) -> str:
+    """A --name that can name a dbt macro and its seeds: lowercase letters, digits, underscores."""
+    if not _MACRO_NAME.fullmatch(name):
+        suggestion = re.sub(r"[^a-z0-9_]", "_", name.lower())
+        suggestion = suggestion if _MACRO_NAME.fullmatch(suggestion) else f"m_{suggestion}"
+        raise argparse.ArgumentTypeError(
+            f"{name!r} cannot name a SQL macro: use lowercase letters, digits and underscores,"
+            f" starting with a letter (e.g. {suggestion})"
+        )
+    return name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
-    cp.add_argument("--name", required=True, help="macro name (ml_ is prefixed if missing)")
+    cp.add_argument(
+        "--name", required=True, type=_macro_name, help="macro name (ml_ is prefixed if missing)"
+    )
 
     la = command("label", "label the template of a logged line, for the next export")
     la.add_argument("--log-entry-id", type=int, required=True, help="a line of the template")
@@ -154,6 +172,9 @@ def _versions(url: str) -> int:
 
 def _compile_pipeline(args: argparse.Namespace) -> int:
     name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
+    if not args.path.is_file():
+        print(f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr)
+        return 2
     pipeline = load_pipeline(args.path)
     try:
         compiled = compile_pipeline(pipeline, name)
