@@ -63,6 +63,7 @@ _TYPES = {
     ir.DType.INT: "integer",
     ir.DType.TEXT: "text",
     ir.DType.BOOL: "boolean",
+    ir.DType.BITS: "varbit",
 }
 _NAME = re.compile(r"[a-z_][a-z0-9_.]*")
 
@@ -96,9 +97,13 @@ def expression(expr: ast.Expr, scope: Mapping[str, str]) -> str:
     return _Expression(scope)(expr)
 
 
-def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tuple[str, str]:
+def split_tokens(
+    tokens: ir.Tokens | ir.WordGrams, scope: Mapping[str, str], token: str
+) -> tuple[str, str]:
     """(a set-returning call splitting the text into candidate tokens, the condition on the
     column `token` that keeps the real ones)."""
+    if isinstance(tokens, ir.WordGrams):
+        return word_grams(tokens, scope), "true"
     text = expression(tokens.text, scope)
     if tokens.analyzer is ir.Analyzer.TEMPLATE:
         return f"string_to_table({text}, ' ')", f"{token} <> ''"
@@ -107,6 +112,27 @@ def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tup
     # database's collation here, Unicode in Python: see docs/compiler.md.
     text = f"lower({text})" if tokens.lowercase else text
     return f"regexp_split_to_table({text}, '\\W+')", f"length({token}) >= 2"
+
+
+def word_grams(grams: ir.WordGrams, scope: Mapping[str, str]) -> str:
+    """A subquery of the text's word n-grams (one per row, column 1), as scikit-learn's
+    _word_ngrams builds them: the tokens in text order less the stop words, then every run of
+    n consecutive ones joined by ' '."""
+    split, keep = split_tokens(grams.tokens, scope, "ngram_split.token")
+    if grams.stop_words:
+        words = ", ".join(expression(ir.Text(w), {}) for w in sorted(grams.stop_words))
+        keep += f"\n{TAB}and ngram_split.token <> all(array[{words}])"
+    return _subquery(
+        "select array_to_string(ngram_words.words[ngram_start.i:ngram_start.i + ngram_n.n - 1], ' ')\n"
+        "from (\n"
+        f"{TAB}select array_agg(ngram_split.token order by ngram_split.position) as words\n"
+        f"{TAB}from {_indent(split)} with ordinality as ngram_split (token, position)\n"
+        f"{TAB}where {_indent(keep)}\n"
+        ") as ngram_words\n"
+        f"cross join generate_series({grams.n_min}, {grams.n_max}) as ngram_n (n)\n"
+        "cross join generate_series(1, cardinality(ngram_words.words) - ngram_n.n + 1)"
+        " as ngram_start (i)"
+    )
 
 
 def _indent(text: str, spaces: int = 4) -> str:
@@ -263,6 +289,33 @@ class _Expression:
     def _Digits(self, expr: ir.Digits) -> str:
         return f"floor({self(expr.expr)})::bigint::text"
 
+    # bring-your-own pipelines: tabular inputs
+
+    def _NumberColumn(self, expr: ir.NumberColumn) -> str:
+        return f"coalesce({_atom(self(expr.column))}::float8, {float_literal(math.nan)})"
+
+    def _TextColumn(self, expr: ir.TextColumn) -> str:
+        return f"{_atom(self(expr.column))}::text"
+
+    def _IsNaN(self, expr: ir.IsNaN) -> str:
+        # PostgreSQL's NaN equals NaN (and sorts above every number).
+        return f"{_atom(self(expr.expr))} = {float_literal(math.nan)}"
+
+    def _IsNull(self, expr: ir.IsNull) -> str:
+        return f"{_atom(self(expr.expr))} is null"
+
+    def _Fail(self, expr: ir.Fail) -> str:
+        # No RAISE in plain SQL: casting the message to float8 stops the query with
+        # `invalid input syntax for type double precision: "<message><value>"`.
+        message = self(ir.Text(expr.message))
+        return f"({message} || coalesce({self(expr.value)}, 'NULL'))::float8"
+
+    def _LogExpr(self, expr: ast.LogExpr) -> str:
+        return _call("ln", [self(expr.expr)])
+
+    def _AbsExpr(self, expr: ast.AbsExpr) -> str:
+        return _call("abs", [self(expr.expr)])
+
     def _LogTemplate(self, expr: ir.LogTemplate) -> str:
         text = self(expr.text)
         if "'" in text:
@@ -372,6 +425,11 @@ class _Query:
             # A row without known terms has no sums (or no row to join): 0, as in sklearn.
             divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
             scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
+        elif isinstance(binding, ir.ForestOverTerms):
+            if program.source is not None:
+                raise ValueError(f"{binding.name}: a forest over terms runs once per text")
+            join, relation = "cross join lateral", self._forest(binding, alias, scope)
+            scope.update({n: f"{alias}.{n}" for n in binding.names()})
         elif isinstance(binding, ir.TopTerms):
             join, relation = "cross join lateral", self._top_terms(binding, alias, scope)
             scope.update({n: f"{alias}.{n}" for n in binding.names()})
@@ -503,3 +561,77 @@ class _Query:
         key = [f"{counts}.log_entry_id"] if key else []
         select = _select([*key, f"{tf} * {vocabulary}.idf as x", *weights])
         return f"{select}\nfrom {counted} as {counts}\n{join} = {counts}.term"
+
+    # --- bring-your-own pipelines ---
+
+    def _forest(self, forest: ir.ForestOverTerms, alias: str, scope: Mapping[str, str]) -> str:
+        """The leaf sums of ir.ForestOverTerms for the one row of a memoized program: the
+        text's known terms with their tf-idf values (normalised by a window over the terms),
+        the splits they send right, the AND of those splits' masks per tree, its first 1 the
+        exit leaf (leaf 1 for a tree no split sends right), then the leaves' values summed in
+        tree order (sum(... order by tree): scikit-learn's order, so that ties between
+        classes break the same way). Every seed is read by an index lookup per row of the
+        text (a lateral subquery kept whole by offset 0): a hash join would read the whole
+        seed again for every distinct text."""
+        tokens, vocabulary = self._alias("tokens"), self._alias("vocabulary")
+        counts, x = self._alias("counts"), self._alias("x")
+        nodes, right = self._alias("nodes"), self._alias("sent_right")
+        trees, leaves = self._alias("trees"), self._alias("leaves")
+        split, keep = split_tokens(forest.tokens, scope, f"{tokens}.token")
+        counted = _subquery(
+            f"select {tokens}.token as term, count(*) as tf\n"
+            f"from lateral {split} as {tokens} (token)\nwhere {keep}\ngroup by {tokens}.token"
+        )
+        tf = {
+            ir.Tf.RAW: f"{counts}.tf::float8",
+            ir.Tf.BINARY: float_literal(1.0),
+            ir.Tf.SUBLINEAR: f"(ln({counts}.tf::float8) + {float_literal(1.0)})",
+        }[forest.tf]
+        value = f"{tf} * {vocabulary}.idf"
+        norm = {
+            None: "",
+            ir.Norm.L1: f" / sum(abs({value})) over ()",
+            ir.Norm.L2: f" / sqrt(sum(({value}) * ({value})) over ())",
+        }[forest.norm]
+
+        def lookup(seed: ir.Seed, columns: str, condition: str) -> str:
+            return _subquery(
+                f"select {columns}\nfrom {seed_relation(seed)} as {seed.name}\n"
+                f"where {condition}\noffset 0"
+            )
+
+        term = lookup(
+            forest.vocabulary, "feature_index, idf", f"{forest.vocabulary.name}.term = {counts}.term"
+        )
+        known = _subquery(
+            f"select {vocabulary}.feature_index, {value}{norm} as x\n"
+            f"from {counted} as {counts}\ncross join lateral {term} as {vocabulary}"
+        )
+        n = forest.nodes.name
+        splits = lookup(
+            forest.nodes,
+            "tree, mask",
+            f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x",
+        )
+        sent_right = _subquery(
+            f"select {nodes}.tree, bit_and({nodes}.mask) as mask\n"
+            f"from {known} as {x}\ncross join lateral {splits} as {nodes}\n"
+            f"group by {nodes}.tree"
+        )
+        count = 1 + max(int(row[1]) for row in forest.leaves.rows)  # type: ignore[call-overload]
+        exit_leaf = (
+            f"{trees}.tree * {forest.leaf_stride} + coalesce(position(B'1' in {right}.mask), 1)"
+        )
+        values = ", ".join(forest.value_columns())
+        leaf = lookup(forest.leaves, f"tree, {values}", f"{forest.leaves.name}.leaf_id = {exit_leaf}")
+        sums = ",\n".join(
+            f"{TAB}sum({leaves}.{column} order by {leaves}.tree) as {name}"
+            for column, name in zip(forest.value_columns(), forest.sums, strict=True)
+        )
+        select = (
+            f"select\n{sums}\n"
+            f"from generate_series(0, {count - 1}) as {trees} (tree)\n"
+            f"left join {sent_right} as {right} on {right}.tree = {trees}.tree\n"
+            f"cross join lateral {leaf} as {leaves}"
+        )
+        return f"{_subquery(select)} as {alias}"
