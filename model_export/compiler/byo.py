@@ -107,22 +107,7 @@ def _text_program(
     source = ir.Batch(_columns(key, [column]))
     tokens = text.message_tokens(vectorizer, ir.Ref(column))
     if isinstance(final, ensembles.TREE_MODELS):
-        model = ensembles.ensemble(final_name, final)
-        nodes, leaves, stride = ensembles.forest_seeds(model, seed_prefix)
-        vocabulary = text.vocabulary_seed(f"{seed_prefix}_vocabulary", vectorizer, {})
-        sums = tuple(f"sum_{k}" for k in range(model.outputs))
-        forest = ir.ForestOverTerms(
-            "forest", tokens, vocabulary, vectorizer.tf, vectorizer.norm, nodes, leaves, stride,
-            sums,
-        )  # fmt: skip
-        values: list[ast.Expr] = [ir.Ref(s) for s in sums]
-        if model.divisor:
-            values = [ast.BinNumExpr(v, ast.NumVal(model.divisor), ast.BinNumOpType.DIV) for v in values]
-        head = heads.ensemble_head(final_name, final, values)
-        program = ir.Program(None, (forest, *head.bindings), tuple(head.outputs()))
-        memoized = ir.Memoized("model", ir.Ref(column), program)
-        outputs = [(n, ir.Ref(n)) for n in program.output_names()]
-        return ir.Program(source, (memoized,), ((key, ir.Ref(key)), *outputs))
+        return _text_forest(column, vectorizer, tokens, final_name, final, seed_prefix, source, key)
     coef, _ = heads.coefficients(final)
     if isinstance(final, BernoulliNB):
         vectorizer = _binarized(final_name, final, vectorizer)
@@ -132,6 +117,38 @@ def _text_program(
     sums = text.term_sums("terms", vectorizer, tokens, vocabulary, dots)
     head = _linear_head(final_name, final, [ir.Ref(n) for n, _ in dots])
     return ir.Program(source, (sums, *head.bindings), ((key, ir.Ref(key)), *head.outputs()))
+
+
+def _text_forest(
+    column: str,
+    vectorizer: text.Vectorizer,
+    tokens: ir.Tokens | ir.WordGrams,
+    final_name: str,
+    final: object,
+    seed_prefix: str,
+    source: ir.Batch,
+    key: str,
+) -> ir.Program:
+    """Two memoized steps: per distinct text its known terms and counts (the key), per
+    distinct key the trees (as data) and the head."""
+    model = ensembles.ensemble(final_name, final)
+    nodes, leaves, stride = ensembles.forest_seeds(model, seed_prefix)
+    vocabulary = text.vocabulary_seed(f"{seed_prefix}_vocabulary", vectorizer, {})
+    counts = ir.TermCounts("terms", tokens, vocabulary)
+    terms = ir.Memoized("text", ir.Ref(column), ir.Program(None, (counts,), (("terms", ir.Ref("terms")),)))
+    sums = tuple(f"sum_{k}" for k in range(model.outputs))
+    forest = ir.ForestOverTerms(
+        "forest", ir.Ref("terms"), vocabulary, vectorizer.tf, vectorizer.norm, nodes, leaves, stride,
+        sums,
+    )  # fmt: skip
+    values: list[ast.Expr] = [ir.Ref(s) for s in sums]
+    if model.divisor:
+        values = [ast.BinNumExpr(v, ast.NumVal(model.divisor), ast.BinNumOpType.DIV) for v in values]
+    head = heads.ensemble_head(final_name, final, values)
+    program = ir.Program(None, (forest, *head.bindings), tuple(head.outputs()))
+    memoized = ir.Memoized("model", ir.Ref("terms"), program)
+    outputs = [(n, ir.Ref(n)) for n in program.output_names()]
+    return ir.Program(source, (terms, memoized), ((key, ir.Ref(key)), *outputs))
 
 
 def _binarized(step: str, model: BernoulliNB, vectorizer: text.Vectorizer) -> text.Vectorizer:

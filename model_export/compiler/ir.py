@@ -521,10 +521,34 @@ class Memoized:
 
 
 @dataclass(frozen=True)
+class TermCounts:
+    """The text's known terms with their counts, as one text 'term:count,term:count' ordered
+    by term ('' without a known term): two texts with the same vector get the same key, so
+    a model memoized on it runs once per distinct vector. Terms of the supported analyzers
+    hold neither ',' nor ':'."""
+
+    name: str
+    tokens: Tokens | WordGrams
+    vocabulary: Seed
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        if any(set(str(row[0])) & {",", ":"} for row in self.vocabulary.rows):
+            raise ValueError(f"{self.vocabulary.name}: a term holds ',' or ':'")
+
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def reads(self) -> set[str]:
+        return refs(self.tokens.text)
+
+
+@dataclass(frozen=True)
 class ForestOverTerms:
-    """Tree ensembles over a text's tf-idf vector x, stored as data (QuickScorer): per row,
-    the leaf each tree reaches and, for every value column k of `leaves`, the sum over trees
-    in tree order of the reached leaves' value_k, bound as sums[k].
+    """Tree ensembles over a text's tf-idf vector x (read from the TermCounts key `counts`),
+    stored as data (QuickScorer): per row, the leaf each tree reaches and, for every value
+    column k of `leaves`, the sum over trees in tree order of the reached leaves' value_k,
+    bound as sums[k].
 
     `nodes` has one row per split (feature_index, threshold, tree, mask): the split sends x
     right when x[feature_index] > threshold, and then no leaf of its left subtree can be
@@ -538,7 +562,7 @@ class ForestOverTerms:
     one leaf, reached always. Trees are numbered from 0."""
 
     name: str
-    tokens: Tokens | WordGrams
+    counts: Ref
     vocabulary: Seed
     tf: Tf
     norm: Norm | None
@@ -560,7 +584,7 @@ class ForestOverTerms:
             leaf = int(row[0]) - int(row[1]) * self.leaf_stride  # type: ignore[call-overload]
             if not 1 <= leaf < self.leaf_stride:
                 raise ValueError(f"{self.leaves.name}: leaf_id is not tree * stride + leaf")
-        if any(row[1] < 0 for row in self.nodes.rows):
+        if any(row[1] < 0 for row in self.nodes.rows):  # type: ignore[operator]
             raise ValueError("a threshold below 0 would send an absent term right")
         for name in self.sums:
             _identifier(name)
@@ -568,14 +592,20 @@ class ForestOverTerms:
     def value_columns(self) -> tuple[str, ...]:
         return self.leaves.column_names()[2:]
 
+    def first_leaves(self) -> list[tuple[float, ...]]:
+        """Per tree in order, the values of its leaf 1 (where a text no split sends right
+        exits)."""
+        found = {int(r[1]): r[2:] for r in self.leaves.rows if int(r[0]) % self.leaf_stride == 1}  # type: ignore[call-overload]
+        return [tuple(float(v) for v in found[t]) for t in range(len(found))]  # type: ignore[arg-type]
+
     def names(self) -> tuple[str, ...]:
         return self.sums
 
     def reads(self) -> set[str]:
-        return refs(self.tokens.text)
+        return {self.counts.name}
 
 
-Binding = Let | TermSums | TopTerms | Memoized | ForestOverTerms
+Binding = Let | TermSums | TopTerms | Memoized | TermCounts | ForestOverTerms
 
 
 @dataclass(frozen=True)
@@ -627,6 +657,8 @@ class Program:
             found += [s for s in (self.source.labels, self.source.trained) if s is not None]
         for binding in self.bindings:
             if isinstance(binding, TermSums | TopTerms):
+                found.append(binding.vocabulary)
+            elif isinstance(binding, TermCounts):
                 found.append(binding.vocabulary)
             elif isinstance(binding, ForestOverTerms):
                 found += [binding.vocabulary, binding.nodes, binding.leaves]

@@ -425,10 +425,15 @@ class _Query:
             # A row without known terms has no sums (or no row to join): 0, as in sklearn.
             divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
             scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
-        elif isinstance(binding, ir.ForestOverTerms):
+        elif isinstance(binding, ir.TermCounts | ir.ForestOverTerms):
             if program.source is not None:
-                raise ValueError(f"{binding.name}: a forest over terms runs once per text")
-            join, relation = "cross join lateral", self._forest(binding, alias, scope)
+                raise ValueError(f"{binding.name}: evaluated once per text, in a memoized program")
+            relation = (
+                self._term_counts(binding, alias, scope)
+                if isinstance(binding, ir.TermCounts)
+                else self._forest(binding, alias, scope)
+            )
+            join = "cross join lateral"
             scope.update({n: f"{alias}.{n}" for n in binding.names()})
         elif isinstance(binding, ir.TopTerms):
             join, relation = "cross join lateral", self._top_terms(binding, alias, scope)
@@ -564,28 +569,49 @@ class _Query:
 
     # --- bring-your-own pipelines ---
 
+    def _lookup(self, seed: ir.Seed, columns: str, condition: str) -> str:
+        """A lateral subquery reading `seed` by an index lookup per outer row (offset 0 keeps
+        it one subquery: pulled up, it could become a hash join that reads the whole seed
+        again for every distinct text of a memoized program)."""
+        return _subquery(
+            f"select {columns}\nfrom {seed_relation(seed)} as {seed.name}\n"
+            f"where {condition}\noffset 0"
+        )
+
+    def _term_counts(self, counts: ir.TermCounts, alias: str, scope: Mapping[str, str]) -> str:
+        tokens, known = self._alias("tokens"), self._alias("known")
+        split, keep = split_tokens(counts.tokens, scope, f"{tokens}.token")
+        vocabulary = counts.vocabulary.name
+        term = self._lookup(counts.vocabulary, "term", f"{vocabulary}.term = {tokens}.token")
+        select = (
+            f"select coalesce(string_agg({known}.term || ':' || {known}.tf, ','"
+            f' order by {known}.term collate "C"), \'\') as {counts.name}\n'
+            + "from "
+            + _subquery(
+                f"select {tokens}.token as term, count(*) as tf\n"
+                f"from lateral {split} as {tokens} (token)\n"
+                f"where {keep} and exists {term}\ngroup by {tokens}.token"
+            )
+            + f" as {known}"
+        )
+        return f"{_subquery(select)} as {alias}"
+
     def _forest(self, forest: ir.ForestOverTerms, alias: str, scope: Mapping[str, str]) -> str:
         """The leaf sums of ir.ForestOverTerms for the one row of a memoized program: the
-        text's known terms with their tf-idf values (normalised by a window over the terms),
-        the splits they send right, the AND of those splits' masks per tree, its first 1 the
-        exit leaf (leaf 1 for a tree no split sends right), then the leaves' values summed in
-        tree order (sum(... order by tree): scikit-learn's order, so that ties between
-        classes break the same way). Every seed is read by an index lookup per row of the
-        text (a lateral subquery kept whole by offset 0): a hash join would read the whole
-        seed again for every distinct text."""
-        tokens, vocabulary = self._alias("tokens"), self._alias("vocabulary")
-        counts, x = self._alias("counts"), self._alias("x")
+        terms and counts of the key, their tf-idf values (normalised by a window over the
+        terms), the splits they send right, the AND of those splits' masks per tree and its
+        first 1, the exit leaf, looked up for those trees only; every other tree exits at
+        its leaf 1, whose values are a constant array. The values are summed in tree order
+        (sum(... order by tree): scikit-learn's order, so ties between classes break the
+        same way)."""
+        pairs, x, vocabulary = self._alias("pairs"), self._alias("x"), self._alias("vocabulary")
         nodes, right = self._alias("nodes"), self._alias("sent_right")
-        trees, leaves = self._alias("trees"), self._alias("leaves")
-        split, keep = split_tokens(forest.tokens, scope, f"{tokens}.token")
-        counted = _subquery(
-            f"select {tokens}.token as term, count(*) as tf\n"
-            f"from lateral {split} as {tokens} (token)\nwhere {keep}\ngroup by {tokens}.token"
-        )
+        firsts, reached, leaves = self._alias("first_leaves"), self._alias("reached"), self._alias("leaves")
+        count = f"split_part({pairs}.pair, ':', 2)::float8"
         tf = {
-            ir.Tf.RAW: f"{counts}.tf::float8",
+            ir.Tf.RAW: count,
             ir.Tf.BINARY: float_literal(1.0),
-            ir.Tf.SUBLINEAR: f"(ln({counts}.tf::float8) + {float_literal(1.0)})",
+            ir.Tf.SUBLINEAR: f"(ln({count}) + {float_literal(1.0)})",
         }[forest.tf]
         value = f"{tf} * {vocabulary}.idf"
         norm = {
@@ -593,45 +619,43 @@ class _Query:
             ir.Norm.L1: f" / sum(abs({value})) over ()",
             ir.Norm.L2: f" / sqrt(sum(({value}) * ({value})) over ())",
         }[forest.norm]
-
-        def lookup(seed: ir.Seed, columns: str, condition: str) -> str:
-            return _subquery(
-                f"select {columns}\nfrom {seed_relation(seed)} as {seed.name}\n"
-                f"where {condition}\noffset 0"
-            )
-
-        term = lookup(
-            forest.vocabulary, "feature_index, idf", f"{forest.vocabulary.name}.term = {counts}.term"
+        v = forest.vocabulary.name
+        term = self._lookup(
+            forest.vocabulary, "feature_index, idf", f"{v}.term = split_part({pairs}.pair, ':', 1)"
         )
         known = _subquery(
             f"select {vocabulary}.feature_index, {value}{norm} as x\n"
-            f"from {counted} as {counts}\ncross join lateral {term} as {vocabulary}"
+            f"from unnest(string_to_array({scope[forest.counts.name]}, ',')) as {pairs} (pair)\n"
+            f"cross join lateral {term} as {vocabulary}"
         )
         n = forest.nodes.name
-        splits = lookup(
-            forest.nodes,
-            "tree, mask",
-            f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x",
+        splits = self._lookup(
+            forest.nodes, "tree, mask", f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x"
         )
         sent_right = _subquery(
             f"select {nodes}.tree, bit_and({nodes}.mask) as mask\n"
             f"from {known} as {x}\ncross join lateral {splits} as {nodes}\n"
             f"group by {nodes}.tree"
         )
-        count = 1 + max(int(row[1]) for row in forest.leaves.rows)  # type: ignore[call-overload]
-        exit_leaf = (
-            f"{trees}.tree * {forest.leaf_stride} + coalesce(position(B'1' in {right}.mask), 1)"
+        columns = forest.value_columns()
+        exit_leaf = f"{right}.tree * {forest.leaf_stride} + position(B'1' in {right}.mask)"
+        leaf = self._lookup(forest.leaves, ", ".join(columns), f"{forest.leaves.name}.leaf_id = {exit_leaf}")
+        hits = _subquery(
+            f"select {right}.tree, {', '.join(f'{leaves}.{c}' for c in columns)}\n"
+            f"from {sent_right} as {right}\ncross join lateral {leaf} as {leaves}"
         )
-        values = ", ".join(forest.value_columns())
-        leaf = lookup(forest.leaves, f"tree, {values}", f"{forest.leaves.name}.leaf_id = {exit_leaf}")
+        defaults = forest.first_leaves()
+        arrays = ",\n".join(
+            "'{" + _indent(_wrapped([repr(row[k]) for row in defaults], ",", 80), 1) + "}'::float8[]"
+            for k in range(len(columns))
+        )
         sums = ",\n".join(
-            f"{TAB}sum({leaves}.{column} order by {leaves}.tree) as {name}"
-            for column, name in zip(forest.value_columns(), forest.sums, strict=True)
+            f"{TAB}sum(coalesce({reached}.{c}, {firsts}.{c}) order by {firsts}.tree) as {name}"
+            for c, name in zip(columns, forest.sums, strict=True)
         )
         select = (
             f"select\n{sums}\n"
-            f"from generate_series(0, {count - 1}) as {trees} (tree)\n"
-            f"left join {sent_right} as {right} on {right}.tree = {trees}.tree\n"
-            f"cross join lateral {leaf} as {leaves}"
+            f"from unnest(\n{TAB}{_indent(arrays)}\n) with ordinality as {firsts} ({', '.join(columns)}, tree)\n"
+            f"left join {hits} as {reached} on {reached}.tree = {firsts}.tree - 1"
         )
         return f"{_subquery(select)} as {alias}"
