@@ -226,6 +226,4 @@ def _columns(key: str, columns: Sequence[str]) -> tuple[str, ...]:
             f"column names {bad} cannot be read without quoting: use lowercase letters, digits "
             "and underscores (rename them in the DataFrame before fitting, or in a view)",
         )
-    if key in columns:
-        raise UnsupportedStep("input", f"the key column {key} is also a feature")
-    return (key, *columns)
+    return (key, *(c for c in columns if c != key))  # a key read as a feature is read once

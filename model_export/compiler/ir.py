@@ -178,6 +178,14 @@ class IsNull(ast.Expr):
 
 
 @dataclass(frozen=True)
+class Or(ast.Expr):
+    """True when either condition holds."""
+
+    left: ast.Expr
+    right: ast.Expr
+
+
+@dataclass(frozen=True)
 class Fail(ast.Expr):
     """Stops the query with an error whose message is `message` followed by the text of
     `value` (where scikit-learn raises, e.g. an unknown category with handle_unknown='error')."""
@@ -230,7 +238,7 @@ def dtype_of(expr: ast.Expr) -> DType | None:
         return DType.FLOAT64
     if isinstance(expr, Text | Concat | LogTemplate | Digits | TextColumn):
         return DType.TEXT
-    if isinstance(expr, Bool | ast.CompExpr | IsNaN | IsNull):
+    if isinstance(expr, Bool | ast.CompExpr | IsNaN | IsNull | Or):
         return DType.BOOL
     if isinstance(expr, ast.IfExpr):
         body, orelse = dtype_of(expr.body), dtype_of(expr.orelse)

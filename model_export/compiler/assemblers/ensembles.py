@@ -170,10 +170,10 @@ def _hist_gradient_boosting(step: str, model: object) -> Ensemble:
             values[:, k] = nodes["value"]
             trees.append(
                 Tree(
-                    np.where(leaf, -2, nodes["feature_idx"]).astype(np.int64),
+                    np.where(leaf, -2, nodes["feature_idx"].astype(np.int64)),
                     nodes["num_threshold"].astype(np.float64),  # compared in float64
-                    np.where(leaf, -1, nodes["left"]).astype(np.int64),
-                    np.where(leaf, -1, nodes["right"]).astype(np.int64),
+                    np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    np.where(leaf, -1, nodes["right"].astype(np.int64)),
                     nodes["missing_go_to_left"].astype(bool),
                     values,
                 )
@@ -191,13 +191,12 @@ def _tree_case(tree: Tree, x: Sequence[ast.Expr], may_be_nan: Sequence[bool]) ->
         if tree.left[node] < 0:
             return ast.NumVal(ordinal[node], dtype=int)
         feature = x[int(tree.feature[node])]
-        left, right = walk(int(tree.left[node])), walk(int(tree.right[node]))
-        split = ast.IfExpr(lte(feature, ast.NumVal(float(tree.threshold[node]))), left, right)
-        if not may_be_nan[int(tree.feature[node])]:
-            return split
-        # NaN: the side the tree sends missing values to (PostgreSQL's NaN > every number)
-        missing = left if tree.missing_left[node] else right
-        return ast.IfExpr(ir.IsNaN(feature), missing, split)
+        test: ast.Expr = lte(feature, ast.NumVal(float(tree.threshold[node])))
+        # NaN: PostgreSQL's NaN is above every number, so x <= t sends it right already;
+        # a tree that sends missing values left says so in the same test (no subtree twice)
+        if may_be_nan[int(tree.feature[node])] and tree.missing_left[node]:
+            test = ir.Or(test, ir.IsNaN(feature))
+        return ast.IfExpr(test, walk(int(tree.left[node])), walk(int(tree.right[node])))
 
     return walk(0)
 

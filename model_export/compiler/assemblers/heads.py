@@ -152,17 +152,22 @@ def one_vs_rest_head(step: str, model: OneVsRestClassifier, dots: Sequence[ast.E
         ir.DType.FLOAT64,
     )  # fmt: skip
     d = decisions.refs()
-    names = tuple(str(c) for c in model.classes_)
-    label = ir.Argmax(tuple(reversed(d)), tuple(reversed(_texts(model.classes_))))
+    names, texts = tuple(str(c) for c in model.classes_), _texts(model.classes_)
+    if len(d) == 1:  # two classes: one estimator, its decision > 0 and [1 - p, p]
+        label: ast.Expr = ast.IfExpr(gt(d[0], ast.NumVal(0.0)), texts[1], texts[0])
+    else:
+        label = ir.Argmax(tuple(reversed(d)), tuple(reversed(texts)))
     estimator = model.estimators_[0]
     if not isinstance(estimator, LogisticRegression) and not (
         isinstance(estimator, SGDClassifier) and estimator.loss == "log_loss"
     ):
         return Head((decisions,), names, label, decisions=tuple(d))
     expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in d], ir.DType.FLOAT64)
-    total = apply_op_to_expressions(ast.BinNumOpType.ADD, *expit.refs())
-    probabilities = tuple(div(p, total) for p in expit.refs())
-    return Head((decisions, expit), names, label, probabilities=probabilities)
+    e = expit.refs()
+    if len(e) == 1:
+        return Head((decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0]))
+    total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
+    return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
 
 
 def ensemble_head(step: str, model: object, sums: Sequence[ast.Expr]) -> Head:

@@ -19,7 +19,7 @@ from m2cgen.assemblers.utils import add, div, eq, mul, sub
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep
@@ -68,6 +68,8 @@ def transform(name: str, step: object, features: Sequence[Feature]) -> list[Feat
     """The features a fitted preprocessing step outputs from its input features."""
     if step == "passthrough" or step is None:
         return list(features)
+    if isinstance(step, FunctionTransformer) and step.func is None:
+        return list(features)  # how a fitted ColumnTransformer holds a 'passthrough' part
     if isinstance(step, Pipeline):
         for inner_name, inner in step.steps:
             features = transform(f"{name}.{inner_name}", inner, features)

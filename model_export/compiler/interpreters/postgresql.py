@@ -304,6 +304,9 @@ class _Expression:
     def _IsNull(self, expr: ir.IsNull) -> str:
         return f"{_atom(self(expr.expr))} is null"
 
+    def _Or(self, expr: ir.Or) -> str:
+        return f"({self(expr.left)} or {self(expr.right)})"
+
     def _Fail(self, expr: ir.Fail) -> str:
         # No RAISE in plain SQL: casting the message to float8 stops the query with
         # `invalid input syntax for type double precision: "<message><value>"`.
