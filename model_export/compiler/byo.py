@@ -189,19 +189,21 @@ def _tabular_program(
         ]
     else:
         numbers = [f.number(final_name) for f in current]
-    x = ir.vector("x", numbers, ir.DType.FLOAT64)
-    refs = x.refs()
     if isinstance(final, ensembles.TREE_MODELS):
+        # the trees read each feature many times: bound once per row
+        x = ir.vector("x", numbers, ir.DType.FLOAT64)
         model = ensembles.ensemble(final_name, final)
-        leaves, sums = ensembles.ensemble_sums(model, refs, [f.may_be_nan for f in current])
+        leaves, sums = ensembles.ensemble_sums(model, x.refs(), [f.may_be_nan for f in current])
         head = heads.ensemble_head(final_name, final, sums)
         bindings: tuple[ir.Binding, ...] = (x, leaves, *head.bindings)
     else:
+        # a linear model reads each feature once per class: written inline, cheaper than a
+        # binding per row
         coef, _ = heads.coefficients(final)
-        if coef.shape[1] != len(refs):
-            raise UnsupportedStep(final_name, f"reads {coef.shape[1]} features, gets {len(refs)}")
-        head = _linear_head(final_name, final, [_dot(row, refs) for row in coef])
-        bindings = (x, *head.bindings)
+        if coef.shape[1] != len(numbers):
+            raise UnsupportedStep(final_name, f"reads {coef.shape[1]} features, gets {len(numbers)}")
+        head = _linear_head(final_name, final, [_dot(row, numbers) for row in coef])
+        bindings = head.bindings
     source = ir.Batch(_columns(key, columns))
     return ir.Program(source, bindings, ((key, ir.Ref(key)), *head.outputs()))
 

@@ -151,9 +151,10 @@ class LogTemplate(ast.Expr):
 @dataclass(frozen=True)
 class NumberColumn(ast.Expr):
     """A numeric column of the source as scikit-learn reads it from a DataFrame: float64,
-    NULL as NaN."""
+    NULL as NaN; with `missing` (a SimpleImputer's statistic), NULL and NaN as that value."""
 
     column: Ref
+    missing: ast.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -530,10 +531,10 @@ class Memoized:
 
 @dataclass(frozen=True)
 class TermCounts:
-    """The text's known terms with their counts, as one text 'term:count,term:count' ordered
-    by term ('' without a known term): two texts with the same vector get the same key, so
-    a model memoized on it runs once per distinct vector. Terms of the supported analyzers
-    hold neither ',' nor ':'."""
+    """The text's known terms with their counts, as one text 'term=count,term=count' ordered
+    by term ('' without a known term), each term as the vocabulary seed stores it
+    (seed_text: plain or hex, never holding ',' or '='): two texts with the same vector get
+    the same key, so a model memoized on it runs once per distinct vector."""
 
     name: str
     tokens: Tokens | WordGrams
@@ -541,8 +542,6 @@ class TermCounts:
 
     def __post_init__(self) -> None:
         _identifier(self.name)
-        if any(set(str(row[0])) & {",", ":"} for row in self.vocabulary.rows):
-            raise ValueError(f"{self.vocabulary.name}: a term holds ',' or ':'")
 
     def names(self) -> tuple[str, ...]:
         return (self.name,)

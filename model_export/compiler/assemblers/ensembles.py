@@ -51,14 +51,20 @@ def lift(threshold: float) -> float:
     """The largest float64 t' with float32(t') <= threshold, so x <= t' exactly when
     float32(x) <= threshold (float32 rounding is monotonic)."""
     t = np.float64(threshold)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, as numpy rounds x
+        return float(_lift(t))
+
+
+def _lift(t: np.float64) -> np.float64:
     below = np.float32(t)
     if np.float64(below) > t:
         below = np.nextafter(below, np.float32(-np.inf))
     above = np.nextafter(below, np.float32(np.inf))
+    # an infinite neighbour stands for 2**128, where float32 rounding overflows
+    lower = -_FLOAT32_MAX_UP if np.isinf(below) else np.float64(below)
     upper = _FLOAT32_MAX_UP if np.isinf(above) else np.float64(above)
-    middle = (np.float64(below) + upper) / 2  # exact: both are float32 values
-    lifted = middle if np.float64(np.float32(middle)) <= t else np.nextafter(middle, -np.inf)
-    return float(lifted)
+    middle = (lower + upper) / 2  # exact: both are float32 values (or 2**128)
+    return middle if np.float64(np.float32(middle)) <= t else np.nextafter(middle, -np.inf)
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,13 @@ def linear_head(step: str, model: object, dots: Sequence[ast.Expr]) -> Head:
         return Head(found.bindings, tuple(str(c) for c in model.classes_), found.label,
                     probabilities=found.probabilities)  # fmt: skip
     _, intercepts = coefficients(model)
+    if isinstance(model, LINEAR_REGRESSORS):  # read once: no binding
+        return Head((), prediction=add(dots[0], ast.NumVal(float(intercepts[0]))))
     decisions = ir.vector(
         "decision", [add(d, ast.NumVal(float(b))) for d, b in zip(dots, intercepts, strict=True)],
         ir.DType.FLOAT64,
     )  # fmt: skip
     d = decisions.refs()
-    if isinstance(model, LINEAR_REGRESSORS):
-        return Head((decisions,), prediction=d[0])
     classes = _texts(model.classes_)  # type: ignore[attr-defined]
     names = tuple(str(c) for c in model.classes_)  # type: ignore[attr-defined]
     if isinstance(model, NAIVE_BAYES):

@@ -167,6 +167,8 @@ def _simple_imputer(name: str, step: SimpleImputer, features: Sequence[Feature])
             continue
         x = feature.number(name)
         imputed = ast.IfExpr(ir.IsNaN(x), ast.NumVal(float(statistic)), x)
+        if isinstance(x, ir.NumberColumn):  # NULL or NaN in the column: one coalesce
+            imputed = ir.NumberColumn(x.column, ast.NumVal(float(statistic)))
         out.append(Feature(imputed, may_be_nan=False))
     return out
 

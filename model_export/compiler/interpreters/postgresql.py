@@ -292,7 +292,10 @@ class _Expression:
     # bring-your-own pipelines: tabular inputs
 
     def _NumberColumn(self, expr: ir.NumberColumn) -> str:
-        return f"coalesce({_atom(self(expr.column))}::float8, {float_literal(math.nan)})"
+        value = f"{_atom(self(expr.column))}::float8"
+        if expr.missing is None:
+            return f"coalesce({value}, {float_literal(math.nan)})"
+        return f"coalesce(nullif({value}, {float_literal(math.nan)}), {self(expr.missing)})"
 
     def _TextColumn(self, expr: ir.TextColumn) -> str:
         return f"{_atom(self(expr.column))}::text"
@@ -338,6 +341,17 @@ def _source(source: ir.Source) -> tuple[str, str]:
     if source.trained:
         template += f", trained_seed='{source.trained.name}'"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
+
+
+def stored_text(text: str) -> str:
+    """SQL of ir.seed_text: a text as a seed's CSV stores it (plain, or TEXT_ESCAPE + the hex
+    of its UTF-8 bytes), to look a seed's row up by its index."""
+    prefix = expression(ir.Text(ir.TEXT_ESCAPE), {})
+    words = ", ".join(expression(ir.Text(w), {}) for w in sorted(ir._NULL_WORDS))
+    return (
+        f"case when {text} ~ '^[A-Za-z0-9_]+$' and lower({text}) not in ({words}) then {text}"
+        f" else {prefix} || encode(convert_to({text}, 'UTF8'), 'hex') end"
+    )
 
 
 def seed_relation(seed: ir.Seed) -> str:
@@ -575,23 +589,23 @@ class _Query:
     def _lookup(self, seed: ir.Seed, columns: str, condition: str) -> str:
         """A lateral subquery reading `seed` by an index lookup per outer row (offset 0 keeps
         it one subquery: pulled up, it could become a hash join that reads the whole seed
-        again for every distinct text of a memoized program)."""
-        return _subquery(
-            f"select {columns}\nfrom {seed_relation(seed)} as {seed.name}\n"
-            f"where {condition}\noffset 0"
-        )
+        again for every distinct text of a memoized program). The seed is read as stored:
+        a text is compared in its stored form (stored_text), which the index holds."""
+        table = "{{ ref('" + seed.name + "') }}"
+        return _subquery(f"select {columns}\nfrom {table} as {seed.name}\nwhere {condition}\noffset 0")
 
     def _term_counts(self, counts: ir.TermCounts, alias: str, scope: Mapping[str, str]) -> str:
         tokens, known = self._alias("tokens"), self._alias("known")
         split, keep = split_tokens(counts.tokens, scope, f"{tokens}.token")
         vocabulary = counts.vocabulary.name
-        term = self._lookup(counts.vocabulary, "term", f"{vocabulary}.term = {tokens}.token")
+        stored = stored_text(f"{tokens}.token")
+        term = self._lookup(counts.vocabulary, "term", f"{vocabulary}.term = {stored}")
         select = (
-            f"select coalesce(string_agg({known}.term || ':' || {known}.tf, ','"
+            f"select coalesce(string_agg({known}.term || '=' || {known}.tf, ','"
             f' order by {known}.term collate "C"), \'\') as {counts.name}\n'
             + "from "
             + _subquery(
-                f"select {tokens}.token as term, count(*) as tf\n"
+                f"select {stored} as term, count(*) as tf\n"
                 f"from lateral {split} as {tokens} (token)\n"
                 f"where {keep} and exists {term}\ngroup by {tokens}.token"
             )
@@ -610,7 +624,7 @@ class _Query:
         pairs, x, vocabulary = self._alias("pairs"), self._alias("x"), self._alias("vocabulary")
         nodes, right = self._alias("nodes"), self._alias("sent_right")
         firsts, reached, leaves = self._alias("first_leaves"), self._alias("reached"), self._alias("leaves")
-        count = f"split_part({pairs}.pair, ':', 2)::float8"
+        count = f"split_part({pairs}.pair, '=', 2)::float8"
         tf = {
             ir.Tf.RAW: count,
             ir.Tf.BINARY: float_literal(1.0),
@@ -624,7 +638,7 @@ class _Query:
         }[forest.norm]
         v = forest.vocabulary.name
         term = self._lookup(
-            forest.vocabulary, "feature_index, idf", f"{v}.term = split_part({pairs}.pair, ':', 1)"
+            forest.vocabulary, "feature_index, idf", f"{v}.term = split_part({pairs}.pair, '=', 1)"
         )
         known = _subquery(
             f"select {vocabulary}.feature_index, {value}{norm} as x\n"
