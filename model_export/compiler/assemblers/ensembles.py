@@ -51,6 +51,8 @@ def lift(threshold: float) -> float:
     """The largest float64 t' with float32(t') <= threshold, so x <= t' exactly when
     float32(x) <= threshold (float32 rounding is monotonic)."""
     t = np.float64(threshold)
+    if t == np.inf:  # a split of the missing values from the rest: every number is below
+        return float(t)
     with np.errstate(over="ignore"):  # beyond float32's range: inf, as numpy rounds x
         return float(_lift(t))
 

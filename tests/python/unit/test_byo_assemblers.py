@@ -16,7 +16,7 @@ from model_export import cli
 from model_export.compiler import supported
 from model_export.compiler.assemblers import ensembles
 
-FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64)
+FLOATS = st.floats(allow_nan=False, width=64)
 
 
 @given(threshold=FLOATS, x=FLOATS)
