@@ -1,4 +1,4 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, label (template labels for
+"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label (template labels for
 the next export), and the model lifecycle: versions, activate, rollback, promote, challenger
 (role changes only: nothing retrains)."""
 
@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         "--name", required=True, type=_macro_name, help="macro name (ml_ is prefixed if missing)"
     )
 
+    cs = command("compile-sql", "a fitted Pipeline (joblib) as one plain SQL script for psql")
+    cs.add_argument("path", type=Path)
+    cs.add_argument("--name", required=True, type=_macro_name, help="the view's name")
+    cs.add_argument("--batch", required=True, help="the relation to score (schema.table)")
+    cs.add_argument("--schema", default="ml_byo", type=_macro_name, help="for the view and seeds")
+    cs.add_argument("--output", type=Path, help="the script's file (default: standard output)")
+
     la = command("label", "label the template of a logged line, for the next export")
     la.add_argument("--log-entry-id", type=int, required=True, help="a line of the template")
     kind = la.add_mutually_exclusive_group(required=True)
@@ -189,6 +196,26 @@ def _compile_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_sql(args: argparse.Namespace) -> int:
+    from model_export.compiler.plain_sql import plain_sql
+
+    if not args.path.is_file():
+        print(f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr)
+        return 2
+    try:
+        compiled = compile_pipeline(load_pipeline(args.path), args.name)
+    except UnsupportedStep as error:
+        print(f"cannot compile {args.path}: {error}", file=sys.stderr)
+        return 2
+    script = plain_sql(compiled, args.batch, args.schema, args.project_dir)
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        print(f"wrote {args.output}: psql -v ON_ERROR_STOP=1 -f {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
@@ -199,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     if args.command == "compile-pipeline":
         return _compile_pipeline(args)
+    if args.command == "compile-sql":
+        return _compile_sql(args)
     if args.command == "demo-model":
         from model_export.demo_model import retrain_demo_model  # loads logs: imports the loader
 

@@ -7,7 +7,9 @@ decision value and prediction within 1e-9. Then random pipelines over random dat
 from __future__ import annotations
 
 import glob
+import subprocess
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,9 +46,17 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from dbt_project.database import connect
+from model_export import cli
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
-from model_export.lifecycle.verify_pipeline import verify_pipeline
+from model_export.lifecycle.verify import compare
+from model_export.lifecycle.verify_pipeline import (
+    load_frame,
+    pipeline_inputs,
+    reference,
+    verify_pipeline,
+)
 from tests.python.harness.pipeline import LOGHUB
 
 NUMERIC = ["status", "response_ms", "bytes"]
@@ -347,3 +357,39 @@ def test_random_pipelines_equal_scikit_learn(
     scored = frame.copy()
     scored["kind"] = pd.Series(scored_categories[:rows], dtype=object)
     assert_exact(verify_pipeline(module_db, pipeline, scored), rows)
+
+
+# --- the plain-SQL form ---
+
+
+@pytest.mark.parametrize("kind", ["tabular", "text_forest"])
+def test_compile_sql_script_runs_in_psql(
+    module_db: str, messages: pd.DataFrame, tmp_path, kind: str
+) -> None:
+    """`compile-sql` writes a script psql runs as it is; its view scores like scikit-learn."""
+    if kind == "tabular":
+        pipeline = Pipeline([("prep", preprocess()), ("model", GradientBoostingClassifier(n_estimators=10))])
+        pipeline.fit(TRAIN, LEVEL)
+        frame = SCORED
+    else:
+        train, labels, frame = _text_sets(messages)
+        vectorizer = TfidfVectorizer(max_features=300, ngram_range=(1, 2))
+        pipeline = Pipeline([("tfidf", vectorizer), ("model", RandomForestClassifier(10, random_state=0))])
+        pipeline.fit(train["message"].tolist(), labels)
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipeline, path)
+    load_frame(module_db, f"scored_{kind}", frame.sort_values("log_entry_id"))
+    script = tmp_path / "model.sql"
+    code = cli.main(
+        ["compile-sql", str(path), "--name", "my_model", "--batch", f"public.scored_{kind}",
+         "--schema", f"byo_{kind}", "--output", str(script)]
+    )  # fmt: skip
+    assert code == 0
+    assert "{{" not in script.read_text() and "ref(" not in script.read_text()
+    subprocess.run(["psql", module_db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True)
+    with connect(module_db) as conn, conn.cursor() as cur:
+        cur.execute(f"select * from byo_{kind}.my_model order by log_entry_id")
+        names = [d.name for d in cur.description]
+        got = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    expected = reference(pipeline, pipeline_inputs(pipeline, frame.sort_values("log_entry_id")))
+    assert_exact(compare("my_model", got, expected, {"predicted_label"}), len(frame))
