@@ -9,7 +9,8 @@ scikit-learn and numpy stay the ones in use. Without it the bench says how to in
 and exits.
 
 In a database of its own (`logml_bench_orbital`, dropped at the end): a table of --rows rows
-of 8 numeric columns (a seeded generator), every pipeline fitted on the first --train-rows rows, then for each pipeline and
+of 8 numeric columns (a seeded generator), every pipeline fitted on the first --train-rows
+rows, then for each pipeline and
 each compiler: compile time, SQL size (the macro for model_export, its seeds apart), and
 the time of `create table ... as <scoring SQL>` over every row (median of --repeat runs,
 the two compilers alternating). Both results are compared with scikit-learn's on a sample
@@ -29,6 +30,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +48,7 @@ COLUMNS = [f"c{j}" for j in range(8)]
 TABLE = "bench_rows"
 
 
-def _orbital() -> object:
+def _orbital() -> Any:
     sys.path.append(str(BENCH_DEPS))
     try:
         import orbital  # type: ignore[import-not-found]
@@ -76,8 +78,8 @@ def target(frame: pd.DataFrame) -> np.ndarray:
     return (frame["c0"] * 2.0 + frame["c1"] ** 2 / 10.0 - frame["c4"]).to_numpy()
 
 
-def pipelines() -> dict[str, tuple[Callable[[], object], bool]]:
-    """name -> (an unfitted Pipeline, whether it is a classifier)."""
+def pipelines() -> dict[str, tuple[Callable[[], Any], str]]:
+    """name -> (an unfitted Pipeline, its target: multiclass, binary or regression)."""
     from sklearn.ensemble import (
         GradientBoostingClassifier,
         GradientBoostingRegressor,
@@ -89,30 +91,41 @@ def pipelines() -> dict[str, tuple[Callable[[], object], bool]]:
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
-    def scaled(model: Callable[[], object]) -> Callable[[], object]:
+    def scaled(model: Callable[[], object]) -> Callable[[], Any]:
         return lambda: make_pipeline(StandardScaler(), model())
 
+    def boosting() -> object:
+        return GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)
+
     return {
-        "StandardScaler + LogisticRegression": (scaled(lambda: LogisticRegression(max_iter=500)), True),
-        "MinMaxScaler + LinearRegression": (
-            lambda: make_pipeline(SimpleImputer(), MinMaxScaler(), LinearRegression()), False
+        "StandardScaler + LogisticRegression, 3 classes": (
+            scaled(lambda: LogisticRegression(max_iter=500)), "multiclass"
         ),
-        "StandardScaler + DecisionTree(depth 8)": (
-            scaled(lambda: DecisionTreeClassifier(max_depth=8, random_state=0)), True
+        "SimpleImputer + MinMaxScaler + LinearRegression": (
+            lambda: make_pipeline(SimpleImputer(), MinMaxScaler(), LinearRegression()), "regression"
         ),
-        "StandardScaler + GradientBoosting(100, depth 3)": (
-            scaled(lambda: GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)),
-            True,
+        "StandardScaler + DecisionTree(depth 8), 3 classes": (
+            scaled(lambda: DecisionTreeClassifier(max_depth=8, random_state=0)), "multiclass"
+        ),
+        "StandardScaler + GradientBoosting(100, depth 3), binary": (scaled(boosting), "binary"),
+        "StandardScaler + GradientBoosting(100, depth 3), 3 classes": (
+            scaled(boosting), "multiclass"
         ),
         "StandardScaler + GradientBoostingRegressor(100, depth 3)": (
-            scaled(lambda: GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0)),
-            False,
+            scaled(lambda: GradientBoostingRegressor(max_depth=3, random_state=0)), "regression"
         ),
-        "StandardScaler + RandomForest(100, depth 8)": (
+        "StandardScaler + RandomForest(100, depth 8), binary": (
             scaled(lambda: RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0)),
-            True,
+            "binary",
         ),
     }  # fmt: skip
+
+
+def fit_target(frame: pd.DataFrame, kind: str) -> np.ndarray:
+    if kind == "regression":
+        return target(frame)
+    classes = labels(frame)
+    return (classes == 2).astype(int) if kind == "binary" else classes
 
 
 def timed(url: str, query: str, repeat: int, timeout: int) -> float:
@@ -145,7 +158,9 @@ def exactness(got: pd.DataFrame, expected: dict[str, np.ndarray], columns: dict[
             continue
         values = got[theirs].to_numpy()
         if ours == "predicted_label":
-            text = [bytes(v).decode() if isinstance(v, bytes | memoryview) else str(v) for v in values]
+            text = [
+                bytes(v).decode() if isinstance(v, bytes | memoryview) else str(v) for v in values
+            ]
             parts.append(f"labels {np.mean(np.asarray(text) == expected[ours]):.6f}")
         else:
             diff = np.abs(values.astype(np.float64) - expected[ours])
@@ -170,27 +185,33 @@ def main() -> None:
     with connect(server, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(DATABASE)))
         cur.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
-    url = server.replace("/logml?", f"/{DATABASE}?") if "/logml?" in server else f"{server.rsplit('/', 1)[0]}/{DATABASE}"
+    url = (
+        server.replace("/logml?", f"/{DATABASE}?")
+        if "/logml?" in server
+        else f"{server.rsplit('/', 1)[0]}/{DATABASE}"
+    )
     frame = rows(args.rows)
     load_frame(url, TABLE, frame)
     train = frame.iloc[: args.train_rows]
-    check = frame.sample(min(args.check_rows, len(frame)), random_state=1).sort_values("log_entry_id")
+    check = frame.sample(min(args.check_rows, len(frame)), random_state=1).sort_values(
+        "log_entry_id"
+    )
     ids = check["log_entry_id"].tolist()
     features = {"log_entry_id": types.Int64ColumnType(passthrough=True)}
     features |= {c: types.DoubleColumnType() for c in COLUMNS}
     lines = []
     with tempfile.TemporaryDirectory() as folder:
-        for name, (make, classifier) in pipelines().items():
+        for name, (make, kind) in pipelines().items():
             if args.only and args.only not in name:
                 continue
-            pipeline = make().fit(train[COLUMNS], labels(train) if classifier else target(train))
+            pipeline = make().fit(train[COLUMNS], fit_target(train, kind))
             expected = reference(pipeline, check[COLUMNS])
             ours = {"predicted_label": "predicted_label", "prediction": "prediction"}
             ours |= {k: k for k in expected if k.startswith("probability_")}
             classes = [str(c) for c in getattr(pipeline, "classes_", [])]
             theirs = {"predicted_label": "output_label", "prediction": "variable"}
             theirs |= {f"probability_{k}": f"output_probability.{c}" for k, c in enumerate(classes)}
-            row = {"pipeline": name}
+            row: dict[str, Any] = {"pipeline": name}
             # model_export
             start = time.perf_counter()
             compiled = compile_pipeline(pipeline, "ml_bench")
@@ -204,20 +225,24 @@ def main() -> None:
                 start = time.perf_counter()
                 parsed = orbital.parse_pipeline(pipeline, features=features)
                 their_sql = orbital.export_sql(
-                    TABLE, parsed, dialect="postgres",
+                    TABLE,
+                    parsed,
+                    dialect="postgres",
                     projection=orbital.ResultsProjection(select=["log_entry_id"]),
                 )
                 row["their_compile"] = time.perf_counter() - start
                 row["their_size"] = len(their_sql.encode())
             except Exception as error:  # noqa: BLE001 - reported as the bench's finding
                 their_sql, row["their_error"] = None, f"compile: {str(error).splitlines()[0][:120]}"
-            for turn in range(args.repeat):
+            for _ in range(args.repeat):
                 row.setdefault("ours_times", []).append(timed(url, ours_sql, 1, args.timeout))
                 if their_sql and "their_error" not in row:
                     try:
-                        row.setdefault("their_times", []).append(timed(url, their_sql, 1, args.timeout))
-                    except Exception as error:  # noqa: BLE001
+                        seconds = timed(url, their_sql, 1, args.timeout)
+                    except Exception as error:  # noqa: BLE001 - reported as the bench's finding
                         row["their_error"] = f"PostgreSQL: {str(error).splitlines()[0][:120]}"
+                    else:
+                        row.setdefault("their_times", []).append(seconds)
             got = fetch_checked(url, ours_sql, "log_entry_id", ids)
             row["ours_exact"] = exactness(got, expected, ours)
             if "their_times" in row and "their_error" not in row:
@@ -235,14 +260,15 @@ def main() -> None:
 
 def _line(row: dict) -> str:
     ours = statistics.median(row["ours_times"])
-    theirs = statistics.median(row["their_times"]) if "their_times" in row else None
-    theirs = theirs if "their_error" not in row else None
+    done = "their_times" in row and "their_error" not in row
+    theirs = statistics.median(row["their_times"]) if done else None
     ratio = f"{theirs / ours:.2f}x" if theirs else "-"
     their_text = (
         f"{theirs:.2f} s, {row['their_size'] / 1000:.0f} kB, compile {row['their_compile']:.2f} s,"
         f" {row['their_exact']}"
         if theirs
         else row.get("their_error", "-")
+        + (f" ({row['their_size'] / 1000:.0f} kB of SQL)" if "their_size" in row else "")
     )
     return (
         f"| {row['pipeline']} | {ours:.2f} s, {row['ours_size'] / 1000:.0f} kB, compile"

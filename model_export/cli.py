@@ -1,6 +1,6 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label (template labels for
-the next export), and the model lifecycle: versions, activate, rollback, promote, challenger
-(role changes only: nothing retrains)."""
+"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label
+(template labels for the next export), and the model lifecycle: versions, activate, rollback,
+promote, challenger (role changes only: nothing retrains)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
-
 
 _MACRO_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -180,7 +179,9 @@ def _versions(url: str) -> int:
 def _compile_pipeline(args: argparse.Namespace) -> int:
     name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
     if not args.path.is_file():
-        print(f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr)
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
         return 2
     pipeline = load_pipeline(args.path)
     try:
@@ -200,7 +201,9 @@ def _compile_sql(args: argparse.Namespace) -> int:
     from model_export.compiler.plain_sql import plain_sql
 
     if not args.path.is_file():
-        print(f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr)
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
         return 2
     try:
         compiled = compile_pipeline(load_pipeline(args.path), args.name)

@@ -135,15 +135,19 @@ def _text_forest(
     nodes, leaves, stride = ensembles.forest_seeds(model, seed_prefix)
     vocabulary = text.vocabulary_seed(f"{seed_prefix}_vocabulary", vectorizer, {})
     counts = ir.TermCounts("terms", tokens, vocabulary)
-    terms = ir.Memoized("text", ir.Ref(column), ir.Program(None, (counts,), (("terms", ir.Ref("terms")),)))
+    terms = ir.Memoized(
+        "text", ir.Ref(column), ir.Program(None, (counts,), (("terms", ir.Ref("terms")),))
+    )
     sums = tuple(f"sum_{k}" for k in range(model.outputs))
     forest = ir.ForestOverTerms(
-        "forest", ir.Ref("terms"), vocabulary, vectorizer.tf, vectorizer.norm, nodes, leaves, stride,
-        sums,
+        "forest", ir.Ref("terms"), vocabulary, vectorizer.tf, vectorizer.norm, nodes, leaves,
+        stride, sums,
     )  # fmt: skip
     values: list[ast.Expr] = [ir.Ref(s) for s in sums]
     if model.divisor:
-        values = [ast.BinNumExpr(v, ast.NumVal(model.divisor), ast.BinNumOpType.DIV) for v in values]
+        values = [
+            ast.BinNumExpr(v, ast.NumVal(model.divisor), ast.BinNumOpType.DIV) for v in values
+        ]
     head = heads.ensemble_head(final_name, final, values)
     program = ir.Program(None, (forest, *head.bindings), tuple(head.outputs()))
     memoized = ir.Memoized("model", ir.Ref("terms"), program)
@@ -184,7 +188,11 @@ def _tabular_program(
     if isinstance(final, BernoulliNB) and final.binarize is not None:
         threshold = ast.NumVal(float(final.binarize))
         numbers = [
-            ast.IfExpr(ast.CompExpr(f.number(final_name), threshold, ast.CompOpType.GT), tabular.ONE, tabular.ZERO)
+            ast.IfExpr(
+                ast.CompExpr(f.number(final_name), threshold, ast.CompOpType.GT),
+                tabular.ONE,
+                tabular.ZERO,
+            )
             for f in current
         ]
     else:
@@ -201,7 +209,9 @@ def _tabular_program(
         # binding per row
         coef, _ = heads.coefficients(final)
         if coef.shape[1] != len(numbers):
-            raise UnsupportedStep(final_name, f"reads {coef.shape[1]} features, gets {len(numbers)}")
+            raise UnsupportedStep(
+                final_name, f"reads {coef.shape[1]} features, gets {len(numbers)}"
+            )
         head = _linear_head(final_name, final, [_dot(row, numbers) for row in coef])
         bindings = head.bindings
     source = ir.Batch(_columns(key, columns))

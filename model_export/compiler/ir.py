@@ -663,9 +663,7 @@ class Program:
             found.append(self.source.frequency)
             found += [s for s in (self.source.labels, self.source.trained) if s is not None]
         for binding in self.bindings:
-            if isinstance(binding, TermSums | TopTerms):
-                found.append(binding.vocabulary)
-            elif isinstance(binding, TermCounts):
+            if isinstance(binding, TermSums | TopTerms | TermCounts):
                 found.append(binding.vocabulary)
             elif isinstance(binding, ForestOverTerms):
                 found += [binding.vocabulary, binding.nodes, binding.leaves]

@@ -17,8 +17,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_export.compiler import ir
-from model_export.compiler import byo
+from model_export.compiler import byo, ir
 from model_export.compiler.assemblers import UnsupportedStep, anomaly, linear, text
 from model_export.compiler.interpreters import postgresql
 from model_export.training.features import STG_COLUMNS, LogFeatures, MessageColumn
@@ -75,15 +74,18 @@ def compile_program(name: str, program: ir.Program) -> Compiled:
 def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()) -> ir.Program:
     """The IR of compile_pipeline (seed names start with `name`)."""
     steps = model_steps(pipeline)
-    if len(steps) == 2 and isinstance(steps[0][1], LogFeatures):
-        (_, featurizer), (model_step, model) = steps
+    featurizer = steps[0][1] if steps else None
+    if len(steps) == 2 and isinstance(featurizer, LogFeatures):
+        model_step, model = steps[1]
         found = anomaly.detector(model_step, model)
         source = ir.LogFeatureRows(anomaly.template_seed(featurizer))
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
     if len(steps) == 2 and isinstance(steps[0][1], CountVectorizer):
         (feature_step, featurizer), (_, model) = steps
         if type(model) is LogisticRegression:
-            return _linear_text(name, text.read_vectorizer(feature_step, featurizer), model, outputs)
+            return _linear_text(
+                name, text.read_vectorizer(feature_step, featurizer), model, outputs
+            )
     program = byo.byo_program(steps, name)
     renamed = {"predicted_label": outputs.label, "confidence": outputs.confidence}
     return ir.Program(

@@ -63,7 +63,11 @@ def plain_sql(compiled: Compiled, batch: str, schema: str, project_dir: Path) ->
         )
         write_files(
             project,
-            {Path("macros/generated") / f"{compiled.name}.sql": macro_file(compiled.name, compiled.body)},
+            {
+                Path("macros/generated") / f"{compiled.name}.sql": macro_file(
+                    compiled.name, compiled.body
+                )
+            },
         )
         query = render_macro(project, compiled.name, schema, batch)
     statements: list[str] = [f"create schema if not exists {schema}"]
@@ -75,4 +79,3 @@ def plain_sql(compiled: Compiled, batch: str, schema: str, project_dir: Path) ->
         f"-- Scores every row of {batch}: select * from {schema}.{compiled.name};\n"
     )
     return header + "".join(f"{s};\n\n" for s in statements)
-

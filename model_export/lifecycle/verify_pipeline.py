@@ -103,7 +103,9 @@ def install(url: str, compiled: Compiled, project: Path, schema: str = SCHEMA) -
     """The macro and seeds written into `project` (a dbt project folder) and the seeds
     loaded into `schema` as dbt seed loads them."""
     (project / "macros").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "macros" / "log_features.sql", project / "macros" / "log_features.sql")
+    shutil.copyfile(
+        PROJECT_ROOT / "macros" / "log_features.sql", project / "macros" / "log_features.sql"
+    )
     write_files(project, rendered_files([compiled]))
     load_seeds(url, project, schema)
 

@@ -127,11 +127,15 @@ def ensemble(step: str, model: object) -> Ensemble:
         raise UnsupportedStep(step, "multi-output trees are not supported")
     if isinstance(model, (*SINGLE_TREES, *FORESTS)):
         members = [model] if isinstance(model, SINGLE_TREES) else list(model.estimators_)
-        classifier = isinstance(model, DecisionTreeClassifier | RandomForestClassifier | ExtraTreesClassifier)
+        classifier = isinstance(
+            model, DecisionTreeClassifier | RandomForestClassifier | ExtraTreesClassifier
+        )
         trees = tuple(
             _sklearn_tree(
                 m,
-                _class_probabilities(m) if classifier else m.tree_.value[:, 0, :1].astype(np.float64),
+                _class_probabilities(m)
+                if classifier
+                else m.tree_.value[:, 0, :1].astype(np.float64),
                 lifted=True,
             )
             for m in members
@@ -220,7 +224,9 @@ def ensemble_sums(
         for tree, ordinal in zip(model.trees, leaves.refs(), strict=True):
             table = tuple(float(tree.values[node, k]) for node in tree.leaves_in_order())
             terms.append(ir.Lookup(table, ordinal))
-        total = apply_op_to_expressions(ast.BinNumOpType.ADD, *terms) if len(terms) > 1 else terms[0]
+        total = (
+            apply_op_to_expressions(ast.BinNumOpType.ADD, *terms) if len(terms) > 1 else terms[0]
+        )
         if model.divisor:
             total = ast.BinNumExpr(total, ast.NumVal(model.divisor), ast.BinNumOpType.DIV)
         sums.append(total)

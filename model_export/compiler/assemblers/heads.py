@@ -120,12 +120,18 @@ def linear_head(step: str, model: object, dots: Sequence[ast.Expr]) -> Head:
     names = tuple(str(c) for c in model.classes_)  # type: ignore[attr-defined]
     if isinstance(model, NAIVE_BAYES):
         return _naive_bayes(decisions, classes, names)
-    label = ast.IfExpr(gt(d[0], ast.NumVal(0.0)), classes[1], classes[0]) if len(d) == 1 else ir.Argmax(d, classes)
+    label = (
+        ast.IfExpr(gt(d[0], ast.NumVal(0.0)), classes[1], classes[0])
+        if len(d) == 1
+        else ir.Argmax(d, classes)
+    )
     if isinstance(model, SGDClassifier) and model.loss == "log_loss":
         expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in d], ir.DType.FLOAT64)
         e = expit.refs()
         if len(e) == 1:
-            return Head((decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0]))
+            return Head(
+                (decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0])
+            )
         total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
         return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
     return Head((decisions,), names, label, decisions=tuple(d))
@@ -138,7 +144,9 @@ def _naive_bayes(decisions: ir.Let, classes: tuple[ir.Text, ...], names: tuple[s
     total = apply_op_to_expressions(ast.BinNumOpType.ADD, *[ast.ExpExpr(sub(j, m)) for j in jll])
     norm = ir.vector("log_total", [add(m, ast.LogExpr(total))], ir.DType.FLOAT64)
     p = ir.vector("proba", [ast.ExpExpr(sub(j, norm.refs()[0])) for j in jll], ir.DType.FLOAT64)
-    return Head((decisions, largest, norm, p), names, ir.Argmax(jll, classes), probabilities=p.refs())
+    return Head(
+        (decisions, largest, norm, p), names, ir.Argmax(jll, classes), probabilities=p.refs()
+    )
 
 
 def one_vs_rest_head(step: str, model: OneVsRestClassifier, dots: Sequence[ast.Expr]) -> Head:
@@ -165,7 +173,9 @@ def one_vs_rest_head(step: str, model: OneVsRestClassifier, dots: Sequence[ast.E
     expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in d], ir.DType.FLOAT64)
     e = expit.refs()
     if len(e) == 1:
-        return Head((decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0]))
+        return Head(
+            (decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0])
+        )
     total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
     return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
 
@@ -193,19 +203,24 @@ def ensemble_head(step: str, model: object, sums: Sequence[ast.Expr]) -> Head:
         p1 = expit.refs()[0]
         probabilities = (sub(ast.NumVal(1.0), p1), p1)
         if isinstance(model, BOOSTING):
-            label: ast.Expr = ast.IfExpr(ast.CompExpr(r[0], ast.NumVal(0.0), ast.CompOpType.GTE), texts[1], texts[0])
+            label: ast.Expr = ast.IfExpr(
+                ast.CompExpr(r[0], ast.NumVal(0.0), ast.CompOpType.GTE), texts[1], texts[0]
+            )
         else:
             label = ir.Argmax(probabilities, texts)
         return Head((raw, expit), names, label, probabilities=probabilities)
     softmax = _softmax(r)
-    label = ir.Argmax(r, texts) if isinstance(model, BOOSTING) else ir.Argmax(softmax[-1].refs(), texts)
+    label = (
+        ir.Argmax(r, texts) if isinstance(model, BOOSTING) else ir.Argmax(softmax[-1].refs(), texts)
+    )
     return Head((raw, *softmax), names, label, probabilities=softmax[-1].refs())
 
 
 def _softmax(values: Sequence[ir.Ref]) -> tuple[ir.Let, ...]:
     largest = ir.vector("largest", [ir.Max(tuple(values))], ir.DType.FLOAT64)
-    exps = ir.vector("exps", [ast.ExpExpr(sub(v, largest.refs()[0])) for v in values], ir.DType.FLOAT64)
+    exps = ir.vector(
+        "exps", [ast.ExpExpr(sub(v, largest.refs()[0])) for v in values], ir.DType.FLOAT64
+    )
     total = apply_op_to_expressions(ast.BinNumOpType.ADD, *exps.refs())
     softmax = ir.vector("softmax", [div(e, total) for e in exps.refs()], ir.DType.FLOAT64)
     return largest, exps, softmax
-

@@ -131,7 +131,10 @@ def _min_max_scaler(name: str, step: MinMaxScaler, features: Sequence[Feature]) 
     low, high = (ast.NumVal(float(v)) for v in step.feature_range)
     out = []
     for j, feature in enumerate(features):
-        x = add(mul(feature.number(name), ast.NumVal(float(step.scale_[j]))), ast.NumVal(float(step.min_[j])))
+        x = add(
+            mul(feature.number(name), ast.NumVal(float(step.scale_[j]))),
+            ast.NumVal(float(step.min_[j])),
+        )
         if step.clip:
             # np.clip keeps NaN; PostgreSQL sorts NaN above every number, so test it first
             x = ast.IfExpr(

@@ -123,7 +123,8 @@ def word_grams(grams: ir.WordGrams, scope: Mapping[str, str]) -> str:
         words = ", ".join(expression(ir.Text(w), {}) for w in sorted(grams.stop_words))
         keep += f"\n{TAB}and ngram_split.token <> all(array[{words}])"
     return _subquery(
-        "select array_to_string(ngram_words.words[ngram_start.i:ngram_start.i + ngram_n.n - 1], ' ')\n"
+        "select array_to_string(\n"
+        f"{TAB}ngram_words.words[ngram_start.i:ngram_start.i + ngram_n.n - 1], ' '\n)\n"
         "from (\n"
         f"{TAB}select array_agg(ngram_split.token order by ngram_split.position) as words\n"
         f"{TAB}from {_indent(split)} with ordinality as ngram_split (token, position)\n"
@@ -592,7 +593,9 @@ class _Query:
         again for every distinct text of a memoized program). The seed is read as stored:
         a text is compared in its stored form (stored_text), which the index holds."""
         table = "{{ ref('" + seed.name + "') }}"
-        return _subquery(f"select {columns}\nfrom {table} as {seed.name}\nwhere {condition}\noffset 0")
+        return _subquery(
+            f"select {columns}\nfrom {table} as {seed.name}\nwhere {condition}\noffset 0"
+        )
 
     def _term_counts(self, counts: ir.TermCounts, alias: str, scope: Mapping[str, str]) -> str:
         tokens, known = self._alias("tokens"), self._alias("known")
@@ -602,7 +605,7 @@ class _Query:
         term = self._lookup(counts.vocabulary, "term", f"{vocabulary}.term = {stored}")
         select = (
             f"select coalesce(string_agg({known}.term || '=' || {known}.tf, ','"
-            f' order by {known}.term collate "C"), \'\') as {counts.name}\n'
+            f" order by {known}.term collate \"C\"), '') as {counts.name}\n"
             + "from "
             + _subquery(
                 f"select {stored} as term, count(*) as tf\n"
@@ -623,7 +626,11 @@ class _Query:
         same way)."""
         pairs, x, vocabulary = self._alias("pairs"), self._alias("x"), self._alias("vocabulary")
         nodes, right = self._alias("nodes"), self._alias("sent_right")
-        firsts, reached, leaves = self._alias("first_leaves"), self._alias("reached"), self._alias("leaves")
+        firsts, reached, leaves = (
+            self._alias("first_leaves"),
+            self._alias("reached"),
+            self._alias("leaves"),
+        )
         count = f"split_part({pairs}.pair, '=', 2)::float8"
         tf = {
             ir.Tf.RAW: count,
@@ -647,7 +654,9 @@ class _Query:
         )
         n = forest.nodes.name
         splits = self._lookup(
-            forest.nodes, "tree, mask", f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x"
+            forest.nodes,
+            "tree, mask",
+            f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x",
         )
         sent_right = _subquery(
             f"select {nodes}.tree, bit_and({nodes}.mask) as mask\n"
@@ -656,14 +665,18 @@ class _Query:
         )
         columns = forest.value_columns()
         exit_leaf = f"{right}.tree * {forest.leaf_stride} + position(B'1' in {right}.mask)"
-        leaf = self._lookup(forest.leaves, ", ".join(columns), f"{forest.leaves.name}.leaf_id = {exit_leaf}")
+        leaf = self._lookup(
+            forest.leaves, ", ".join(columns), f"{forest.leaves.name}.leaf_id = {exit_leaf}"
+        )
         hits = _subquery(
             f"select {right}.tree, {', '.join(f'{leaves}.{c}' for c in columns)}\n"
             f"from {sent_right} as {right}\ncross join lateral {leaf} as {leaves}"
         )
         defaults = forest.first_leaves()
         arrays = ",\n".join(
-            "'{" + _indent(_wrapped([repr(row[k]) for row in defaults], ",", 80), 1) + "}'::float8[]"
+            "'{"
+            + _indent(_wrapped([repr(row[k]) for row in defaults], ",", 80), 1)
+            + "}'::float8[]"
             for k in range(len(columns))
         )
         sums = ",\n".join(
@@ -672,7 +685,8 @@ class _Query:
         )
         select = (
             f"select\n{sums}\n"
-            f"from unnest(\n{TAB}{_indent(arrays)}\n) with ordinality as {firsts} ({', '.join(columns)}, tree)\n"
+            f"from unnest(\n{TAB}{_indent(arrays)}\n)"
+            f" with ordinality as {firsts} ({', '.join(columns)}, tree)\n"
             f"left join {hits} as {reached} on {reached}.tree = {firsts}.tree - 1"
         )
         return f"{_subquery(select)} as {alias}"

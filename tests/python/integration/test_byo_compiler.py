@@ -304,7 +304,9 @@ def test_unsupported_step_lists_what_is_supported() -> None:
     pipeline = make_pipeline(PolynomialFeatures(), LinearRegression()).fit(
         TRAIN[NUMERIC].fillna(0), TARGET
     )
-    with pytest.raises(UnsupportedStep, match="PolynomialFeatures: not supported; supported: .*OneHotEncoder"):
+    with pytest.raises(
+        UnsupportedStep, match="PolynomialFeatures: not supported; supported: .*OneHotEncoder"
+    ):
         compile_pipeline(pipeline, "ml_refused")
 
 
@@ -327,7 +329,9 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     numbers=st.lists(st.tuples(VALUES, VALUES), min_size=20, max_size=60),
     categories=st.lists(st.sampled_from(["a", "b", "c", None]), min_size=60, max_size=60),
@@ -368,13 +372,17 @@ def test_compile_sql_script_runs_in_psql(
 ) -> None:
     """`compile-sql` writes a script psql runs as it is; its view scores like scikit-learn."""
     if kind == "tabular":
-        pipeline = Pipeline([("prep", preprocess()), ("model", GradientBoostingClassifier(n_estimators=10))])
+        pipeline = Pipeline(
+            [("prep", preprocess()), ("model", GradientBoostingClassifier(n_estimators=10))]
+        )
         pipeline.fit(TRAIN, LEVEL)
         frame = SCORED
     else:
         train, labels, frame = _text_sets(messages)
         vectorizer = TfidfVectorizer(max_features=300, ngram_range=(1, 2))
-        pipeline = Pipeline([("tfidf", vectorizer), ("model", RandomForestClassifier(10, random_state=0))])
+        pipeline = Pipeline(
+            [("tfidf", vectorizer), ("model", RandomForestClassifier(10, random_state=0))]
+        )
         pipeline.fit(train["message"].tolist(), labels)
     path = tmp_path / "model.joblib"
     joblib.dump(pipeline, path)
@@ -386,7 +394,9 @@ def test_compile_sql_script_runs_in_psql(
     )  # fmt: skip
     assert code == 0
     assert "{{" not in script.read_text() and "ref(" not in script.read_text()
-    subprocess.run(["psql", module_db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True)
+    subprocess.run(
+        ["psql", module_db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True
+    )
     with connect(module_db) as conn, conn.cursor() as cur:
         cur.execute(f"select * from byo_{kind}.my_model order by log_entry_id")
         names = [d.name for d in cur.description]

@@ -4,6 +4,8 @@ steps table and its generated docs fragment, and the compile-pipeline name check
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -50,27 +52,22 @@ LEVELS = ["ERROR", "INFO", "WARN", "WARN", "ERROR", "ERROR", "INFO", "INFO"] * 5
 
 
 def _quickscorer_leaves(model: ensembles.Ensemble, x: np.ndarray) -> list[np.ndarray]:
-    """Per tree the exit leaf's values, found from forest_seeds' rows as the SQL finds them."""
+    """Per tree the exit leaf's values, found from forest_seeds' rows as the SQL finds them:
+    the AND of the masks of the splits x goes right at, its first 1 (leaf 1 without any)."""
     nodes, leaves, stride = ensembles.forest_seeds(model, "t")
-    values = {row[0]: np.array(row[2:]) for row in leaves.rows}
-    trees = 1 + max(row[1] for row in leaves.rows)
-    masks: dict[int, int] = {}
+    values = {int(row[0]): np.array(row[2:], dtype=np.float64) for row in leaves.rows}  # type: ignore[call-overload]
+    trees = 1 + max(int(row[1]) for row in leaves.rows)  # type: ignore[call-overload]
+    masks: dict[int, str] = {}
     for feature, threshold, tree, mask in nodes.rows:
-        if x[feature] > threshold:
-            bits = int(mask, 2)
-            width = len(mask)
-            masks[tree] = masks.get(tree, (1 << width) - 1) & bits
-            masks[tree] |= 0  # keep int
-            masks.setdefault(-tree - 1, width)
-    found = []
-    for tree in range(trees):
-        if tree in masks:
-            width = masks[-tree - 1]
-            leaf = f"{masks[tree]:0{width}b}".index("1") + 1
-        else:
-            leaf = 1
-        found.append(values[tree * stride + leaf])
-    return found
+        if x[int(feature)] > float(threshold):  # type: ignore[call-overload, arg-type]
+            old = masks.get(int(tree), "1" * len(str(mask)))  # type: ignore[call-overload]
+            masks[int(tree)] = "".join(  # type: ignore[call-overload]
+                "1" if a == b == "1" else "0" for a, b in zip(old, str(mask), strict=True)
+            )
+    return [
+        values[tree * stride + (masks[tree].index("1") + 1 if tree in masks else 1)]
+        for tree in range(trees)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +78,7 @@ def _quickscorer_leaves(model: ensembles.Ensemble, x: np.ndarray) -> list[np.nda
     ],
     ids=["forest", "boosting"],
 )
-def test_quickscorer_masks_find_scikit_learns_leaves(model: object) -> None:
+def test_quickscorer_masks_find_scikit_learns_leaves(model: Any) -> None:
     pipeline = Pipeline([("tfidf", TfidfVectorizer()), ("model", model)]).fit(MESSAGES, LEVELS)
     x = pipeline[0].transform(MESSAGES + ["unseen words only", "disk disk user"]).toarray()
     found = ensembles.ensemble("model", model)
