@@ -277,6 +277,7 @@ def test_types_of_bound_values_and_seeds() -> None:
         "integer",
         "text",
         "boolean",
+        "varbit",
     ]
 
 
