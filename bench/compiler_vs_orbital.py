@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--check-rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="run the pipelines whose name contains this")
+    parser.add_argument("--skip", help="skip the pipelines whose name contains this")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per scoring statement")
     args = parser.parse_args()
     orbital = _orbital()
@@ -202,7 +203,7 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory() as folder:
         for name, (make, kind) in pipelines().items():
-            if args.only and args.only not in name:
+            if (args.only and args.only not in name) or (args.skip and args.skip in name):
                 continue
             pipeline = make().fit(train[COLUMNS], fit_target(train, kind))
             expected = reference(pipeline, check[COLUMNS])

@@ -223,7 +223,9 @@ def ensemble_sums(
         terms: list[ast.Expr] = [ast.NumVal(model.baseline[k])] if model.baseline else []
         for tree, ordinal in zip(model.trees, leaves.refs(), strict=True):
             table = tuple(float(tree.values[node, k]) for node in tree.leaves_in_order())
-            terms.append(ir.Lookup(table, ordinal))
+            if any(table):  # a boosting's tree of another class adds 0.0: exactly nothing
+                terms.append(ir.Lookup(table, ordinal))
+        terms = terms or [ast.NumVal(0.0)]
         total = (
             apply_op_to_expressions(ast.BinNumOpType.ADD, *terms) if len(terms) > 1 else terms[0]
         )
