@@ -35,7 +35,7 @@ def reference(pipeline: object, inputs: object) -> dict[str, np.ndarray]:
     model = pipeline.steps[-1][1]  # type: ignore[attr-defined]
     if hasattr(model, "classes_"):
         out["predicted_label"] = np.asarray([str(v) for v in pipeline.predict(inputs)])  # type: ignore[attr-defined]
-        if hasattr(pipeline, "predict_proba") and _has_proba(model):
+        if hasattr(model, "predict_proba"):  # False where it is not available (hinge loss)
             proba = np.asarray(pipeline.predict_proba(inputs), dtype=np.float64)  # type: ignore[attr-defined]
             out["confidence"] = proba.max(axis=1)
             out |= {f"probability_{k}": proba[:, k] for k in range(proba.shape[1])}
@@ -46,13 +46,6 @@ def reference(pipeline: object, inputs: object) -> dict[str, np.ndarray]:
     else:
         out["prediction"] = np.asarray(pipeline.predict(inputs), dtype=np.float64).ravel()  # type: ignore[attr-defined]
     return out
-
-
-def _has_proba(model: object) -> bool:
-    try:
-        return hasattr(model, "predict_proba")
-    except AttributeError:  # SGDClassifier(loss='hinge') raises on the attribute
-        return False
 
 
 def pipeline_inputs(pipeline: object, frame: pd.DataFrame) -> object:

@@ -23,6 +23,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncod
 
 from model_export.compiler import ir
 from model_export.compiler.assemblers import UnsupportedStep
+from model_export.compiler.supported import refuse
 
 ONE, ZERO = ast.NumVal(1.0), ast.NumVal(0.0)
 
@@ -84,8 +85,6 @@ def transform(name: str, step: object, features: Sequence[Feature]) -> list[Feat
         return _simple_imputer(name, step, features)
     if isinstance(step, OneHotEncoder):
         return _one_hot(name, step, features)
-    from model_export.compiler.supported import refuse
-
     raise refuse(name, step)
 
 
