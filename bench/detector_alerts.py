@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from dbt_project.database import PROJECT_ROOT
-from model_export.evaluation.evaluate import load_logs
+from model_export.evaluation.replay import load_logs
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
     severity_rarity,

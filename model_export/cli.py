@@ -19,6 +19,7 @@ from model_export.compiler.project_files import (
     rendered_files,
     write_files,
 )
+from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
 from model_export.export import BYO_DIR, check, export
 from model_export.lifecycle import registry
 from model_export.lifecycle.artifacts import load_pipeline
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, help="write the report page (HTML) here")
     ev.add_argument("--readme", type=Path, help="replace this README's quality section")
     ev.add_argument("--systems", nargs="+", help="only these loghub systems (default: all)")
+    ev.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the replay: generated logs and labelled loghub systems through export and"
+        " dbt run by run (the targets' table; no README or report page)",
+    )
+    ev.add_argument("--replay-rows", type=int, default=GENERATED_ROWS, help="lines per seed")
+    ev.add_argument(
+        "--replay-seeds", type=int, nargs="+", default=list(GENERATED_SEEDS), help="generator seeds"
+    )
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
 
@@ -210,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "verify":
         return _verify(args, url)
+    if args.replay_only and (args.report or args.readme):
+        message = "--replay-only writes no README or report page: drop --report/--readme"
+        print(message, file=sys.stderr)
+        return 2
     from model_export.evaluation.evaluate import evaluate
 
     return evaluate(url, args)

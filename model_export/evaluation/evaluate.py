@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -33,8 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
-from psycopg2 import sql
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve
@@ -42,7 +37,16 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
 from model_export.evaluation import report as evaluation_report
+from model_export.evaluation import rule_baselines
 from model_export.evaluation.grouping import grouping_table, loghub_groupings
+from model_export.evaluation.replay import load_logs, scratch_database
+from model_export.evaluation.replay_evaluation import (
+    GENERATED_END,
+    DatasetResult,
+    product_method,
+    replay_all,
+)
+from model_export.evaluation.replay_report import replay_tables
 from model_export.evaluation.report import SPLIT
 from model_export.evaluation.unseen_system import unseen_systems
 from model_export.progress import progress
@@ -60,7 +64,6 @@ from model_export.training.metrics import (
 from model_export.training.templates import templates_of
 
 SCRATCH_DATABASE = "logml_evaluate"
-GENERATED_END = "2026-01-01T00:00:00+00:00"
 FOLDS = range(5, 10)  # forward chaining: train on the oldest k x 10%, test on the next 10%
 OLD_SEEDS = (0, 1, 2)
 
@@ -184,9 +187,14 @@ def anomaly_split(
     unsupervised = default_detector(pipelines.without_labels(train), test, level)
     forest = pipelines.isolation_forest(seed).fit(train)
     fatal = pipelines.fatal_rule(test)
+    # the service-hours before the test lines are their history
+    error_hours = rule_baselines.error_hours(
+        pd.concat([train, test], ignore_index=True), test["logged_at"].min()
+    ).flagged[len(train) :]
     result: dict[str, object] = {
         "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
-        'rule "FATAL means anomaly"': _anomaly_figures(truth, fatal),
+        rule_baselines.FATAL_RULE: _anomaly_figures(truth, fatal),
+        rule_baselines.ERROR_HOURS_RULE: _anomaly_figures(truth, error_hours),
         "IsolationForest (the default before #12)": _anomaly_figures(
             truth, pipelines.anomaly_outputs(forest, test).is_anomaly
         ),
@@ -225,36 +233,12 @@ def _curve(truth: np.ndarray, score: np.ndarray, points: int = 200) -> dict[str,
 # --- datasets ---
 
 
-def _scratch(server: str) -> str:
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-        name = sql.Identifier(SCRATCH_DATABASE)
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        cur.execute(sql.SQL("create database {}").format(name))
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = SCRATCH_DATABASE
-    return psycopg2.extensions.make_dsn(**params)
-
-
-def load_logs(url: str, *args: str) -> None:
-    """The project's own loader (python -m ingest), as users load logs."""
-    env = {**os.environ, "DATABASE_URL": url}
-    for command in (["create-source"], list(args)):
-        subprocess.run(
-            [sys.executable, "-m", "ingest", *command],
-            env=env,
-            cwd=PROJECT_ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
 def datasets(
     server: str, loghub_dir: Path, generated_rows: int, seed: int, systems: list[str] | None
 ) -> Iterator[tuple[str, pd.DataFrame, bool]]:
     """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
     generated logs."""
-    url = _scratch(server)
-    try:
+    with scratch_database(server, SCRATCH_DATABASE) as url:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
         load_logs(url, "loghub", *[str(p) for p in folders])
@@ -267,13 +251,6 @@ def datasets(
         rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
         load_logs(url, "generate", *rows)
         yield f"generated ({generated_rows:,} rows)", read_stg(url), False
-    finally:
-        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(SCRATCH_DATABASE)
-                )
-            )
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:
@@ -290,18 +267,56 @@ def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, obj
     return result
 
 
+def forward_chaining_f1(
+    replayed: DatasetResult, results: list[dict[str, object]], seed: int
+) -> dict[str, float | None]:
+    """Per replay method, the line F1 over the forward-chaining folds (mean): the folds
+    evaluate_dataset scored when it ran on this system, else the same folds of the replay's
+    labelled lines. The product's line flags are the default detector's (trained without
+    labels); the compiled SQL gives the same flags as its Python (make verify)."""
+    found = next((r["anomalies"] for r in results if r["dataset"] == replayed.dataset), None)
+    if found is None:
+        found = {
+            split: figures
+            for split, train, test in splits(replayed.labelled)
+            if split != SPLIT and (figures := anomaly_split(train, test, seed, False)) is not None
+        }
+    assert isinstance(found, dict)
+    folds = [figures for split, figures in found.items() if split != SPLIT]
+    methods = {
+        "default (no labels)": product_method("ml_alerts"),
+        rule_baselines.FATAL_RULE: rule_baselines.FATAL_RULE,
+        rule_baselines.ERROR_HOURS_RULE: rule_baselines.ERROR_HOURS_RULE,
+    }
+    return {
+        ours: float(np.mean(f1s)) if (f1s := [f[theirs]["f1"] for f in folds]) else None
+        for theirs, ours in methods.items()
+    }
+
+
 def evaluate(url: str, args: argparse.Namespace) -> int:
-    results, systems = [], {}
-    for name, frame, loghub in datasets(
-        url, args.loghub_dir, args.generated_rows, args.seed, args.systems
-    ):
-        results.append(evaluate_dataset(name, frame, args.seed))
-        if loghub:
-            systems[name] = frame
+    results: list[dict[str, object]] = []
+    systems = {}
+    if not args.replay_only:
+        for name, frame, loghub in datasets(
+            url, args.loghub_dir, args.generated_rows, args.seed, args.systems
+        ):
+            results.append(evaluate_dataset(name, frame, args.seed))
+            if loghub:
+                systems[name] = frame
     unseen = unseen_systems(systems, args.seed) if len(systems) > 1 else []
     groupings = loghub_groupings(systems, args.loghub_dir)
-    extra = [grouping_table(groupings)] if groupings else []
+    replays = replay_all(
+        url, args.loghub_dir, args.systems, args.replay_rows, args.replay_seeds, args.seed
+    )
+    forward_chaining = {
+        r.dataset: forward_chaining_f1(r, results, args.seed) for r in replays if r.loghub
+    }
+    extra = replay_tables(replays, forward_chaining, unseen, groupings)
+    extra += [grouping_table(groupings)] if groupings else []
     command = "make evaluate" if args.systems is None else "python -m model_export evaluate"
+    if args.replay_only:
+        command = "python -m model_export evaluate --replay-only"
     markdown = evaluation_report.markdown(results, command, unseen, extra)
     print(markdown)
     if args.output:
@@ -319,6 +334,7 @@ def evaluate(url: str, args: argparse.Namespace) -> int:
             "evaluation": results,
             "unseen_systems": unseen,
             "template_grouping": [asdict(g) for g in groupings],
+            "replay": [r.summary() for r in replays],
         }
     )
     with connect(url) as conn, conn.cursor() as cur:
