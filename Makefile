@@ -14,7 +14,7 @@ DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        label promote challenger verify demo-model check-generated evaluate evaluate-project run \
+        label promote challenger verify demo-model check-generated evaluate evaluate-replay evaluate-project run \
         freshness notify docs serve test lint db-stop citus-up citus-down \
         bench clean
 
@@ -87,9 +87,12 @@ demo-model: setup  ## retrain the shipped demo model v1 (after changing the mode
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check
 
-evaluate: setup  ## held-out quality (loghub systems, generated logs, baselines): docs/evaluation.html, README
+evaluate: setup  ## held-out quality (loghub systems, generated logs, the replay, baselines): docs/evaluation.html, README
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000 \
 		--report docs/evaluation.html --readme README.md
+
+evaluate-replay: setup  ## only the replay: the product run by run on held-out days, issue 21's targets (prints)
+	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --replay-only
 
 evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp copy; fails on a warning
 	$(PY) -m dbt_project evaluate-project --packages $(DBT_PACKAGES)
