@@ -284,10 +284,11 @@ class Replay:
 
     def runs(self) -> Iterator[Run]:
         """Every scheduled run that has lines to bring, oldest first, until none are held."""
-        while (arrival := self._next_arrival()) is not None:
-            yield self.step((run_of(arrival) + 1) * RUN + pd.Timestamp(0, tz="UTC"))
+        while (arrival := self.next_arrival()) is not None:
+            yield self.step(run_end(arrival))
 
-    def _next_arrival(self) -> pd.Timestamp | None:
+    def next_arrival(self) -> pd.Timestamp | None:
+        """When the oldest held-back line was logged (None: none is held back)."""
         found = self._execute(sql.SQL('select min("timestamp") from {}').format(self._held))
         return None if found[0][0] is None else pd.Timestamp(found[0][0]).tz_convert("UTC")
 
@@ -307,6 +308,11 @@ class Replay:
             (self.version,),
         )
         return pd.DataFrame.from_records(rows, columns=["log_entry_id", "is_anomaly"])
+
+
+def run_end(moment: pd.Timestamp) -> pd.Timestamp:
+    """The end of the scheduled run a moment of log time falls in."""
+    return (run_of(moment) + 1) * RUN + pd.Timestamp(0, tz="UTC")
 
 
 def _grown(first: Raised, latest: Raised) -> Raised:

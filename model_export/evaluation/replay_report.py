@@ -91,7 +91,7 @@ def replay_table(results: Sequence[DatasetResult], forward_chaining: ForwardChai
             "incidents alerted in the run they start \\| the next \\| later \\| never",
             f"alerted by the next run (target >= {ALERTED_SHARE:.0%})",
             "alerts (per day)",
-            f"false alerts per day (target <= {FALSE_PER_DAY:g})",
+            f"false alerts per day (target <= {FALSE_PER_DAY:g}; ml_incidents: false incidents)",
             "false alerts by kind",
             "line precision",
             "line recall",
