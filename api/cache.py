@@ -6,7 +6,7 @@ that is at most a couple of seconds old turns those repeats into a dictionary lo
 under concurrency only one request per key queries the database (the others wait for its
 answer, "single flight"). On a 2-core machine with 16 clients this is what keeps the slower
 aggregates (a few ms of SQL) and the framework's own ~1 ms per request from queueing
-(README, "API latency").
+(docs/results/api-latency.md).
 
 Kept: 200 responses to GET, and to the POST routes in READ_ONLY_POSTS (reads whose
 parameters travel in a body, keyed by that body). Per worker process, keyed by method, path,

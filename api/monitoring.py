@@ -1,8 +1,8 @@
-"""/api/v1/drift, /api/v1/models/health, /api/v1/alerts and /api/v1/templates/unlabelled: the
-monitoring marts (ml_drift, ml_model_health, ml_alerts with the notifier's
-ml_alert_deliveries, the detector's ml_detector_template_history beside ml_template_labels)
-for people, not only for SQL. Every parameter is validated by its declared type before any
-SQL runs."""
+"""/api/v1/drift, /api/v1/models/health, /api/v1/alerts (and its kinds) and
+/api/v1/templates/unlabelled: the monitoring marts (ml_drift, ml_model_health, ml_alerts with
+the notifier's ml_alert_deliveries, the detector's ml_detector_template_history beside
+ml_template_labels) for people, not only for SQL. Every parameter is validated by its declared
+type before any SQL runs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ from fastapi.responses import Response
 from api import queries
 from api.errors import ERROR_RESPONSES
 from api.responses import json_response
-from api.schemas import Alerts, Drift, DriftFeature, ModelHealth, UnlabelledTemplates
+from api.schemas import (
+    AlertKinds,
+    Alerts,
+    Drift,
+    DriftFeature,
+    ModelHealth,
+    UnlabelledTemplates,
+)
 from api.v1 import PRINTABLE, VersionParam, db
+from dbt_project.vocabulary import VOCABULARY, AlertKindName, AlertSeverity
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
 
@@ -81,20 +89,11 @@ async def model_health(
     return ModelHealth.model_validate({"model_version": version, "service": service, "days": rows})
 
 
-AlertKind = Literal[
-    "high_severity_anomaly",
-    "anomaly_rate_spike",
-    "level_disagreement_spike",
-    "drift",
-    "new_anomalous_template",
-]
-
-
 @router.get("/alerts", response_model=Alerts)
 async def alerts(
     request: Request,
-    kind: Annotated[list[AlertKind] | None, Query()] = None,
-    severity: Annotated[list[Literal["high", "medium"]] | None, Query()] = None,
+    kind: Annotated[list[AlertKindName] | None, Query()] = None,
+    severity: Annotated[list[AlertSeverity] | None, Query()] = None,
     state: Annotated[
         Literal["delivered", "pending"] | None,
         Query(description="delivered: the webhook accepted it; pending: not (yet)"),
@@ -105,6 +104,7 @@ async def alerts(
     """Alerts newest first, each with its delivery by the notifier (`make notify`)."""
     database = db(request)
     readable = bool((await database.fetch(queries.DELIVERIES_READABLE))[0]["readable"])
+    has_run = readable and bool((await database.fetch(queries.DELIVERIES_RECORDED))[0]["recorded"])
     filters: dict[str, Any] = {
         "kind": kind,
         "severity": severity,
@@ -117,9 +117,16 @@ async def alerts(
         "total": int(total),
         "delivered": int(delivered),
         "pending": int(total) - int(delivered),
-        "notifier_has_run": readable,
+        "notifier_has_run": has_run,
     }
     return json_response(body, raw={"alerts": page})
+
+
+@router.get("/alerts/kinds", response_model=AlertKinds)
+async def alert_kinds() -> AlertKinds:
+    """What each alert kind means, with its title and the unit of `observed`, in the order
+    the dashboard stacks them (var alert_kinds of dbt_project.yml)."""
+    return AlertKinds(kinds=list(VOCABULARY.alert_kinds))
 
 
 @router.get("/templates/unlabelled", response_model=UnlabelledTemplates)

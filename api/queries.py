@@ -8,8 +8,13 @@ from typing import Any
 
 from psycopg import sql
 
-# The model version a request means when it names none: the one ml_status calls active.
-_VERSION = "coalesce(%(model_version)s, (select active_model_version from ml_status limit 1))"
+from alerts.alert import COLUMNS as ALERT_COLUMNS
+
+# The active model version: the one the registry names now (ml_status is a view over the
+# roles), so every query agrees with ml_model_versions right after a role change.
+ACTIVE_VERSION = "(select active_model_version from ml_status limit 1)"
+# The model version a request means when it names none: the active one.
+_VERSION = f"coalesce(%(model_version)s, {ACTIVE_VERSION})"
 
 # The status row and the live freshness of the log source (one row each).
 STATUS = """
@@ -27,7 +32,7 @@ select window_name, window_start, window_end, model_version, severity,
        predictions, anomalies, level_disagreements
 from ml_stats_windows
 where window_name = %(window)s and model_version = {_VERSION}
-order by array_position(array['critical', 'high', 'medium', 'low', 'info'], severity)
+order by array_position(%(severities)s::text[], severity)
 """
 
 # Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
@@ -122,16 +127,6 @@ select day, baseline_version, candidate_version, logs_compared, level_agreement,
 from pair
 where day > (select max(day) from pair) - %(days)s::int
 order by day
-"""
-
-# The old dashboard's "analyze": the newest 100 predictions of the active version.
-LATEST = """
-select log_entry_id as id, log_entry_id, predicted_level, level_confidence, is_anomaly,
-       anomaly_score, severity, predicted_at, log_id, message
-from ml_predictions
-where model_version = (select active_model_version from ml_status limit 1)
-order by logged_at desc, log_entry_id desc
-limit 100
 """
 
 PREDICTION_COLUMNS = (
@@ -262,9 +257,12 @@ select coalesce(has_table_privilege(to_regclass('ml_alert_deliveries'), 'select'
     as readable
 """
 
+# Whether the notifier has recorded any attempt (only asked where the table is readable).
+DELIVERIES_RECORDED = "select exists (select from ml_alert_deliveries) as recorded"
+
 # Alerts newest first with their delivery, as a JSON array, plus counts over every alert.
 # {deliveries} is ml_alert_deliveries, or an empty relation of its shape before the notifier
-# ever ran; {where} holds only fixed conditions.
+# ever ran; {where} holds only fixed conditions; {alert} the columns of alerts/alert.py.
 ALERTS = """
 with delivery as (
     select alert_key, attempts, last_attempt_at, http_status, last_error, delivered_at
@@ -286,11 +284,7 @@ select
     (select count(*) from alerts),
     (select count(*) from alerts where delivered_at is not null),
     (select coalesce(json_agg(json_build_object(
-        'alert_key', p.alert_key, 'alert_kind', p.alert_kind, 'model_version', p.model_version,
-        'service', p.service, 'window_start', p.window_start, 'window_end', p.window_end,
-        'observed', p.observed, 'baseline', p.baseline, 'threshold', p.threshold,
-        'severity', p.severity, 'message', p.message, 'details', p.details,
-        'detected_at', p.detected_at,
+        {alert},
         'delivery', json_build_object(
             'state', case when p.delivered_at is not null then 'delivered' else 'pending' end,
             'attempts', coalesce(p.attempts, 0), 'last_attempt_at', p.last_attempt_at,
@@ -323,6 +317,15 @@ def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
         if deliveries_readable
         else sql.SQL(NO_DELIVERIES),
         where=sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true"),
+        alert=_json_pairs(ALERT_COLUMNS),
+    )
+
+
+def _json_pairs(columns: tuple[str, ...]) -> sql.Composed:
+    """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..."""
+    return sql.SQL(", ").join(
+        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
+        for column in columns
     )
 
 
@@ -330,10 +333,6 @@ def predictions_page(filters: dict[str, Any]) -> sql.Composed:
     """One page of predictions(filters) as JSON built by PostgreSQL: (the page's rows as a
     JSON array, the last row's logged_at as JSON and log_entry_id, whether more rows follow).
     `filters["limit"]` is the page size plus one (the extra row only says there is more)."""
-    pairs = sql.SQL(", ").join(
-        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
-        for column in PREDICTION_COLUMNS
-    )
     return sql.SQL(
         """
 select coalesce(json_agg(json_build_object({pairs}) order by p.n)
@@ -346,4 +345,4 @@ from (
     from ({rows}) as page
 ) as p
 """
-    ).format(pairs=pairs, rows=predictions(filters))
+    ).format(pairs=_json_pairs(PREDICTION_COLUMNS), rows=predictions(filters))

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-Severity = Literal["critical", "high", "medium", "low", "info"]
-# Worst first (macros/severity.sql): ties in count-ordered lists follow it.
-SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
+from alerts.alert import AlertRow
+from dbt_project.vocabulary import VOCABULARY, AlertKind, Severity
+
 Level = Literal["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 Window = Literal["1h", "24h", "7d"]
 Role = Literal["active", "challenger", "retired"]
@@ -18,6 +18,11 @@ Role = Literal["active", "challenger", "retired"]
 def percentage(part: int, whole: int) -> float:
     """part/whole in percent, two decimals (the old API's anomaly_rate); 0 for nothing."""
     return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def high_severity_predictions(rows: list[dict[str, Any]]) -> int:
+    """The predictions of a high severity (var high_severities) in ml_stats_windows rows."""
+    return sum(row["predictions"] for row in rows if row["severity"] in VOCABULARY.high_severities)
 
 
 # --- the old dashboard's endpoint (shapes kept exactly) -------------------------------------
@@ -311,7 +316,7 @@ class PredictionPage(BaseModel):
 
 
 class SeverityStats(BaseModel):
-    severity: str
+    severity: Severity
     predictions: int
     anomalies: int
     level_disagreements: int
@@ -326,8 +331,8 @@ class WindowStats(BaseModel):
     anomalies: int
     anomaly_rate: float = Field(description="percentage")
     level_disagreements: int
-    high_severity: int
-    by_severity: list[SeverityStats]
+    high_severity: int = Field(description="predictions of a high severity (the anomalies)")
+    by_severity: list[SeverityStats] = Field(description="every severity, worst first")
 
 
 class HourStats(BaseModel):
@@ -484,27 +489,12 @@ class AlertDelivery(BaseModel):
     delivered_at: datetime | None
 
 
-class Alert(BaseModel):
-    alert_key: str
-    alert_kind: Literal[
-        "high_severity_anomaly",
-        "anomaly_rate_spike",
-        "level_disagreement_spike",
-        "drift",
-        "new_anomalous_template",
-    ]
-    model_version: str
-    service: str | None
-    window_start: datetime
-    window_end: datetime
-    observed: float | None
-    baseline: float | None
-    threshold: float | None
-    severity: Literal["high", "medium"]
-    message: str
-    details: dict[str, Any] | None
-    detected_at: datetime
+class Alert(AlertRow):
     delivery: AlertDelivery
+
+
+class AlertKinds(BaseModel):
+    kinds: list[AlertKind] = Field(description="var alert_kinds of dbt_project.yml, in its order")
 
 
 class Alerts(BaseModel):
@@ -512,8 +502,8 @@ class Alerts(BaseModel):
     delivered: int
     pending: int
     notifier_has_run: bool = Field(
-        description="false: ml.ml_alert_deliveries does not exist (or is not readable) yet,"
-        " so every alert counts as pending"
+        description="false: the notifier has recorded no attempt in ml_alert_deliveries yet"
+        " (or it is not readable), so every alert counts as pending"
     )
     alerts: list[Alert] = Field(description="newest first (detected_at, then window_start)")
 

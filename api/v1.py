@@ -29,8 +29,10 @@ from api.schemas import (
     Status,
     Window,
     WindowStats,
+    high_severity_predictions,
     percentage,
 )
+from dbt_project.vocabulary import VOCABULARY
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
 
@@ -143,7 +145,11 @@ async def stats(
     request: Request, window: WindowParam = "24h", model_version: VersionParam = None
 ) -> WindowStats:
     """Totals and the severity breakdown of a window, from ml_stats_windows."""
-    params = {"window": window, "model_version": model_version}
+    params = {
+        "window": window,
+        "model_version": model_version,
+        "severities": list(VOCABULARY.severities),
+    }
     rows = await db(request).fetch(queries.WINDOW_BY_SEVERITY, params)
     total = sum(row["predictions"] for row in rows)
     anomalies = sum(row["anomalies"] for row in rows)
@@ -157,7 +163,7 @@ async def stats(
         anomalies=anomalies,
         anomaly_rate=percentage(anomalies, total),
         level_disagreements=sum(row["level_disagreements"] for row in rows),
-        high_severity=sum(row["predictions"] for row in rows if row["severity"] == "high"),
+        high_severity=high_severity_predictions(rows),
         by_severity=[SeverityStats.model_validate(row) for row in rows],
     )
 

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 
-from dbt_project.database import PROJECT_ROOT
+from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.dbt_runner import run_dbt
+from dbt_project.scratch import scratch_database
 from model_export.evaluation.replay import (
     FAST,
     Replay,
@@ -33,11 +35,36 @@ from model_export.evaluation.replay import (
     run_end,
     working_copy,
 )
-from tests.python.harness.db import scratch_database
 
 BENCH_DATABASE = "logml_bench_replay"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "replay_runs.md"
 END = "2026-01-01T00:00:00+00:00"
+
+
+def _measure(
+    conn: psycopg.Connection, project: Path, seed: int
+) -> dict[str, list[tuple[int, float]]]:
+    """Per way, (lines, seconds) of each run it did: train, then the ways take turns."""
+    replay = Replay(conn, project, FAST)
+    replay.hide_labels()
+    replay.hold_back(pd.Timestamp(END) - pd.Timedelta(days=3))
+    replay.train(seed)
+    ways: dict[str, Callable[[], object]] = {
+        "fast, in process": lambda: [replay.dbt(*command) for command in FAST.run],
+        "dbt build, in process": lambda: replay.dbt("build"),
+        "dbt build, a process": lambda: run_dbt(["build"], replay.url, project_dir=project),
+    }
+    measured: dict[str, list[tuple[int, float]]] = {way: [] for way in ways}
+    turn = 0
+    while (arrival := replay.next_arrival()) is not None:
+        way = list(ways)[turn % len(ways)]
+        lines = replay.release(run_end(arrival))
+        started = time.perf_counter()
+        ways[way]()
+        measured[way].append((lines, time.perf_counter() - started))
+        print(f"{way}: {lines} lines, {measured[way][-1][1]:.1f} s", flush=True)
+        turn += 1
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,26 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         load_logs(url, "generate", "--rows", str(args.rows), "--seed", str(args.seed),
                   "--days", str(args.days), "--end", END)  # fmt: skip
-        project = working_copy(Path(tmp))
-        replay = Replay(url, project, FAST)
-        replay.hide_labels()
-        replay.hold_back(pd.Timestamp(END) - pd.Timedelta(days=3))
-        replay.train(args.seed)
-        ways: dict[str, Callable[[], object]] = {
-            "fast, in process": lambda: [replay.dbt(*command) for command in FAST.run],
-            "dbt build, in process": lambda: replay.dbt("build"),
-            "dbt build, a process": lambda: run_dbt(["build"], url, project_dir=project),
-        }
-        measured: dict[str, list[tuple[int, float]]] = {way: [] for way in ways}
-        turn = 0
-        while (arrival := replay.next_arrival()) is not None:
-            way = list(ways)[turn % len(ways)]
-            lines = replay.release(run_end(arrival))
-            started = time.perf_counter()
-            ways[way]()
-            measured[way].append((lines, time.perf_counter() - started))
-            print(f"{way}: {lines} lines, {measured[way][-1][1]:.1f} s", flush=True)
-            turn += 1
+        project = working_copy(Path(tmp) / "project")
+        with connect(url) as conn:
+            measured = _measure(conn, project, args.seed)
     rows = [
         "| dbt per run | runs | lines | seconds per run | seconds per 1,000 lines |",
         "|---|---:|---:|---:|---:|",

@@ -1,4 +1,4 @@
-"""Grouping accuracy of the log templates on the loghub samples (docs/templates.md), alone:
+"""Grouping accuracy of the log templates on the loghub samples (docs/internals/templates.md):
 
     .venv/bin/python -m bench.template_grouping --loghub-dir ../shared/data/loghub
 

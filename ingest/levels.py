@@ -1,6 +1,6 @@
 """Level names -> the five canonical levels. The common synonyms match the dbt macro
 `normalize_level` (macros/normalize_level.sql); per-system maps live in loghub.SYSTEMS and are
-documented in docs/level-mapping.md."""
+documented in docs/reference/log-formats.md."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """loghub structured CSVs (`<System>_2k.log_structured.csv`): one row per physical line.
 
 Every system's level names, timestamp columns, host/category columns and the systems whose
-format has no level are in SYSTEMS and explained in docs/level-mapping.md. log_id is
+format has no level are in SYSTEMS and explained in docs/reference/log-formats.md. log_id is
 `<System>-<LineId>`, so loading the same file again skips every row as duplicate_log_id.
 """
 

@@ -1,15 +1,17 @@
 """The source table `log_entries`: in production it is the user's own table, so the project
 creates it with a command (not a dbt model), exactly as the old system defined it. On a Citus
-coordinator it is created distributed by id instead (docs/scale.md): a bigint id (the type of
-ml_predictions.log_entry_id, which is co-located with it) and no UNIQUE on log_id alone (Citus
-allows a unique constraint only with the distribution column in it; the loader already rejects
-a log_id that is in the table)."""
+coordinator it is created distributed by id instead (docs/internals/scale.md): a bigint id (the
+type of ml_predictions.log_entry_id, which is co-located with it) and no UNIQUE on log_id alone
+(Citus allows a unique constraint only with the distribution column in it; the loader already
+rejects a log_id that is in the table)."""
 
 from __future__ import annotations
 
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
-from dbt_project.database import connect, source_relation
+from dbt_project.database import one, source_table
+from dbt_project.settings import load_settings
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 SOURCE_TYPES = ("splunk", "sap", "application")
@@ -50,18 +52,18 @@ where not exists (select from pg_dist_partition where logicalrelid = %(table)s::
 """
 
 
-def create_source_table(url: str | None = None) -> None:
+def create_source_table(conn: psycopg.Connection) -> None:
     """Create the ENUM types, the table and its timestamp index if they do not exist; on a
     Citus coordinator, a table created here is distributed by id."""
-    schema, table = source_relation()
-    with connect(url) as conn, conn.cursor() as cur:
+    schema, table = load_settings().source_relation()
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute("select exists (select from pg_extension where extname = 'citus')")
-        citus = cur.fetchone()[0]
+        citus = one(cur)[0]
         cur.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
-        existed = cur.fetchone()[0]
+        existed = one(cur)[0]
         statement = sql.SQL(_DDL).format(
             schema=sql.Identifier(schema),
-            table=sql.Identifier(schema, table),
+            table=source_table(),
             timestamp_index=sql.Identifier(f"{table}_timestamp_idx"),
             id_type=sql.SQL("bigserial" if citus else "serial"),
             log_id_unique=sql.SQL("" if citus else "unique"),

@@ -1,7 +1,7 @@
 {#
-  Citus (distributed PostgreSQL, docs/scale.md). Everything here switches on by itself when the
-  log source table is a Citus distributed table and changes nothing otherwise: on a plain
-  PostgreSQL every macro below falls back to dbt's own behaviour or renders nothing.
+  Citus (distributed PostgreSQL, docs/internals/scale.md). Everything here switches on by
+  itself when the log source table is a Citus distributed table and changes nothing otherwise:
+  on a plain PostgreSQL every macro below falls back to dbt's own behaviour or renders nothing.
 
   - A model with config meta {citus_distribution_column: <column>} (ml_predictions) becomes a
     distributed table co-located with the log source, and is only ever filled by one
@@ -33,7 +33,7 @@
     {%- if found.rows[0][0] != 'id' -%}
         {{ exceptions.raise_compiler_error(
             source ~ " is distributed by " ~ found.rows[0][0] ~ ": the scoring needs it distributed"
-            ~ " by id, its log id (docs/scale.md)"
+            ~ " by id, its log id (docs/internals/scale.md)"
         ) }}
     {%- endif -%}
     {{ return(true) }}

@@ -7,9 +7,9 @@
        'templates': its learned-template seeds, none for template version 1}
   Versions are plain names; SQL quotes them where it renders them ('{{ entry.version }}').
   The compiled versions come from macros/generated/ml_versions.sql (written by model_export);
-  the roles from the registry (model_export export / activate / rollback / promote / challenger
-  change them; nothing here retrains), read when a model runs, so the next run after a role
-  change scores with the new roles.
+  the roles from the registry (ml_model_roles_sql, macros/model_roles.sql; model_export export /
+  activate / rollback / promote / challenger change them; nothing here retrains), read when a
+  model runs, so the next run after a role change scores with the new roles.
   While dbt parses (execute is false) the registry is not read: every compiled version is
   listed, the newest as 'active' and the others as 'compiled', so that a model rendering each
   entry's scorer makes dbt record every seed the versions ref.
@@ -31,10 +31,7 @@
             "no model registry (" ~ registry ~ "): train and export a model first: make export-model"
         ) }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select max(model_version) filter (where is_active),"
-        ~ " max(model_version) filter (where is_challenger) from " ~ registry
-    ) -%}
+    {%- set found = run_query(ml_model_roles_sql(registry)) -%}
     {%- set active, challenger = found.rows[0][0], found.rows[0][1] -%}
     {%- if active is none -%}
         {{ exceptions.raise_compiler_error(
@@ -69,14 +66,29 @@
 {% endmacro %}
 
 {#-
-  The active version's entry: what the API serves, stats report and alerts watch. Its version
-  is none only while dbt parses a project that has no compiled version yet.
+  The active version's entry as this run scores it: what its alerts watch (the API reads the
+  roles live instead: ml_status). Its version is none only while dbt parses a project that has
+  no compiled version yet.
 -#}
 {% macro ml_active_version() %}
     {%- set scoring = ml_scoring_versions() -%}
     {{ return(scoring[0] if scoring else ml_version_entry(
         'active', {'version': none, 'scorer': none, 'frequency_seed': none}
     )) }}
+{% endmacro %}
+
+{#-
+  The compiled versions as rows (model_version, release_order): 1 for the oldest, in the order
+  model_export lists them (macros/generated/ml_versions.sql), so SQL can order versions without
+  taking their names apart.
+-#}
+{% macro ml_listed_versions() %}
+    select listed.model_version, listed.release_order
+    from unnest(array[
+        {%- for entry in ml_compiled_versions() -%}
+            '{{ entry.version }}'{{ ', ' if not loop.last }}
+        {%- endfor -%}
+    ]::text[]) with ordinality as listed (model_version, release_order)
 {% endmacro %}
 
 {#-

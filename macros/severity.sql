@@ -1,5 +1,5 @@
 {#
-  The one severity rule (README "Severity", ml_predictions docs), applied to a prediction. The old system's rule, with the `critical`
+  The one severity rule (docs/concepts/severity.md, ml_predictions docs), applied to a prediction. The old system's rule, with the `critical`
   its schema already listed (low, medium, high, critical) but never produced:
   - critical: an anomaly that the level classifier also reads as FATAL. Two independent
     models agree the line is both unusual and fatal: the lines worth waking someone for.
@@ -8,7 +8,7 @@
   - medium: a predicted ERROR or FATAL that is not an anomaly;
   - low: a predicted WARN; info: everything else (DEBUG, INFO).
   A NULL is_anomaly counts as not anomalous, so every row gets a severity. Rows scored before
-  `critical` existed keep the severity they were given (docs/alerts.md, "Severity").
+  `critical` existed keep the severity they were given (docs/concepts/severity.md).
 #}
 {% macro severity(is_anomaly, predicted_level) %}
     case
@@ -20,8 +20,9 @@
     end
 {% endmacro %}
 
-{#- Every severity the rule gives, worst first (the stats windows have a row for each). -#}
-{% macro severity_array() %}array['critical', 'high', 'medium', 'low', 'info']{% endmacro %}
+{#- Every severity the rule gives, worst first (var severities; the stats windows have a row
+    for each). -#}
+{% macro severity_array() %}array['{{ var('severities') | join("', '") }}']{% endmacro %}
 
-{#- The severities an alert counts as "high severity": every anomaly. -#}
-{% macro high_severities() %}('critical', 'high'){% endmacro %}
+{#- The severities an alert counts as "high severity" (var high_severities): every anomaly. -#}
+{% macro high_severities() %}('{{ var('high_severities') | join("', '") }}'){% endmacro %}

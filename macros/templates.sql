@@ -1,6 +1,6 @@
 {#-
   Learned log templates (template version 2; model_export.training.templates.LearnedTemplates
-  is the Python reference, docs/templates.md the design).
+  is the Python reference, docs/internals/templates.md the design).
 
   template_shape(message): the line's whitespace-separated words (ASCII whitespace), each word
   holding an ASCII digit written <*>, joined by single spaces. The digit-word pattern has no

@@ -10,28 +10,24 @@ newest 20%, so the registry's metrics describe exactly the models that score in 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
 import pandas as pd
+import psycopg
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from model_export.compiler.assemblers import templates
+from dbt_project.database import output_name
+from dbt_project.errors import InputError, NotReadyError
 from model_export.compiler.pipeline import compile_pipeline
-from model_export.compiler.project_files import (
-    MACRO_DIR,
-    SEED_DIR,
-    compiled_versions,
-    dispatcher_file,
-    generated_paths,
-    rendered_files,
-    write_files,
-)
-from model_export.compiler.scorer import compile_scorer, scorer_name
+from model_export.compiler.project_files import generated_paths, rendered_files, write_files
+from model_export.compiler.scorer import compile_scorer
+from model_export.lifecycle import versions
 from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.model_card import write_card
-from model_export.lifecycle.registry import Entry, next_version, register
+from model_export.lifecycle.registry import Entry, register, registered_versions
 from model_export.progress import progress
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import TemplateLabels
@@ -47,14 +43,13 @@ BYO_DIR = "byo"
 
 
 def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
-    """The generated scoring macro and seeds of one exported version (its own folder)."""
-    return rendered_files(
-        [compile_scorer(level, detector, scorer_name(version), f"_{version}")], version
-    )
+    """The generated scoring macro and seeds of one exported version (its own folders)."""
+    compiled = compile_scorer(level, detector, versions.scorer_names(version))
+    return rendered_files([compiled], versions.macro_folder(version), versions.seed_folder(version))
 
 
 def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
-    folder = artifacts_dir / version
+    folder = versions.artifacts_folder(artifacts_dir, version)
     return version_files(
         version,
         load_pipeline(folder / f"{LEVEL_MODEL}.joblib"),
@@ -62,15 +57,9 @@ def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
     )
 
 
-def dispatcher_files(project_dir: Path, versions: list[str]) -> dict[Path, str]:
-    """The version list; a version whose generated seeds hold learned templates names them
-    (the drift monitor computes its template frequencies with them)."""
-    learned = {}
-    for version in versions:
-        masks, known = f"{templates.MASKS}_{version}", f"{templates.KNOWN}_{version}"
-        if (project_dir / SEED_DIR / version / f"{masks}.csv").is_file():
-            learned[version] = (masks, known)
-    return {MACRO_DIR / "ml_versions.sql": dispatcher_file(versions, learned)}
+def listing_files(project_dir: Path, compiled: list[str]) -> dict[Path, str]:
+    learned = [v for v in compiled if versions.has_learned_templates(project_dir, v)]
+    return {versions.LISTING: versions.listing_file(compiled, learned)}
 
 
 def byo_files(artifacts_dir: Path) -> dict[Path, str]:
@@ -85,7 +74,7 @@ def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[
     try:
         model, selection = select_level_classifier(train, seed)
     except ValueError as error:
-        raise SystemExit(str(error)) from None
+        raise InputError(str(error)) from None
     scored = held_out[held_out["level"].notna()]
     predicted = model.predict(scored) if len(scored) else scored["level"].to_numpy()
     return model, {**level_metrics(scored["level"].to_numpy(), predicted), "selection": selection}
@@ -114,7 +103,7 @@ def _fit_detector(
 
 
 def export(
-    url: str,
+    conn: psycopg.Connection,
     project_dir: Path,
     artifacts_dir: Path,
     window: Window,
@@ -123,11 +112,12 @@ def export(
 ) -> str:
     """Train, save, compile, register (active, or as the challenger); returns the version."""
     started = time.monotonic()
-    ensure_staging(url, project_dir)
-    progress("reading ml.stg_log_entries")
-    frame = read_stg(url, window)
+    ensure_staging(conn, project_dir)
+    stg = output_name("stg_log_entries")
+    progress(f"reading {stg}")
+    frame = read_stg(conn, window)
     if len(frame) < 10:
-        raise SystemExit(f"only {len(frame)} rows in ml.stg_log_entries: load logs first")
+        raise NotReadyError(f"only {len(frame)} rows in {stg}: load logs first")
     train, held_out = time_split(frame)
     progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
     level, level_scores = _fit_level(train, held_out, seed)
@@ -135,14 +125,14 @@ def export(
         f"level classifier {level_scores['selection']['chosen']!r} (chosen on validation inside"
         f" the training window): held-out macro F1 {level_scores['macro_f1']:.3f}"
     )
-    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(url))
+    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(conn))
     progress(f"anomaly detector: {detector_scores['detector']}")
-    version = next_version(url)
-    # The artifacts folder may hold versions of another database's registry: skip them, a
-    # version is never overwritten.
-    while (artifacts_dir / version).exists():
-        version = f"v{int(version[1:]) + 1}"
-    target = (artifacts_dir / version).resolve()
+    trained_at = datetime.now(UTC)
+    # The artifacts and the project may hold versions of another database's registry: skip
+    # them, a version is never overwritten.
+    taken = [*versions.saved(artifacts_dir), *versions.compiled(project_dir)]
+    version = versions.next_version(registered_versions(conn), taken)
+    target = versions.artifacts_folder(artifacts_dir, version).resolve()
     target.mkdir(parents=True)
     paths = {LEVEL_MODEL: target / f"{LEVEL_MODEL}.joblib"}
     paths[ANOMALY_MODEL] = target / f"{ANOMALY_MODEL}.joblib"
@@ -150,9 +140,10 @@ def export(
     joblib.dump(detector, paths[ANOMALY_MODEL])
     progress(f"compiling {version} to SQL in {project_dir}")
     write_files(project_dir, version_files(version, level, detector))
-    write_files(project_dir, dispatcher_files(project_dir, compiled_versions(project_dir)))
+    write_files(project_dir, listing_files(project_dir, versions.compiled(project_dir)))
     start, end = frame["logged_at"].min(), frame["logged_at"].max()
     common = {
+        "trained_at": trained_at,
         "training_rows": len(train),
         "window_start": start.to_pydatetime(),
         "window_end": end.to_pydatetime(),
@@ -167,8 +158,8 @@ def export(
             **common,
         ),
     ]
-    write_card(target, version, window, fingerprint(url, window), entries)
-    register(url, version, entries, challenger=challenger)
+    write_card(target, version, window, fingerprint(conn, window), entries)
+    register(conn, version, entries, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version
@@ -176,16 +167,20 @@ def export(
 
 def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
     """Differences between the generated files and a regeneration from the artifacts."""
-    versions = compiled_versions(project_dir)
+    compiled = versions.compiled(project_dir)
     # None: a file of a version whose artifacts are elsewhere (reported once, not diffed)
-    expected: dict[Path, str | None] = dict(dispatcher_files(project_dir, versions))
+    expected: dict[Path, str | None] = dict(listing_files(project_dir, compiled))
     problems = []
-    for version in versions:
-        if (artifacts_dir / version).is_dir():
+    for version in compiled:
+        folder = versions.artifacts_folder(artifacts_dir, version)
+        if folder.is_dir():
             expected.update(saved_version_files(artifacts_dir, version))
-        else:
-            problems.append(f"artifacts of {version} not found in {artifacts_dir / version}")
-            expected.update({p: None for p in generated_paths(project_dir) if version in p.parts})
+            continue
+        problems.append(f"artifacts of {version} not found in {folder}")
+        own = (versions.macro_folder(version), versions.seed_folder(version))
+        expected.update(
+            {p: None for p in generated_paths(project_dir) if any(p.is_relative_to(f) for f in own)}
+        )
     expected.update(byo_files(artifacts_dir))
     for relative, content in sorted(expected.items()):
         path = project_dir / relative

@@ -1,6 +1,6 @@
-"""Everything the old system's frontend calls, in the old JSON shapes (README "The old
-frontend"): /api/ml_lightweight, /api/metrics, /api/service_health, /api/dashboard_analytics,
-/api/monitoring, /api/logs and POST /api/ml."""
+"""Everything the old system's frontend calls, in the old JSON shapes (docs/reference/api.md,
+"The old frontend"): /api/ml_lightweight, /api/metrics, /api/service_health,
+/api/dashboard_analytics, /api/monitoring, /api/logs and POST /api/ml."""
 
 from fastapi import APIRouter
 

@@ -3,7 +3,7 @@
 
 What the old API measured and this system cannot know (response times, uptime, CPU, disk)
 is served as null or an empty series, never as a made-up number; every figure that is served
-says where it comes from (README "API and dashboard", "The old frontend")."""
+says where it comes from (docs/reference/api.md, "The old frontend")."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from api.database import Database, DatabaseOffline, NotInitialized, Row
 from api.errors import ERROR_RESPONSES
 from api.legacy.queries import HEALTH_INPUTS, HOURLY_VOLUME, LOGGED_LEVELS, WINDOW
 from api.responses import Stopwatch, json_response, now
-from api.schemas import DashboardAnalytics, Metrics, ServiceHealth, percentage
+from api.schemas import (
+    DashboardAnalytics,
+    Metrics,
+    ServiceHealth,
+    high_severity_predictions,
+    percentage,
+)
 
 router = APIRouter(tags=["legacy"], responses=ERROR_RESPONSES)
 
@@ -53,7 +59,7 @@ async def metrics(request: Request) -> Response:
     except NotInitialized as exc:
         rows, by_level, message = [], {}, str(exc)
     total = sum(row["predictions"] for row in rows)
-    high = sum(row["predictions"] for row in rows if row["severity"] in ("critical", "high"))
+    high = high_severity_predictions(rows)
     known = sum(count for level, count in by_level.items() if level != "(unknown)")
     fatal_rate = _rate(by_level.get("FATAL", 0), known)
     error_rate = _rate(by_level.get("ERROR", 0), known)

@@ -1,5 +1,5 @@
 """GET /api/ml_lightweight?action=status|analyze|stats: the old dashboard's endpoint, with the
-old JSON shapes (README "API and dashboard"), answered from the dbt tables.
+old JSON shapes (docs/reference/api.md), answered from the dbt tables.
 
 The old frontend reads a mix of the old versions' fields (the status fields of the guide, the
 analyze rows with `log_id`, `message` and `actual_level`, the stats with a percent
@@ -20,13 +20,14 @@ from api.legacy.queries import ANALYZE, WINDOW
 from api.queries import STATUS
 from api.responses import Stopwatch, json_response, now
 from api.schemas import (
-    SEVERITY_ORDER,
     LegacyAnalyze,
     LegacyOffline,
     LegacyStats,
     LegacyStatus,
+    high_severity_predictions,
     percentage,
 )
+from dbt_project.vocabulary import VOCABULARY
 
 router = APIRouter(tags=["legacy"])
 
@@ -39,7 +40,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
-# What this system is, for the fields the old guide documents (README "API and dashboard").
+# What this system is, for the fields the old guide documents (docs/reference/api.md).
 ARCHITECTURE = (
     "in-database batch scoring: scikit-learn models compiled to SQL, run by dbt incremental"
     " models inside PostgreSQL"
@@ -71,7 +72,7 @@ async def ml_lightweight(
 
 
 def prediction_source(version: str | None) -> str:
-    return f"pre-computed in PostgreSQL by dbt (ml.ml_predictions, model {version})"
+    return f"pre-computed in PostgreSQL by dbt (ml_predictions, model {version})"
 
 
 def freshness(row: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +169,8 @@ def severity_distribution(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """As the old API served it: by count, largest first, no empty severities (the old page
     draws the bars in the order received); ties in severity order, worst first."""
     counted = [row for row in rows if row["predictions"]]
-    counted.sort(key=lambda row: (-row["predictions"], SEVERITY_ORDER.index(row["severity"])))
+    worst_first = VOCABULARY.severities
+    counted.sort(key=lambda row: (-row["predictions"], worst_first.index(row["severity"])))
     return [{"severity": row["severity"], "count": row["predictions"]} for row in counted]
 
 
@@ -198,9 +200,7 @@ async def _stats(db: Database) -> Response:
         "severity_distribution": severity_distribution(rows),
         "total_predictions": total,
         "anomaly_count": anomalies,
-        "high_severity_count": sum(
-            row["predictions"] for row in rows if row["severity"] in ("critical", "high")
-        ),
+        "high_severity_count": high_severity_predictions(rows),
         "anomaly_rate": percentage(anomalies, total),
     }
     first = rows[0] if rows else {}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-ACTIVE = "(select active_model_version from ml_status limit 1)"
+from api.queries import ACTIVE_VERSION as ACTIVE
+from dbt_project.vocabulary import VOCABULARY
 
 # action=analyze: the newest 100 predictions of the active version: count, JSON array.
 ANALYZE = f"""
@@ -142,8 +143,10 @@ from (
 """
 
 
-# high_severity: what the old monitoring endpoint listed as "ml_alerts" (anomalies).
-MONITORING_ALERTS = window_lines("m.severity in ('critical', 'high')", 25)
+# high_severity: what the old monitoring endpoint listed as "ml_alerts" (anomalies). The
+# vocabulary's names are [a-z0-9_] only (dbt_project/vocabulary.py), safe inside quotes.
+_HIGH_SEVERITIES = ", ".join(f"'{name}'" for name in VOCABULARY.high_severities)
+MONITORING_ALERTS = window_lines(f"m.severity in ({_HIGH_SEVERITIES})", 25)
 MONITORING_INCIDENTS = window_lines("m.logged_level in ('ERROR', 'FATAL')", 50)
 MONITORING_LINES = f"select ({MONITORING_ALERTS}), ({MONITORING_INCIDENTS})"
 

@@ -3,7 +3,6 @@
 // page with the database without parsing formatted text.
 "use strict";
 
-const SEVERITIES = ["critical", "high", "medium", "low", "info"];
 const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 const HOURS = 48;
 const PAGE_SIZE = 25;
@@ -131,19 +130,25 @@ async function loadWindow() {
     ? `${when(stats.window_start)} → ${when(stats.window_end)} · ${number(stats.predictions)} logs`
     : "no data in this window";
   setValue("card-disagreements", stats.level_disagreements, number(stats.level_disagreements));
+  fillSeverityFilter(stats.by_severity);
   drawSeverity(stats);
   drawLevels(levels.pairs);
+}
+
+// The API lists every severity, worst first (var severities of dbt_project.yml).
+function fillSeverityFilter(bySeverity) {
+  const select = document.querySelector("#filters select[name=severity]");
+  if (select.options.length > 1) return;
+  for (const { severity } of bySeverity) select.append(el("option", {}, severity));
 }
 
 function drawSeverity(stats) {
   const container = $("chart-severity");
   if (!stats.predictions) return empty(container, "no predictions in this window");
-  const counts = Object.fromEntries(stats.by_severity.map((row) => [row.severity, row.predictions]));
-  const max = Math.max(...SEVERITIES.map((s) => counts[s] || 0), 1);
+  const max = Math.max(...stats.by_severity.map((row) => row.predictions), 1);
   const width = 520, row = 38, left = 70, right = 120;
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${row * SEVERITIES.length}` });
-  SEVERITIES.forEach((severity, i) => {
-    const count = counts[severity] || 0;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${row * stats.by_severity.length}` });
+  stats.by_severity.forEach(({ severity, predictions: count }, i) => {
     const y = i * row;
     const g = svgEl("g", { "data-severity": severity, "data-count": count });
     g.append(svgEl("text", { x: 0, y: y + 23 }, severity));
@@ -428,21 +433,23 @@ async function loadHealth() {
 }
 
 // --- alerts: per day by kind, then the newest with their delivery ------------------------------
-const ALERT_KINDS = [
-  "high_severity_anomaly", "anomaly_rate_spike", "level_disagreement_spike", "drift",
-  "new_anomalous_template",
-];
+// The kinds come from the API (var alert_kinds of dbt_project.yml), colours by position.
+const KIND_COLOURS = 6;
 
 async function loadAlerts() {
-  const body = await api("/api/v1/alerts", { limit: ALERTS_SHOWN });
+  const [body, { kinds }] = await Promise.all([
+    api("/api/v1/alerts", { limit: ALERTS_SHOWN }),
+    api("/api/v1/alerts/kinds"),
+  ]);
   const panel = $("alerts-panel");
   panel.dataset.total = body.total;
   panel.dataset.delivered = body.delivered;
   panel.dataset.pending = body.pending;
   $("alerts-summary").textContent = `${number(body.total)} alerts: ${number(body.delivered)} delivered,`
     + ` ${number(body.pending)} pending${body.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
-  $("alerts").querySelector("tbody").replaceChildren(...body.alerts.map(alertRow));
-  drawAlerts(body.alerts);
+  const titles = new Map(kinds.map((k) => [k.name, k.title]));
+  $("alerts").querySelector("tbody").replaceChildren(...body.alerts.map((a) => alertRow(a, titles)));
+  drawAlerts(body.alerts, kinds);
 }
 
 // --- templates to label: flagged most often, no template label yet ---------------------------
@@ -463,11 +470,11 @@ async function loadUnlabelled() {
   $("unlabelled").querySelector("tbody").replaceChildren(...rows);
 }
 
-function alertRow(a) {
+function alertRow(a, titles) {
   const tr = el("tr", { "data-alert-key": a.alert_key, "data-state": a.delivery.state, "data-kind": a.alert_kind });
   tr.append(el("td", {}, when(a.detected_at)));
   tr.append(el("td", {}, when(a.window_start)));
-  tr.append(el("td", {}, a.alert_kind.replaceAll("_", " ")));
+  tr.append(el("td", {}, titles.get(a.alert_kind) ?? a.alert_kind));
   const severity = el("td");
   severity.append(el("span", { class: `badge ${a.severity}` }, a.severity));
   tr.append(severity);
@@ -482,20 +489,20 @@ function alertRow(a) {
   return tr;
 }
 
-function drawAlerts(alerts) {
+function drawAlerts(alerts, kinds) {
   const container = $("chart-alerts");
   if (!alerts.length) return empty(container, "no alerts");
   const byDay = new Map();
   for (const a of alerts) {
     const day = a.window_start.slice(0, 10);
-    if (!byDay.has(day)) byDay.set(day, Object.fromEntries(ALERT_KINDS.map((k) => [k, 0])));
+    if (!byDay.has(day)) byDay.set(day, Object.fromEntries(kinds.map((k) => [k.name, 0])));
     byDay.get(day)[a.alert_kind] += 1;
   }
   const days = [...byDay.keys()].sort();
   const width = 1100, height = 150, left = 44, right = 20, top = 10, bottom = 24;
   const plotW = width - left - right, plotH = height - top - bottom;
   const slotW = Math.min(plotW / days.length, 80);
-  const max = 4 * niceStep(Math.max(...days.map((d) => ALERT_KINDS.reduce((n, k) => n + byDay.get(d)[k], 0))) / 4);
+  const max = 4 * niceStep(Math.max(...days.map((d) => kinds.reduce((n, k) => n + byDay.get(d)[k.name], 0))) / 4);
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
   for (let i = 0; i <= 4; i++) {
     const y = top + (plotH * i) / 4;
@@ -505,29 +512,31 @@ function drawAlerts(alerts) {
   days.forEach((day, i) => {
     let y = top + plotH;
     const x = left + i * slotW;
-    for (const kind of ALERT_KINDS) {
-      const count = byDay.get(day)[kind];
-      if (!count) continue;
+    kinds.forEach((kind, k) => {
+      const count = byDay.get(day)[kind.name];
+      if (!count) return;
       const h = (plotH * count) / max;
       y -= h;
-      const rect = svgEl("rect", { x: x + slotW * 0.15, y, width: slotW * 0.7, height: h, class: `kind-${kind}`, "data-day": day, "data-kind": kind, "data-count": count });
-      rect.append(svgEl("title", {}, `${day}: ${count} ${kind.replaceAll("_", " ")}`));
+      const rect = svgEl("rect", { x: x + slotW * 0.15, y, width: slotW * 0.7, height: h, class: kindColour(k), "data-day": day, "data-kind": kind.name, "data-count": count });
+      rect.append(svgEl("title", {}, `${day}: ${count} × ${kind.title}`));
       svg.append(rect);
-    }
+    });
     svg.append(svgEl("text", { x: x + slotW / 2, y: height - 6, "text-anchor": "middle" }, day.slice(5)));
   });
   const legend = el("div", { class: "legend" });
-  for (const kind of ALERT_KINDS) {
-    const item = el("span");
-    item.append(svgSwatch(kind), kind.replaceAll("_", " "));
+  kinds.forEach((kind, k) => {
+    const item = el("span", { "data-kind": kind.name, title: kind.description || "" });
+    item.append(svgSwatch(kindColour(k)), kind.title);
     legend.append(item);
-  }
+  });
   container.replaceChildren(svg, legend);
 }
 
-function svgSwatch(kind) {
+const kindColour = (position) => `kind-colour-${position % KIND_COLOURS}`;
+
+function svgSwatch(colour) {
   const swatch = svgEl("svg", { width: 10, height: 10, viewBox: "0 0 10 10" });
-  swatch.append(svgEl("rect", { width: 10, height: 10, rx: 2, class: `kind-${kind}` }));
+  swatch.append(svgEl("rect", { width: 10, height: 10, rx: 2, class: colour }));
   return swatch;
 }
 

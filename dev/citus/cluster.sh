@@ -24,7 +24,7 @@
 #   CITUS_OS_USER   OS user that runs postgres when this runs as root (default pgserver, the
 #                   user the pgserver package runs as; created if missing)
 #   CITUS_SHARD_COUNT  shards per distributed table (default 8: 4 per worker; every shard is
-#                   one task that plans the ~300 kB scoring statement again, see docs/scale.md)
+#                   one task that plans the ~300 kB scoring statement again, see docs/internals/scale.md)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,10 +49,34 @@ psql_node() {  # psql_node PORT DB SQL
 
 url() { echo "postgresql://postgres@127.0.0.1:$PORT/$DB"; }
 
+# What Citus's configure needs: a header of each library -> the Debian package that ships it
+# (SOURCE.txt beside the Citus source, docs/internals/scale.md).
+BUILD_HEADERS=(curl/curl.h:libcurl4-openssl-dev lz4.h:liblz4-dev zstd.h:libzstd-dev
+    openssl/ssl.h:libssl-dev krb5.h:libkrb5-dev)
+
+# Checked before the build so that a missing package is named with the command that installs
+# it, instead of configure's "libcurl not found" after the tarball is unpacked.
+check_build_tools() {
+    local missing=() tool pair
+    for tool in gcc make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    if command -v gcc >/dev/null; then
+        for pair in "${BUILD_HEADERS[@]}"; do
+            printf '#include <%s>\n' "${pair%%:*}" | gcc -E -x c - >/dev/null 2>&1 \
+                || missing+=("${pair#*:}")
+        done
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "building Citus needs these system packages: ${missing[*]}" >&2
+    echo "install them (Debian/Ubuntu, as root): apt-get install -y ${missing[*]}" >&2
+    echo "then run this again" >&2
+    exit 1
+}
+
 build() {
     [ -f "$PGBIN/../lib/postgresql/citus.so" ] && return 0
     [ -x "$PGBIN/pg_config" ] || { echo "no PostgreSQL at $PGBIN (make setup)" >&2; exit 1; }
     [ -f "$SOURCE/build-citus.sh" ] || { echo "no Citus source at $SOURCE" >&2; exit 1; }
+    check_build_tools
     echo "building Citus from $SOURCE (a few minutes) ..." >&2
     bash "$SOURCE/build-citus.sh" "$PGBIN/pg_config" >&2
 }

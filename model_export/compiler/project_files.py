@@ -1,15 +1,14 @@
-"""Writing compiled models into a dbt project: a model version's macro and seeds (CSV, text
-cells written by ir.seed_text so that dbt reads every one back exactly, + a properties yml
-with the column types) in macros/generated/vN/ and seeds/generated/vN/, and
-macros/generated/ml_versions.sql, which lists the compiled versions. Output is a pure function
-of the compiled models: no timestamps, floats printed with repr(), rows in a fixed order. The
-SQL is the interpreter's; this module only wraps it in a macro."""
+"""Writing compiled models into a dbt project: each model's macro and seeds (CSV, text cells
+written by ir.seed_text so that dbt reads every one back exactly, + a properties yml with the
+column types), under macros/generated/ and seeds/generated/ or in folders the caller names (a
+model version's own: model_export.lifecycle.versions). Output is a pure function of the
+compiled models: no timestamps, floats printed with repr(), rows in a fixed order. The SQL is
+the interpreter's; this module only wraps it in a macro."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
 from pathlib import Path
 
 from model_export.compiler.interpreters.postgresql import column_type
@@ -60,58 +59,18 @@ def macro_file(name: str, body: str) -> str:
     )
 
 
-def rendered_files(compiled: list[Compiled], folder: str = "") -> dict[Path, str]:
+def rendered_files(
+    compiled: list[Compiled], macro_dir: Path = MACRO_DIR, seed_dir: Path = SEED_DIR
+) -> dict[Path, str]:
     """Relative path -> content of the macro and seed files of these compiled models, in
-    `folder` under the generated folders (a model version's files live in one folder)."""
+    `macro_dir` and `seed_dir` (relative to the project)."""
     files: dict[Path, str] = {}
     for model in compiled:
-        files[MACRO_DIR / folder / f"{model.name}.sql"] = macro_file(model.name, model.body)
+        files[macro_dir / f"{model.name}.sql"] = macro_file(model.name, model.body)
         for seed in model.seeds:
-            files[SEED_DIR / folder / f"{seed.name}.csv"] = seed_csv(seed)
-            files[SEED_DIR / folder / f"{seed.name}.yml"] = seed_properties(seed)
+            files[seed_dir / f"{seed.name}.csv"] = seed_csv(seed)
+            files[seed_dir / f"{seed.name}.yml"] = seed_properties(seed)
     return files
-
-
-def _version_number(version: str) -> int:
-    return int(version[1:])
-
-
-def compiled_versions(project_dir: Path) -> list[str]:
-    """The model versions whose SQL is in the project (macros/generated/vN/), oldest first."""
-    root = project_dir / MACRO_DIR
-    found = [p.name for p in root.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
-    return sorted(found, key=_version_number)
-
-
-def dispatcher_file(
-    versions: list[str], templates: Mapping[str, tuple[str, str]] | None = None
-) -> str:
-    """macros/generated/ml_versions.sql: the compiled model versions, oldest first, as data:
-    each one's name, its scoring macro (the macro itself, called by ml_score) and the name of
-    its template-frequency seed, and for a version with learned templates (`templates`:
-    version -> its masks and known seeds) those seeds. macros/model_versions.sql combines this
-    list with the roles in the registry into ml_scoring_versions(), the one description of
-    what scores. With no version compiled yet the list is empty and the project still parses
-    (nothing can score until `model_export export`)."""
-    learned = templates or {}
-    entries = "".join(
-        f"\n    {{'version': '{v}', 'scorer': ml_score_{v},"
-        f" 'frequency_seed': 'ml_template_frequency_{v}'"
-        + (
-            f",\n     'templates': {{'masks': '{learned[v][0]}', 'known': '{learned[v][1]}'}}"
-            if v in learned
-            else ""
-        )
-        + "},"
-        for v in versions
-    )
-    listed = f"[{entries}\n]" if versions else "[]"
-    return f"""{{#- {HEADER} -#}}
-{{#- The compiled model versions, oldest first (read by ml_scoring_versions). -#}}
-{{% macro ml_compiled_versions() %}}
-{{{{ return({listed}) }}}}
-{{% endmacro %}}
-"""
 
 
 def write_files(project_dir: Path, files: dict[Path, str]) -> None:

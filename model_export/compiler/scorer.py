@@ -1,4 +1,4 @@
-"""Both default models in one macro: `compile_scorer(level, detector, name, seed_suffix)`.
+"""Both default models in one macro: `compile_scorer(level, detector, names)`.
 
 The body renders one SELECT with one row per row of `batch`: log_entry_id, predicted_level,
 level_confidence, level_explanation, is_anomaly, anomaly_score, anomaly_confidence,
@@ -25,6 +25,7 @@ scoring statement.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 from m2cgen import ast
@@ -53,30 +54,37 @@ from model_export.compiler.pipeline import (
 from model_export.training.anomaly_detectors import SeverityRarity, TemplateLabels
 from model_export.training.features import LogFeatures
 
-LEVEL_VOCABULARY = "ml_level_classifier_vocabulary"
-TEMPLATE_LABELS = "ml_template_labels"
-TRAINING_HISTORY = "ml_detector_training_history"
+
+@dataclass(frozen=True)
+class ScorerNames:
+    """The names the caller gives a compiled scorer (model_export.lifecycle.versions gives a
+    model version's): its macro, its seeds (those its models need), and `history_key`, whose
+    rows it reads in the detector's history tables (their model_version)."""
+
+    macro: str
+    level_vocabulary: str
+    template_frequency: str
+    template_labels: str
+    training_history: str
+    template_masks: str
+    known_templates: str
+    history_key: str
 
 
-def scorer_name(version: str) -> str:
-    """The macro that scores `version` with both its models (macros/generated/vN/)."""
-    return f"ml_score_{version}"
-
-
-def compile_scorer(level: Pipeline, detector: Pipeline, name: str, seed_suffix: str) -> Compiled:
+def compile_scorer(level: Pipeline, detector: Pipeline, names: ScorerNames) -> Compiled:
     """The level classifier (MessageColumn -> TfidfVectorizer over model_export's log tokens,
     L1 or no norm -> LogisticRegression) and the anomaly detector (LogFeatures ->
-    IsolationForest or a tree classifier) as one macro `name(batch)`; seed names get
-    `seed_suffix` appended. Other shapes: compile_pipeline, one macro per model."""
-    return compile_program(name, scorer_program(level, detector, seed_suffix))
+    IsolationForest or a tree classifier) as one macro `names.macro(batch)`. Other shapes:
+    compile_pipeline, one macro per model."""
+    return compile_program(names.macro, scorer_program(level, detector, names))
 
 
-def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.Program:
+def scorer_program(level: Pipeline, detector: Pipeline, names: ScorerNames) -> ir.Program:
     """The IR of compile_scorer."""
     steps = model_steps(level)
     if len(steps) != 2 or not isinstance(steps[1][1], LogisticRegression):
-        names = ", ".join(n for n, _ in steps)
-        raise UnsupportedStep(names, "the scorer needs a vectorizer and a LogisticRegression")
+        listed = ", ".join(n for n, _ in steps)
+        raise UnsupportedStep(listed, "the scorer needs a vectorizer and a LogisticRegression")
     (feature_step, vectorizer), (_, model) = steps
     read = text.read_vectorizer(feature_step, vectorizer)
     detector_steps = model_steps(detector)
@@ -86,9 +94,9 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
     if last is None and (
         len(detector_steps) != 2 or not isinstance(detector_steps[0][1], LogFeatures)
     ):
-        names = ", ".join(n for n, _ in detector_steps)
+        listed = ", ".join(n for n, _ in detector_steps)
         raise UnsupportedStep(
-            names, "the scorer needs SeverityRarity, TemplateLabels, or LogFeatures and a detector"
+            listed, "the scorer needs SeverityRarity, TemplateLabels, or LogFeatures and a detector"
         )
     if last is not None and severity is None and labelled is None:
         raise UnsupportedStep(detector_steps[-1][0], f"{type(last).__name__} is not a detector")
@@ -99,7 +107,7 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
         extra = severity_rarity.known_column(len(read.terms))
     elif labelled is not None:
         extra = template_labels.weight_column(labelled)
-    sums, classifier = linear_text(read, model, tokens, LEVEL_VOCABULARY + seed_suffix, extra)
+    sums, classifier = linear_text(read, model, tokens, names.level_vocabulary, extra)
     if not read.log_tokenizer or not sums.per_occurrence():
         raise UnsupportedStep(
             feature_step, "the scorer needs model_export's tokenizer, L1 or no norm, plain tf"
@@ -116,7 +124,7 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
     level_columns = tuple((n, ir.Ref(n)) for n in LEVEL_OUTPUTS.names())
     labels = trained = None
     if severity is not None:
-        trained = severity_rarity.history_seed(severity, TRAINING_HISTORY + seed_suffix)
+        trained = severity_rarity.history_seed(severity, names.training_history)
         level_bindings += severity_rarity.text_severity(severity, classifier.bindings[0])
         level_outputs += ((severity_rarity.TEXT, ir.Ref(severity_rarity.TEXT)),)
         found = severity_rarity.decision(severity)
@@ -128,22 +136,22 @@ def scorer_program(level: Pipeline, detector: Pipeline, seed_suffix: str) -> ir.
         )
         found = template_labels.decision()
         features = labelled.features_
-        labels = template_labels.labels_seed(labelled, TEMPLATE_LABELS + seed_suffix)
+        labels = template_labels.labels_seed(labelled, names.template_labels)
     else:
         found = anomaly.detector(*detector_steps[1])
         features = cast(LogFeatures, detector_steps[0][1])
     level_program = ir.Program(None, level_bindings, level_outputs)
-    frequency = anomaly.template_seed(features, anomaly.TEMPLATE_FREQUENCY + seed_suffix)
+    frequency = anomaly.template_seed(features, names.template_frequency)
     history = tuple((n, ir.Ref(n)) for n in ir.HISTORY_COLUMNS)
     memoized = ir.Memoized("level", ir.Ref("template"), level_program)
     return ir.Program(
         ir.LogFeatureRows(
             frequency,
             with_template=True,
-            history=seed_suffix.lstrip("_"),
+            history_key=names.history_key,
             labels=labels,
             trained=trained,
-            templates=templates.of_features(features, seed_suffix),
+            templates=templates.of_features(features, names.template_masks, names.known_templates),
         ),
         # these detectors read the level program's outputs: the level program comes first
         (memoized, *found.bindings) if last is not None else (*found.bindings, memoized),

@@ -20,7 +20,8 @@ alerts against the labels (replay_evaluation; --replay-only runs only that part)
 21's targets stated as met or missed (replay_report).
 
 The figures are printed, written as a report page (evaluation.report), stored in the registry
-entries of the active version, and can replace the README's quality section.
+entries of the active version, and can replace the generated section of the docs site's
+results page (docs/results/quality.md).
 """
 
 from __future__ import annotations
@@ -34,16 +35,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
+from psycopg import sql
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
-from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.database import (
+    PROJECT_ROOT,
+    job_connection,
+    output_table,
+    source_table,
+    url_of,
+)
+from dbt_project.scratch import scratch_database
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation import rule_baselines
 from model_export.evaluation.grouping import grouping_table, loghub_groupings
-from model_export.evaluation.replay import load_logs, scratch_database
+from model_export.evaluation.replay import load_logs
 from model_export.evaluation.replay_evaluation import (
     GENERATED_END,
     DatasetResult,
@@ -199,7 +209,7 @@ def anomaly_split(
         "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly),
         rule_baselines.FATAL_RULE: _anomaly_figures(truth, fatal),
         rule_baselines.ERROR_HOURS_RULE: _anomaly_figures(truth, error_hours),
-        "IsolationForest (the default before #12)": _anomaly_figures(
+        "IsolationForest (the old default)": _anomaly_figures(
             truth, pipelines.anomaly_outputs(forest, test).is_anomaly
         ),
     }
@@ -242,19 +252,19 @@ def datasets(
 ) -> Iterator[tuple[str, pd.DataFrame, bool]]:
     """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
     generated logs."""
-    with scratch_database(server, SCRATCH_DATABASE) as url:
+    with scratch_database(SCRATCH_DATABASE, server) as url:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
         load_logs(url, "loghub", *[str(p) for p in folders])
-        ensure_staging(url, PROJECT_ROOT)
-        frame = read_stg(url)
-        for folder in folders:
-            yield folder.name, frame[frame["service"] == folder.name], True
-        with connect(url) as conn, conn.cursor() as cur:
-            cur.execute("truncate log_entries")
-        rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
-        load_logs(url, "generate", *rows)
-        yield f"generated ({generated_rows:,} rows)", read_stg(url), False
+        with job_connection(url) as conn:
+            ensure_staging(conn, PROJECT_ROOT)
+            frame = read_stg(conn)
+            for folder in folders:
+                yield folder.name, frame[frame["service"] == folder.name], True
+            conn.execute(sql.SQL("truncate {}").format(source_table()))
+            rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
+            load_logs(url, "generate", *rows)
+            yield f"generated ({generated_rows:,} rows)", read_stg(conn), False
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:
@@ -298,7 +308,10 @@ def forward_chaining_f1(
     }
 
 
-def evaluate(url: str, args: argparse.Namespace) -> int:
+def evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
+    """The evaluation on scratch databases of the server of `conn`; stored in the registry of
+    its database."""
+    url = url_of(conn)
     results: list[dict[str, object]] = []
     systems = {}
     if not args.replay_only:
@@ -330,23 +343,22 @@ def evaluate(url: str, args: argparse.Namespace) -> int:
             evaluation_report.html(results, command, unseen, extra), encoding="utf-8"
         )
         progress(f"report page: {args.report}")
-    if args.readme:
-        evaluation_report.replace_readme_section(args.readme, markdown)
-        progress(f"quality section of {args.readme} regenerated")
-    evaluation = json.dumps(
-        {
+    if args.page:
+        evaluation_report.replace_generated_section(args.page, markdown)
+        progress(f"tables of {args.page} regenerated")
+    figures: dict[str, object] = {"replay": [r.summary() for r in replays]}
+    if not args.replay_only:  # a replay alone leaves the other figures stored as they were
+        figures |= {
             "evaluation": results,
             "unseen_systems": unseen,
             "template_grouping": [asdict(g) for g in groupings],
-            "replay": [r.summary() for r in replays],
         }
+    evaluation = json.dumps(figures)
+    stored = conn.execute(
+        sql.SQL("update {} set metrics = metrics || %s::jsonb where is_active").format(
+            output_table("ml_model_registry")
+        ),
+        (evaluation,),
     )
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select to_regclass('ml.ml_model_registry')")
-        if cur.fetchone()[0] is not None:
-            cur.execute(
-                "update ml.ml_model_registry set metrics = metrics || %s::jsonb where is_active",
-                (evaluation,),
-            )
-            progress(f"stored in the metrics of {cur.rowcount} active registry rows")
+    progress(f"stored in the metrics of {stored.rowcount} active registry rows")
     return 0

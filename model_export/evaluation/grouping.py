@@ -1,4 +1,4 @@
-"""Grouping accuracy of log templates on the loghub samples (docs/templates.md).
+"""Grouping accuracy of log templates on the loghub samples (docs/internals/templates.md).
 
 GA (loghub's measure): a line is right when the lines that share its template are exactly the
 lines that share its true EventId. Per system, in time order (logged_at, log_entry_id): the

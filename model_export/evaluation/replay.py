@@ -2,7 +2,7 @@
 real export, the real dbt on PostgreSQL, 6 hours of log time per run, and what the product
 raised read after every run. For the evaluation, tests and benchmarks alike:
 
-    replay = Replay(url, project_dir)   # a database holding the logs; a copy of the project
+    replay = Replay(conn, project_dir)  # a database holding the logs; a copy of the project
     truth = replay.hide_labels()        # is_anomaly / anomaly_type cleared, returned
     replay.hold_back(cutoff)            # lines logged from cutoff on leave the log source
     replay.train(seed)                  # python -m model_export export, then the first dbt run
@@ -33,17 +33,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-import psycopg2.extensions
-import yaml  # type: ignore[import-untyped]
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
-from dbt_project.database import PROJECT_ROOT, connect, source_relation
+from dbt_project.database import PROJECT_ROOT, output_table, source_table, url_of
 from dbt_project.dbt_runner import InProcessDbt
+from dbt_project.errors import LogmlError
+from dbt_project.project_copy import copy_project
 from model_export.evaluation.incidents import Raised, run_of
 from model_export.training.anomaly_detectors import RUN_SECONDS
 
@@ -51,6 +52,7 @@ SCHEMA = "logml_replay"
 RUN = pd.Timedelta(seconds=RUN_SECONDS)
 REPORT_ONLY = (
     "ml_status",
+    "ml_status_by_version",
     "ml_model_health",
     "ml_log_freshness",
     "ml_model_comparison",
@@ -58,7 +60,7 @@ REPORT_ONLY = (
 )
 
 
-class ReplayError(RuntimeError):
+class ReplayError(LogmlError):
     """The replay cannot go on (the message says why)."""
 
 
@@ -79,18 +81,25 @@ FAST = Selection(f"dbt run --exclude {' '.join(REPORT_ONLY)}", (("seed",), _MODE
 
 @dataclass(frozen=True)
 class ProductTable:
-    """A table whose rows the product raises: `query` gives (key, kind, service, window start,
-    window end) per row. A key first read after a run was raised by that run; a row read again
-    keeps that run and takes its newest window (an incident that grows)."""
+    """A table of the output schema whose rows the product raises: `columns` name (key, kind,
+    service, window start, window end) per row. A key first read after a run was raised by that
+    run; a row read again keeps that run and takes its newest window (an incident that grows)."""
 
     name: str
-    query: str
+    columns: tuple[str, str, str, str, str]
+
+    def query(self) -> sql.Composed:
+        return sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, self.columns)), output_table(self.name)
+        )
 
 
+# Read where the project builds them: a project without the incidents mart (ml_incidents) is
+# judged by its alerts alone.
 PRODUCT_TABLES = (
+    ProductTable("ml_alerts", ("alert_key", "alert_kind", "service", "window_start", "window_end")),
     ProductTable(
-        "ml_alerts",
-        "select alert_key, alert_kind, service, window_start, window_end from ml.ml_alerts",
+        "ml_incidents", ("incident_id", "severity", "service", "started_at", "last_seen_at")
     ),
 )
 
@@ -101,28 +110,6 @@ class Run:
     lines: int  # lines that arrived in it
     raised: list[Raised]  # rows of PRODUCT_TABLES new in it
     seconds: float  # dbt's wall time
-
-
-@contextmanager
-def scratch_database(server: str, name: str) -> Iterator[str]:
-    """A new empty database `name` on the server of `server` (an older one of that name is
-    dropped first), dropped afterwards; its URL."""
-
-    def drop() -> None:
-        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-    drop()
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = name
-    try:
-        yield psycopg2.extensions.make_dsn(**params)
-    finally:
-        drop()
 
 
 def load_logs(url: str, *args: str) -> None:
@@ -139,17 +126,11 @@ def load_logs(url: str, *args: str) -> None:
 
 
 def working_copy(target: Path) -> Path:
-    """A copy of the repository's dbt project (dbt_project.yml and the folders it names) and of
-    its trained versions' artifacts, as a user's repository holds them: an export into the copy
-    adds the next version there, and the repository stays untouched."""
-    config = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
-    keys = ("model-paths", "macro-paths", "seed-paths", "test-paths", "analysis-paths")
-    folders = [Path(folder) for key in keys for folder in config.get(key, [])] + [Path("artifacts")]
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dbt_project.yml", target / "dbt_project.yml")
-    for folder in folders:
-        if (PROJECT_ROOT / folder).is_dir():
-            shutil.copytree(PROJECT_ROOT / folder, target / folder, dirs_exist_ok=True)
+    """A copy of the repository's dbt project and of its trained versions' artifacts, as a
+    user's repository holds them: an export into the copy adds the next version there, and the
+    repository stays untouched."""
+    copy_project(target)
+    shutil.copytree(PROJECT_ROOT / "artifacts", target / "artifacts")
     return target
 
 
@@ -161,21 +142,27 @@ def _service(value: str | None) -> str | None:
 class Replay:
     """One database and project copy, replayed run by run (see the module docstring)."""
 
-    def __init__(self, url: str, project_dir: Path, selection: Selection = FAST) -> None:
-        self.url = url
+    def __init__(
+        self, conn: psycopg.Connection, project_dir: Path, selection: Selection = FAST
+    ) -> None:
+        self.conn = conn
+        self.url = url_of(conn)  # for dbt and the export, which connect on their own
         self.project_dir = project_dir
         self.selection = selection
-        self.dbt = InProcessDbt(url, project_dir)
+        self.dbt = InProcessDbt(self.url, project_dir)
         self.version: str | None = None
         self.cutoff: pd.Timestamp | None = None
         self.seconds: dict[str, float] = {}  # export, deploy, runs
         self._raised: dict[tuple[str, str], Raised] = {}
         self._before: set[tuple[str, str]] = set()  # raised by the first run, before the replay
-        self._source = sql.Identifier(*source_relation())
+        self._tables: list[ProductTable] = []  # the PRODUCT_TABLES the project built
+        self._source = source_table()
         self._held = sql.Identifier(SCHEMA, "held_back")
 
-    def _execute(self, statement: sql.Composable, params: tuple = ()) -> list[tuple]:
-        with connect(self.url) as conn, conn.cursor() as cur:
+    def _execute(
+        self, statement: sql.SQL | sql.Composed, params: tuple[Any, ...] = ()
+    ) -> list[tuple]:
+        with self.conn.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall() if cur.description else []
 
@@ -236,13 +223,18 @@ class Replay:
         self.dbt.parse()  # the export wrote the version's macros and seeds
         for command_args in self.selection.deploy:
             self.dbt(*command_args)
+        self._tables = [table for table in PRODUCT_TABLES if self._exists(table.name)]
         self._before = {key for key, _ in self._read(run=-1)}
         self.seconds["deploy"] = time.monotonic() - started
         return self.version
 
+    def _exists(self, table: str) -> bool:
+        name = output_table(table).as_string(self.conn)
+        return self._execute(sql.SQL("select to_regclass(%s)"), (name,))[0][0] is not None
+
     def _read(self, run: int) -> Iterator[tuple[tuple[str, str], Raised]]:
-        for table in PRODUCT_TABLES:
-            for key, kind, service, start, end in self._execute(sql.SQL(table.query)):
+        for table in self._tables:
+            for key, kind, service, start, end in self._execute(table.query()):
                 raised = Raised(
                     str(kind),
                     _service(service),
@@ -258,9 +250,7 @@ class Replay:
             'with moved as (delete from {} where "timestamp" < %s returning *)'
             " insert into {} select * from moved"
         ).format(self._held, self._source)
-        with connect(self.url) as conn, conn.cursor() as cur:
-            cur.execute(statement, (until,))
-            return int(cur.rowcount)
+        return int(self.conn.execute(statement, (until,)).rowcount)
 
     def step(self, until: pd.Timestamp) -> Run:
         """One scheduled run: the lines logged before `until` arrive, dbt runs, and the rows
@@ -293,8 +283,9 @@ class Replay:
         return None if found[0][0] is None else pd.Timestamp(found[0][0]).tz_convert("UTC")
 
     def raised(self) -> dict[str, list[Raised]]:
-        """Per product table, what it raised in the replayed runs (with the newest windows)."""
-        found: dict[str, list[Raised]] = {table.name: [] for table in PRODUCT_TABLES}
+        """Per product table the project built, what it raised in the replayed runs (with the
+        newest windows)."""
+        found: dict[str, list[Raised]] = {table.name: [] for table in self._tables}
         for (table, _), raised in self._raised.items():
             found[table].append(raised)
         return found
@@ -302,8 +293,8 @@ class Replay:
     def line_flags(self) -> pd.DataFrame:
         """log_entry_id and is_anomaly of every line the trained version scored."""
         rows = self._execute(
-            sql.SQL(
-                "select log_entry_id, is_anomaly from ml.ml_predictions where model_version = %s"
+            sql.SQL("select log_entry_id, is_anomaly from {} where model_version = %s").format(
+                output_table("ml_predictions")
             ),
             (self.version,),
         )

@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 
+from dbt_project.database import connect
+from dbt_project.scratch import scratch_database
 from model_export.evaluation.incidents import AlertFigures, Incident, alert_figures
 from model_export.evaluation.incidents import labelled_incidents as find_incidents
 from model_export.evaluation.replay import (
@@ -36,7 +39,6 @@ from model_export.evaluation.replay import (
     Run,
     Selection,
     load_logs,
-    scratch_database,
     working_copy,
 )
 from model_export.evaluation.rule_baselines import (
@@ -165,7 +167,18 @@ def replay_dataset(
     """In an empty database and a copy of the project: load, hide the labels, train on the
     first part, replay the rest; the figures."""
     load_logs(url, *dataset.load)
-    replay = Replay(url, project_dir, selection)
+    with connect(url) as conn:
+        return _replayed(conn, project_dir, dataset, seed, selection)
+
+
+def _replayed(
+    conn: psycopg.Connection,
+    project_dir: Path,
+    dataset: ReplayDataset,
+    seed: int,
+    selection: Selection,
+) -> DatasetResult:
+    replay = Replay(conn, project_dir, selection)
     truth = replay.hide_labels()
     cutoff = _cutoff(truth, dataset)
     held = replay.hold_back(cutoff)
@@ -180,7 +193,7 @@ def replay_dataset(
         )
     if not runs:
         raise ReplayError(f"{dataset.name}: no line after {cutoff} to replay")
-    lines = read_stg(url).drop(columns=["is_anomaly_label", "anomaly_type"])
+    lines = read_stg(conn).drop(columns=["is_anomaly_label", "anomaly_type"])
     labelled = lines.merge(
         truth[["log_entry_id", "is_anomaly", "anomaly_type"]], on="log_entry_id", how="left"
     ).rename(columns={"is_anomaly": "is_anomaly_label"})
@@ -249,7 +262,7 @@ def replay_all(
     results = []
     for dataset in generated_datasets(rows, seeds) + labelled_loghub_datasets(loghub_dir, systems):
         with (
-            scratch_database(server, SCRATCH_DATABASE) as url,
+            scratch_database(SCRATCH_DATABASE, server) as url,
             tempfile.TemporaryDirectory(prefix="logml_replay_") as scratch,
         ):
             results.append(replay_dataset(url, working_copy(Path(scratch)), dataset, seed))

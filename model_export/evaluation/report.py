@@ -1,6 +1,7 @@
-"""The figures of `evaluate` as tables (markdown for the terminal and the README, HTML for the
-report page) and precision-recall curves drawn as inline SVG (no plotting dependency). A
-baseline stands beside every figure; a method with several seeds shows mean [min-max]."""
+"""The figures of `evaluate` as tables (markdown for the terminal and the docs site's results
+page, HTML for the report page) and precision-recall curves drawn as inline SVG (no plotting
+dependency). A baseline stands beside every figure; a method with several seeds shows mean
+[min-max]."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dbt_project.errors import InputError
 from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share
 from model_export.training.metrics import RESAMPLES
 
@@ -315,11 +317,31 @@ def markdown(
     return "\n".join(lines)
 
 
-def replace_readme_section(readme: Path, section: str) -> None:
-    """Replace the text between the BEGIN and END markers of the README."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    readme.write_text(text[:start] + "\n" + section + "\n" + text[end:], encoding="utf-8")
+class MissingMarkers(InputError):
+    """The page has no BEGIN ... END pair to write the figures between."""
+
+
+def _section_bounds(page: Path) -> tuple[str, int, int]:
+    """The page's text and where its generated section starts and ends."""
+    text = page.read_text(encoding="utf-8") if page.is_file() else ""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise MissingMarkers(
+            f"{page} has no '{BEGIN}' ... '{END}' pair: add both lines where the tables go"
+        )
+    return text, start + len(BEGIN), end
+
+
+def check_page(page: Path) -> None:
+    """Raise MissingMarkers before a long evaluation whose tables would have nowhere to go."""
+    _section_bounds(page)
+
+
+def replace_generated_section(page: Path, section: str) -> None:
+    """Replace the text between the BEGIN and END markers of a markdown page (the results
+    page keeps its prose around the generated tables)."""
+    text, start, end = _section_bounds(page)
+    page.write_text(text[:start] + "\n" + section + "\n" + text[end:], encoding="utf-8")
 
 
 def _html_cell(text: str) -> str:

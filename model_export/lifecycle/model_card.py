@@ -17,7 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from model_export.compiler.project_files import compiled_versions
+import psycopg
+
+from dbt_project.errors import InputError
+from model_export.lifecycle import versions
 from model_export.lifecycle.registry import Entry, register
 from model_export.training.data import Window, fingerprint
 
@@ -49,33 +52,44 @@ def _window(saved: dict[str, Any]) -> Window:
     return Window(_date(saved["start"]), _date(saved["end"]), saved["limit"])
 
 
-def trained_on_these_logs(url: str, project_dir: Path, artifacts_dir: Path) -> str | None:
+def trained_on_these_logs(
+    conn: psycopg.Connection, project_dir: Path, artifacts_dir: Path
+) -> str | None:
     """The newest version compiled in the project whose card says it was trained on exactly the
     logs in this database (None when there is none)."""
-    for version in reversed(compiled_versions(project_dir)):
-        path = artifacts_dir / version / CARD
+    for version in reversed(versions.compiled(project_dir)):
+        path = versions.artifacts_folder(artifacts_dir, version) / CARD
         if not path.is_file():
             continue
         trained_on = json.loads(path.read_text(encoding="utf-8"))["trained_on"]
-        if fingerprint(url, _window(trained_on["window"])) == trained_on["fingerprint"]:
+        if fingerprint(conn, _window(trained_on["window"])) == trained_on["fingerprint"]:
             return version
     return None
 
 
-def register_from_card(url: str, artifacts_dir: Path, version: str) -> None:
-    """Register `version` as the active one from its card, with its artifacts where they are."""
-    folder = (artifacts_dir / version).resolve()
+class CardError(InputError):
+    """A model card that cannot be registered; the message says why and what to do."""
+
+
+def register_from_card(conn: psycopg.Connection, artifacts_dir: Path, version: str) -> None:
+    """Register `version` as the active one from its card, with its artifacts where they are,
+    as shipped: trained elsewhere, when the card says."""
+    folder = versions.artifacts_folder(artifacts_dir, version).resolve()
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    if any("trained_at" not in model for model in card["models"]):
+        raise CardError(
+            f"{folder / CARD} does not say when its models were trained (trained_at):"
+            " export the version again (make export-model, or make demo-model for v1)"
+        )
+    dates = ("trained_at", "window_start", "window_end")
     entries = [
         Entry(
             **{
                 **model,
                 "artifact_path": str(folder / model["artifact_path"]),
-                "window_start": model["window_start"]
-                and datetime.fromisoformat(model["window_start"]),
-                "window_end": model["window_end"] and datetime.fromisoformat(model["window_end"]),
+                **{name: _date(model[name]) for name in dates},
             }
         )
         for model in card["models"]
     ]
-    register(url, version, entries)
+    register(conn, version, entries, shipped=True)

@@ -1,5 +1,5 @@
 """The default unsupervised anomaly detector: severity x rarity (issue #12; the study behind
-the formula and its constants: README "Anomaly detector").
+the formula and its constants: docs/concepts/detector.md).
 
 Per line, from signals that hold on real logs:
 
@@ -17,7 +17,7 @@ Per line, from signals that hold on real logs:
 c and n are history, not functions of the line: the training lines (kept as `history_`,
 shipped as a seed) plus the lines scored by earlier runs after the training window (state
 tables that dbt maintains incrementally). The lines of one run do not count each other, so
-each line is scored from its own row and small lookups (README "Anomaly detector"). Here they
+each line is scored from its own row and small lookups (docs/internals/detector.md). Here they
 are the columns `template_lines` and `service_lines` of the input frame, or, when absent,
 the training history alone (`with_history`).
 

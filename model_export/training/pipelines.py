@@ -158,7 +158,7 @@ def anomaly_detector(
     (isolation_forest) and
     a RandomForest on line labels (supervised_detector) stay available, not as defaults: on
     real logs IsolationForest flags the lines of templates unseen in training, and template
-    labels generalise better than the forest (README "Anomaly detector")."""
+    labels generalise better than the forest (docs/results/quality.md)."""
     kinds = {anomalous for _, anomalous, _ in labels}
     if len(labels) >= MIN_LABELLED_TEMPLATES and kinds == {False, True}:
         return template_labels(level, labels, templates)

@@ -1,4 +1,4 @@
-"""Log templates: which lines are "the same message" (docs/templates.md).
+"""Log templates: which lines are "the same message" (docs/internals/templates.md).
 
 A model version records which template assignment it uses (`version`), so a registered
 version keeps scoring exactly as it was trained:
@@ -81,7 +81,7 @@ def _words(tokens: Sequence[str]) -> int:
 class LearnedTemplates(BaseEstimator):
     """Template version 2 (see the module's docstring). The constants were chosen on the
     first half of each loghub sample (trained on its first quarter, judged on its second),
-    never on the half that docs/templates.md reports:
+    never on the half that docs/internals/templates.md reports:
 
     - few_values: a position with at most this many values in a group always splits it
       (GET/POST/DELETE, opened/closed): 3 beat 2 and 4;

@@ -3,7 +3,7 @@
 - `text_severity`: T, bound inside the level classifier's per-template program (it depends on
   the template only): the prior-corrected softmax of the classifier's decisions, summed over
   ERROR and FATAL, 0 when the template has no known term;
-- `decision`: per row, over T and the history columns of LogFeatureRows(history=...): the
+- `decision`: per row, over T and the history columns of LogFeatureRows(history_key=...): the
   score, the decision, the confidence and the explanation.
 
 Each value is computed in the order SeverityRarity computes it (same IEEE operations).

@@ -30,9 +30,9 @@ def template_seeds(model: LearnedTemplates, masks_name: str, known_name: str) ->
     )
 
 
-def of_features(features: LogFeatures, seed_suffix: str) -> ir.TemplateSeeds | None:
-    """The seeds of the learned templates `features` counts by (named MASKS and KNOWN with
-    `seed_suffix`), None for template version 1."""
+def of_features(features: LogFeatures, masks_name: str, known_name: str) -> ir.TemplateSeeds | None:
+    """The seeds of the learned templates `features` counts by, with the names the caller
+    gives them; None for template version 1 (no seeds)."""
     if features.templates is None:
         return None
-    return template_seeds(features.templates, MASKS + seed_suffix, KNOWN + seed_suffix)
+    return template_seeds(features.templates, masks_name, known_name)

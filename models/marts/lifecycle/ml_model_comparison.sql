@@ -1,8 +1,9 @@
 {#-
   Champion/challenger comparison: for every pair of model versions that scored the same logs,
   per day (UTC date of logged_at), how often they agree and, where the truth is known (the
-  logged level, the is_anomaly label), how good each one is. The older version (by number:
-  v2 before v10) is the baseline, the newer the candidate.
+  logged level, the is_anomaly label), how good each one is. The older version (in the order
+  model_export lists the compiled versions: v2 before v10) is the baseline, the newer the
+  candidate.
 
   Incremental: the (day, version) slices that received predictions since the newest
   predicted_at already counted here are found in ml_stats_hourly (its last_predicted_at). The
@@ -56,17 +57,18 @@ registered as (
 
 ),
 
--- release order: by the number of vN, names of another shape after them
+-- release order: as model_export lists the compiled versions (oldest first), any other
+-- registered version after them
 versions as (
 
     select
         registered.model_version,
         row_number() over (
-            order by
-                substring(registered.model_version from '^v([0-9]+)$')::int nulls last,
-                registered.model_version
+            order by listed.release_order nulls last, registered.model_version
         ) as release_order
     from registered
+    left join ({{ ml_listed_versions() }}) as listed
+        on registered.model_version = listed.model_version
 
 ),
 
@@ -77,10 +79,7 @@ changed_hours as (
         hourly.hour
     from hourly
     {% if is_incremental() -%}
-    where hourly.last_predicted_at > (
-            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as counted
-        )
+    where hourly.last_predicted_at > {{ incremental_watermark('last_predicted_at') }}
     {%- endif %}
 
 ),

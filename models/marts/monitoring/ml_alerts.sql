@@ -1,7 +1,8 @@
 {#-
   One row per alert about the ACTIVE model version (the challenger scores in shadow mode and
   never alerts), appended and never rewritten: the notifier (`python -m alerts notify`) sends
-  each row once. Rules (docs/alerts.md; every threshold is a var in dbt_project.yml):
+  each row once. Rules, one per kind of var alert_kinds (docs/concepts/alerts.md; every
+  threshold is a var in dbt_project.yml):
   - high_severity_anomaly: a (service, hour) with at least alert_high_severity_min_lines
     high-severity lines; one alert with the count and the worst line (highest anomaly score).
   - anomaly_rate_spike / level_disagreement_spike: a (service, hour)'s rate against the same
@@ -12,10 +13,11 @@
   - new_anomalous_template: a line the anomaly detector flags (is_anomaly) on the first line
     of its template in its service (template_lines = 0): one alert per (service, template)
     ever, whichever version flags it (its key has no version). The detector's rarity makes
-    this the alert worth receiving: README "Anomaly detector" (alerts per day).
-  alert_key is an md5 of what the alert is about (kind, version, service, hour or feature and
-  day), never of when it was found, so reruns and full refreshes produce the same keys and the
-  anti-join below (backed by a unique index) inserts each alert once.
+    this the alert worth receiving: docs/results/benchmarks.md ("Alerts a day").
+  alert_key is an md5 of what the alert is about (its kind, the subject each rule gives:
+  service and hour, feature and day, or service and template; and the version), never of when
+  it was found, so reruns and full refreshes produce the same keys and the anti-join below
+  (backed by a unique index) inserts each alert once.
 
   Incremental: only the (service, hour) slices of ml_stats_hourly counted after the newest
   `source_predicted_at` already stored (the stats' own last_predicted_at), and only hours
@@ -71,14 +73,7 @@ bounds as (
     select
         max(hourly.hour) + interval '1 hour'
         - interval '{{ var("alert_lookback_hours") }} hours' as lookback_start,
-        {% if is_incremental() -%}
-        (
-            select coalesce(max(raised.source_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as raised
-        )
-        {%- else -%}
-        '-infinity'::timestamptz
-        {%- endif %} as watermark
+        {{ incremental_watermark('source_predicted_at') }} as watermark
     from hourly
 
 ),
@@ -154,7 +149,8 @@ current_hours as (
 rates as (
 
     select
-        'anomaly_rate_spike' as alert_kind,
+        {{ alert_kind('anomaly_rate_spike') }} as alert_kind,
+        'high' as severity,
         'anomalous' as what,
         service,
         hour,
@@ -165,7 +161,8 @@ rates as (
     from current_hours
     union all
     select
-        'level_disagreement_spike' as alert_kind,
+        {{ alert_kind('level_disagreement_spike') }} as alert_kind,
+        'medium' as severity,
         'read as another level than logged' as what,
         service,
         hour,
@@ -203,21 +200,18 @@ rate_alerts as (
 
     select
         alert_kind,
-        concat_ws('|', alert_kind, service, extract(epoch from hour)::bigint) as about,
+        concat_ws('|', service, extract(epoch from hour)::bigint) as subject,
         service,
         hour as window_start,
         hour + interval '1 hour' as window_end,
         observed,
         baseline,
         threshold,
-        case when alert_kind = 'anomaly_rate_spike' then 'high' else 'medium' end as severity,
+        severity,
         format(
             '%s on %s, hour from %s UTC: %s%% of %s lines %s (baseline %s%% of %s lines over '
             '%s days, threshold %s%%)',
-            case
-                when alert_kind = 'anomaly_rate_spike' then 'Anomaly rate spike'
-                else 'Level disagreement spike'
-            end,
+            {{ alert_title('alert_kind') }},
             service,
             to_char(hour at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
             to_char(100 * observed, 'FM990.0'),
@@ -255,11 +249,10 @@ high_severity_hours as (
 high_severity_alerts as (
 
     select
-        'high_severity_anomaly' as alert_kind,
+        {{ alert_kind('high_severity_anomaly') }} as alert_kind,
         concat_ws(
-            '|', 'high_severity_anomaly', high_severity_hours.service,
-            extract(epoch from high_severity_hours.hour)::bigint
-        ) as about,
+            '|', high_severity_hours.service, extract(epoch from high_severity_hours.hour)::bigint
+        ) as subject,
         high_severity_hours.service,
         high_severity_hours.hour as window_start,
         high_severity_hours.hour + interval '1 hour' as window_end,
@@ -268,15 +261,12 @@ high_severity_alerts as (
         {{ var('alert_high_severity_min_lines') }}::float8 as threshold,
         'high' as severity,
         format(
-            '%s high-severity lines of %s on %s in the hour from %s UTC; worst (log %s, '
-            'anomaly score %s): %s',
+            '%s high-severity lines of %s on %s in the hour from %s UTC; worst %s',
             high_severity_hours.high_severity_lines,
             high_severity_hours.lines,
             high_severity_hours.service,
             to_char(high_severity_hours.hour at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
-            worst.log_entry_id,
-            to_char(worst.anomaly_score, 'FM0.000'),
-            left(regexp_replace(worst.message, '\s+', ' ', 'g'), 200)
+            {{ alert_line('worst') }}
         ) as message,
         jsonb_build_object(
             'high_severity_lines', high_severity_hours.high_severity_lines,
@@ -308,10 +298,10 @@ high_severity_alerts as (
 drift_alerts as (
 
     select
-        'drift' as alert_kind,
+        {{ alert_kind('drift') }} as alert_kind,
         concat_ws(
-            '|', 'drift', drift.feature, to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD')
-        ) as about,
+            '|', drift.feature, to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD')
+        ) as subject,
         null::text as service,
         drift.current_start as window_start,
         drift.current_end as window_end,
@@ -350,11 +340,8 @@ new_template_alerts as (
     -- the first flagged line of each: lines of one run do not count each other, so a new
     -- template can have several lines with template_lines = 0
     select distinct on (coalesce(predictions.service, ''), predictions.template_hash)
-        'new_anomalous_template' as alert_kind,
-        concat_ws(
-            '|', 'new_anomalous_template', coalesce(predictions.service, ''),
-            predictions.template_hash
-        ) as about,
+        {{ alert_kind('new_anomalous_template') }} as alert_kind,
+        concat_ws('|', coalesce(predictions.service, ''), predictions.template_hash) as subject,
         predictions.service,
         predictions.logged_at as window_start,
         predictions.logged_at as window_end,
@@ -363,12 +350,10 @@ new_template_alerts as (
         null::float8 as threshold,
         'high' as severity,
         format(
-            'New anomalous line on %s at %s UTC (log %s, anomaly score %s): %s',
+            'New anomalous line on %s at %s UTC %s',
             coalesce(predictions.service, '(no service)'),
             to_char(predictions.logged_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-            predictions.log_entry_id,
-            to_char(predictions.anomaly_score, 'FM0.000'),
-            left(regexp_replace(predictions.message, '\s+', ' ', 'g'), 200)
+            {{ alert_line('predictions') }}
         ) as message,
         jsonb_build_object(
             'log_entry_id', predictions.log_entry_id,
@@ -416,16 +401,17 @@ keyed as (
     select
         alerts.*,
         md5(
-            alerts.about
+            concat_ws('|', alerts.alert_kind, alerts.subject)
             || case when alerts.per_version then '|' || '{{ active.version }}' else '' end
         ) as alert_key
     from alerts
 
 )
 
--- The statement's own SELECT, not `final as (...) select * from final`: on Citus (docs/scale.md)
--- that last CTE became a subplan reading the `alerts` subplan's result, which Citus 13.2 did
--- not find ("could not find the intermediate result file", a warning) and read as no rows.
+-- The statement's own SELECT, not `final as (...) select * from final`: on Citus
+-- (docs/internals/scale.md) that last CTE became a subplan reading the `alerts` subplan's
+-- result, which Citus 13.2 did not find ("could not find the intermediate result file", a
+-- warning) and read as no rows.
 select
     alerts.alert_key,
     alerts.alert_kind,

@@ -24,18 +24,17 @@ logs as not materialized (
 ),
 
 -- The active version as the registry says now (a role change shows at once, not after the
--- next dbt run); the roll-up is ephemeral, so this reads the registry table itself.
-active_version as (
+-- next dbt run); the staging model is ephemeral, so this reads the registry table itself.
+roles as (
 
-    select model_version from {{ ref('int_model_versions_rolled_up') }}
-    where is_active
+    {{ ml_model_roles_sql(ref('stg_registry__trained_models')) }}
 
 ),
 
 predictions as (
 
     select * from {{ ref('ml_predictions') }}
-    where model_version = (select active_version.model_version from active_version)
+    where model_version = (select roles.active_version from roles)
 
 ),
 

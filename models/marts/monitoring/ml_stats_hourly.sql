@@ -38,10 +38,7 @@ changed_slices as (
         predictions.model_version,
         date_trunc('hour', predictions.logged_at) as hour
     from predictions
-    where predictions.predicted_at > (
-            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as counted
-        )
+    where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
 
 ),
 

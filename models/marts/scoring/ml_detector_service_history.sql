@@ -37,15 +37,7 @@ templates as (
 -- the newest template count already summed here
 watermark as (
 
-    select
-        {% if is_incremental() -%}
-        (
-            select coalesce(max(summed.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as summed
-        )
-        {%- else -%}
-        '-infinity'::timestamptz
-        {%- endif %} as last_summed_at
+    select {{ incremental_watermark('last_predicted_at') }} as last_summed_at
 
 ),
 

@@ -46,15 +46,7 @@ with
 -- the newest prediction already counted (an index lookup on last_predicted_at)
 watermark as (
 
-    select
-        {% if is_incremental() -%}
-        (
-            select coalesce(max(counted.last_predicted_at), '-infinity'::timestamptz)
-            from {{ this }} as counted
-        )
-        {%- else -%}
-        '-infinity'::timestamptz
-        {%- endif %} as last_counted_at
+    select {{ incremental_watermark('last_predicted_at') }} as last_counted_at
 
 ),
 

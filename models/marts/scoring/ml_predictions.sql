@@ -13,7 +13,7 @@
   parallel_tuple_cost: the planner costs a lateral function call (how the compiled models
   evaluate the template and the trees once per row) as if it ran once per query, so it sees
   the per-row scoring work as nearly free and, at the default 0.1, picks a serial plan; at
-  0.01 the row-local part runs in parallel workers (docs/compiler.md, "Speed").
+  0.01 the row-local part runs in parallel workers (docs/internals/compiler.md, "Speed").
 -#}
 {{
     config(

@@ -6,39 +6,39 @@ test-artifacts/dashboard.png and test-artifacts/docs.png."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.python.harness.api import app, serve
+from dbt_project.vocabulary import VOCABULARY
+from dev.api_server import app, get, serve, start_api
+from dev.db import as_reader, fetch_all, records, scalar
+from dev.pipeline import dbt, repository_copy
 from tests.python.harness.browser import ARTIFACTS, chromium
-from tests.python.harness.db import records
-from tests.python.harness.pipeline import add_challenger, build, dbt
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
-
-LOG_ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
-    add_challenger(module_db, dbt_project_copy)
+def pipeline(challenged: Prepared) -> str:
     # alerts from the real model, rebuilt with one high-severity line per service-hour over the
     # whole week (3,000 logs rarely put three in one hour; the first build's watermark would
     # keep a plain rerun from looking again), one of them delivered by the real notifier
     dbt(
-        dbt_project_copy, module_db, "build", "-s", "ml_alerts",
+        challenged.project, challenged.url, "build", "-s", "ml_alerts",
         "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
     )  # fmt: skip
     with receiver() as hook:
-        done = notify(module_db, hook.url, "--limit", "1")
+        done = notify(challenged.url, hook.url, "--limit", "1")
         assert done.returncode == 0, done.stdout + done.stderr
-    return module_db
+    return challenged.url
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,10 @@ def test_severity_chart_and_disagreements_card_show_the_24h_window(
     assert {
         b.get_attribute("data-severity"): int(b.get_attribute("data-count") or -1) for b in bars
     } == {r["severity"]: r["predictions"] for r in rows}
+    # worst first, and the same severities to filter the predictions by (var severities)
+    assert [b.get_attribute("data-severity") for b in bars] == list(VOCABULARY.severities)
+    options = Select(page.find_element(By.NAME, "severity")).options
+    assert [o.text for o in options] == ["any", *VOCABULARY.severities]
     assert int(value(page, "card-disagreements")) == sum(r["level_disagreements"] for r in rows)
 
 
@@ -311,6 +315,61 @@ def test_alerts_panel_lists_the_newest_with_their_delivery(
     assert int(panel.get_attribute("data-pending") or -1) == total["n"] - 1
     bars = page.find_elements(By.CSS_SELECTOR, "#chart-alerts rect[data-kind]")
     assert sum(int(b.get_attribute("data-count") or 0) for b in bars) == len(rows)
+    legend = page.find_elements(By.CSS_SELECTOR, "#chart-alerts .legend [data-kind]")
+    assert [(i.get_attribute("data-kind"), i.text) for i in legend] == [
+        (kind.name, kind.title) for kind in VOCABULARY.alert_kinds
+    ]
+
+
+def test_a_kind_added_to_the_list_is_served_and_drawn(pipeline: str, tmp_path: Path) -> None:
+    """A kind added to var alert_kinds (in a copy of the repository, served by its own
+    `python -m api`) is accepted by the API's filter and drawn by the page with its title,
+    though no code names it. The newest alert stands in for one raised by a new rule."""
+    copy = repository_copy(tmp_path / "repository")
+    project = yaml.safe_load((copy / "dbt_project.yml").read_text())
+    added = {"title": "Incident opened", "observed": "lines", "description": "a new incident"}
+    project["vars"]["alert_kinds"]["incident_opened"] = added
+    (copy / "dbt_project.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    newest = (
+        "select alert_key from ml.ml_alerts"
+        " order by detected_at desc, window_start desc, alert_key limit 1"
+    )
+    key, kind = fetch_all(
+        pipeline, f"select alert_key, alert_kind from ml.ml_alerts where alert_key = ({newest})"
+    )[0]
+    scalar(
+        pipeline,
+        "update ml.ml_alerts set alert_kind = 'incident_opened' where alert_key = %s"
+        " returning alert_key",
+        (key,),
+    )
+    # the copy's packages, not the checkout's: -m would put the working directory first
+    api = start_api(as_reader(pipeline), env={"PYTHONSAFEPATH": "1", "PYTHONPATH": str(copy)})
+    try:
+        status, body, _ = get(api.base, "/api/v1/alerts?kind=incident_opened")
+        assert status == 200 and [a["alert_key"] for a in json.loads(body)["alerts"]] == [key]
+        with chromium() as browser:
+            browser.get(f"{api.base}/")
+            WebDriverWait(browser, 30).until(
+                lambda d: d.execute_script("return document.body.dataset.loaded") == "true"
+            )
+            bar = browser.find_element(
+                By.CSS_SELECTOR, "#chart-alerts rect[data-kind=incident_opened]"
+            )
+            assert bar.get_attribute("data-count") == "1"
+            legend = browser.find_element(
+                By.CSS_SELECTOR, "#chart-alerts .legend [data-kind=incident_opened]"
+            )
+            assert legend.text == "Incident opened"
+            row = browser.find_element(By.CSS_SELECTOR, f"#alerts tr[data-alert-key='{key}']")
+            assert "Incident opened" in row.text
+    finally:
+        api.stop()
+        scalar(
+            pipeline,
+            "update ml.ml_alerts set alert_kind = %s where alert_key = %s returning alert_key",
+            (kind, key),
+        )
 
 
 def test_docs_render_offline(site: str) -> None:

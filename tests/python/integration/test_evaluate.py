@@ -1,7 +1,8 @@
 """`evaluate` on real loghub systems loaded by the loader: every split and fold is scored on
 lines the models never trained on, the level model (as export chooses it) is at least the old
 pipeline's seed mean where the issue measured it losing (Android, BGL), the anomaly figures go
-through the default detector, and the report page and README section hold the tables."""
+through the default detector, and the report page and the docs site's results page hold the
+tables."""
 
 from __future__ import annotations
 
@@ -9,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from dbt_project.database import PROJECT_ROOT, connect
+from dev.pipeline import LOGHUB, cli
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", str(LOGHUB / "Android"), str(LOGHUB / "BGL"))
-    ensure_staging(module_db, dbt_project_copy)
-    frame = read_stg(module_db)
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
+        frame = read_stg(conn)
     return [
         evaluate_dataset(name, frame[frame["service"] == name], seed=42)
         for name in ("Android", "BGL")
@@ -28,7 +33,8 @@ def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
 
 
 def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]) -> None:
-    frame = read_stg(module_db, where="service = 'BGL'")
+    with connect(module_db) as conn:
+        frame = read_stg(conn, where="service = 'BGL'")
     seen = []
     for name, train, test in splits(frame):
         assert set(train["log_entry_id"]).isdisjoint(test["log_entry_id"]), name
@@ -37,7 +43,6 @@ def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]
     assert seen == [("80/20", 1600, 400)] + [(f"fc {k}", 200 * k, 200) for k in range(5, 10)]
 
 
-@pytest.mark.slow
 def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
     for result in results:
         levels = result["levels"]
@@ -50,7 +55,6 @@ def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
             assert figures["majority"]["macro_f1"] < figures["model"]["macro_f1"]
 
 
-@pytest.mark.slow
 def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     android, bgl = results
     # Android has no line labels: flagged shares only, no precision.
@@ -63,22 +67,37 @@ def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     assert 0.0 < main["default (no labels)"]["flagged_share"] <= 1.0
 
 
-@pytest.mark.slow
-def test_report_page_and_readme_section(results: list[dict], tmp_path: Path) -> None:
+def test_report_page_and_results_page(results: list[dict], tmp_path: Path) -> None:
     page = evaluation_report.html(results, "make evaluate")
     assert page.count("<table>") == 4 and page.count("<svg") == 1
     assert "<polyline" in page and "Android" in page and "BGL" in page
-    readme = tmp_path / "README.md"
+    quality = tmp_path / "quality.md"
     begin, end = evaluation_report.BEGIN, evaluation_report.END
-    readme.write_text(f"intro\n{begin}\nstale figures\n{end}\nrest\n")
+    quality.write_text(f"# Quality\nprose\n{begin}\nstale figures\n{end}\nmore prose\n")
     section = evaluation_report.markdown(results, "make evaluate")
-    evaluation_report.replace_readme_section(readme, section)
-    text = readme.read_text()
-    assert "stale figures" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    evaluation_report.replace_generated_section(quality, section)
+    text = quality.read_text()
+    assert "stale figures" not in text
+    assert text.startswith("# Quality\nprose\n") and text.endswith("more prose\n")
     assert section in text and "| BGL |" in section
 
 
-@pytest.mark.slow
+def test_the_results_page_holds_the_markers(tmp_path: Path) -> None:
+    """`make evaluate` writes between the markers of docs/results/quality.md; a page without
+    them is refused before the long run, with the fix in the message."""
+    evaluation_report.check_page(PROJECT_ROOT / "docs" / "results" / "quality.md")
+    for text in (
+        "# Quality\nno markers\n",
+        f"{evaluation_report.END}\n{evaluation_report.BEGIN}\n",
+    ):
+        page = tmp_path / "page.md"
+        page.write_text(text)
+        with pytest.raises(evaluation_report.MissingMarkers, match="add both lines"):
+            evaluation_report.check_page(page)
+    with pytest.raises(evaluation_report.MissingMarkers):
+        evaluation_report.check_page(tmp_path / "missing.md")
+
+
 def test_difference_to_the_old_pipeline_comes_with_its_interval(results: list[dict]) -> None:
     for result in results:
         main, versus = result["levels"]["80/20"], result["levels_versus_old"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,21 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build
+from dbt_project.settings import load_settings
+from dev.api_server import client as api_client
+from dev.db import as_reader, records
+from tests.python.harness.prepared import BUILT_ROWS, Prepared
 
-LOG_ROWS = 3000
+LOG_ROWS = BUILT_ROWS
 # The old frontend's mock numbers (contract §4, §6): none may come out of this API.
 MOCK_NUMBERS = {156_789, 94.7, 145, 0.145, 12_456, 1_034, 234, 8.3, 125_000, 89, 94.5, 99.9}
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=11)
-    return module_db
+def pipeline(built: Prepared) -> str:
+    return built.url
 
 
 @pytest.fixture(scope="module")
@@ -436,14 +434,14 @@ def test_no_old_mock_number_comes_out_of_any_endpoint(client: TestClient) -> Non
         assert not found, (path, found)
 
 
-# --- plain SQL as users type it (README "Plain SQL", the old guide) ----------------------------
-# docs/ML_ENABLEMENT_GUIDE_v2.md of the old system (Troubleshooting, "No logs to analyze"):
+# --- plain SQL as users type it (docs/reference/plain-sql.md, the old guide) -------------------
+# the old system's guide ML_ENABLEMENT_GUIDE_v2.md (Troubleshooting, "No logs to analyze"):
 OLD_GUIDE_SQL = ["SELECT COUNT(*) FROM ml_predictions;"]
 
 
-def readme_sql() -> list[str]:
-    """Every statement of the README's ```sql blocks."""
-    text = (PROJECT_ROOT / "README.md").read_text()
+def docs_sql() -> list[str]:
+    """Every statement of the ```sql blocks of the docs' plain SQL page."""
+    text = (PROJECT_ROOT / "docs" / "reference" / "plain-sql.md").read_text()
     blocks = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
     return [
         statement.strip()
@@ -453,10 +451,10 @@ def readme_sql() -> list[str]:
     ]
 
 
-def test_readme_and_old_guide_sql_runs_as_written_for_the_reader(pipeline: str) -> None:
-    statements = readme_sql()
+def test_docs_and_old_guide_sql_runs_as_written_for_the_reader(pipeline: str) -> None:
+    statements = docs_sql()
     assert len(statements) >= 7
-    assert all("ml." in statement for statement in statements), "README names the schema"
+    assert all("ml." in statement for statement in statements), "the docs name the schema"
     # a plain connection of the read-only login: no options, its own search_path
     with psycopg.connect(as_reader(pipeline), autocommit=True) as conn:
         for statement in statements:
@@ -469,7 +467,7 @@ def test_before_the_pipeline_every_endpoint_answers_200_with_empty_values(
     make_database: Callable[[str], str],
 ) -> None:
     empty = make_database("oldapp_empty")
-    with TestClient(create_app(Settings(database_url=empty))) as fresh:
+    with TestClient(create_app(load_settings(api_database_url=empty))) as fresh:
         status = fresh.get("/api/ml_lightweight?action=status").json()
         assert status["success"] is True and status["ml_system"] == "not_initialized"
         stats = fresh.get("/api/ml_lightweight?action=stats")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dev.db import fetch_all, scalar
+from dev.pipeline import project_copy
 from model_export.evaluation.replay import RUN, SCHEDULE
 from model_export.evaluation.replay_evaluation import (
     DatasetResult,
@@ -20,8 +22,6 @@ from model_export.evaluation.replay_evaluation import (
 )
 from model_export.evaluation.replay_report import replay_tables
 from model_export.evaluation.rule_baselines import FATAL_RULE
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import project_copy
 
 END = "2026-01-01T18:00:00+00:00"
 CUTOFF = pd.Timestamp("2026-01-01T00:00:00Z")  # the first day of the window trains

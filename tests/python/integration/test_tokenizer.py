@@ -1,7 +1,7 @@
 """The SQL tokenizers against the Python ones, in the real database, property based:
 model_export's log tokenizer (macro log_template) must agree on any text; the compiled form
 of scikit-learn's default analyzer must agree on ASCII text (beyond ASCII it follows the
-database collation: see docs/compiler.md)."""
+database collation: see docs/internals/compiler.md)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_default_analyzer_sql_equals_sklearn_on_ascii(server_url: str, texts: li
 def test_default_analyzer_beyond_ascii_follows_letters(server_url: str) -> None:
     """Measured on the embedded server (C.UTF-8): every BMP letter and decimal digit agrees
     except U+0130 (Python lowercases it to two characters); combining marks, other numbers
-    (superscripts, fractions) and some symbols do not (docs/compiler.md)."""
+    (superscripts, fractions) and some symbols do not (docs/internals/compiler.md)."""
     with connect(server_url) as conn, conn.cursor() as cur:
         cur.execute("select datctype from pg_database where datname = current_database()")
         if cur.fetchone()[0] != "C.UTF-8":

@@ -25,11 +25,23 @@ from model_export.compiler import ir
 from model_export.compiler.assemblers import trees
 from model_export.compiler.interpreters import postgresql
 from model_export.compiler.interpreters.postgresql import expression, float_literal, render
-from model_export.compiler.scorer import compile_scorer
+from model_export.compiler.scorer import ScorerNames, compile_scorer
 from model_export.training import pipelines
 from model_export.training.features import LogFeatures
 
 GOLDEN = Path(__file__).parent / "golden" / "ml_score_vtiny.sql"
+# The compiler takes any names its caller gives (a model version's come from
+# model_export.lifecycle.versions); the golden file's are these.
+TINY = ScorerNames(
+    macro="ml_score_vtiny",
+    level_vocabulary="ml_level_classifier_vocabulary_vtiny",
+    template_frequency="ml_template_frequency_vtiny",
+    template_labels="ml_template_labels_vtiny",
+    training_history="ml_detector_training_history_vtiny",
+    template_masks="ml_template_masks_vtiny",
+    known_templates="ml_templates_vtiny",
+    history_key="vtiny",
+)
 SCOPE = {n: f"t.{n}" for n in ("a", "b", "c", "d", "leaf", "message")}
 A, B, C = ir.Ref("a"), ir.Ref("b"), ir.Ref("c")
 FLOAT = ir.DType.FLOAT64
@@ -277,6 +289,7 @@ def test_types_of_bound_values_and_seeds() -> None:
         "integer",
         "text",
         "boolean",
+        "varbit",
     ]
 
 
@@ -301,7 +314,7 @@ def tiny_scorer() -> str:
             ("detector", DecisionTreeClassifier(max_depth=2, random_state=0)),
         ]
     ).fit(frame, frame["level"] == "ERROR")
-    return compile_scorer(level, detector, "ml_score_vtiny", "_vtiny").body + "\n"
+    return compile_scorer(level, detector, TINY).body + "\n"
 
 
 def test_a_small_scorer_compiles_to_the_golden_file() -> None:
@@ -327,7 +340,7 @@ def test_the_history_is_read_row_locally_with_the_training_seed() -> None:
         ir.DType.FLOAT64,
     )
     program = ir.Program(
-        ir.LogFeatureRows(frequency, with_template=True, history="v9", trained=trained),
+        ir.LogFeatureRows(frequency, with_template=True, history_key="v9", trained=trained),
         (ir.Memoized("level", ir.Ref("template"), level), rarity),
         (KEY, ("s", ir.Ref("s")), ("r", ir.Ref("r")), ("n", ir.Ref("service_lines"))),
     )
