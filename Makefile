@@ -21,8 +21,9 @@ DBT    := $(PY) -m dbt_project dbt
 DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir target/docs-site
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        label promote challenger verify demo-model check-generated evaluate evaluate-project run \
-        freshness notify docs docs-site serve test test-fast lint db-stop citus-up citus-down \
+        label promote challenger verify demo-model check-generated evaluate evaluate-replay \
+        evaluate-project run freshness notify docs docs-site serve test test-fast lint db-stop \
+        citus-up citus-down \
         bench clean
 
 help:  ## list the targets
@@ -94,9 +95,12 @@ demo-model: setup  ## retrain the shipped demo model v1 (after changing the mode
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check
 
-evaluate: setup  ## held-out quality (loghub systems, generated logs, baselines): docs/results/quality.md + evaluation.html
+evaluate: setup  ## held-out quality (loghub systems, generated logs, the replay, baselines): docs/results/quality.md + evaluation.html
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000 \
 		--report docs/results/evaluation.html --page docs/results/quality.md
+
+evaluate-replay: setup  ## only the replay: the product run by run on held-out days, issue 21's targets (prints)
+	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --replay-only
 
 evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp copy; fails on a warning
 	$(PY) -m dbt_project evaluate-project --packages $(DBT_PACKAGES)

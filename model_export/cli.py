@@ -18,6 +18,7 @@ from dbt_project.errors import RegistryError, exit_on_error
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import MACRO_DIR, rendered_files, write_files
+from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
 from model_export.export import BYO_DIR, check, export
 from model_export.lifecycle import registry, versions
 from model_export.lifecycle.artifacts import load_pipeline
@@ -87,6 +88,16 @@ def _parser() -> argparse.ArgumentParser:
         "--page", type=Path, help="replace the generated tables of this markdown results page"
     )
     ev.add_argument("--systems", nargs="+", help="only these loghub systems (default: all)")
+    ev.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the replay: generated logs and labelled loghub systems through export and"
+        " dbt run by run (the targets' table; no results page or report)",
+    )
+    ev.add_argument("--replay-rows", type=int, default=GENERATED_ROWS, help="lines per seed")
+    ev.add_argument(
+        "--replay-seeds", type=int, nargs="+", default=list(GENERATED_SEEDS), help="generator seeds"
+    )
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
 
@@ -250,6 +261,10 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
         from model_export.evaluation.evaluate import evaluate
         from model_export.evaluation.report import check_page
 
+        if args.replay_only and (args.report or args.page):
+            message = "--replay-only writes no results page or report: drop --report/--page"
+            print(message, file=sys.stderr)
+            return 2
         if args.page is not None:
             check_page(args.page)  # before the long run: a page without its markers is refused
         return evaluate(conn, args)
