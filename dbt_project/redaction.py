@@ -79,8 +79,9 @@ def _checked(where: str, rule: object, placeholders: dict[str, str]) -> dict[str
         missing = set(_PLACEHOLDER.findall(rule.get(key, ""))) - set(placeholders)
         if missing:
             raise RedactionRulesError(
-                f"{where} ({name}): {key} uses {sorted(missing)}, which vars.{PLACEHOLDER_VAR}"
-                " does not define"
+                f"{where} ({name}): {key} uses "
+                f"{', '.join('{' + each + '}' for each in sorted(missing))},"
+                f" which vars.{PLACEHOLDER_VAR} does not define"
             )
     return dict(rule)
 

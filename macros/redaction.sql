@@ -19,25 +19,34 @@
 {% macro logml_redaction_functions(schema, rules, placeholders) %}
 {%- set patterns = [] -%}
 {%- for rule in rules -%}
+    {%- set keep = logml_redaction_expand(rule.get('keep') or '', placeholders) -%}
+    {%- set secret = '(?:' ~ logml_redaction_expand(rule.secret, placeholders) ~ ')' -%}
+    {#- a value after a key never starts at a marker, so a second pass (alert lines are
+        redacted when ml_alerts is built and again when served) leaves the marker and what
+        follows it alone. Only after a keep: a lookahead tried at every position of the text
+        costs about 30 times the rule in PostgreSQL's regex engine, and a secret without a
+        keep has a shape of its own that a marker never has. -#}
     {%- do patterns.append((
         rule.name,
-        logml_redaction_expand(rule.get('keep') or '', placeholders),
-        logml_redaction_expand(rule.secret, placeholders),
+        keep,
+        secret,
+        ('(?!\\[REDACTED:)' if keep else '') ~ secret,
         'gi' if rule.get('ignore_case') else 'g'
     )) -%}
 {%- endfor -%}
 {%- set ns = namespace(chain='message', any=[]) -%}
-{%- for name, keep, secret, flags in patterns -%}
-    {%- set ns.chain = 'regexp_replace(' ~ ns.chain ~ ', ' ~ logml_sql_text('(' ~ keep ~ ')' ~ secret)
+{%- for name, keep, secret, guarded, flags in patterns -%}
+    {%- set ns.chain = 'regexp_replace(' ~ ns.chain ~ ', ' ~ logml_sql_text('(' ~ keep ~ ')' ~ guarded)
         ~ ', ' ~ logml_sql_text('\\1[REDACTED:' ~ name ~ ']') ~ ', ' ~ logml_sql_text(flags) ~ ')' -%}
+    {#- the prefilter may match more than the rules do: it only decides who goes through them -#}
     {%- do ns.any.append('(?:' ~ keep ~ secret ~ ')') -%}
 {%- endfor %}
 -- a rule whose pattern PostgreSQL cannot compile fails here, by name, and not in the API
 do $redaction_rules$
 begin
-{%- for name, keep, secret, flags in patterns %}
+{%- for name, keep, secret, guarded, flags in patterns %}
     begin
-        perform '' ~ {{ logml_sql_text('(' ~ keep ~ ')' ~ secret) }};
+        perform '' ~ {{ logml_sql_text('(' ~ keep ~ ')' ~ guarded) }};
     exception when invalid_regular_expression then
         raise exception 'redaction rule %: %', {{ logml_sql_text(name) }}, sqlerrm
             using hint = 'fix its keep or secret in the vars of dbt_project.yml';
@@ -81,12 +90,15 @@ comment on function {{ schema }}.logml_redact_json(jsonb) is
 {{ target.schema }}.logml_redact({{ text }})
 {%- endmacro %}
 
-{#- `text` with each {placeholder} replaced; later placeholders may use earlier ones, so they
-    are replaced first. -#}
+{#- `text` with each {placeholder} replaced. Placeholders may use one another whatever order
+    the mapping comes in (a YAML dump sorts it), so the whole set is replaced once per
+    placeholder: enough to reach the end of the longest chain. -#}
 {% macro logml_redaction_expand(text, placeholders) -%}
 {%- set ns = namespace(text=text) -%}
-{%- for name, body in placeholders.items() | list | reverse -%}
-    {%- set ns.text = ns.text | replace('{' ~ name ~ '}', body) -%}
+{%- for _ in placeholders -%}
+    {%- for name, body in placeholders.items() -%}
+        {%- set ns.text = ns.text | replace('{' ~ name ~ '}', body) -%}
+    {%- endfor -%}
 {%- endfor -%}
 {{ ns.text }}
 {%- endmacro %}
