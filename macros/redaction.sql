@@ -17,29 +17,32 @@
   per session (up to 32), so the rules must stay below about 30 for that to hold.
 #}
 {% macro logml_redaction_functions(schema, rules, placeholders) %}
+{#- jinja-only lines start at column 0: sqlfluff reads the whitespace they swallow as indent -#}
 {%- set patterns = [] -%}
 {%- for rule in rules -%}
-    {%- set keep = logml_redaction_expand(rule.get('keep') or '', placeholders) -%}
-    {%- set secret = '(?:' ~ logml_redaction_expand(rule.secret, placeholders) ~ ')' -%}
-    {#- a value after a key never starts at a marker, so a second pass (alert lines are
-        redacted when ml_alerts is built and again when served) leaves the marker and what
-        follows it alone. Only after a keep: a lookahead tried at every position of the text
-        costs about 30 times the rule in PostgreSQL's regex engine, and a secret without a
-        keep has a shape of its own that a marker never has. -#}
-    {%- do patterns.append((
-        rule.name,
-        keep,
-        secret,
-        ('(?!\\[REDACTED:)' if keep else '') ~ secret,
-        'gi' if rule.get('ignore_case') else 'g'
-    )) -%}
+{%- set keep = logml_redaction_expand(rule.get('keep') or '', placeholders) -%}
+{%- set secret = '(?:' ~ logml_redaction_expand(rule.secret, placeholders) ~ ')' -%}
+{#- a value after a key never starts at a marker, so a second pass (alert lines are redacted
+    when ml_alerts is built and again when served) leaves the marker and what follows it
+    alone. Only after a keep: a lookahead tried at every position of the text costs about 30
+    times the rule in PostgreSQL's regex engine, and a secret without a keep has a shape of
+    its own that a marker never has. -#}
+{%- do patterns.append((
+    rule.name,
+    keep,
+    secret,
+    ('(?!\\[REDACTED:)' if keep else '') ~ secret,
+    'gi' if rule.get('ignore_case') else 'g'
+)) -%}
 {%- endfor -%}
 {%- set ns = namespace(chain='message', any=[]) -%}
 {%- for name, keep, secret, guarded, flags in patterns -%}
-    {%- set ns.chain = 'regexp_replace(' ~ ns.chain ~ ', ' ~ logml_sql_text('(' ~ keep ~ ')' ~ guarded)
-        ~ ', ' ~ logml_sql_text('\\1[REDACTED:' ~ name ~ ']') ~ ', ' ~ logml_sql_text(flags) ~ ')' -%}
-    {#- the prefilter may match more than the rules do: it only decides who goes through them -#}
-    {%- do ns.any.append('(?:' ~ keep ~ secret ~ ')') -%}
+{%- set ns.chain = 'regexp_replace(' ~ ns.chain
+    ~ ', ' ~ logml_sql_text('(' ~ keep ~ ')' ~ guarded)
+    ~ ', ' ~ logml_sql_text('\\1[REDACTED:' ~ name ~ ']')
+    ~ ', ' ~ logml_sql_text(flags) ~ ')' -%}
+{#- the prefilter may match more than the rules do: it only decides who goes through them -#}
+{%- do ns.any.append('(?:' ~ keep ~ secret ~ ')') -%}
 {%- endfor %}
 -- a rule whose pattern PostgreSQL cannot compile fails here, by name, and not in the API
 do $redaction_rules$
@@ -96,9 +99,9 @@ comment on function {{ schema }}.logml_redact_json(jsonb) is
 {% macro logml_redaction_expand(text, placeholders) -%}
 {%- set ns = namespace(text=text) -%}
 {%- for _ in placeholders -%}
-    {%- for name, body in placeholders.items() -%}
-        {%- set ns.text = ns.text | replace('{' ~ name ~ '}', body) -%}
-    {%- endfor -%}
+{%- for name, body in placeholders.items() -%}
+{%- set ns.text = ns.text | replace('{' ~ name ~ '}', body) -%}
+{%- endfor -%}
 {%- endfor -%}
 {{ ns.text }}
 {%- endmacro %}
