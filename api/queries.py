@@ -1,6 +1,9 @@
 """Every SQL statement the API runs. All are SELECTs on the dbt output tables (schema on the
 search_path, see database.py), all parameterised; status and stats read the pre-aggregated
-tables only, never a COUNT over ml_predictions."""
+tables only, never a COUNT over ml_predictions. Text that comes from the logs (messages,
+explanations, examples, alert details) leaves through the database's redaction functions
+(macros/redaction.sql), applied where the rows are put into JSON: after the LIMIT, so only
+the rows served pay for it."""
 
 from __future__ import annotations
 
@@ -36,12 +39,17 @@ order by array_position(%(severities)s::text[], severity)
 """
 
 # Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
-# The newest hour is a scalar subquery: one probe of the (model_version, hour) index.
+# The newest hour is a scalar subquery: one probe of the (model_version, hour) index. The
+# response times' table has one row per hour (and version): the join repeats it, never a
+# count.
 HOURLY = f"""
 select h.hour, sum(h.predictions)::bigint as predictions, sum(h.anomalies)::bigint as anomalies,
        sum(h.level_disagreements)::bigint as level_disagreements,
-       sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score
+       sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score,
+       max(r.avg_response_time_ms) as avg_response_time_ms,
+       max(r.p95_response_time_ms) as p95_response_time_ms
 from ml_stats_hourly as h
+left join ml_response_times_hourly as r on r.model_version = h.model_version and r.hour = h.hour
 where h.model_version = {_VERSION}
   and h.hour > (
       select max(newest.hour) from ml_stats_hourly as newest
@@ -189,7 +197,7 @@ def predictions(filters: dict[str, Any]) -> sql.Composed:
 # next: model_export label), with the newest line of each as its example.
 UNLABELLED_TEMPLATES = f"""
 select h.model_version, h.template_hash, h.service, h.flagged, h.lines,
-       h.example_log_entry_id, p.message as example_message
+       h.example_log_entry_id, logml_redact(p.message) as example_message
 from ml_detector_template_history as h
 left join ml_predictions as p
   on p.model_version = h.model_version and p.log_entry_id = h.example_log_entry_id
@@ -321,12 +329,24 @@ def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
     )
 
 
+# The columns that hold log text, and the redaction function each is served through.
+REDACTED_COLUMNS = {
+    "message": "logml_redact",
+    "explanation": "logml_redact",
+    "details": "logml_redact_json",
+}
+
+
 def _json_pairs(columns: tuple[str, ...]) -> sql.Composed:
-    """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..."""
-    return sql.SQL(", ").join(
-        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
-        for column in columns
-    )
+    """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..., the
+    columns of REDACTED_COLUMNS through their redaction function."""
+    pairs = []
+    for column in columns:
+        value = sql.SQL("p.{}").format(sql.Identifier(column))
+        if column in REDACTED_COLUMNS:
+            value = sql.SQL("{}({})").format(sql.Identifier(REDACTED_COLUMNS[column]), value)
+        pairs.append(sql.SQL("{}, {}").format(sql.Literal(column), value))
+    return sql.SQL(", ").join(pairs)
 
 
 def predictions_page(filters: dict[str, Any]) -> sql.Composed:

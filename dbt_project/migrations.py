@@ -8,19 +8,23 @@ import psycopg
 from psycopg import sql
 
 from dbt_project.macros import render_macro
+from dbt_project.redaction import load_redaction
 from dbt_project.settings import PROJECT_ROOT, Settings, load_settings
 
 MIGRATIONS = PROJECT_ROOT / "macros" / "schema_migrations.sql"
+REDACTION = PROJECT_ROOT / "macros" / "redaction.sql"
 TABLE = "logml_schema_migrations"
 
 
 def migration_script(settings: Settings) -> str:
-    """The SQL that brings the output schema up to date (applies only what is missing)."""
+    """The SQL that brings the output schema up to date (applies only what is missing) and
+    makes the redaction functions from the rules in dbt_project.yml."""
     return render_macro(
-        [MIGRATIONS],
+        [REDACTION, MIGRATIONS],
         "logml_schema_migrations",
         settings.logml_schema,
         settings.log_source_schema,
+        load_redaction(),
     )
 
 

@@ -25,12 +25,17 @@ end
 {%- endmacro %}
 
 {#- A log line in an alert's message: "(log 42, anomaly score 0.900): its text", on one line
-    and at most 200 characters. `row` has log_entry_id, anomaly_score and message. -#}
+    and at most 200 characters. `row` has log_entry_id, anomaly_score and message. Redacted
+    (macros/redaction.sql) before it is cut, so the cut cannot leave half a secret that no
+    rule recognises. -#}
 {% macro alert_line(row) -%}
 format(
     '(log %s, anomaly score %s): %s',
     {{ row }}.log_entry_id,
     to_char({{ row }}.anomaly_score, 'FM0.000'),
-    left(regexp_replace({{ row }}.message, '\s+', ' ', 'g'), 200)
+    left(
+        regexp_replace({{ logml_redacted(row ~ '.message') }}, '\s+', ' ', 'g'),
+        200
+    )
 )
 {%- endmacro %}
