@@ -314,7 +314,10 @@ def evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
         }
     )
     stored = conn.execute(
-        sql.SQL("update {} set metrics = metrics || %s::jsonb where is_active").format(
+        sql.SQL(
+            "update {} set metrics = metrics || %s::jsonb where is_active"
+            " and model_kind = 'default'"
+        ).format(
             output_table("ml_model_registry")
         ),
         (evaluation,),
