@@ -1,6 +1,6 @@
 """Bring-your-own assemblers without a database: the float32 threshold lift, the QuickScorer
 masks of text forests evaluated in numpy against scikit-learn's own tree walk, the supported
-steps table and its generated docs page, and compile-sql's refusals."""
+steps table, and compile-sql's refusals."""
 
 from __future__ import annotations
 
@@ -91,12 +91,6 @@ def test_quickscorer_masks_find_scikit_learns_leaves(model: Any) -> None:
         else:
             expected = model.decision_function(row32.reshape(1, -1))[0]
             np.testing.assert_allclose(sums, expected, rtol=0, atol=1e-12)
-
-
-def test_docs_fragment_is_generated_from_the_table() -> None:
-    assert supported.FRAGMENT.read_text(encoding="utf-8") == supported.markdown(), (
-        "regenerate it: python -m model_export.compiler.supported --write"
-    )
 
 
 def test_every_supported_name_is_a_class_the_compiler_knows() -> None:
