@@ -317,9 +317,7 @@ def evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
         sql.SQL(
             "update {} set metrics = metrics || %s::jsonb where is_active"
             " and model_kind = 'default'"
-        ).format(
-            output_table("ml_model_registry")
-        ),
+        ).format(output_table("ml_model_registry")),
         (evaluation,),
     )
     progress(f"stored in the metrics of {stored.rowcount} active registry rows")
