@@ -65,16 +65,11 @@ def test_verify_every_generated_row(exported) -> None:
 def test_verify_after_dbt_seed(exported) -> None:
     """dbt's own seed loading (CSV -> agate -> float8 columns) keeps every weight exact."""
     url, project, _ = exported
-    dbt(
-        project,
-        url,
-        "seed",
-        "--select",
-        "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1 ml_template_labels_v1",
-    )
-    where = "log_entry_id % 10 = 0"
     with connect(url) as conn:
         version, models = load_version(conn)
+    dbt(project, url, "seed", "--select", f"path:{versions.seed_folder(version)}")
+    where = "log_entry_id % 10 = 0"
+    with connect(url) as conn:
         results = verify_macro(
             conn, project, versions.scorer_macro(version), models, version_reference, where, "ml"
         )
