@@ -20,11 +20,10 @@ DBT    := $(PY) -m dbt_project dbt
 # The docs site (mkdocs.yml): strict, so a dead link or a missing page fails the build.
 DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir target/docs-site
 
-.PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        label promote challenger verify demo-model check-generated evaluate evaluate-replay \
+.PHONY: help setup lock demo pipeline load load-loghub export-model compile-sql versions activate \
+        rollback label promote challenger verify demo-model check-generated evaluate evaluate-replay \
         evaluate-project run freshness notify docs docs-site serve test test-fast lint db-stop \
-        citus-up citus-down \
-        bench clean
+        citus-up citus-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,9 +59,21 @@ load-loghub: setup  ## load every loghub sample system (documented level mapping
 	$(PY) -m ingest create-source
 	$(PY) -m ingest loghub $(LOGHUB)/*/
 
-export-model: setup  ## retrain, compile to SQL, register a new active version (ARGS=--challenger: shadow)
+# A bring-your-own model (make export-model FILE=... NAME=...; docs/bring-your-own-model.md):
+# the fitted Pipeline saved with joblib, and the name of the model it is a version of.
+FILE ?=
+NAME ?=
+# make compile-sql: the relation its view scores (default: stg_log_entries), and the script.
+BATCH ?=
+SQL_OUT ?= target/compile-sql/$(NAME).sql
+
+export-model: setup  ## retrain, compile, register a new active version (ARGS=--challenger: shadow); FILE=model.joblib NAME=...: your own Pipeline
 	$(DBT) run --select stg_log_entries
-	$(PY) -m model_export export $(ARGS)
+	$(PY) -m model_export export $(if $(FILE),--file $(FILE) --name $(NAME)) $(ARGS)
+
+compile-sql: setup  ## FILE=model.joblib NAME=...: a plain SQL script for psql (tables + a view scoring BATCH) in SQL_OUT
+	@test -n "$(FILE)" -a -n "$(NAME)" || { echo "usage: make compile-sql FILE=model.joblib NAME=name [BATCH=schema.table]"; exit 2; }
+	$(PY) -m model_export compile-sql $(FILE) --name $(NAME) $(if $(BATCH),--batch $(BATCH)) --output $(SQL_OUT)
 
 versions: setup  ## every model version with its role (active, challenger) and held-out metrics
 	$(PY) -m model_export versions
@@ -72,22 +83,22 @@ label: setup  ## label the template of log line ID as LABEL=anomalous|normal (us
 	@test -n "$(ID)" || { echo "usage: make label ID=123 LABEL=anomalous|normal"; exit 2; }
 	$(PY) -m model_export label --log-entry-id $(ID) --$(LABEL)
 
-activate: setup  ## make VERSION (e.g. VERSION=v3) the active model version; no retraining
-	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN"; exit 2; }
+activate: setup  ## make VERSION (e.g. VERSION=v3, or NAME_v2 of your own model) the active one; no retraining
+	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN (or NAME_vN)"; exit 2; }
 	$(PY) -m model_export activate $(VERSION)
 
-rollback: setup  ## back to the version that was active before the current one
-	$(PY) -m model_export rollback
+rollback: setup  ## back to the version that was active before the current one (NAME=...: of your own model)
+	$(PY) -m model_export rollback $(if $(NAME),--name $(NAME))
 
-promote: setup  ## the challenger becomes the active version
-	$(PY) -m model_export promote
+promote: setup  ## the challenger becomes the active version (NAME=...: of your own model)
+	$(PY) -m model_export promote $(if $(NAME),--name $(NAME))
 
-challenger: setup  ## VERSION=vN scores new logs in shadow beside the active one (VERSION=none clears)
-	@test -n "$(VERSION)" || { echo "usage: make challenger VERSION=vN (or VERSION=none)"; exit 2; }
-	$(PY) -m model_export challenger $(if $(filter none,$(VERSION)),--clear,$(VERSION))
+challenger: setup  ## VERSION=vN (or NAME_vN) scores new logs in shadow beside the active one (VERSION=none clears; NAME=...)
+	@test -n "$(VERSION)" || { echo "usage: make challenger VERSION=vN (or NAME_vN, or none)"; exit 2; }
+	$(PY) -m model_export challenger $(if $(filter none,$(VERSION)),--clear,$(VERSION)) $(if $(NAME),--name $(NAME))
 
-verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare
-	$(PY) -m model_export verify --rows $(VERIFY_ROWS)
+verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare (VERSION=...: another version)
+	$(PY) -m model_export verify --rows $(VERIFY_ROWS) $(if $(VERSION),--version $(VERSION))
 
 demo-model: setup  ## retrain the shipped demo model v1 (after changing the models or the compiler)
 	$(PY) -m model_export demo-model --rows $(ROWS) --seed $(SEED) --end $(DEMO_END)

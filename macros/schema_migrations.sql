@@ -22,6 +22,7 @@
     (2, 'loader bookkeeping in the output schema', logml_migration_2(schema, source_schema)),
     (3, 'shipped model versions told apart', logml_migration_3(schema)),
     (4, 'API tokens', logml_migration_4(schema)),
+    (5, 'bring-your-own models beside the default pair', logml_migration_5(schema)),
 ] -%}
 select pg_advisory_xact_lock(hashtext('logml.schema_migrations'));
 do $migrations$
@@ -187,4 +188,16 @@ if exists (select from pg_roles where rolname = 'logml_reader') then
     perform pg_advisory_xact_lock(hashtext('logml.grants'));
     grant select on {{ schema }}.ml_api_tokens to logml_reader;
 end if;
+{% endmacro %}
+
+{#- 5: a version is either one of the default pair's (model_kind 'default': the level
+    classifier and the anomaly detector that score ml_predictions) or a bring-your-own model's
+    (model_kind 'byo', model_name the model's name), each kind and model with roles of its own;
+    a bring-your-own model does not say how many rows it was trained on. -#}
+{% macro logml_migration_5(schema) %}
+alter table {{ schema }}.ml_model_registry
+    add column if not exists model_kind text not null default 'default';
+alter table {{ schema }}.ml_model_registry
+    add constraint ml_model_registry_model_kind_check check (model_kind in ('default', 'byo'));
+alter table {{ schema }}.ml_model_registry alter column training_rows drop not null;
 {% endmacro %}

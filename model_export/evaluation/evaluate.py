@@ -355,9 +355,10 @@ def evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
         }
     evaluation = json.dumps(figures)
     stored = conn.execute(
-        sql.SQL("update {} set metrics = metrics || %s::jsonb where is_active").format(
-            output_table("ml_model_registry")
-        ),
+        sql.SQL(
+            "update {} set metrics = metrics || %s::jsonb where is_active"
+            " and model_kind = 'default'"
+        ).format(output_table("ml_model_registry")),
         (evaluation,),
     )
     progress(f"stored in the metrics of {stored.rowcount} active registry rows")
