@@ -9,18 +9,22 @@ from psycopg import sql
 
 from dbt_project.macros import render_macro
 from dbt_project.settings import PROJECT_ROOT, Settings, load_settings
+from dbt_project.source import configured
 
 MIGRATIONS = PROJECT_ROOT / "macros" / "schema_migrations.sql"
 TABLE = "logml_schema_migrations"
 
 
 def migration_script(settings: Settings) -> str:
-    """The SQL that brings the output schema up to date (applies only what is missing)."""
+    """The SQL that brings the output schema up to date (applies only what is missing), for
+    the log source the project records."""
+    source = configured(settings=settings)
     return render_macro(
         [MIGRATIONS],
         "logml_schema_migrations",
         settings.logml_schema,
-        settings.log_source_schema,
+        source.schema,
+        source.identity,
     )
 
 

@@ -62,12 +62,13 @@ class Settings(BaseSettings):
     # The embedded server's data directory (git ignores .pgdata).
     embedded_pgdata: Path = PROJECT_ROOT / ".pgdata"
 
-    # --- where the logs are (the loader writes there, dbt's source reads there) ---
-    # The schema of the log table or view (the dbt vars log_source_schema / log_source_table
-    # override both for dbt).
-    log_source_schema: SqlName = "public"
-    # The log table or view: docs/your-table.md says which columns it needs.
-    log_source_table: SqlName = "log_entries"
+    # --- where the logs are: recorded in dbt_project.yml by `make use-table` ---
+    # The schema of the log table or view when dbt_project.yml records none (unset: public).
+    # A recorded schema that this variable contradicts is an error (dbt_project/source.py).
+    log_source_schema: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
+    # The log table or view when dbt_project.yml records none (unset: log_entries); the same
+    # rule. docs/your-table.md says which columns it needs.
+    log_source_table: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
 
     # --- where logml writes: dbt's models, the registry, labels, deliveries, loads ---
     # The output schema, honoured by dbt (its profile), every command, the API and the notifier.
@@ -100,10 +101,6 @@ class Settings(BaseSettings):
     api_statement_timeout_ms: int = Field(5000, ge=0)
     # How old a served GET response under /api/ may be (api/cache.py); 0 turns caching off.
     api_cache_seconds: float = Field(2.0, ge=0)
-
-    def source_relation(self) -> tuple[str, str]:
-        """(schema, table) of the log source."""
-        return self.log_source_schema, self.log_source_table
 
 
 # Values never echoed in a message: they may hold passwords or are secrets themselves.

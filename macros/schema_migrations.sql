@@ -7,17 +7,18 @@
   database, before anything else (dbt_project/migrations.py renders this same macro with
   jinja2), so either may be the first to meet a new or an upgraded database.
 
-  logml_schema_migrations(schema, source_schema) is one SQL script: under an advisory lock it
+  logml_schema_migrations(schema, source_schema, source) is one SQL script: under an advisory lock it
   applies, in order, each migration not yet recorded in <schema>.logml_schema_migrations and
   records it (id, name, applied_at); the highest recorded id is the schema version. A
   migration is never edited once released: a change is a new migration at the end of the list.
   Each one is plain PL/pgSQL (it runs inside one DO block) and needs nothing of dbt's context.
 #}
-{% macro logml_schema_migrations(schema, source_schema) %}
+{% macro logml_schema_migrations(schema, source_schema, source) %}
 {%- set migrations = [
     (1, 'tables of people and commands', logml_migration_1(schema)),
     (2, 'loader bookkeeping in the output schema', logml_migration_2(schema, source_schema)),
     (3, 'shipped model versions told apart', logml_migration_3(schema)),
+    (4, 'the log source of each model version', logml_migration_4(schema, source)),
 ] -%}
 select pg_advisory_xact_lock(hashtext('logml.schema_migrations'));
 do $migrations$
@@ -42,11 +43,10 @@ end
 $migrations$
 {% endmacro %}
 
-{#- on-run-start: the migrations of dbt's output schema. -#}
+{#- on-run-start: the migrations of dbt's output schema, for the configured log source. -#}
 {% macro logml_migrate() %}
-    {{ logml_schema_migrations(
-        target.schema, var('log_source_schema', env_var('LOG_SOURCE_SCHEMA', 'public'))
-    ) }}
+    {%- set configured = log_source() -%}
+    {{ logml_schema_migrations(target.schema, configured.schema, configured.identity) }}
 {% endmacro %}
 
 {#- 1: the tables as the release before migrations left them (each created only if missing,
@@ -153,4 +153,15 @@ create table if not exists {{ schema }}.log_load_rejects (
 {% macro logml_migration_3(schema) %}
 alter table {{ schema }}.ml_model_registry
     add column if not exists shipped boolean not null default false;
+{% endmacro %}
+
+{#- 4: each version records the log source it was trained on and scores (schema.table.id
+    column: macros/log_source.sql). The versions of a database built before it were trained on
+    the one source that database was configured with, which is the source configured when it
+    upgrades (docs/your-table.md: upgrade first, switch after). -#}
+{% macro logml_migration_4(schema, source) %}
+alter table {{ schema }}.ml_model_registry add column if not exists log_source text;
+update {{ schema }}.ml_model_registry
+set log_source = '{{ source | replace("'", "''") }}'
+where log_source is null;
 {% endmacro %}

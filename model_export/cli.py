@@ -14,6 +14,7 @@ import psycopg
 
 from dbt_project.database import PROJECT_ROOT, database_url, job_connection
 from dbt_project.errors import RegistryError, exit_on_error
+from dbt_project.source import configured
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import MACRO_DIR, rendered_files, write_files
@@ -131,11 +132,12 @@ def _lifecycle(args: argparse.Namespace, conn: psycopg.Connection) -> int:
             file=sys.stderr,
         )
         return 2
+    source = configured(args.project_dir).identity
     change = {
-        "activate": lambda: registry.activate(conn, args.version),
-        "rollback": lambda: registry.rollback(conn),
-        "promote": lambda: registry.promote(conn),
-        "challenger": lambda: registry.set_challenger(conn, version),
+        "activate": lambda: registry.activate(conn, args.version, source),
+        "rollback": lambda: registry.rollback(conn, source),
+        "promote": lambda: registry.promote(conn, source),
+        "challenger": lambda: registry.set_challenger(conn, version, source),
     }[args.command]
     try:
         print(change())
@@ -201,15 +203,18 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
             check_page(args.page)  # before the long run: a page without its markers is refused
         return evaluate(conn, args)
     if args.command == "export":
+        source = configured(args.project_dir).identity
         if args.if_no_active:
             active = registry.roles(conn).active
-            if active:
+            if active and registry.trained_on(conn, active) == source:
                 print(f"{active} is active; not retraining (make export-model does)")
                 return 0
+            if active:
+                print(f"{active} was trained on another log source; training one on {source}")
             ensure_staging(conn, args.project_dir)
             shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
             if shipped:
-                register_from_card(conn, args.artifacts_dir, shipped)
+                register_from_card(conn, args.artifacts_dir, shipped, source)
                 print(f"{shipped} registered as active: it was trained on exactly these logs")
                 return 0
         window = Window(args.window_start, args.window_end, args.limit)

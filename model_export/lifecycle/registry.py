@@ -7,7 +7,11 @@
 
 Changing roles never retrains and never touches predictions: the next dbt run reads the roles
 (macros/model_versions.sql) and scores new logs with them; the API's status and models read
-them live. What a version is called and how the roles are read: versions.py."""
+them live. What a version is called and how the roles are read: versions.py.
+
+Each version records the log source it was trained on (log_source: schema.table.id_column,
+dbt_project/source.py), the only one it scores: a role change that would make a version of
+another source than the configured one score is refused."""
 
 from __future__ import annotations
 
@@ -80,7 +84,25 @@ def _record(cur: Any, action: str, version: str | None, previous: str | None) ->
     )
 
 
-def _make_active(cur: Any, version: str, action: str) -> str:
+def _trained_on(cur: Any, version: str) -> str | None:
+    cur.execute(_sql("select max(log_source) from {registry} where model_version = %s"), (version,))
+    return one(cur)[0]
+
+
+def _check_source(cur: Any, version: str, source: str | None) -> None:
+    """RegistryError when `version` was trained on another source than `source` (None: no
+    check, for a version registered for the configured source)."""
+    trained_on = _trained_on(cur, version) if source else None
+    if source and trained_on != source:
+        raise RegistryError(
+            f"{version} was trained on the log source {trained_on}, but the configured source"
+            f" is {source}: it scores only its own. Record {trained_on} again with make"
+            f" use-table first, or choose a version trained on {source} (make versions)"
+        )
+
+
+def _make_active(cur: Any, version: str, action: str, source: str | None = None) -> str:
+    _check_source(cur, version, source)
     previous = _roles(cur).active
     cur.execute(
         _sql(
@@ -104,6 +126,12 @@ def _make_challenger(cur: Any, version: str | None) -> None:
     _record(cur, "challenger" if version else "clear-challenger", version, None)
 
 
+def trained_on(conn: psycopg.Connection, version: str) -> str | None:
+    """The log source `version` was trained on."""
+    with conn.cursor() as cur:
+        return _trained_on(cur, version)
+
+
 def roles(conn: psycopg.Connection) -> Roles:
     with conn.cursor() as cur:
         return _roles(cur)
@@ -118,11 +146,12 @@ def register(
     conn: psycopg.Connection,
     version: str,
     entries: list[Entry],
+    log_source: str,
     challenger: bool = False,
     shipped: bool = False,
 ) -> None:
-    """Add a version (failing if it exists) as the active one, or as the challenger; shipped:
-    it came with its model card, trained elsewhere."""
+    """Add a version trained on `log_source` (failing if it exists) as the active one, or as
+    the challenger; shipped: it came with its model card, trained elsewhere."""
     versions.number(version)  # only version names enter the registry
     with _locked(conn) as cur:
         for e in entries:
@@ -130,8 +159,8 @@ def register(
                 _sql(
                     "insert into {registry} (model_version, model_name, trained_at,"
                     " training_rows, window_start, window_end, sklearn_version, metrics,"
-                    " artifact_path, is_active, is_challenger, shipped)"
-                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s)"
+                    " artifact_path, is_active, is_challenger, shipped, log_source)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s, %s)"
                 ),
                 (
                     version,
@@ -144,6 +173,7 @@ def register(
                     json.dumps(e.metrics, sort_keys=True),
                     e.artifact_path,
                     shipped,
+                    log_source,
                 ),
             )
         if challenger:
@@ -152,25 +182,27 @@ def register(
             _make_active(cur, version, "export")
 
 
-def activate(conn: psycopg.Connection, version: str) -> str:
+def activate(conn: psycopg.Connection, version: str, source: str | None = None) -> str:
+    """Make `version` active; with `source` (the configured log source), only if it was
+    trained on it."""
     with _locked(conn) as cur:
         if version not in _versions(cur):
             raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
         if _roles(cur).active == version:
             return f"{version} is already active"
-        return _make_active(cur, version, "activate")
+        return _make_active(cur, version, "activate", source)
 
 
-def promote(conn: psycopg.Connection) -> str:
+def promote(conn: psycopg.Connection, source: str | None = None) -> str:
     """The challenger becomes the active version; there is no challenger afterwards."""
     with _locked(conn) as cur:
         challenger = _roles(cur).challenger
         if challenger is None:
             raise RegistryError("there is no challenger to promote")
-        return _make_active(cur, challenger, "promote")
+        return _make_active(cur, challenger, "promote", source)
 
 
-def rollback(conn: psycopg.Connection) -> str:
+def rollback(conn: psycopg.Connection, source: str | None = None) -> str:
     """Back to the version that was active before the current one became active (the undo of
     its latest export/activate/promote; rolling back twice goes two steps back)."""
     with _locked(conn) as cur:
@@ -189,14 +221,16 @@ def rollback(conn: psycopg.Connection) -> str:
                 f"no version was active before {current or 'now'} in {output_name(DEPLOYMENTS)};"
                 " choose one with `make activate VERSION=vN`"
             )
-        return _make_active(cur, row[0], "rollback")
+        return _make_active(cur, row[0], "rollback", source)
 
 
-def set_challenger(conn: psycopg.Connection, version: str | None) -> str:
+def set_challenger(conn: psycopg.Connection, version: str | None, source: str | None = None) -> str:
     with _locked(conn) as cur:
         current = _roles(cur)
         if version is not None and version not in _versions(cur):
             raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
+        if version is not None:
+            _check_source(cur, version, source)
         if version is not None and version == current.active:
             raise RegistryError(f"{version} is the active version; it cannot be its challenger")
         _make_challenger(cur, version)
