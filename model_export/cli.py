@@ -1,10 +1,11 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, label (template labels for
-the next export), and the model lifecycle: versions, activate, rollback, promote, challenger
-(role changes only: nothing retrains)."""
+"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label
+(template labels for the next export), and the model lifecycle: versions, activate, rollback,
+promote, challenger (role changes only: nothing retrains)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from datetime import datetime
@@ -24,6 +25,20 @@ from model_export.lifecycle.artifacts import load_pipeline
 from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
+
+_MACRO_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _macro_name(name: str) -> str:
+    """A --name that can name a dbt macro and its seeds: lowercase letters, digits, underscores."""
+    if not _MACRO_NAME.fullmatch(name):
+        suggestion = re.sub(r"[^a-z0-9_]", "_", name.lower())
+        suggestion = suggestion if _MACRO_NAME.fullmatch(suggestion) else f"m_{suggestion}"
+        raise argparse.ArgumentTypeError(
+            f"{name!r} cannot name a SQL macro: use lowercase letters, digits and underscores,"
+            f" starting with a letter (e.g. {suggestion})"
+        )
+    return name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,7 +98,16 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
-    cp.add_argument("--name", required=True, help="macro name (ml_ is prefixed if missing)")
+    cp.add_argument(
+        "--name", required=True, type=_macro_name, help="macro name (ml_ is prefixed if missing)"
+    )
+
+    cs = command("compile-sql", "a fitted Pipeline (joblib) as one plain SQL script for psql")
+    cs.add_argument("path", type=Path)
+    cs.add_argument("--name", required=True, type=_macro_name, help="the view's name")
+    cs.add_argument("--batch", required=True, help="the relation to score (schema.table)")
+    cs.add_argument("--schema", default="ml_byo", type=_macro_name, help="for the view and seeds")
+    cs.add_argument("--output", type=Path, help="the script's file (default: standard output)")
 
     la = command("label", "label the template of a logged line, for the next export")
     la.add_argument("--log-entry-id", type=int, required=True, help="a line of the template")
@@ -156,6 +180,11 @@ def _versions(conn: psycopg.Connection) -> int:
 
 def _compile_pipeline(args: argparse.Namespace) -> int:
     name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
+    if not args.path.is_file():
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
+        return 2
     pipeline = load_pipeline(args.path)
     try:
         compiled = compile_pipeline(pipeline, name)
@@ -170,6 +199,28 @@ def _compile_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_sql(args: argparse.Namespace) -> int:
+    from model_export.compiler.plain_sql import plain_sql
+
+    if not args.path.is_file():
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
+        return 2
+    try:
+        compiled = compile_pipeline(load_pipeline(args.path), args.name)
+    except UnsupportedStep as error:
+        print(f"cannot compile {args.path}: {error}", file=sys.stderr)
+        return 2
+    script = plain_sql(compiled, args.batch, args.schema, args.project_dir)
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        print(f"wrote {args.output}: psql -v ON_ERROR_STOP=1 -f {args.output}", file=sys.stderr)
+    return 0
+
+
 @exit_on_error
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -181,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     if args.command == "compile-pipeline":
         return _compile_pipeline(args)
+    if args.command == "compile-sql":
+        return _compile_sql(args)
     if args.command == "demo-model":
         from model_export.demo_model import retrain_demo_model  # loads logs: imports the loader
 

@@ -26,7 +26,12 @@ from tests.python.harness.webhook import receiver
 
 # The last commit before the migrations: the release whose databases must upgrade in place.
 PREVIOUS_RELEASE = "3830bb6"
-MIGRATIONS = [(1, "tables of people and commands"), (2, "loader bookkeeping in the output schema")]
+MIGRATIONS = [
+    (1, "tables of people and commands"),
+    (2, "loader bookkeeping in the output schema"),
+    (3, "shipped model versions told apart"),
+]
+LATEST = MIGRATIONS[-1][0]
 # The tables of the migrations, and where the previous release kept them.
 OWN_TABLES = {
     "ml.ml_model_registry": "ml.ml_model_registry",
@@ -57,11 +62,11 @@ def test_applied_once_and_recorded_even_when_commands_start_together(
         thread.start()
     for thread in threads:
         thread.join()
-    assert versions == [2, 2, 2, 2]
+    assert versions == [LATEST] * 4
     assert recorded(url) == MIGRATIONS
     applied = fetch_all(url, "select id, applied_at from ml.logml_schema_migrations order by 1")
     with connect(url) as conn:
-        assert migrate(conn) == schema_version(conn) == 2
+        assert migrate(conn) == schema_version(conn) == LATEST
     assert fetch_all(url, "select id, applied_at from ml.logml_schema_migrations order by 1") == (
         applied
     )
@@ -84,7 +89,7 @@ def test_dbt_and_the_commands_share_one_record(
     assert recorded(url) == MIGRATIONS
     applied = fetch_all(url, "select applied_at from ml.logml_schema_migrations order by id")
     with connect(url) as conn:
-        assert migrate(conn) == 2
+        assert migrate(conn) == LATEST
     assert fetch_all(url, "select applied_at from ml.logml_schema_migrations order by id") == (
         applied
     )
@@ -188,4 +193,4 @@ def test_a_database_of_the_previous_release_upgrades_with_the_next_run(
     assert coverage(url).exact
     assert recorded(url) == MIGRATIONS
     with connect(url) as conn:
-        assert migrate(conn) == 2
+        assert migrate(conn) == LATEST
