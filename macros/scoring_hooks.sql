@@ -54,8 +54,8 @@
   column pays one catalog lookup.
 #}
 {% macro add_column_if_missing(relation, column, sql_type, existing_rows_value) %}
-    {%- if is_incremental() -%}
-    do $add_column$
+{%- if is_incremental() %}
+    do $$
     begin
         if not exists (
             select from pg_attribute
@@ -68,7 +68,6 @@
                 add column {{ column }} {{ sql_type }} default {{ existing_rows_value }};
             alter table {{ relation }} alter column {{ column }} drop default;
         end if;
-    end
-    $add_column$
-    {%- endif -%}
+    end $$
+{%- endif %}
 {% endmacro %}

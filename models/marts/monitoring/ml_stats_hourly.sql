@@ -50,7 +50,9 @@ changed_slices as (
     where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
     {%- if retention_rule() != 'forever' %}
     union
-    select oldest.model_version, oldest.hour
+    select
+        oldest.model_version,
+        oldest.hour
     from ({{ retention_oldest_hours(ref('ml_predictions')) }}) as oldest
     where oldest.hour is not null
     {%- endif %}

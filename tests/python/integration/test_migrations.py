@@ -30,6 +30,7 @@ MIGRATIONS = [
     (1, "tables of people and commands"),
     (2, "loader bookkeeping in the output schema"),
     (3, "shipped model versions told apart"),
+    (4, "the log source of each model version"),
 ]
 LATEST = MIGRATIONS[-1][0]
 # The tables of the migrations, and where the previous release kept them.
