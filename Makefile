@@ -14,16 +14,22 @@ DEMO_END ?= 2026-11-26T00:00:00+00:00
 VERIFY_ROWS ?= 100000
 # The loghub samples (make load-loghub, make evaluate), read where they are.
 LOGHUB ?= ../shared/data/loghub
+# make use-table: your log table or view, your names of logml's columns (logml's=yours,
+# comma-separated) and your level names (name=level); docs/your-table.md.
+SCHEMA ?= public
+TABLE  ?=
+MAP    ?=
+LEVELS ?=
 # dbt packages for `make evaluate-project` (tarballs; the package hub is not reachable offline)
 DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
 # The docs site (mkdocs.yml): strict, so a dead link or a missing page fails the build.
 DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir target/docs-site
 
-.PHONY: help setup lock demo pipeline load load-loghub export-model compile-sql versions activate \
-        rollback label promote challenger verify demo-model check-generated evaluate evaluate-replay \
-        evaluate-project run freshness notify docs docs-site serve test test-fast lint db-stop \
-        citus-up citus-down bench clean
+.PHONY: help setup lock demo pipeline use-table check-source load load-loghub export-model \
+        compile-sql versions activate rollback label promote challenger verify demo-model \
+        check-generated evaluate evaluate-replay evaluate-project run freshness notify docs \
+        docs-site serve test test-fast lint db-stop citus-up citus-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,6 +56,13 @@ pipeline: setup  ## load the demo logs (once), register or train models (if none
 	$(PY) -m model_export export --if-no-active
 	$(DBT) build
 	$(PY) -m dbt_project summary
+
+use-table: setup  ## point logml at your table or view: make use-table SCHEMA=app TABLE=events MAP='id=event_id,...'
+	@test -n "$(TABLE)" || { echo "usage: make use-table SCHEMA=app TABLE=events MAP='id=event_id,timestamp=ts,...' [LEVELS='LOUD=ERROR']"; exit 2; }
+	$(PY) -m dbt_project use-table --schema "$(SCHEMA)" --table "$(TABLE)" --map "$(MAP)" --levels "$(LEVELS)"
+
+check-source: setup  ## what logml finds in the recorded log source: columns, types, levels, indexes
+	$(PY) -m dbt_project check-source
 
 load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (formats: docs/reference/log-formats.md)
 	$(PY) -m ingest create-source

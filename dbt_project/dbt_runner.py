@@ -35,8 +35,6 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
         LOGML_PGDATABASE=params.get("dbname", "postgres"),
         LOGML_PGSSLMODE=params.get("sslmode", "prefer"),
         LOGML_SCHEMA=settings.logml_schema,
-        LOG_SOURCE_SCHEMA=settings.log_source_schema,
-        LOG_SOURCE_TABLE=settings.log_source_table,
         DBT_PROFILES_DIR=str(PROFILES_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )

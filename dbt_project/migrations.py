@@ -10,6 +10,7 @@ from psycopg import sql
 from dbt_project.macros import render_macro
 from dbt_project.redaction import load_redaction
 from dbt_project.settings import PROJECT_ROOT, Settings, load_settings
+from dbt_project.source import configured
 
 MIGRATIONS = PROJECT_ROOT / "macros" / "schema_migrations.sql"
 REDACTION = PROJECT_ROOT / "macros" / "redaction.sql"
@@ -17,13 +18,16 @@ TABLE = "logml_schema_migrations"
 
 
 def migration_script(settings: Settings) -> str:
-    """The SQL that brings the output schema up to date (applies only what is missing) and
-    makes the redaction functions from the rules in dbt_project.yml."""
+    """The SQL that brings the output schema up to date (applies only what is missing), for
+    the log source the project records, and makes the redaction functions from the rules in
+    dbt_project.yml."""
+    source = configured(settings=settings)
     return render_macro(
         [REDACTION, MIGRATIONS],
         "logml_schema_migrations",
         settings.logml_schema,
-        settings.log_source_schema,
+        source.schema,
+        source.identity,
         load_redaction(),
     )
 

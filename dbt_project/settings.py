@@ -93,12 +93,13 @@ class Settings(BaseSettings):
     # The embedded server's data directory (git ignores .pgdata).
     embedded_pgdata: Path = PROJECT_ROOT / ".pgdata"
 
-    # --- where the logs are (the loader writes there, dbt's source reads there) ---
-    # The schema of the log table or view (the dbt vars log_source_schema / log_source_table
-    # override both for dbt).
-    log_source_schema: SqlName = "public"
-    # The log table or view: docs/your-table.md says which columns it needs.
-    log_source_table: SqlName = "log_entries"
+    # --- where the logs are: recorded in dbt_project.yml by `make use-table` ---
+    # The schema of the log table or view when dbt_project.yml records none (unset: public).
+    # A recorded schema that this variable contradicts is an error (dbt_project/source.py).
+    log_source_schema: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
+    # The log table or view when dbt_project.yml records none (unset: log_entries); the same
+    # rule. docs/your-table.md says which columns it needs.
+    log_source_table: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
 
     # --- where logml writes: dbt's models, the registry, labels, deliveries, loads ---
     # The output schema, honoured by dbt (its profile), every command, the API and the notifier.
@@ -173,10 +174,6 @@ class Settings(BaseSettings):
         if self.api_auth_required or self.api_auth_proxy_header:
             return True
         return not is_loopback(self.api_host) and not self.api_allow_unauthenticated
-
-    def source_relation(self) -> tuple[str, str]:
-        """(schema, table) of the log source."""
-        return self.log_source_schema, self.log_source_table
 
 
 # Values never echoed in a message: they may hold passwords or are secrets themselves.

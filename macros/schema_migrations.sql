@@ -7,22 +7,24 @@
   database, before anything else (dbt_project/migrations.py renders this same macro with
   jinja2), so either may be the first to meet a new or an upgraded database.
 
-  logml_schema_migrations(schema, source_schema, redaction) is one SQL script: under an advisory
-  lock it applies, in order, each migration not yet recorded in <schema>.logml_schema_migrations
-  and records it (id, name, applied_at); the highest recorded id is the schema version. A
+  logml_schema_migrations(schema, source_schema, source, redaction) is one SQL script: under an
+  advisory lock it applies, in order, each migration not yet recorded in
+  <schema>.logml_schema_migrations and records it (id, name, applied_at); the highest recorded
+  id is the schema version. A
   migration is never edited once released: a change is a new migration at the end of the list.
   Each one is plain PL/pgSQL (it runs inside one DO block) and needs nothing of dbt's context.
   Then, every time, it (re)creates the redaction functions (macros/redaction.sql) from
   `redaction`, the rules and placeholders of the vars of dbt_project.yml: a repeatable step,
   since the rules may change between runs.
 #}
-{% macro logml_schema_migrations(schema, source_schema, redaction) %}
+{% macro logml_schema_migrations(schema, source_schema, source, redaction) %}
 {%- set migrations = [
     (1, 'tables of people and commands', logml_migration_1(schema)),
     (2, 'loader bookkeeping in the output schema', logml_migration_2(schema, source_schema)),
     (3, 'shipped model versions told apart', logml_migration_3(schema)),
     (4, 'API tokens', logml_migration_4(schema)),
     (5, 'bring-your-own models beside the default pair', logml_migration_5(schema)),
+    (6, 'the log source of each model version', logml_migration_6(schema, source)),
 ] -%}
 select pg_advisory_xact_lock(hashtext('logml.schema_migrations'));
 do $migrations$
@@ -48,11 +50,13 @@ $migrations$;
 {{ logml_redaction_functions(schema, redaction.rules, redaction.placeholders) }}
 {% endmacro %}
 
-{#- on-run-start: the migrations of dbt's output schema. -#}
+{#- on-run-start: the migrations of dbt's output schema, for the configured log source. -#}
 {% macro logml_migrate() %}
+    {%- set configured = log_source() -%}
     {{ logml_schema_migrations(
         target.schema,
-        var('log_source_schema', env_var('LOG_SOURCE_SCHEMA', 'public')),
+        configured.schema,
+        configured.identity,
         {
             'rules': var('redaction_rules') + var('extra_redaction_rules'),
             'placeholders': var('redaction_placeholders'),
@@ -200,4 +204,15 @@ alter table {{ schema }}.ml_model_registry
 alter table {{ schema }}.ml_model_registry
     add constraint ml_model_registry_model_kind_check check (model_kind in ('default', 'byo'));
 alter table {{ schema }}.ml_model_registry alter column training_rows drop not null;
+{% endmacro %}
+
+{#- 6: each version records the log source it was trained on and scores (schema.table.id
+    column: macros/log_source.sql). The versions of a database built before it were trained on
+    the one source that database was configured with, which is the source configured when it
+    upgrades (docs/your-table.md: upgrade first, switch after). -#}
+{% macro logml_migration_6(schema, source) %}
+alter table {{ schema }}.ml_model_registry add column if not exists log_source text;
+update {{ schema }}.ml_model_registry
+set log_source = '{{ source | replace("'", "''") }}'
+where log_source is null;
 {% endmacro %}

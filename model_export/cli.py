@@ -15,6 +15,7 @@ import psycopg
 
 from dbt_project.database import PROJECT_ROOT, database_url, job_connection, output_name
 from dbt_project.errors import InputError, RegistryError, exit_on_error
+from dbt_project.source import configured
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import MACRO_DIR
 from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
@@ -183,11 +184,12 @@ def _lifecycle(args: argparse.Namespace, conn: psycopg.Connection) -> int:
             file=sys.stderr,
         )
         return 2
+    source = configured(args.project_dir).identity
     change = {
-        "activate": lambda: registry.activate(conn, args.version),
-        "rollback": lambda: registry.rollback(conn, byo),
-        "promote": lambda: registry.promote(conn, byo),
-        "challenger": lambda: registry.set_challenger(conn, version, byo),
+        "activate": lambda: registry.activate(conn, args.version, source),
+        "rollback": lambda: registry.rollback(conn, byo, source),
+        "promote": lambda: registry.promote(conn, byo, source),
+        "challenger": lambda: registry.set_challenger(conn, version, byo, source),
     }[args.command]
     try:
         print(change())
@@ -271,15 +273,18 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
         print(export_byo(conn, *folders, args.file, args.name, challenger=args.challenger))
         return 0
     if args.command == "export":
+        source = configured(args.project_dir).identity
         if args.if_no_active:
             active = registry.roles(conn).active
-            if active:
+            if active and registry.trained_on(conn, active) == source:
                 print(f"{active} is active; not retraining (make export-model does)")
                 return 0
+            if active:
+                print(f"{active} was trained on another log source; training one on {source}")
             ensure_staging(conn, args.project_dir)
             shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
             if shipped:
-                register_from_card(conn, args.artifacts_dir, shipped)
+                register_from_card(conn, args.artifacts_dir, shipped, source)
                 print(f"{shipped} registered as active: it was trained on exactly these logs")
                 return 0
         window = Window(args.window_start, args.window_end, args.limit)

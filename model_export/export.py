@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import output_name
 from dbt_project.errors import InputError, NotReadyError
+from dbt_project.source import configured
 from model_export.compiler.project_files import generated_paths, rendered_files, write_files
 from model_export.compiler.scorer import compile_scorer
 from model_export.lifecycle import versions
@@ -146,7 +147,7 @@ def export(
         ),
     ]
     write_card(target, version, window, fingerprint(conn, window), entries)
-    register(conn, version, entries, challenger=challenger)
+    register(conn, version, entries, configured(project_dir).identity, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version

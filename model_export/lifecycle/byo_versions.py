@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import output_name
 from dbt_project.errors import InputError, NotReadyError
+from dbt_project.source import configured
 from model_export.compiler import byo, ir
 from model_export.compiler.pipeline import Compiled, compile_program, model_steps
 from model_export.compiler.project_files import rendered_files, write_files
@@ -170,7 +171,8 @@ def export_byo(
         metrics=metrics,
         artifact_path=str(target),
     )
-    register(conn, version, [entry], challenger=challenger)
+    # it scores the configured source, like the default pair's versions trained on it
+    register(conn, version, [entry], configured(project_dir).identity, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(
         f"{version} registered as {role} of {name}: macro {compiled.name}(batch), reads"

@@ -10,7 +10,11 @@
 
 Changing roles never retrains and never touches predictions: the next dbt run reads the roles
 (macros/model_versions.sql) and scores new logs with them; the API's status and models read
-them live. What a version is called and how the roles are read: versions.py."""
+them live. What a version is called and how the roles are read: versions.py.
+
+Each version records the log source it was trained on (log_source: schema.table.id_column,
+dbt_project/source.py), the only one it scores: a role change that would make a version of
+another source than the configured one score is refused."""
 
 from __future__ import annotations
 
@@ -93,7 +97,25 @@ def _record(cur: Any, action: str, version: str | None, previous: str | None) ->
     )
 
 
-def _make_active(cur: Any, version: str, action: str) -> str:
+def _trained_on(cur: Any, version: str) -> str | None:
+    cur.execute(_sql("select max(log_source) from {registry} where model_version = %s"), (version,))
+    return one(cur)[0]
+
+
+def _check_source(cur: Any, version: str, source: str | None) -> None:
+    """RegistryError when `version` was trained on another source than `source` (None: no
+    check, for a version registered for the configured source)."""
+    trained_on = _trained_on(cur, version) if source else None
+    if source and trained_on != source:
+        raise RegistryError(
+            f"{version} was trained on the log source {trained_on}, but the configured source"
+            f" is {source}: it scores only its own. Record {trained_on} again with make"
+            f" use-table first, or choose a version trained on {source} (make versions)"
+        )
+
+
+def _make_active(cur: Any, version: str, action: str, source: str | None = None) -> str:
+    _check_source(cur, version, source)
     byo = versions.byo_model(version)
     previous = _roles(cur, byo).active
     condition, params = _of(byo)
@@ -120,6 +142,12 @@ def _make_challenger(cur: Any, version: str | None, byo: str | None) -> None:
     _record(cur, "challenger" if version else "clear-challenger", version, None)
 
 
+def trained_on(conn: psycopg.Connection, version: str) -> str | None:
+    """The log source `version` was trained on."""
+    with conn.cursor() as cur:
+        return _trained_on(cur, version)
+
+
 def roles(conn: psycopg.Connection, byo: str | None = None) -> Roles:
     """The roles among the default pair's versions, or among those of the model `byo`."""
     with conn.cursor() as cur:
@@ -136,11 +164,13 @@ def register(
     conn: psycopg.Connection,
     version: str,
     entries: list[Entry],
+    log_source: str,
     challenger: bool = False,
     shipped: bool = False,
 ) -> None:
-    """Add a version (failing if it exists) as the active one of its kind (or model), or as
-    its challenger; shipped: it came with its model card, trained elsewhere."""
+    """Add a version trained on `log_source` (failing if it exists) as the active one of its
+    kind (or model), or as its challenger; shipped: it came with its model card, trained
+    elsewhere."""
     kind = versions.kind(version)  # only version names enter the registry
     byo = versions.byo_model(version)
     if byo is not None and [e.model_name for e in entries] != [byo]:
@@ -151,8 +181,8 @@ def register(
                 _sql(
                     "insert into {registry} (model_version, model_name, model_kind, trained_at,"
                     " training_rows, window_start, window_end, sklearn_version, metrics,"
-                    " artifact_path, is_active, is_challenger, shipped)"
-                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s)"
+                    " artifact_path, is_active, is_challenger, shipped, log_source)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s, %s)"
                 ),
                 (
                     version,
@@ -166,6 +196,7 @@ def register(
                     json.dumps(e.metrics, sort_keys=True),
                     e.artifact_path,
                     shipped,
+                    log_source,
                 ),
             )
         if challenger:
@@ -188,27 +219,28 @@ def _which(byo: str | None) -> str:
     return "" if byo is None else f" of {byo}"
 
 
-def activate(conn: psycopg.Connection, version: str) -> str:
-    """`version` becomes the active one of its kind (or model)."""
+def activate(conn: psycopg.Connection, version: str, source: str | None = None) -> str:
+    """`version` becomes the active one of its kind (or model); with `source` (the configured
+    log source), only if it was trained on it."""
     byo = versions.byo_model(version)
     with _locked(conn) as cur:
         if version not in _versions(cur, byo):
             raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
         if _roles(cur, byo).active == version:
             return f"{version} is already active"
-        return _make_active(cur, version, "activate")
+        return _make_active(cur, version, "activate", source)
 
 
-def promote(conn: psycopg.Connection, byo: str | None = None) -> str:
+def promote(conn: psycopg.Connection, byo: str | None = None, source: str | None = None) -> str:
     """The challenger becomes the active version; there is no challenger afterwards."""
     with _locked(conn) as cur:
         challenger = _roles(cur, byo).challenger
         if challenger is None:
             raise RegistryError(f"there is no challenger{_which(byo)} to promote")
-        return _make_active(cur, challenger, "promote")
+        return _make_active(cur, challenger, "promote", source)
 
 
-def rollback(conn: psycopg.Connection, byo: str | None = None) -> str:
+def rollback(conn: psycopg.Connection, byo: str | None = None, source: str | None = None) -> str:
     """Back to the version that was active before the current one became active (the undo of
     its latest export/activate/promote; rolling back twice goes two steps back)."""
     with _locked(conn) as cur:
@@ -227,10 +259,12 @@ def rollback(conn: psycopg.Connection, byo: str | None = None) -> str:
                 f"no version{_which(byo)} was active before {current or 'now'} in"
                 f" {output_name(DEPLOYMENTS)}; choose one with `make activate VERSION=...`"
             )
-        return _make_active(cur, row[0], "rollback")
+        return _make_active(cur, row[0], "rollback", source)
 
 
-def set_challenger(conn: psycopg.Connection, version: str | None, byo: str | None = None) -> str:
+def set_challenger(
+    conn: psycopg.Connection, version: str | None, byo: str | None = None, source: str | None = None
+) -> str:
     """`version` becomes the challenger of its kind (or model); None clears the challenger of
     the default pair, or of the model `byo`."""
     if version is not None:
@@ -239,6 +273,8 @@ def set_challenger(conn: psycopg.Connection, version: str | None, byo: str | Non
         current = _roles(cur, byo)
         if version is not None and version not in _versions(cur, byo):
             raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
+        if version is not None:
+            _check_source(cur, version, source)
         if version is not None and version == current.active:
             raise RegistryError(f"{version} is the active version; it cannot be its challenger")
         _make_challenger(cur, version, byo)

@@ -25,6 +25,7 @@ rolled_up as (
         max(window_end) as window_end,
         max(training_rows) as training_rows,
         max(sklearn_version) as sklearn_version,
+        max(log_source) as log_source,
         (array_agg(metrics) filter (where model_name = 'level_classifier'))[1] as level_metrics,
         (array_agg(metrics) filter (where model_name = 'anomaly_detector'))[1]
             as anomaly_metrics

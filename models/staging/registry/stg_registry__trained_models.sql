@@ -24,7 +24,8 @@ renamed as (
         metrics,
         artifact_path,
         is_active,
-        is_challenger
+        is_challenger,
+        log_source
     from source
 
 )

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from dbt_project.database import connect
-from dbt_project.settings import load_settings
+from dbt_project.source import configured
 from dev.db import fetch_all, scalar
 from dev.pipeline import create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import load_version, verify_predictions
@@ -40,8 +40,8 @@ LATER_ENDS = ("2026-11-21T00:00:00+00:00", "2026-11-21T12:00:00+00:00")
 
 
 def _clear_labels(url: str) -> None:
-    schema, table = load_settings().source_relation()
-    fetch_all(url, f'update "{schema}"."{table}" set is_anomaly = false returning 1')
+    source = configured().relation.as_string()
+    fetch_all(url, f"update {source} set is_anomaly = false returning 1")
 
 
 @pytest.fixture(scope="module")
