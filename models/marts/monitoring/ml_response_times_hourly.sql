@@ -26,9 +26,10 @@
     )
 }}
 
-{%- set source_has_response_times = 'response_time_ms' in source_column_names(
+{#- an optional column the source lacks (or is not mapped) is read as a typed NULL -#}
+{%- set source_has_response_times = not log_source_columns(
     source('logs', 'log_entries')
-) %}
+).response_time_ms.startswith('null::') %}
 -- depends_on: {{ ref('stg_log_entries') }} (read only when the source has response times)
 
 with
