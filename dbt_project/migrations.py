@@ -4,6 +4,8 @@ logml_schema_migrations in macros/schema_migrations.sql, rendered here with jinj
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import sql
 
@@ -15,6 +17,12 @@ from dbt_project.source import configured
 MIGRATIONS = PROJECT_ROOT / "macros" / "schema_migrations.sql"
 REDACTION = PROJECT_ROOT / "macros" / "redaction.sql"
 TABLE = "logml_schema_migrations"
+
+
+def latest_version() -> int:
+    """The id of the last migration the macro lists: the schema version migrate() reaches."""
+    listed = re.findall(r"^\s*\((\d+), '", MIGRATIONS.read_text(encoding="utf-8"), re.MULTILINE)
+    return max(int(found) for found in listed)
 
 
 def migration_script(settings: Settings) -> str:
