@@ -101,6 +101,9 @@ def test_a_table_of_your_own_over_its_life(
     dbt(project, url, "build")
     assert scalar(url, "select count(*) from ml.ml_predictions") == kept
     assert scalar(url, "select sum(predictions) from ml.ml_stats_hourly") == kept
+    history = "select sum(lines) from ml.ml_detector_{} where model_version = 'v1'"
+    assert scalar(url, history.format("template_history")) == kept
+    assert scalar(url, history.format("service_history")) == kept
 
     # a switch to another table, ids 1.. again: nothing is scored until a version is trained on it
     _events(url, "events2", 1_500)
