@@ -40,9 +40,16 @@ def clone(built: Prepared, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+# make's variables for a sub-make: under `make test`, the README's `make ...` would print
+# "Entering/Leaving directory" lines that a user's shell does not
+SUB_MAKE = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
+
+
 def run(clone: Path, url: str, command: str) -> str:
+    """`command` as a user's shell runs it, on the built database."""
+    shell = {key: value for key, value in os.environ.items() if key not in SUB_MAKE}
     done = subprocess.run(
-        command, shell=True, cwd=clone, env={**os.environ, "DATABASE_URL": url},
+        command, shell=True, cwd=clone, env={**shell, "DATABASE_URL": url},
         capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"{command}:\n{(done.stdout + done.stderr)[-4000:]}"

@@ -337,10 +337,13 @@ MODELS = st.sampled_from(
         lambda: HistGradientBoostingClassifier(max_iter=5, random_state=0),
     ]
 )
+# No subnormals and nothing near them: PostgreSQL's float8 * and / raise "value out of
+# range: underflow" where a product of non-zero numbers rounds to 0 (numpy returns 0), a
+# documented limit (docs/bring-your-own-model.md)
 VALUES = st.one_of(
-    st.floats(-1e6, 1e6, allow_nan=False),
+    st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
     st.just(float("nan")),
-    st.sampled_from([0.0, -0.0, 1e-300, 0.1, 0.5]),
+    st.sampled_from([0.0, -0.0, 1e-150, 0.1, 0.5]),
 )
 
 
