@@ -110,6 +110,15 @@
   per registered version (model_version, logged_at), one hour of predictions each.
 -#}
 {% macro retention_oldest_hours(predictions) %}
+    {%- if citus_enabled() %}
+    {#- Citus refuses the correlated probe below beside the registry (a reference table); one
+        aggregate instead, which each worker computes over its shards -#}
+    select
+        oldest.model_version,
+        date_trunc('hour', min(oldest.logged_at)) as hour
+    from {{ predictions }} as oldest
+    group by oldest.model_version
+    {%- else %}
     select
         versions.model_version,
         date_trunc('hour', (
@@ -121,6 +130,7 @@
         select distinct registered.model_version
         from {{ source('registry', 'ml_model_registry') }} as registered
     ) as versions
+    {%- endif %}
 {% endmacro %}
 
 {% macro retention_stats_cleanup(stats) %}
