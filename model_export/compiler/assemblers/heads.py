@@ -126,15 +126,21 @@ def linear_head(step: str, model: object, dots: Sequence[ast.Expr]) -> Head:
         else ir.Argmax(d, classes)
     )
     if isinstance(model, SGDClassifier) and model.loss == "log_loss":
-        expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in d], ir.DType.FLOAT64)
-        e = expit.refs()
-        if len(e) == 1:
-            return Head(
-                (decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0])
-            )
-        total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
-        return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
+        return _expit_head(decisions, names, label)
     return Head((decisions,), names, label, decisions=tuple(d))
+
+
+def _expit_head(decisions: ir.Let, names: tuple[str, ...], label: ast.Expr) -> Head:
+    """Probabilities as scikit-learn's one-vs-rest gives them: each decision's expit,
+    normalised by their sum ([1 - p, p] for one decision)."""
+    expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in decisions.refs()], ir.DType.FLOAT64)
+    e = expit.refs()
+    if len(e) == 1:
+        return Head(
+            (decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0])
+        )
+    total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
+    return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
 
 
 def _naive_bayes(decisions: ir.Let, classes: tuple[ir.Text, ...], names: tuple[str, ...]) -> Head:
@@ -170,14 +176,7 @@ def one_vs_rest_head(step: str, model: OneVsRestClassifier, dots: Sequence[ast.E
         isinstance(estimator, SGDClassifier) and estimator.loss == "log_loss"
     ):
         return Head((decisions,), names, label, decisions=tuple(d))
-    expit = ir.vector("expit", [ast.SigmoidExpr(dk) for dk in d], ir.DType.FLOAT64)
-    e = expit.refs()
-    if len(e) == 1:
-        return Head(
-            (decisions, expit), names, label, probabilities=(sub(ast.NumVal(1.0), e[0]), e[0])
-        )
-    total = apply_op_to_expressions(ast.BinNumOpType.ADD, *e)
-    return Head((decisions, expit), names, label, probabilities=tuple(div(p, total) for p in e))
+    return _expit_head(decisions, names, label)
 
 
 def ensemble_head(step: str, model: object, sums: Sequence[ast.Expr]) -> Head:
