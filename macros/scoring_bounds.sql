@@ -18,23 +18,17 @@
                 -- a version that has scored nothing starts where its source's predictions
                 -- end: from the first row of a source no version has scored yet (a
                 -- bring-your-own model's table records no source: where the table ends)
-                {%- if scorer.get('log_source') %}
                 when progress.version_watermark is null
                     then coalesce(
                             (
-                                select max(same_source.log_entry_id)
-                                from {{ this }} as same_source
-                                where same_source.log_source = '{{ scorer.log_source }}'
+                                select max(scored_before.log_entry_id)
+                                from {{ this }} as scored_before
+                                {%- if scorer.get('log_source') %}
+                                where scored_before.log_source = '{{ scorer.log_source }}'
+                                {%- endif %}
                             ),
                             '-9223372036854775808'::bigint
                         )
-                {%- else %}
-                when progress.version_watermark is null
-                    then coalesce(
-                            (select max(everything.log_entry_id) from {{ this }} as everything),
-                            '-9223372036854775808'::bigint
-                        )
-                {%- endif %}
                 -- re-check below the watermark, but never below the version's first id:
                 -- older logs belong to the previous version unless rescore_from says so
                 else greatest(
