@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import docs, errors, legacy, model_versions, monitoring, page, v1
+from api import docs, errors, incidents, legacy, model_versions, monitoring, page, v1
 from api.cache import ResponseCache
 from api.database import Database
 from api.settings import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(model_versions.router)
     app.include_router(monitoring.router)
+    app.include_router(incidents.router)
     app.include_router(docs.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files, name="static")

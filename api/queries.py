@@ -1,4 +1,5 @@
-"""Every SQL statement the API runs. All are SELECTs on the dbt output tables (schema on the
+"""Every SQL statement the API runs (the incidents' beside their endpoints: api/incidents.py). All
+are SELECTs on the dbt output tables (schema on the
 search_path, see database.py), all parameterised; status and stats read the pre-aggregated
 tables only, never a COUNT over ml_predictions."""
 
@@ -15,6 +16,7 @@ from alerts.alert import COLUMNS as ALERT_COLUMNS
 ACTIVE_VERSION = "(select active_model_version from ml_status limit 1)"
 # The model version a request means when it names none: the active one.
 _VERSION = f"coalesce(%(model_version)s, {ACTIVE_VERSION})"
+REQUESTED_VERSION = _VERSION  # for the endpoints that keep their SQL beside them
 
 # The status row and the live freshness of the log source (one row each).
 STATUS = """
@@ -303,6 +305,7 @@ ALERT_FILTERS: dict[str, str] = {
     "severity": "severity = any(%(severity)s)",
     "state": "(delivered_at is not null) = (%(state)s = 'delivered')",
     "service": "service = %(service)s",
+    "incident_id": "details ->> 'incident_id' = %(incident_id)s",
 }
 
 
@@ -330,6 +333,12 @@ def predictions_page(filters: dict[str, Any]) -> sql.Composed:
     """One page of predictions(filters) as JSON built by PostgreSQL: (the page's rows as a
     JSON array, the last row's logged_at as JSON and log_entry_id, whether more rows follow).
     `filters["limit"]` is the page size plus one (the extra row only says there is more)."""
+    return page_of_predictions(predictions(filters))
+
+
+def page_of_predictions(rows: sql.Composable) -> sql.Composed:
+    """The page of predictions_page over `rows` (a query of ml_predictions rows in page order,
+    with the limit)."""
     return sql.SQL(
         """
 select coalesce(json_agg(json_build_object({pairs}) order by p.n)
@@ -342,4 +351,4 @@ from (
     from ({rows}) as page
 ) as p
 """
-    ).format(pairs=_json_pairs(PREDICTION_COLUMNS), rows=predictions(filters))
+    ).format(pairs=_json_pairs(PREDICTION_COLUMNS), rows=rows)

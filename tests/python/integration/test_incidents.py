@@ -1,0 +1,283 @@
+"""Incidents end to end: the real pipeline (generated logs, trained and compiled models, dbt
+build as the schedule runs it, the notifier posting to a local webhook), then hours of log time
+added run by run. Each hour is a copy of the normal lines of the same hour a day earlier (the
+generator's labelled incident lines left out), with bursts of known templates of the busiest
+service copied in:
+
+- run A: a burst of a known WARN template opens one incident: exactly one alert, one message;
+- run B: a burst of a known ERROR template of the same service the next hour extends it (same
+  incident, more lines) and escalates it to high: one alert, one message;
+- run C: two normal hours resolve it: one alert, one message;
+- run D: the WARN template, labelled normal, bursts again: no incident, no alert.
+
+The rules are pinned down by the dbt unit tests beside the models
+(models/marts/incidents/_incidents__models.yml); here they meet real logs and real dbt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbt_project.database import connect
+from tests.python.harness.db import fetch_all, records, scalar
+from tests.python.harness.pipeline import build, dbt
+from tests.python.harness.webhook import notify, receiver
+
+ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
+BURST = 40  # lines per burst, in one hour
+
+
+@dataclass(frozen=True)
+class Template:
+    template_hash: str
+    level: str
+
+
+@dataclass
+class Run:
+    """What one dbt build (and the notifier after it) changed."""
+
+    incidents: list[dict[str, Any]]  # every ml_incidents row after it
+    alerts: list[dict[str, Any]]  # the ml_alerts rows it added
+    posts: list[dict[str, Any]]  # the webhook bodies the notifier sent after it
+
+
+@dataclass
+class Scenario:
+    url: str
+    service: str
+    warn: Template
+    error: Template
+    start: datetime  # the first hour after the generated logs
+    runs: dict[str, Run] = field(default_factory=dict)
+
+
+def known_template(url: str, service: str, level: str) -> Template:
+    """The service's template with the most lines in the first build, nine in ten of them
+    logged `level` (the generator logs some lines at a random level), none labelled anomalous
+    by the generator."""
+    rows = fetch_all(
+        url,
+        """
+        select p.template_hash
+        from ml.ml_predictions as p
+        join public.log_entries as e on e.id = p.log_entry_id
+        where p.service = %s
+        group by p.template_hash
+        having count(*) filter (where p.logged_level = %s) >= 0.9 * count(*)
+            and not bool_or(coalesce(e.is_anomaly, false))
+        order by count(*) desc, p.template_hash
+        limit 1
+        """,
+        (service, level),
+    )
+    assert rows, f"no {level} template on {service}"
+    return Template(rows[0][0], level)
+
+
+def add_hours(url: str, start: datetime, hours: int) -> None:
+    """Copies, a day later, of the normal lines logged in [start - 1 day, + hours)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            insert into public.log_entries
+                ("timestamp", level, message, service, host, category, http_status,
+                 response_time_ms, source_type)
+            select "timestamp" + interval '1 day', level, message, service, host, category,
+                   http_status, response_time_ms, source_type
+            from public.log_entries
+            where "timestamp" >= %(start)s - interval '1 day'
+              and "timestamp" < %(start)s - interval '1 day' + make_interval(hours => %(hours)s)
+              and not coalesce(is_anomaly, false)
+            order by "timestamp", id
+            """,
+            {"start": start, "hours": hours},
+        )
+
+
+def add_burst(url: str, service: str, template: Template, hour: datetime) -> None:
+    """BURST copies of the first 10 lines of `template` on `service`, one a minute from
+    hour + 5 minutes: the same text as its history, so a known template."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            with examples as (
+                select e.*, row_number() over (order by e.id) as n
+                from public.log_entries as e
+                join ml.ml_predictions as p on p.log_entry_id = e.id
+                where p.template_hash = %(template)s and p.service = %(service)s
+                order by e.id
+                limit 10
+            )
+            insert into public.log_entries
+                ("timestamp", level, message, service, host, category, http_status,
+                 response_time_ms, source_type)
+            select %(hour)s + make_interval(mins => 5 + i), e.level, e.message, e.service,
+                   e.host, e.category, e.http_status, e.response_time_ms, e.source_type
+            from generate_series(0, %(lines)s - 1) as i
+            join examples as e on e.n = 1 + i %% 10
+            """,
+            {"template": template.template_hash, "service": service, "hour": hour, "lines": BURST},
+        )
+        assert cur.rowcount == BURST
+
+
+@pytest.fixture(scope="module")
+def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
+    url, project = module_db, dbt_project_copy
+    build(url, project, ROWS, seed=23)
+    service = scalar(
+        url, "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1"
+    )
+    start = scalar(
+        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
+    )
+    found = Scenario(
+        url, service, known_template(url, service, "WARN"), known_template(url, service, "ERROR"),
+        start,
+    )  # fmt: skip
+    seen = {row["alert_key"] for row in records(url, "select alert_key from ml.ml_alerts")}
+    hour = timedelta(hours=1)
+    steps = {
+        "A": lambda: (add_hours(url, start, 1), add_burst(url, service, found.warn, start)),
+        "B": lambda: (
+            add_hours(url, start + hour, 1),
+            add_burst(url, service, found.error, start + hour),
+        ),
+        "C": lambda: add_hours(url, start + 2 * hour, 2),
+        "D": lambda: (
+            label_normal(url, found.warn),
+            add_hours(url, start + 4 * hour, 1),
+            add_burst(url, service, found.warn, start + 4 * hour),
+        ),
+    }
+    with receiver() as hook:
+        for name, step in steps.items():
+            step()
+            dbt(project, url, "build")
+            rows = records(url, "select * from ml.ml_alerts order by detected_at, alert_key")
+            added = [row for row in rows if row["alert_key"] not in seen]
+            seen.update(row["alert_key"] for row in added)
+            posted = len(hook.posts)
+            done = notify(url, hook.url)
+            assert done.returncode == 0, done.stdout + done.stderr
+            incidents = records(url, "select * from ml.ml_incidents order by started_at")
+            found.runs[name] = Run(incidents, added, [body for _, body in hook.posts[posted:]])
+    yield found
+
+
+def label_normal(url: str, template: Template) -> None:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into ml.ml_template_labels (template_hash, is_anomaly, example_message)"
+            " values (%s, false, 'labelled normal by the test')",
+            (template.template_hash,),
+        )
+
+
+def about_service(run: Run, service: str) -> list[dict[str, Any]]:
+    return [row for row in run.incidents if row["service"] == service]
+
+
+def test_a_burst_of_a_known_template_opens_one_incident_and_one_alert(scenario: Scenario) -> None:
+    run = scenario.runs["A"]
+    (incident,) = about_service(run, scenario.service)
+    assert incident["state"] == "open"
+    assert incident["severity"] == incident["opened_severity"] == "medium"  # WARN lines
+    assert incident["signals"] == ["burst"]
+    (template,) = incident["templates"]
+    assert template["template_hash"] == scenario.warn.template_hash
+    assert not template["new"]  # known: its history has lines of it
+    assert incident["lines"] >= BURST and incident["lines"] > 5 * incident["expected"]
+    assert incident["first_bucket"] == scenario.start
+    # nothing else in the run is unusual: exactly one alert, one message
+    assert [(a["alert_kind"], a["service"]) for a in run.alerts] == [
+        ("incident_opened", scenario.service)
+    ]
+    assert run.alerts[0]["details"]["incident_id"] == incident["incident_id"]
+    (post,) = run.posts
+    assert post["text"].startswith(
+        f":large_orange_circle: [logml v1] Incident on {scenario.service}"
+    )
+    fields = {f["text"].split("\n")[0]: f["text"] for f in post["blocks"][2]["fields"]}
+    assert incident["incident_id"] in fields["*Incident*"]
+
+
+def test_the_next_run_extends_and_escalates_the_same_incident(scenario: Scenario) -> None:
+    first = about_service(scenario.runs["A"], scenario.service)[0]
+    run = scenario.runs["B"]
+    (incident,) = about_service(run, scenario.service)
+    assert incident["incident_id"] == first["incident_id"]
+    assert incident["state"] == "open"
+    assert incident["last_bucket"] == scenario.start + timedelta(hours=1)
+    assert incident["lines"] >= first["lines"] + BURST
+    assert (incident["opened_severity"], incident["severity"]) == ("medium", "high")  # ERROR lines
+    assert {t["template_hash"] for t in incident["templates"]} == {
+        scenario.warn.template_hash, scenario.error.template_hash,
+    }  # fmt: skip
+    assert [(a["alert_kind"], a["severity"]) for a in run.alerts] == [
+        ("incident_escalated", "high")
+    ]
+    (post,) = run.posts
+    assert "escalated from medium to high" in post["text"]
+
+
+def test_quiet_hours_resolve_it_with_one_alert(scenario: Scenario) -> None:
+    first = about_service(scenario.runs["A"], scenario.service)[0]
+    run = scenario.runs["C"]
+    (incident,) = about_service(run, scenario.service)
+    assert incident["incident_id"] == first["incident_id"]
+    assert incident["state"] == "resolved" and incident["resolved_at"] > incident["detected_at"]
+    assert incident["ended_at"] == incident["last_seen_at"] < scenario.start + timedelta(hours=2)
+    assert [a["alert_kind"] for a in run.alerts] == ["incident_resolved"]
+    (post,) = run.posts
+    assert f"Incident on {scenario.service} resolved" in post["text"]
+
+
+def test_the_incident_lines_are_its_templates_in_its_buckets(scenario: Scenario) -> None:
+    incident = about_service(scenario.runs["C"], scenario.service)[0]
+    got = fetch_all(
+        scenario.url,
+        "select log_entry_id from ml.ml_incident_lines where incident_id = %s order by 1",
+        (incident["incident_id"],),
+    )
+    expected = fetch_all(
+        scenario.url,
+        """
+        select log_entry_id from ml.ml_predictions
+        where service = %s and logged_at >= %s and logged_at < %s
+          and (template_hash, date_trunc('hour', logged_at)) in ((%s, %s), (%s, %s))
+        order by 1
+        """,
+        (
+            scenario.service, scenario.start, scenario.start + timedelta(hours=2),
+            scenario.warn.template_hash, scenario.start,
+            scenario.error.template_hash, scenario.start + timedelta(hours=1),
+        ),
+    )  # fmt: skip
+    assert got == expected
+    assert len(got) == incident["lines"] >= 2 * BURST
+
+
+def test_a_template_labelled_normal_opens_nothing(scenario: Scenario) -> None:
+    run = scenario.runs["D"]
+    assert run.alerts == [] and run.posts == []
+    assert run.incidents == scenario.runs["C"].incidents
+    (bucket,) = records(
+        scenario.url,
+        "select * from ml.ml_template_buckets"
+        " where service = %(s)s and template_hash = %(t)s and bucket_start = %(b)s",
+        {
+            "s": scenario.service,
+            "t": scenario.warn.template_hash,
+            "b": scenario.start + timedelta(hours=4),
+        },
+    )
+    assert bucket["lines"] >= BURST and bucket["label"] == "normal" and not bucket["is_unusual"]
+    # without the label the same count would have been unusual
+    assert bucket["tail_probability"] < 1e-6
