@@ -43,8 +43,8 @@ incident_buckets as (
         on
             incidents.model_version = template_buckets.model_version
             and incidents.service = template_buckets.service
-            and template_buckets.bucket_start >= incidents.first_bucket
-            and template_buckets.bucket_start <= incidents.last_bucket
+            and incidents.first_bucket <= template_buckets.bucket_start
+            and incidents.last_bucket >= template_buckets.bucket_start
     where template_buckets.is_unusual
 
 )
@@ -61,7 +61,7 @@ from incident_buckets
 inner join predictions
     on
         incident_buckets.model_version = predictions.model_version
-        and predictions.logged_at >= incident_buckets.bucket_start
+        and incident_buckets.bucket_start <= predictions.logged_at
         and predictions.logged_at < incident_buckets.bucket_start + {{ bucket }}
         and incident_buckets.template_hash = predictions.template_hash
         and incident_buckets.service = {{ incident_service('predictions.service') }}

@@ -138,14 +138,14 @@ nearby as (
         stored.last_bucket
     from stored
     where exists (
-        select 1
-        from new_cells
-        where
-            new_cells.model_version = stored.model_version
-            and new_cells.service = stored.service
-            and new_cells.bucket_start >= stored.first_bucket - {{ bucket }} - {{ quiet }}
-            and new_cells.bucket_start <= stored.last_bucket + {{ bucket }} + {{ quiet }}
-    )
+            select 1
+            from new_cells
+            where
+                new_cells.model_version = stored.model_version
+                and new_cells.service = stored.service
+                and new_cells.bucket_start >= stored.first_bucket - {{ bucket }} - {{ quiet }}
+                and new_cells.bucket_start <= stored.last_bucket + {{ bucket }} + {{ quiet }}
+        )
 
 ),
 
@@ -237,7 +237,10 @@ recompute as (
     from stored
     where
         stored.state = 'open'
-        and not exists (select 1 from touched where touched.incident_id = stored.incident_id)
+        and not exists (
+            select 1 from touched
+            where touched.incident_id = stored.incident_id
+        )
 
 ),
 
@@ -286,8 +289,8 @@ incident_cells as (
         on
             recompute.model_version = template_buckets.model_version
             and recompute.service = template_buckets.service
-            and template_buckets.bucket_start >= recompute.first_bucket
-            and template_buckets.bucket_start <= recompute.last_bucket
+            and recompute.first_bucket <= template_buckets.bucket_start
+            and recompute.last_bucket >= template_buckets.bucket_start
     where template_buckets.is_unusual
     union all
     select
@@ -309,8 +312,8 @@ incident_cells as (
         on
             recompute.model_version = service_buckets.model_version
             and recompute.service = service_buckets.service
-            and service_buckets.bucket_start >= recompute.first_bucket
-            and service_buckets.bucket_start <= recompute.last_bucket
+            and recompute.first_bucket <= service_buckets.bucket_start
+            and recompute.last_bucket >= service_buckets.bucket_start
     where service_buckets.is_drop
 
 ),
@@ -328,7 +331,7 @@ summary as (
             sum(incident_cells.expected) filter (where incident_cells.template_hash <> ''), 0
         ) as expected,
         count(distinct incident_cells.template_hash)
-            filter (where incident_cells.template_hash <> '')::integer as template_count,
+        filter (where incident_cells.template_hash <> '')::integer as template_count,
         min(incident_cells.tail_probability) as min_tail_probability,
         bool_or(incident_cells.is_high) as is_high,
         array_agg(distinct incident_cells.signal order by incident_cells.signal) as signals
@@ -362,10 +365,10 @@ peaks as (
         group by incident_cells.incident_id, incident_cells.bucket_start
     ) as per_bucket
     order by
-        per_bucket.incident_id,
+        per_bucket.incident_id asc,
         per_bucket.has_templates desc,
         case when per_bucket.has_templates then -per_bucket.lines else per_bucket.lines end,
-        per_bucket.bucket_start
+        per_bucket.bucket_start asc
 
 ),
 
@@ -456,7 +459,7 @@ bucket_lines as (
         bucket_predictions.log_entry_id,
         bucket_predictions.host,
         bucket_predictions.message,
-        exists (
+        exists(
             select 1
             from incident_cells
             where
@@ -468,7 +471,7 @@ bucket_lines as (
     inner join predictions as bucket_predictions
         on
             influence_buckets.model_version = bucket_predictions.model_version
-            and bucket_predictions.logged_at >= influence_buckets.bucket_start
+            and influence_buckets.bucket_start <= bucket_predictions.logged_at
             and bucket_predictions.logged_at < influence_buckets.bucket_start + {{ bucket }}
             and influence_buckets.service = {{ incident_service('bucket_predictions.service') }}
 
@@ -507,11 +510,12 @@ term_counts as (
         count(*) filter (where bucket_lines.in_incident) as incident_lines,
         count(*) filter (where not bucket_lines.in_incident) as other_lines
     from bucket_lines
-    cross join lateral (
-        select distinct trim(both '.:/-' from token.word) as term
-        from regexp_split_to_table(lower(bucket_lines.message), '[\s"''()\[\]{}<>,;=|*]+')
-            as token (word)
-    ) as words
+    cross join
+        lateral (
+            select distinct trim(both '.:/-' from token.word) as term
+            from regexp_split_to_table(lower(bucket_lines.message), '[\s"''()\[\]{}<>,;=|*]+')
+                    as token (word)
+        ) as words
     where length(words.term) between 3 and 40 and words.term ~ '[a-z]'
     group by bucket_lines.incident_id, words.term
 
@@ -531,14 +535,14 @@ influencers as (
                 'share', round(counts.share::numeric, 3),
                 'baseline_share', round(counts.baseline_share::numeric, 3)
             )
-            order by counts.incident_lines desc, counts.value
+            order by counts.incident_lines desc, counts.value asc
         ) filter (where counts.rank <= counts.keep) as values
     from (
         select
             found.*,
             row_number() over (
                 partition by found.incident_id, found.kind
-                order by found.incident_lines desc, found.value
+                order by found.incident_lines desc, found.value asc
             ) as rank
         from (
             select
@@ -647,28 +651,28 @@ select
     case
         when incidents.template_count = 0
             then format(
-                '%s on %s: %s lines in the %s minutes from %s UTC, against %s expected',
-                case when incidents.peak_lines = 0 then 'silence' else 'drop' end,
+                    '%s on %s: %s lines in the %s minutes from %s UTC, against %s expected',
+                    case when incidents.peak_lines = 0 then 'silence' else 'drop' end,
+                    incidents.service,
+                    incidents.peak_lines,
+                    {{ var('incident_bucket_minutes') }},
+                    to_char(incidents.peak_bucket at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+                    round(incidents.peak_expected::numeric, 1)
+                )
+        else format(
+                '%s lines of %s unusual template(s) on %s since %s UTC (%s expected); '
+                'peak %s in the %s minutes from %s against %s; top: %s',
+                incidents.lines,
+                incidents.template_count,
                 incidents.service,
+                to_char(incidents.started_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+                round(incidents.expected::numeric, 1),
                 incidents.peak_lines,
                 {{ var('incident_bucket_minutes') }},
-                to_char(incidents.peak_bucket at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
-                round(incidents.peak_expected::numeric, 1)
+                to_char(incidents.peak_bucket at time zone 'UTC', 'HH24:MI'),
+                round(incidents.peak_expected::numeric, 1),
+                left(regexp_replace(incidents.top_example, '\s+', ' ', 'g'), 160)
             )
-        else format(
-            '%s lines of %s unusual template(s) on %s since %s UTC (%s expected); peak %s in the'
-            ' %s minutes from %s against %s; top: %s',
-            incidents.lines,
-            incidents.template_count,
-            incidents.service,
-            to_char(incidents.started_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
-            round(incidents.expected::numeric, 1),
-            incidents.peak_lines,
-            {{ var('incident_bucket_minutes') }},
-            to_char(incidents.peak_bucket at time zone 'UTC', 'HH24:MI'),
-            round(incidents.peak_expected::numeric, 1),
-            left(regexp_replace(incidents.top_example, '\s+', ' ', 'g'), 160)
-        )
     end as title,
     coalesce(incidents.detected_at, now()) as detected_at,
     now() as updated_at,
@@ -678,5 +682,8 @@ select
     incidents.run_predicted_at as last_predicted_at
 from incidents
 where
-    exists (select 1 from touched where touched.incident_id = incidents.incident_id)
+    exists (
+        select 1 from touched
+        where touched.incident_id = incidents.incident_id
+    )
     or incidents.state is distinct from incidents.stored_state

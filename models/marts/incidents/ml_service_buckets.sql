@@ -287,12 +287,16 @@ baseline_days as (
         history.week_lines,
         history.week_squares,
         floor(
-            extract(epoch from grid.bucket_start
-                - greatest(grid.first_bucket, grid.bucket_start - {{ baseline_days }})) / 86400
+            extract(
+                epoch from grid.bucket_start
+                - greatest(grid.first_bucket, grid.bucket_start - {{ baseline_days }})
+            ) / 86400
         )::bigint - history.day_drops as days,
         floor(
-            extract(epoch from grid.bucket_start
-                - greatest(grid.first_bucket, grid.bucket_start - {{ baseline_days }}))
+            extract(
+                epoch from grid.bucket_start
+                - greatest(grid.first_bucket, grid.bucket_start - {{ baseline_days }})
+            )
             / (7 * 86400)
         )::bigint - history.week_drops as weeks
     from grid

@@ -11,7 +11,9 @@
     lines of the bucket, but never fewer than the service's baseline for the bucket expects
     (ml_service_buckets: the same bucket of the day or week), so a service whose other lines
     drop does not turn its remaining templates into bursts. Dispersion: Pearson's chi-square
-    of those buckets over their number (at least 1).
+    of those buckets over their number (at least 1). Bursts no run judged (before the lookback
+    of a first build, or a backfill) are screened out too: a bucket far above the template's
+    rate over the whole window (the same test, Poisson) counts as unusual there.
   - Unusual: at least var incident_min_lines lines, at least var incident_min_ratio times the
     baseline, an upper-tail probability of at most var incident_tail_probability (Poisson,
     counts divided by the dispersion), and a service history of at least
@@ -225,14 +227,14 @@ cells as (
         stored.is_unusual
     from stored
     where not exists (
-        select 1
-        from counted
-        where
-            counted.model_version = stored.model_version
-            and counted.service = stored.service
-            and counted.template_hash = stored.template_hash
-            and counted.bucket_start = stored.bucket_start
-    )
+            select 1
+            from counted
+            where
+                counted.model_version = stored.model_version
+                and counted.service = stored.service
+                and counted.template_hash = stored.template_hash
+                and counted.bucket_start = stored.bucket_start
+        )
 
 ),
 
@@ -260,7 +262,7 @@ history_cells as (
             and pairs.service = cells.service
             and pairs.template_hash = cells.template_hash
             and cells.bucket_start >= judged_range.judge_start - {{ baseline_days }}
-            and cells.bucket_start < judged_range.judge_start
+            and judged_range.judge_start > cells.bucket_start
     inner join service_buckets
         on
             cells.model_version = service_buckets.model_version
@@ -283,12 +285,12 @@ service_history as (
             and service_buckets.bucket_start >= judged_range.judge_start - {{ baseline_days }}
             and service_buckets.bucket_start < judged_range.judge_start
     where exists (
-        select 1
-        from judged_cells
-        where
-            judged_cells.model_version = service_buckets.model_version
-            and judged_cells.service = service_buckets.service
-    )
+            select 1
+            from judged_cells
+            where
+                judged_cells.model_version = service_buckets.model_version
+                and judged_cells.service = service_buckets.service
+        )
     group by service_buckets.model_version, service_buckets.service
 
 ),
@@ -296,37 +298,48 @@ service_history as (
 -- Old bursts no run judged (before the lookback of a first build, or a backfill) would make
 -- the baseline expect bursts: a bucket far above the template's rate over the whole window
 -- (the same test, Poisson) is left out as if it had been judged unusual.
+pair_totals as (
+
+    select
+        history_cells.*,
+        sum(history_cells.lines) over (
+            partition by
+                history_cells.model_version,
+                history_cells.service,
+                history_cells.template_hash
+        )::float8 as pair_lines,
+        service_history.lines as service_window_lines
+    from history_cells
+    inner join service_history
+        on
+            history_cells.model_version = service_history.model_version
+            and history_cells.service = service_history.service
+
+),
+
+-- the bucket against the template's rate over the whole window (Poisson)
+raw_baselines as (
+
+    select
+        pair_totals.*,
+        (pair_totals.pair_lines + 0.5)
+        / greatest(pair_totals.service_window_lines - pair_totals.pair_lines, 1)
+        * (pair_totals.service_lines - pair_totals.lines) as raw_expected
+    from pair_totals
+
+),
+
 screened_cells as (
 
     select
-        with_totals.*,
-        with_totals.is_unusual or (
-            with_totals.lines >= {{ var('incident_min_lines') }}
-            and with_totals.lines >= {{ var('incident_min_ratio') }} * raw.expected
-            and {{ incident_log_upper_tail('with_totals.lines', 'raw.expected') }}
+        raw_baselines.*,
+        raw_baselines.is_unusual or (
+            raw_baselines.lines >= {{ var('incident_min_lines') }}
+            and raw_baselines.lines >= {{ var('incident_min_ratio') }} * raw_baselines.raw_expected
+            and {{ incident_log_upper_tail('raw_baselines.lines', 'raw_baselines.raw_expected') }}
             <= {{ incident_log_alpha() }}
         ) as left_out
-    from (
-        select
-            history_cells.*,
-            sum(history_cells.lines) over (
-                partition by
-                    history_cells.model_version,
-                    history_cells.service,
-                    history_cells.template_hash
-            )::float8 as pair_lines
-        from history_cells
-    ) as with_totals
-    inner join service_history
-        on
-            with_totals.model_version = service_history.model_version
-            and with_totals.service = service_history.service
-    cross join lateral (
-        select
-            (with_totals.pair_lines + 0.5)
-            / greatest(service_history.lines - with_totals.pair_lines, 1)
-            * (with_totals.service_lines - with_totals.lines) as expected
-    ) as raw
+    from raw_baselines
 
 ),
 
@@ -341,17 +354,17 @@ pair_history as (
             as clean_lines,
         coalesce(
             sum(screened_cells.service_lines - screened_cells.lines)
-                filter (where screened_cells.left_out),
+            filter (where screened_cells.left_out),
             0
         )::float8 as unusual_other_lines,
         count(*) filter (where screened_cells.left_out) as unusual_buckets,
         coalesce(
             sum(screened_cells.lines ^ 2 / (screened_cells.service_lines - screened_cells.lines))
-                filter (
-                    where
-                        not screened_cells.left_out
-                        and screened_cells.service_lines > screened_cells.lines
-                ),
+            filter (
+                where
+                not screened_cells.left_out
+                and screened_cells.service_lines > screened_cells.lines
+            ),
             0
         )::float8 as squares_per_other_line
     from screened_cells
