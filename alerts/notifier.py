@@ -1,10 +1,11 @@
-"""`python -m alerts notify`: send every alert of ml.ml_alerts that has not been delivered
+"""`python -m alerts notify`: send every alert of ml_alerts that has not been delivered
 to the webhook in LOGML_ALERT_WEBHOOK_URL (Slack-compatible JSON), once.
 
 Delivery (docs/concepts/alerts.md): one notifier at a time (a session advisory lock; a second
 one waits for the first, then finds nothing left to send). Each 2xx answer is recorded right away in
-ml.ml_alert_deliveries, one commit per alert; that table belongs to the notifier, not to dbt,
-so a full refresh of ml_alerts (same deterministic alert_key values) never re-sends anything.
+ml_alert_deliveries, one commit per alert; that table is not a dbt model (the schema
+migrations create it, macros/schema_migrations.sql), so a full refresh of ml_alerts (same
+deterministic alert_key values) never re-sends anything.
 A non-2xx answer, a timeout or a network error leaves the alert pending for the next run (the
 attempt is counted); the others are still tried and the command exits 1 at the end. The one
 unavoidable window: a crash after the webhook accepted an alert but before the commit sends it
@@ -16,49 +17,28 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
+import psycopg
+from psycopg import sql
 
 from alerts.alert import COLUMNS, AlertRow, AlertRowError
-from dbt_project.database import connect, database_url
+from dbt_project.database import job_connection, one, output_name, output_table
+from dbt_project.errors import LogmlError, NotReadyError
+from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
 
 WEBHOOK_ENV = "LOGML_ALERT_WEBHOOK_URL"
-ALERTS = "ml.ml_alerts"
-DELIVERIES = "ml.ml_alert_deliveries"
-
-CREATE_DELIVERIES = f"""
-create table if not exists {DELIVERIES} (
-    alert_key text primary key,
-    alert_kind text not null,
-    attempts integer not null,
-    first_attempt_at timestamptz not null,
-    last_attempt_at timestamptz not null,
-    http_status integer,
-    last_error text,
-    delivered_at timestamptz
-)"""
-
-# The API shows each alert's delivery (GET /api/v1/alerts): its read-only role may read it.
-GRANT_READER = f"""
-do $$
-begin
-    if exists (select from pg_roles where rolname = 'logml_reader') then
-        perform pg_advisory_xact_lock(hashtext('logml.grants'));  -- as dbt's grants do
-        grant select on {DELIVERIES} to logml_reader;
-    end if;
-end $$"""
+ALERTS = "ml_alerts"
+DELIVERIES = "ml_alert_deliveries"
 
 # delivered_at stays NULL while the alert is pending; a failed attempt only counts.
-RECORD_ATTEMPT = f"""
-insert into {DELIVERIES} as d
+RECORD_ATTEMPT = """
+insert into {deliveries} as d
     (alert_key, alert_kind, attempts, first_attempt_at, last_attempt_at, http_status,
      last_error, delivered_at)
 values (%(key)s, %(kind)s, 1, now(), now(), %(status)s, %(error)s,
@@ -74,10 +54,6 @@ on conflict (alert_key) do update set
 KINDS = {kind.name: kind for kind in VOCABULARY.alert_kinds}
 
 
-class NotifyError(Exception):
-    """An expected failure (no table, bad URL, database down): a message, not a traceback."""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be sent; send and record nothing"
@@ -89,12 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    webhook = os.environ.get(WEBHOOK_ENV, "").strip()
+    """An expected failure (a bad setting, no table, the database down) is a message on
+    stderr and exit code 2, not a traceback."""
     try:
-        if args.dry_run or not webhook:
-            return _report_pending(args.dry_run, args.limit)
-        return _deliver(_checked(webhook), args.limit, args.timeout)
-    except (NotifyError, AlertRowError, psycopg2.Error) as error:
+        secret = load_settings().logml_alert_webhook_url
+        with job_connection() as conn:
+            if args.dry_run or secret is None:
+                return _report_pending(conn, args.dry_run, args.limit)
+            return _deliver(conn, secret.get_secret_value().strip(), args.limit, args.timeout)
+    except (LogmlError, AlertRowError, psycopg.Error) as error:
         print(f"notify failed: {str(error).strip()}", file=sys.stderr)
         return 2
 
@@ -164,13 +143,12 @@ def _incident_fields(details: dict[str, Any]) -> list[tuple[str, str]]:
     return fields
 
 
-def _report_pending(dry_run: bool, limit: int | None) -> int:
+def _report_pending(conn: psycopg.Connection, dry_run: bool, limit: int | None) -> int:
     """Without a webhook (or with --dry-run): say what is pending; send and record nothing."""
-    with connect(database_url()) as conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         _require_alerts(cur)
-        has_deliveries = _exists(cur, DELIVERIES)
-        pending = _pending(cur, limit, has_deliveries=has_deliveries)
-        total = _pending_count(cur, has_deliveries=has_deliveries)
+        pending = _pending(cur, limit)
+        total = _pending_count(cur)
     if dry_run:
         for alert in pending:
             print(f"would send {alert.alert_key}: {alert.message}")
@@ -179,23 +157,22 @@ def _report_pending(dry_run: bool, limit: int | None) -> int:
     return 0
 
 
-def _deliver(webhook: str, limit: int | None, timeout: float) -> int:
-    # Autocommit: the lock is the session's and every attempt is recorded in its own commit.
-    with connect(database_url(), autocommit=True) as conn, conn.cursor() as cur:
+def _deliver(conn: psycopg.Connection, webhook: str, limit: int | None, timeout: float) -> int:
+    # The connection autocommits: the lock is the session's (released when the command's
+    # connection closes) and every attempt is recorded in its own commit.
+    with conn.cursor() as cur:
         _require_alerts(cur)
         cur.execute("select pg_try_advisory_lock(hashtext('logml.notifier'))")
-        if not cur.fetchone()[0]:
+        if not one(cur)[0]:
             print("notify: another notifier is running; waiting for it to finish", flush=True)
             cur.execute("select pg_advisory_lock(hashtext('logml.notifier'))")
-        cur.execute(CREATE_DELIVERIES)
-        cur.execute(GRANT_READER)
-        pending = _pending(cur, limit, has_deliveries=True)
+        pending = _pending(cur, limit)
         sent = failed = 0
         for alert in pending:
             status, error = _post(webhook, slack_payload(alert), timeout)
             delivered = error is None
             cur.execute(
-                RECORD_ATTEMPT,
+                sql.SQL(RECORD_ATTEMPT).format(deliveries=output_table(DELIVERIES)),
                 {
                     "key": alert.alert_key,
                     "kind": alert.alert_kind,
@@ -210,7 +187,7 @@ def _deliver(webhook: str, limit: int | None, timeout: float) -> int:
             else:
                 failed += 1
                 print(f"not sent {alert.alert_key} ({alert.alert_kind}): {error}", file=sys.stderr)
-        left = _pending_count(cur, has_deliveries=True)
+        left = _pending_count(cur)
     print(f"notify: {sent} sent, {failed} failed, {left} pending for the next run")
     return 1 if failed else 0
 
@@ -244,44 +221,39 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _pending(cur: Any, limit: int | None, *, has_deliveries: bool) -> list[AlertRow]:
+def _pending(cur: psycopg.Cursor[Any], limit: int | None) -> list[AlertRow]:
     cur.execute(
-        f"select {', '.join(COLUMNS)} from {ALERTS} as alerts {_undelivered(has_deliveries)} "
-        "order by detected_at, window_start, alert_key limit %s",
+        _undelivered(
+            f"select {', '.join(COLUMNS)} from {{alerts}} as alerts {{undelivered}} "
+            "order by detected_at, window_start, alert_key limit %s"
+        ),
         (limit,),
     )
     return [AlertRow.from_row(row) for row in cur.fetchall()]
 
 
-def _pending_count(cur: Any, *, has_deliveries: bool) -> int:
-    cur.execute(f"select count(*) from {ALERTS} as alerts {_undelivered(has_deliveries)}")
-    return int(cur.fetchone()[0])
+def _pending_count(cur: psycopg.Cursor[Any]) -> int:
+    cur.execute(_undelivered("select count(*) from {alerts} as alerts {undelivered}"))
+    return int(one(cur)[0])
 
 
-def _undelivered(has_deliveries: bool) -> str:
-    if not has_deliveries:
-        return ""
-    return (
-        f"where not exists (select 1 from {DELIVERIES} as d "
-        "where d.alert_key = alerts.alert_key and d.delivered_at is not null)"
+def _undelivered(statement: str) -> sql.Composed:
+    """`statement` over the alerts no delivery has recorded as delivered."""
+    return sql.SQL(statement).format(  # type: ignore[arg-type]
+        alerts=output_table(ALERTS),
+        undelivered=sql.SQL(
+            "where not exists (select 1 from {} as d "
+            "where d.alert_key = alerts.alert_key and d.delivered_at is not null)"
+        ).format(output_table(DELIVERIES)),
     )
 
 
-def _require_alerts(cur: Any) -> None:
-    if not _exists(cur, ALERTS):
-        raise NotifyError(f"{ALERTS} does not exist yet: run `make run` (dbt build) first")
-
-
-def _exists(cur: Any, relation: str) -> bool:
-    cur.execute("select to_regclass(%s) is not null", (relation,))
-    return bool(cur.fetchone()[0])
-
-
-def _checked(webhook: str) -> str:
-    # Never echo the URL: a Slack webhook URL is a secret.
-    if urllib.parse.urlsplit(webhook).scheme not in ("http", "https"):
-        raise NotifyError(f"{WEBHOOK_ENV} must be an http:// or https:// URL")
-    return webhook
+def _require_alerts(cur: psycopg.Cursor[Any]) -> None:
+    cur.execute("select to_regclass(%s) is not null", (output_table(ALERTS).as_string(),))
+    if not one(cur)[0]:
+        raise NotReadyError(
+            f"{output_name(ALERTS)} does not exist yet: run `make run` (dbt build) first"
+        )
 
 
 def _number(alert: AlertRow, value: float | None) -> str:

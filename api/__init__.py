@@ -1,4 +1,5 @@
-"""Read-only HTTP API and dashboard over the tables that dbt builds in schema `ml`.
+"""Read-only HTTP API and dashboard over the tables that dbt builds in the output schema
+(LOGML_SCHEMA, default `ml`).
 
 Framework: FastAPI (on Starlette). The API is a handful of GET endpoints whose parameters must
 all be validated before any SQL runs and whose contract must be published as OpenAPI (the

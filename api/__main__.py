@@ -5,23 +5,26 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from api.settings import Settings
+from dbt_project.errors import exit_on_error
+from dbt_project.settings import load_settings
 
 
-def main() -> None:
-    settings = Settings.from_env()
-    print(f"logml dashboard: http://{settings.host}:{settings.port}/", flush=True)
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+@exit_on_error
+def main() -> int:
+    settings = load_settings()
+    print(f"logml dashboard: http://{settings.api_host}:{settings.api_port}/", flush=True)
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
     else:  # each worker process builds its own app (and pool) from the same environment
         uvicorn.run(
             "api.app:create_app",
             factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
+            host=settings.api_host,
+            port=settings.api_port,
+            workers=settings.api_workers,
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,12 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import docs, errors, incidents, legacy, model_versions, monitoring, page, v1
 from api.cache import ResponseCache
 from api.database import Database
-from api.settings import Settings
+from dbt_project.settings import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; settings default to the environment (see api/settings.py)."""
-    settings = settings or Settings.from_env()
+    """Build the app; settings default to the environment (API_*, LOGML_SCHEMA, DATABASE_URL:
+    dbt_project/settings.py)."""
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,10 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     # added first, so it runs inside CORS: cached bodies never hold another origin's headers
-    app.add_middleware(ResponseCache, seconds=settings.cache_seconds)
-    if settings.cors_origins:
+    app.add_middleware(ResponseCache, seconds=settings.api_cache_seconds)
+    if settings.api_cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]
+            CORSMiddleware, allow_origins=settings.api_cors_origins, allow_methods=["GET"]
         )
     app.include_router(legacy.router)
     app.include_router(v1.router)

@@ -10,14 +10,32 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.errors
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from api.settings import Settings
+from dbt_project.settings import Settings
 
 Row = dict[str, Any]
 T = TypeVar("T")
 Query = str | sql.Composed
+
+# The dbt project creates this LOGIN role as a member of `logml_reader` (SELECT on the output
+# tables only); the API never connects as the owner of the data.
+READ_ONLY_USER = "logml_api"
+
+
+def reader_url(settings: Settings) -> str:
+    """API_DATABASE_URL, else the pipeline's database (DATABASE_URL, else the embedded server)
+    as the read-only user."""
+    if settings.api_database_url:
+        return settings.api_database_url
+    from dbt_project.database import database_url  # starts the embedded server when needed
+
+    params = conninfo_to_dict(database_url(settings))
+    params["user"] = READ_ONLY_USER
+    params.pop("password", None)  # the owner's password is never the reader's
+    return make_conninfo("", **params)
 
 
 class DatabaseOffline(Exception):
@@ -37,17 +55,19 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.url = reader_url(settings)
         # Read-only for the session as well as by grants, so even a mis-granted role cannot
-        # write; UTC so every timestamp leaves the API in one zone.
+        # write; UTC so every timestamp leaves the API in one zone. The queries name the
+        # tables without their schema: the output schema is the search path.
         options = (
-            f"-c search_path={settings.schema} -c default_transaction_read_only=on"
-            f" -c statement_timeout={settings.statement_timeout_ms} -c TimeZone=UTC"
+            f"-c search_path={settings.logml_schema} -c default_transaction_read_only=on"
+            f" -c statement_timeout={settings.api_statement_timeout_ms} -c TimeZone=UTC"
         )
         self.pool = AsyncConnectionPool(
-            settings.database_url,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            timeout=settings.pool_timeout,
+            self.url,
+            min_size=settings.api_pool_min_size,
+            max_size=settings.api_pool_max_size,
+            timeout=settings.api_pool_timeout,
             # autocommit: one round trip per SELECT, no BEGIN/COMMIT around it.
             kwargs={"autocommit": True, "row_factory": dict_row, "options": options},
             open=False,
@@ -102,7 +122,7 @@ class Database:
             ) from exc
         except psycopg.errors.QueryCanceled as exc:
             raise QueryTimeout(
-                f"the query took longer than {self.settings.statement_timeout_ms} ms:"
+                f"the query took longer than {self.settings.api_statement_timeout_ms} ms:"
                 " narrow it (e.g. since/until)"
             ) from exc
         except psycopg.OperationalError as exc:
@@ -112,9 +132,7 @@ class Database:
         """The pool only says it timed out; one direct attempt tells a missing role (the
         pipeline has not run) from a server that is down."""
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self.settings.database_url, connect_timeout=2
-            )
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=2)
         except psycopg.OperationalError as exc:
             if 'role "' in str(exc) and "does not exist" in str(exc):
                 return NotInitialized(

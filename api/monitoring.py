@@ -104,6 +104,7 @@ async def alerts(
     """Alerts newest first, each with its delivery by the notifier (`make notify`)."""
     database = db(request)
     readable = bool((await database.fetch(queries.DELIVERIES_READABLE))[0]["readable"])
+    has_run = readable and bool((await database.fetch(queries.DELIVERIES_RECORDED))[0]["recorded"])
     filters: dict[str, Any] = {
         "kind": kind,
         "severity": severity,
@@ -116,7 +117,7 @@ async def alerts(
         "total": int(total),
         "delivered": int(delivered),
         "pending": int(total) - int(delivered),
-        "notifier_has_run": readable,
+        "notifier_has_run": has_run,
     }
     return json_response(body, raw={"alerts": page})
 

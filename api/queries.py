@@ -259,6 +259,9 @@ select coalesce(has_table_privilege(to_regclass('ml_alert_deliveries'), 'select'
     as readable
 """
 
+# Whether the notifier has recorded any attempt (only asked where the table is readable).
+DELIVERIES_RECORDED = "select exists (select from ml_alert_deliveries) as recorded"
+
 # Alerts newest first with their delivery, as a JSON array, plus counts over every alert.
 # {deliveries} is ml_alert_deliveries, or an empty relation of its shape before the notifier
 # ever ran; {where} holds only fixed conditions; {alert} the columns of alerts/alert.py.

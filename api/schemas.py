@@ -502,8 +502,8 @@ class Alerts(BaseModel):
     delivered: int
     pending: int
     notifier_has_run: bool = Field(
-        description="false: ml.ml_alert_deliveries does not exist (or is not readable) yet,"
-        " so every alert counts as pending"
+        description="false: the notifier has recorded no attempt in ml_alert_deliveries yet"
+        " (or it is not readable), so every alert counts as pending"
     )
     alerts: list[Alert] = Field(description="newest first (detected_at, then window_start)")
 

@@ -36,12 +36,14 @@ import psycopg
 
 from api import queries
 from api.legacy import queries as legacy
-from api.settings import Settings
 from bench.api_tables import prepare
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import start_api
-from tests.python.harness.db import scratch_database
-from tests.python.harness.load import KeepAliveClient
+from dbt_project.scratch import scratch_database
+from dbt_project.settings import Settings
+from dev.api_load import KeepAliveClient
+from dev.api_server import start_api
+
+DEFAULT_CACHE_SECONDS = Settings.model_fields["api_cache_seconds"].default
 
 BENCH_DATABASE = "logml_bench_api"
 Sql = tuple[Any, dict[str, Any] | None]  # (query, parameters)
@@ -394,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache-seconds",
         type=float,
-        default=Settings.cache_seconds,
+        default=DEFAULT_CACHE_SECONDS,
         help="API_CACHE_SECONDS (api/cache.py); 0 measures every request's own queries",
     )
     parser.add_argument(
@@ -407,9 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(url, args.rows)
         # The bench tables belong to the bench database's owner, so the API connects as that
         # user; its sessions are read-only all the same (api/database.py).
-        api = start_api(
-            url, {"API_WORKERS": str(args.workers), "API_CACHE_SECONDS": str(args.cache_seconds)}
-        )
+        env = {"API_WORKERS": str(args.workers), "API_CACHE_SECONDS": str(args.cache_seconds)}
+        api = start_api(url, {**env, "LOGML_SCHEMA": "ml"})  # the synthetic tables' schema
         try:
             port = int(api.base.rsplit(":", 1)[1])
             results = asyncio.run(measure(url, port, api.process.pid, args))
@@ -428,9 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "targets": {"p99_le_20ms_every_endpoint": worst_p99 <= 20, "worst_p99_ms": worst_p99},
     }
-    suffix = (
-        "" if args.cache_seconds == Settings.cache_seconds else f"_cache{args.cache_seconds:g}s"
-    )
+    suffix = "" if args.cache_seconds == DEFAULT_CACHE_SECONDS else f"_cache{args.cache_seconds:g}s"
     if args.only:  # a partial run keeps the full run's file
         suffix += "_only-" + "-".join(sorted(args.only))
     out = PROJECT_ROOT / "bench" / "results" / f"api_latency{suffix}.json"

@@ -1,7 +1,8 @@
 """Synthetic tables for bench/api_latency.py: every table and view the API reads, with the
 columns the dbt contracts define, filled with generated predictions and derived from them in
 SQL the way the dbt models derive theirs (models/marts/). Not the real pipeline: scoring 10M
-logs would take the benchmark hours, and what is measured here is reading."""
+logs would take the benchmark hours, and what is measured here is reading. They live in
+schema ml of the bench's own database (the API it starts is told so: LOGML_SCHEMA=ml)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ create table ml.ml_detector_template_history (
     lines bigint not null, flagged bigint not null, example_log_entry_id bigint,
     last_predicted_at timestamptz
 );
--- macros/template_labels.sql
+-- macros/schema_migrations.sql
 create table ml.ml_template_labels (
     template_hash text primary key, is_anomaly boolean not null, example_message text not null,
     note text, labelled_at timestamptz not null default now()
@@ -257,7 +258,7 @@ from unscored left join newest_log on true left join newest_scored on true""",
 def prepare(url: str, rows: int) -> None:
     """Fill the bench database with `rows` synthetic predictions and the tables derived from
     them (kept from an earlier run with --keep when it has exactly that many)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url) as conn:
         kept = conn.execute("select to_regclass('ml.ml_log_freshness') is not null").fetchone()
         if kept == (True,):
             found = conn.execute("select total_predictions from ml.ml_status").fetchone()
@@ -267,7 +268,7 @@ def prepare(url: str, rows: int) -> None:
         conn.execute("drop schema if exists ml cascade")
     started = time.perf_counter()
     params = {"version": VERSION, "old": OLD_VERSION, "rows": rows, "unscored": UNSCORED_LOGS}
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url) as conn:
         conn.execute(DDL)
         conn.execute(FILL, params)
         for statement in DERIVE:

@@ -11,7 +11,7 @@ and a `dbt build`; then `--batch` more logs, and the measured phase runs while t
 read-only role logml_api. Bounded: at most --requests requests and --seconds seconds; the
 clients stop when dbt ends. Afterwards the counts prove nothing was lost: every log in
 stg_log_entries has exactly one prediction of the active version. tests/python/e2e/test_load.py
-runs the same load (tests/python/harness/load.py) at small size: zero 5xx and a p99 bound.
+runs the same load (dev/api_load.py) at small size: zero 5xx and a p99 bound.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import start_api
-from tests.python.harness.db import as_reader, scratch_database
-from tests.python.harness.load import hammer_during
-from tests.python.harness.pipeline import build, coverage, load_generated, project_copy, start_dbt
+from dbt_project.scratch import scratch_database
+from dev.api_load import hammer_during
+from dev.api_server import start_api
+from dev.db import as_reader
+from dev.pipeline import build, coverage, load_generated, project_copy, start_dbt
 
 BENCH_DATABASE = "logml_bench_load"
 

@@ -34,13 +34,19 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-import psycopg2
+from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect
-from ingest.source_table import create_source_table
-from model_export.lifecycle.registry import ensure_registry
-from tests.python.harness.db import scalar, scratch_database
-from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
+from dbt_project.scratch import scratch_database
+from dev.db import scalar
+from dev.pipeline import (
+    END,
+    create_source,
+    dbt,
+    export,
+    load_generated,
+    project_copy,
+)
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "citus_scaling.json"
 CLUSTER = PROJECT_ROOT / "dev" / "citus" / "cluster.sh"
@@ -83,15 +89,16 @@ def _scoring_step(project: Path) -> tuple[float, int]:
 
 
 def _copy_registry(source: str, target: str) -> None:
-    ensure_registry(target)
-    buffer = io.StringIO()
-    with psycopg2.connect(source) as conn, conn.cursor() as cur:
-        cur.copy_expert("copy ml.ml_model_registry to stdout", buffer)
-    buffer.seek(0)
-    with psycopg2.connect(target) as conn, conn.cursor() as cur:
+    """The registry's rows (the target's table: the migrations made it with create_source)."""
+    buffer = io.BytesIO()
+    out = "copy ml.ml_model_registry to stdout"
+    with connect(source) as conn, conn.cursor() as cur, cur.copy(out) as copy:
+        for data in copy:
+            buffer.write(data)
+    with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
         cur.execute("truncate ml.ml_model_registry")
-        cur.copy_expert("copy ml.ml_model_registry from stdin", buffer)
-    conn.close()
+        with cur.copy("copy ml.ml_model_registry from stdin") as copy:
+            copy.write(buffer.getvalue())
 
 
 def _predictions_md5(url: str) -> str:
@@ -104,13 +111,17 @@ def explain_shape(url: str, statement: str) -> dict[str, object]:
     """Tasks and coordinator steps of the EXPLAIN of the scoring statement (bound: the newest
     10,000 ids, the size of an incremental batch)."""
     with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("begin")
         cur.execute("select max(id) - 10000 from public.log_entries")
         bound = str(cur.fetchone()[0])
         cur.execute("set local citus.propagate_set_commands = local")
-        cur.execute("set local logml.scoring_lower_id_active = %s", (bound,))
+        # SET takes no bound parameters: the value goes in as a quoted literal
+        cur.execute(
+            sql.SQL("set local logml.scoring_lower_id_active = {}").format(sql.Literal(bound))
+        )
         cur.execute(f"explain (costs off) {statement}")
         plan = "\n".join(r[0] for r in cur.fetchall())
-        conn.rollback()
+        cur.execute("rollback")
     method = re.search(r"INSERT/SELECT method: (.+)", plan)
     return {
         "task_counts": [int(n) for n in re.findall(r"Task Count: (\d+)", plan)],
@@ -141,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         project = project_copy(Path(tmp))
         seconds: dict[str, dict[str, float]] = {"single node": {}, "citus, 2 workers": {}}
         for url in (single, citus):
-            create_source_table(url)
+            create_source(url)
             started = time.perf_counter()
             load_generated(url, args.rows, args.seed, end=END)
             seconds["single node" if url == single else "citus, 2 workers"]["load"] = (

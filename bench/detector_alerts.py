@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dbt_project.database import PROJECT_ROOT
+from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.scratch import scratch_database
 from model_export.evaluation.evaluate import load_logs
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
@@ -35,7 +36,6 @@ from model_export.training.anomaly_detectors import (
 )
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.templates import templates_of
-from tests.python.harness.db import scratch_database
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "detector_alerts.md"
 BENCH_DATABASE = "logml_bench_alerts"
@@ -98,8 +98,9 @@ def main() -> None:
     with scratch_database(BENCH_DATABASE) as url:
         systems = sorted(p for p in args.loghub_dir.iterdir() if p.is_dir())
         load_logs(url, "loghub", *[str(p) for p in systems])
-        ensure_staging(url, PROJECT_ROOT)
-        frame = pipelines.without_labels(read_stg(url))
+        with connect(url) as conn:
+            ensure_staging(conn, PROJECT_ROOT)
+            frame = pipelines.without_labels(read_stg(conn))
         splits = {s.name: time_split(frame[frame["service"] == s.name]) for s in systems}
         train = pd.concat([t for t, _ in splits.values()]).sort_values(
             ["logged_at", "log_entry_id"]
@@ -109,8 +110,9 @@ def main() -> None:
         load_logs(
             url, "generate", "--rows", str(args.rows), "--seed", str(args.seed), "--end", args.end
         )
-        ensure_staging(url, PROJECT_ROOT)
-        train, held_out = time_split(pipelines.without_labels(read_stg(url)))
+        with connect(url) as conn:
+            ensure_staging(conn, PROJECT_ROOT)
+            train, held_out = time_split(pipelines.without_labels(read_stg(conn)))
         rows += scored_rows(train, {f"demo logs ({args.rows:,}, seed {args.seed})": held_out})
     table = markdown(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
-from ingest.source_table import create_source_table
-from tests.python.harness.db import scratch_database
-from tests.python.harness.pipeline import END, dbt, export, load_generated, project_copy
+from dbt_project.scratch import scratch_database
+from dev.pipeline import (
+    END,
+    create_source,
+    dbt,
+    export,
+    load_generated,
+    project_copy,
+)
 
 BENCH_DATABASE = "logml_bench_incremental"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "incremental_run.json"
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="logml-bench-") as tmp,
     ):
         project = project_copy(Path(tmp))
-        create_source_table(url)
+        create_source(url)
         load_seconds = _timed(lambda: load_generated(url, args.rows, args.seed, end=END))
         export_seconds = _timed(lambda: export(url, project, "--limit", str(args.train_rows)))
         dbt(project, url, "seed")

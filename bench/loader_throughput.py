@@ -7,7 +7,7 @@ Both write into an empty `log_entries` (as create-source makes it: primary key, 
 log_id, timestamp index) in a database of their own (`logml_bench_loader`, on DATABASE_URL's
 server or the embedded one; dropped at the end). The plain COPY reads a file holding exactly
 the rows the loader generated (written beforehand, not timed) and sends it with
-`COPY log_entries (...) FROM STDIN` through psycopg2, the usual client-side bulk load. Each
+`COPY log_entries (...) FROM STDIN` through psycopg, the usual client-side bulk load. Each
 measurement includes the commit; the table is truncated and a CHECKPOINT taken between runs.
 Prints a markdown table; writes bench/results/loader_throughput.json.
 """
@@ -24,13 +24,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from psycopg2 import sql
+from psycopg import sql
 
-from dbt_project.database import connect
+from dbt_project.database import connect, job_connection
+from dbt_project.scratch import scratch_database
+from dev.db import scalar
 from ingest.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
-from tests.python.harness.db import scalar, scratch_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "logml_bench_loader"
@@ -38,16 +39,17 @@ TARGET_RATIO = 0.5
 
 
 def _reset(url: str) -> None:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("truncate log_entries restart identity")
-    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("checkpoint")
+    with connect(url) as conn:
+        conn.execute("truncate log_entries restart identity")
+        conn.execute("checkpoint")
 
 
 def _time_loader(url: str, spec: GeneratorSpec) -> float:
+    """The command's work: its connection (with the migrations check) and the load."""
     _reset(url)
     start = time.perf_counter()
-    load_generated(spec, url=url)
+    with job_connection(url) as conn:
+        load_generated(conn, spec)
     return time.perf_counter() - start
 
 
@@ -57,8 +59,15 @@ def _time_plain_copy(url: str, path: Path) -> float:
         sql.SQL(", ").join(map(sql.Identifier, GENERATED_COLUMNS))
     )
     start = time.perf_counter()
-    with connect(url) as conn, conn.cursor() as cur, path.open("rb") as data:
-        cur.copy_expert(statement, data, size=1 << 20)
+    with (
+        connect(url) as conn,
+        conn.transaction(),
+        conn.cursor() as cur,
+        path.open("rb") as data,
+        cur.copy(statement) as copy,
+    ):
+        while block := data.read(1 << 20):
+            copy.write(block)
     return time.perf_counter() - start
 
 
@@ -72,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     # A fixed window end, so the file holds exactly the rows the loader generates.
     spec = GeneratorSpec(rows=args.rows, seed=args.seed, end=datetime(2026, 1, 1, tzinfo=UTC))
     with scratch_database(BENCH_DATABASE) as url, tempfile.TemporaryDirectory() as tmp:
-        create_source_table(url)
+        with job_connection(url) as conn:
+            create_source_table(conn)
         path = Path(tmp) / "rows.copy"
         with path.open("w", encoding="utf-8") as out:
             for _, text in generate_copy_chunks(spec):

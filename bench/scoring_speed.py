@@ -50,11 +50,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
+import psycopg
 import yaml
-from psycopg2 import sql
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.database import PROJECT_ROOT, connect, database_url, job_connection, output_table
+from dev.pipeline import dbt, project_copy
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -71,10 +73,9 @@ from model_export.training.anomaly_detectors import (
     training_history,
     with_history,
 )
-from model_export.training.data import STG_RELATION, Window, frame_from_rows
+from model_export.training.data import Window, frame_from_rows, stg_relation
 from model_export.training.features import STG_COLUMNS
 from model_export.training.templates import templates_of
-from tests.python.harness.pipeline import dbt, project_copy
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BENCH_DATABASE = "logml_bench_scoring"
@@ -91,9 +92,7 @@ OUTPUT_COLUMNS = (
 
 
 def _database(server: str, name: str) -> str:
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = name
-    return psycopg2.extensions.make_dsn(**params)
+    return make_conninfo(server, dbname=name)
 
 
 def _dbt_var(name: str) -> str:
@@ -102,7 +101,7 @@ def _dbt_var(name: str) -> str:
 
 
 def database_path(url: str, project_dir: Path, version: str) -> float:
-    scores = render_macro(project_dir, versions.scorer_macro(version), SEED_SCHEMA, STG_RELATION)
+    scores = render_macro(project_dir, versions.scorer_macro(version), SEED_SCHEMA, stg_relation())
     statement = f"""create table bench_db_scores as
 select s.log_entry_id, s.predicted_level, s.level_confidence,
        s.is_anomaly, s.anomaly_score, s.anomaly_confidence, s.template_lines, s.service_lines
@@ -111,7 +110,7 @@ from ({scores}) as s"""
         cur.execute("drop table if exists bench_db_scores")
         # the same session settings as the ml_predictions model's pre-hooks
         cur.execute("set jit = off")
-        cur.execute("set work_mem = %s", (_dbt_var("scoring_work_mem"),))
+        cur.execute("select set_config('work_mem', %s, false)", (_dbt_var("scoring_work_mem"),))
         cur.execute(f"set parallel_tuple_cost = {SCORING_PARALLEL_TUPLE_COST}")
         started = time.perf_counter()
         cur.execute(statement)
@@ -170,26 +169,32 @@ def _score_chunk(level: object, detector: object, frame: pd.DataFrame) -> pd.Dat
     )
 
 
+def _copy_csv(writer: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
+    buffer = io.StringIO()
+    # repr-exact floats (float_format=None keeps all digits)
+    frame.to_csv(buffer, index=False, header=False)
+    with writer.copy(f"copy {table} from stdin with (format csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
 def python_path(url: str) -> float:
-    _, (level, detector) = load_version(url)
     with connect(url) as conn:
-        with conn.cursor() as cur:
-            cur.execute("drop table if exists bench_py_scores")
-            cur.execute(f"create table bench_py_scores ({OUTPUT_COLUMNS})")
+        _, (level, detector) = load_version(conn)
+        conn.execute("drop table if exists bench_py_scores")
+        conn.execute(f"create table bench_py_scores ({OUTPUT_COLUMNS})")
         started = time.perf_counter()
-        with conn.cursor(name="bench_stream") as stream, conn.cursor() as writer:
+        # a server-side cursor lives in a transaction
+        with (
+            conn.transaction(),
+            conn.cursor(name="bench_stream") as stream,
+            conn.cursor() as writer,
+        ):
             stream.itersize = CHUNK_ROWS
-            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
+            stream.execute(f"select {', '.join(STG_COLUMNS)} from {stg_relation()}")
             while rows := stream.fetchmany(CHUNK_ROWS):
                 # the SQL scoring returns no template hash (ml_predictions' model adds it)
                 scores = _score_chunk(level, detector, frame_from_rows(rows))
-                scores = scores.drop(columns=TEMPLATE_HASH)
-                buffer = io.StringIO()
-                # repr-exact floats (float_format=None keeps all digits)
-                scores.to_csv(buffer, index=False, header=False)
-                buffer.seek(0)
-                writer.copy_expert("copy bench_py_scores from stdin with (format csv)", buffer)
-        conn.commit()
+                _copy_csv(writer, "bench_py_scores", scores.drop(columns=TEMPLATE_HASH))
     return time.perf_counter() - started
 
 
@@ -205,8 +210,8 @@ PREDICTION_INDEXES = (
 def dbt_run_path(url: str, project_dir: Path) -> float:
     """The ml_predictions model built from scratch by dbt: its execution_time (the scoring
     statement, the hooks: ANALYZE and the four indexes)."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("drop table if exists ml.ml_predictions")
+    with connect(url) as conn:
+        conn.execute(sql.SQL("drop table if exists {}").format(output_table("ml_predictions")))
     dbt(project_dir, url, "run", "-s", "ml_predictions")
     results = json.loads((project_dir / "target" / "run_results.json").read_text())["results"]
     (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
@@ -255,26 +260,29 @@ def _prediction_rows(scores: pd.DataFrame, frame: pd.DataFrame, version: str) ->
 
 def python_table_path(url: str) -> float:
     """The Pipelines writing a table with ml_predictions' columns, ANALYZE and indexes."""
-    version, (level, detector) = load_version(url)
     with connect(url) as conn:
-        with conn.cursor() as cur:
-            cur.execute("drop table if exists bench_py_predictions")
-            cur.execute("create table bench_py_predictions (like ml.ml_predictions)")
+        version, (level, detector) = load_version(conn)
+        conn.execute("drop table if exists bench_py_predictions")
+        conn.execute(
+            sql.SQL("create table bench_py_predictions (like {})").format(
+                output_table("ml_predictions")
+            )
+        )
         started = time.perf_counter()
-        with conn.cursor(name="bench_table_stream") as stream, conn.cursor() as writer:
+        with (
+            conn.transaction(),
+            conn.cursor(name="bench_table_stream") as stream,
+            conn.cursor() as writer,
+        ):
             stream.itersize = CHUNK_ROWS
-            stream.execute(f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}")
+            stream.execute(f"select {', '.join(STG_COLUMNS)} from {stg_relation()}")
             while rows := stream.fetchmany(CHUNK_ROWS):
                 frame = frame_from_rows(rows)
                 table = _prediction_rows(_score_chunk(level, detector, frame), frame, version)
-                buffer = io.StringIO()
-                table.to_csv(buffer, index=False, header=False)
-                buffer.seek(0)
-                writer.copy_expert("copy bench_py_predictions from stdin with (format csv)", buffer)
+                _copy_csv(writer, "bench_py_predictions", table)
             writer.execute("analyze bench_py_predictions")
             for index in PREDICTION_INDEXES:
                 writer.execute(index.format("bench_py_predictions"))
-        conn.commit()
     return time.perf_counter() - started
 
 
@@ -309,11 +317,13 @@ def compare_prediction_tables(url: str) -> dict[str, float]:
     """Rows, and disagreements of the labels and the severity, between the two tables."""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            "select (select count(*) from ml.ml_predictions), count(*),"
-            " coalesce(sum((d.predicted_level <> p.predicted_level)::int), 0),"
-            " coalesce(sum((d.is_anomaly <> p.is_anomaly)::int), 0),"
-            " coalesce(sum((d.severity <> p.severity)::int), 0)"
-            " from ml.ml_predictions as d join bench_py_predictions as p using (log_entry_id)"
+            sql.SQL(
+                "select (select count(*) from {predictions}), count(*),"
+                " coalesce(sum((d.predicted_level <> p.predicted_level)::int), 0),"
+                " coalesce(sum((d.is_anomaly <> p.is_anomaly)::int), 0),"
+                " coalesce(sum((d.severity <> p.severity)::int), 0)"
+                " from {predictions} as d join bench_py_predictions as p using (log_entry_id)"
+            ).format(predictions=output_table("ml_predictions"))
         )
         row = cur.fetchone()
     names = (
@@ -349,28 +359,30 @@ def main() -> None:
 
     server = database_url()
     url = _database(server, BENCH_DATABASE)
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
+    with connect(server) as conn:
         name = sql.Identifier(BENCH_DATABASE)
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        cur.execute(sql.SQL("create database {}").format(name))
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
+        conn.execute(sql.SQL("create database {}").format(name))
     try:
-        create_source_table(url)
-        end = datetime(2026, 1, 1, tzinfo=UTC)
-        load_generated(GeneratorSpec(rows=args.rows, seed=args.seed, end=end), url=url)
-        with connect(url) as conn, conn.cursor() as cur:
+        with (
+            job_connection(url) as conn,
+            tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch,
+        ):
+            create_source_table(conn)
+            end = datetime(2026, 1, 1, tzinfo=UTC)
+            load_generated(conn, GeneratorSpec(rows=args.rows, seed=args.seed, end=end))
             if not args.with_labels:
-                cur.execute("update log_entries set is_anomaly = false")
-            cur.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
-        with tempfile.TemporaryDirectory(prefix="scoring_speed_") as scratch:
+                conn.execute("update log_entries set is_anomaly = false")
+            conn.execute("analyze log_entries")  # statistics, as autovacuum gives (see above)
             project = project_copy(Path(scratch))
             version = export(
-                url,
+                conn,
                 project,
                 Path(scratch) / "artifacts",
                 Window(limit=args.train_rows),
                 args.seed,
             )
-            load_seeds(url, project, SEED_SCHEMA)
+            load_seeds(conn, project, SEED_SCHEMA)
             runs = [
                 (database_path(url, project, version), python_path(url)) for _ in range(args.repeat)
             ]
@@ -385,8 +397,8 @@ def main() -> None:
             parallel = cur.fetchone()[0]
     finally:
         if not args.keep:
-            with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-                cur.execute(
+            with connect(server) as conn:
+                conn.execute(
                     sql.SQL("drop database if exists {} with (force)").format(
                         sql.Identifier(BENCH_DATABASE)
                     )

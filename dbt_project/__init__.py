@@ -1,1 +1,3 @@
-"""Runs the dbt project: the embedded database, the source table, the loader, dbt itself."""
+"""The base every other package builds on: the settings (settings.py), the typed errors
+(errors.py), the database and a command's connection (database.py) with the schema migrations
+(migrations.py, macros/schema_migrations.sql), and running dbt (dbt_runner.py, cli.py)."""

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from dbt_project import database, dbt_runner, project_evaluator, summary
+from dbt_project.errors import exit_on_error
 
 
+@exit_on_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dbt_project", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "db-url":
         print(database.database_url())
     elif args.command == "summary":
-        print("\n".join(summary.summary_lines()))
+        with database.job_connection() as conn:
+            print("\n".join(summary.summary_lines(conn)))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
     elif args.command == "evaluate-project":

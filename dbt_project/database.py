@@ -1,4 +1,6 @@
-"""Where the database is: DATABASE_URL when set, else an embedded PostgreSQL started on demand."""
+"""Where the database is (DATABASE_URL, else an embedded PostgreSQL started on demand) and how
+the project's code connects to it: psycopg 3, one connection per command, opened by the
+command's entry point (`job_connection`) and handed down to the functions it calls."""
 
 from __future__ import annotations
 
@@ -7,11 +9,16 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import psycopg2
-import psycopg2.extensions
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from dbt_project.migrations import migrate
+from dbt_project.settings import PROJECT_ROOT as PROJECT_ROOT  # where it was always imported from
+from dbt_project.settings import Settings, load_settings
+
 EMBEDDED_DATABASE = "logml"
 
 # Scoring queries are large CASE trees and joins; JIT compiles them slower than it runs them,
@@ -28,7 +35,7 @@ _SERVER_SETTINGS = {
 
 def embedded_data_dir() -> Path:
     """The embedded server's data directory (ignored by git); EMBEDDED_PGDATA moves it."""
-    return Path(os.environ.get("EMBEDDED_PGDATA", PROJECT_ROOT / ".pgdata")).resolve()
+    return load_settings().embedded_pgdata.resolve()
 
 
 def _prepare_pgserver() -> None:
@@ -49,28 +56,27 @@ def start_embedded(data_dir: Path | None = None) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process so later commands reuse it.
     server = pgserver.get_server(data_dir, cleanup_mode=None)
-    admin_url = server.get_uri("postgres")
-    with connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
-        _apply_server_settings(cur)
-        cur.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DATABASE,))
-        if cur.fetchone() is None:
-            cur.execute(f'create database "{EMBEDDED_DATABASE}"')
-    return server.get_uri(EMBEDDED_DATABASE)
+    with connect(server.get_uri("postgres")) as conn:
+        _apply_server_settings(conn)
+        found = conn.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DATABASE,))
+        if found.fetchone() is None:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(EMBEDDED_DATABASE)))
+    return str(server.get_uri(EMBEDDED_DATABASE))
 
 
-def _apply_server_settings(cur: psycopg2.extensions.cursor) -> None:
+def _apply_server_settings(conn: psycopg.Connection) -> None:
     changed = False
     for name, value in _SERVER_SETTINGS.items():
-        cur.execute("select setting, unit from pg_settings where name = %s", (name,))
-        if cur.fetchone() is None:
+        if conn.execute("select from pg_settings where name = %s", (name,)).fetchone() is None:
             continue
-        cur.execute("select current_setting(%s)", (name,))
-        if cur.fetchone()[0] != value:
-            cur.execute(f"alter system set {name} = %s", (value,))
+        if conn.execute("select current_setting(%s)", (name,)).fetchone() != (value,):
+            # ALTER SYSTEM takes no bound parameters: the value goes in as a quoted literal
+            statement = sql.SQL("alter system set {} = {}")
+            conn.execute(statement.format(sql.Identifier(name), sql.Literal(value)))
             changed = True
     if changed:
         # shared_buffers needs a restart to take effect; the rest a reload.
-        cur.execute("select pg_reload_conf()")
+        conn.execute("select pg_reload_conf()")
 
 
 def stop_embedded(data_dir: Path | None = None) -> bool:
@@ -92,40 +98,53 @@ def stop_embedded(data_dir: Path | None = None) -> bool:
     return True
 
 
-def source_relation() -> tuple[str, str]:
-    """(schema, table) of the log source: the loader writes it, dbt reads it (the same
-    environment variables are the defaults of the dbt vars log_source_schema/log_source_table)."""
-    return (
-        os.environ.get("LOG_SOURCE_SCHEMA", "public"),
-        os.environ.get("LOG_SOURCE_TABLE", "log_entries"),
-    )
-
-
-def database_url() -> str:
+def database_url(settings: Settings | None = None) -> str:
     """DATABASE_URL if set, otherwise the embedded server's (started if needed)."""
-    url = os.environ.get("DATABASE_URL")
-    return url if url else start_embedded()
+    settings = settings or load_settings()
+    return settings.database_url or start_embedded(settings.embedded_pgdata.resolve())
 
 
-def connection_params(url: str) -> dict[str, str]:
-    """libpq parameters of a URL or DSN (host may be a socket directory)."""
-    return psycopg2.extensions.parse_dsn(url)
+def connect(url: str) -> psycopg.Connection:
+    """An autocommit connection (use it in a `with` block to close it): each statement commits
+    on its own, and work that must commit whole or not at all says so with
+    `with conn.transaction():`, so no transaction stays open (holding locks) by accident."""
+    return psycopg.connect(url, autocommit=True)
 
 
 @contextmanager
-def connect(
-    url: str | None = None, *, autocommit: bool = False
-) -> Iterator[psycopg2.extensions.connection]:
-    """A connection that commits on success, rolls back on error and always closes."""
-    conn = psycopg2.connect(url or database_url())
-    conn.autocommit = autocommit
-    try:
+def job_connection(url: str | None = None) -> Iterator[psycopg.Connection]:
+    """The one connection of a command, to `url` or the configured database, with the schema
+    migrations applied (dbt_project.migrations); closed at the end."""
+    with connect(url or database_url()) as conn:
+        migrate(conn)
         yield conn
-        if not autocommit:
-            conn.commit()
-    except BaseException:
-        if not autocommit:
-            conn.rollback()
-        raise
-    finally:
-        conn.close()
+
+
+def url_of(conn: psycopg.Connection) -> str:
+    """A connection string for the database `conn` is connected to, for what must connect on
+    its own (dbt's subprocess)."""
+    password = conn.info.password
+    return make_conninfo(conn.info.dsn, password=password) if password else conn.info.dsn
+
+
+def output_table(name: str) -> sql.Identifier:
+    """A table of the output schema (LOGML_SCHEMA), quoted for psycopg's sql composition."""
+    return sql.Identifier(load_settings().logml_schema, name)
+
+
+def source_table() -> sql.Identifier:
+    """The log source table (LOG_SOURCE_SCHEMA, LOG_SOURCE_TABLE)."""
+    return sql.Identifier(*load_settings().source_relation())
+
+
+def output_name(name: str) -> str:
+    """`schema.name` of a table of the output schema, as messages show it."""
+    return f"{load_settings().logml_schema}.{name}"
+
+
+def one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate, an exists)."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return tuple(row)

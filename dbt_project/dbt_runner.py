@@ -11,14 +11,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from dbt_project.database import PROJECT_ROOT, connect, connection_params, database_url
+from psycopg.conninfo import conninfo_to_dict
+
+from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.errors import DbtError
+from dbt_project.settings import load_settings
 
 PROFILES_DIR = PROJECT_ROOT / ".dbt"
 
 
 def dbt_environment(url: str | None = None) -> dict[str, str]:
-    """The environment dbt needs: LOGML_PG* from the URL, the password never written to disk."""
-    params = connection_params(url or database_url())
+    """The environment dbt needs: LOGML_PG* from the URL (the password never written to disk),
+    and the settings the profile and the project read, as validated here."""
+    params = {k: str(v) for k, v in conninfo_to_dict(url or database_url()).items()}
+    settings = load_settings()
     env = dict(os.environ)
     env.update(
         LOGML_PGHOST=params.get("host", "localhost"),
@@ -27,6 +33,9 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
         LOGML_PGPASSWORD=params.get("password", ""),
         LOGML_PGDATABASE=params.get("dbname", "postgres"),
         LOGML_PGSSLMODE=params.get("sslmode", "prefer"),
+        LOGML_SCHEMA=settings.logml_schema,
+        LOG_SOURCE_SCHEMA=settings.log_source_schema,
+        LOG_SOURCE_TABLE=settings.log_source_table,
         DBT_PROFILES_DIR=str(PROFILES_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
@@ -54,8 +63,8 @@ def _one_writer(url: str, args: Sequence[str]) -> Iterator[None]:
     if command not in _WRITING_COMMANDS:
         yield
         return
-    with connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("select pg_advisory_lock(hashtext('logml.dbt'))")
+    with connect(url) as conn:
+        conn.execute("select pg_advisory_lock(hashtext('logml.dbt'))")
         yield
 
 
@@ -76,5 +85,5 @@ def run_dbt(
             [dbt, *args], cwd=project_dir or PROJECT_ROOT, env=dbt_environment(url), check=False
         )
     if check and completed.returncode != 0:
-        raise SystemExit(f"dbt {' '.join(args)} failed with exit code {completed.returncode}")
+        raise DbtError(f"dbt {' '.join(args)} failed with exit code {completed.returncode}")
     return completed.returncode

@@ -13,21 +13,18 @@ import shutil
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg2.extensions
 import yaml  # type: ignore[import-untyped]
-from psycopg2 import sql
 
-from dbt_project.database import PROJECT_ROOT, connect, database_url
+from dbt_project.database import PROJECT_ROOT
 from dbt_project.dbt_runner import run_dbt
+from dbt_project.errors import DbtError, InputError
+from dbt_project.project_copy import copy_project
+from dbt_project.scratch import scratch_database
 
 EVALUATOR = "dbt_project_evaluator"
-# What a copy of the dbt project is made of (the rest of the repository is Python).
-PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "analyses", "tests/dbt")
 # The evaluator's configuration for this project: its exceptions seed (each row with its
 # reason) and project settings (vars, the package seed it replaces) merged into the copy.
 DEV_CONFIG = PROJECT_ROOT / "dev" / "project_evaluator"
@@ -54,13 +51,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def prepare_copy(target: Path, packages_dir: Path) -> None:
     """A copy of the project in `target` with both packages installed from local folders and
     the dev configuration merged in (the project's own files are never changed)."""
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            (target / part).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target / part)
+    copy_project(target)
     utils = _extract(packages_dir / "dbt_utils.tar.gz", target / "vendor" / "utils")
     evaluator = _extract(packages_dir / f"{EVALUATOR}.tar.gz", target / "vendor" / "evaluator")
     # the evaluator asks the package hub for dbt_utils; point it at the local copy instead
@@ -75,29 +66,12 @@ def prepare_copy(target: Path, packages_dir: Path) -> None:
     project_file.write_text(yaml.safe_dump(_merge(project, config), sort_keys=False))
 
 
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A new empty database on the server of `server_url`, dropped afterwards."""
-    name = f"logml_evaluate_{uuid.uuid4().hex[:8]}"
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    params = psycopg2.extensions.parse_dsn(server_url)
-    params["dbname"] = name
-    try:
-        yield psycopg2.extensions.make_dsn(**params)
-    finally:
-        with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-
 def findings(project: Path) -> list[tuple[str, str, int]]:
     """(rule, status, offending rows) of every evaluator test that did not pass, and of every
     node of the run that errored."""
     run_results = project / "target" / "run_results.json"
     if not run_results.is_file():
-        raise SystemExit("dbt build did not run (see its output above)")
+        raise DbtError("dbt build did not run (see its output above)")
     results = json.loads(run_results.read_text())["results"]
     found = []
     for result in results:
@@ -112,10 +86,10 @@ def evaluate(packages_dir: Path, url: str | None = None) -> int:
     """Build the evaluator on this project; returns 0 when no rule warns."""
     for tarball in ("dbt_utils.tar.gz", f"{EVALUATOR}.tar.gz"):
         if not (packages_dir / tarball).is_file():
-            raise SystemExit(f"{packages_dir / tarball} not found (see DBT_PACKAGES in Makefile)")
+            raise InputError(f"{packages_dir / tarball} not found (see DBT_PACKAGES in Makefile)")
     with (
         tempfile.TemporaryDirectory(prefix="logml-evaluate-") as tmp,
-        scratch_database(url or database_url()) as scratch,
+        scratch_database(f"logml_evaluate_{uuid.uuid4().hex[:8]}", url) as scratch,
     ):
         project = Path(tmp) / "project"
         prepare_copy(project, packages_dir)

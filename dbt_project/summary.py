@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
-from dbt_project.database import connect, source_relation
-
-
-def _table_exists(cur, schema: str, table: str) -> bool:
-    cur.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
-    return bool(cur.fetchone()[0])
+from dbt_project.database import one, output_table, source_table
+from dbt_project.settings import load_settings
 
 
-def summary_lines(url: str | None = None, output_schema: str = "ml") -> list[str]:
-    schema, table = source_relation()
+def _table_exists(conn: psycopg.Connection, table: sql.Identifier) -> bool:
+    return bool(one(conn.execute("select to_regclass(%s) is not null", (table.as_string(),)))[0])
+
+
+def summary_lines(conn: psycopg.Connection) -> list[str]:
+    settings = load_settings()
+    source, predictions = source_table(), output_table("ml_predictions")
+    schema, table = settings.source_relation()
+    if not _table_exists(conn, source):
+        return [f"{schema}.{table} does not exist yet: run `make pipeline`."]
     lines: list[str] = []
-    with connect(url) as conn, conn.cursor() as cur:
-        if not _table_exists(cur, schema, table):
-            return [f"{schema}.{table} does not exist yet: run `make pipeline`."]
-        source = sql.Identifier(schema, table)
+    with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
                 'select count(*), min("timestamp"), max("timestamp"), '
                 "count(*) filter (where is_anomaly) from {}"
             ).format(source)
         )
-        total, first, last, labelled = cur.fetchone()
+        total, first, last, labelled = one(cur)
         lines.append(f"{schema}.{table}: {total:,} logs from {first} to {last}")
         lines.append(f"  labelled anomalies: {labelled:,}")
         cur.execute(
@@ -42,18 +44,18 @@ def summary_lines(url: str | None = None, output_schema: str = "ml") -> list[str
             ).format(source)
         )
         lines.append("  top services: " + ", ".join(f"{s} {n:,}" for s, n in cur.fetchall()))
-        if _table_exists(cur, output_schema, "ml_predictions"):
+        shown = f"{settings.logml_schema}.ml_predictions"
+        if _table_exists(conn, predictions):
             cur.execute(
                 sql.SQL(
                     "select model_version, count(*), count(*) filter (where is_anomaly), "
                     "max(predicted_at) from {} group by 1 order by 1"
-                ).format(sql.Identifier(output_schema, "ml_predictions"))
+                ).format(predictions)
             )
             for version, n, anomalies, latest in cur.fetchall():
                 lines.append(
-                    f"{output_schema}.ml_predictions [{version}]: {n:,} scored, "
-                    f"{anomalies:,} anomalies, latest {latest}"
+                    f"{shown} [{version}]: {n:,} scored, {anomalies:,} anomalies, latest {latest}"
                 )
         else:
-            lines.append(f"{output_schema}.ml_predictions does not exist yet.")
+            lines.append(f"{shown} does not exist yet.")
     return lines

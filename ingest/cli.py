@@ -8,9 +8,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
+
+from dbt_project.database import job_connection
+from dbt_project.errors import LoadError, exit_on_error
+from dbt_project.settings import load_settings
 from ingest import loghub, source_table, textfiles
 from ingest.generator import GeneratorSpec
-from ingest.session import LoadError, LoadReport, load_entries, load_generated
+from ingest.session import LoadReport, load_entries, load_generated
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,40 +53,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exit_on_error
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "create-source":
-        source_table.create_source_table()
-        schema, table = source_table.source_relation()
-        print(f"source table {schema}.{table} is ready")
-        return 0
-    try:
-        report = _load(args)
-    except (LoadError, ValueError, OSError) as error:
-        print(f"load failed, nothing loaded: {error}", file=sys.stderr)
-        return 2
+    with job_connection() as conn:
+        if args.command == "create-source":
+            source_table.create_source_table(conn)
+            schema, table = load_settings().source_relation()
+            print(f"source table {schema}.{table} is ready")
+            return 0
+        try:
+            report = _load(conn, args)
+        except (LoadError, ValueError, OSError) as error:
+            print(f"load failed, nothing loaded: {error}", file=sys.stderr)
+            return 2
     print("\n".join(report.lines()))
     return 0
 
 
-def _load(args: argparse.Namespace) -> LoadReport:
+def _load(conn: psycopg.Connection, args: argparse.Namespace) -> LoadReport:
     if args.command == "generate":
         if args.rows < 1:
             raise ValueError("--rows must be positive")
         spec = GeneratorSpec(rows=args.rows, seed=args.seed, days=args.days, end=args.end)
-        return load_generated(spec, if_empty=args.if_empty)
+        return load_generated(conn, spec, if_empty=args.if_empty)
     paths = _existing(args.paths)
     command = " ".join(["ingest", args.command, *map(str, args.paths)])
     if args.command == "loghub":
         csvs = [csv for path in paths for csv in loghub.find_csvs(path)]
         if not csvs:
             raise ValueError(f"no *_structured.csv in {', '.join(map(str, paths))}")
-        return load_entries([loghub.LoghubCsv(path, args.system) for path in csvs], command)
+        return load_entries(conn, [loghub.LoghubCsv(path, args.system) for path in csvs], command)
     if args.command == "jsonl":
-        return load_entries([textfiles.json_lines(path) for path in paths], command)
+        return load_entries(conn, [textfiles.json_lines(path) for path in paths], command)
     parser = textfiles.line_parser(args.format, args.regex, year=args.year)
     sources = [textfiles.TextLog(path, parser, service=args.service) for path in paths]
-    return load_entries(sources, command)
+    return load_entries(conn, sources, command)
 
 
 def _existing(paths: list[Path]) -> list[Path]:

@@ -18,11 +18,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import psycopg2.errors
-from psycopg2 import sql
+import psycopg
+import psycopg.errors
+from psycopg import sql
 from tqdm import tqdm
 
-from dbt_project.database import connect, source_relation
+from dbt_project.database import one, output_table, source_table
+from dbt_project.errors import LoadError
+from dbt_project.settings import load_settings
 from ingest.copy_stream import copy_chunks, escape, prefetch
 from ingest.entries import (
     COLUMNS,
@@ -32,35 +35,8 @@ from ingest.entries import (
 )
 from ingest.generator import GENERATED_COLUMNS, GeneratorSpec, generate_copy_chunks
 
-_BOOKKEEPING = """
-create table if not exists {loads} (
-  load_id uuid primary key,
-  command text not null,
-  sources text[] not null,
-  started_at timestamptz not null default now(),
-  finished_at timestamptz,
-  rows_read bigint,
-  rows_loaded bigint,
-  rows_rejected bigint,
-  unknown_levels bigint,
-  reject_counts jsonb
-);
-create table if not exists {rejects} (
-  load_id uuid not null,
-  source text not null,
-  line_number bigint,
-  reason text not null,
-  detail text,
-  excerpt text,
-  loaded_at timestamptz not null default now()
-);
-"""
 _REQUIRED = ("timestamp", "level", "message")
 _STAGE_ROWS = 5_000
-
-
-class LoadError(Exception):
-    """A load that cannot start or must stop as a whole; nothing was loaded."""
 
 
 class EntrySource(Protocol):
@@ -104,20 +80,10 @@ class LoadReport:
         return lines
 
 
-def _relations() -> tuple[sql.Composable, sql.Composable, sql.Composable, str, str]:
-    schema, table = source_relation()
-    return (
-        sql.Identifier(schema, table),
-        sql.Identifier(schema, "log_loads"),
-        sql.Identifier(schema, "log_load_rejects"),
-        schema,
-        table,
-    )
-
-
-def _prepare(cur) -> tuple[list[str], sql.Composable, sql.Composable, sql.Composable]:
-    """The loadable columns the source table has; creates the bookkeeping tables."""
-    target, loads, rejects, schema, table = _relations()
+def _prepare(cur: psycopg.Cursor) -> list[str]:
+    """The loadable columns the source table has (the bookkeeping tables, log_loads and
+    log_load_rejects, are the schema migrations')."""
+    schema, table = load_settings().source_relation()
     cur.execute(
         "select column_name from information_schema.columns "
         "where table_schema = %s and table_name = %s",
@@ -131,23 +97,22 @@ def _prepare(cur) -> tuple[list[str], sql.Composable, sql.Composable, sql.Compos
     missing = [c for c in _REQUIRED if c not in present]
     if missing:
         raise LoadError(f"table {schema}.{table} lacks required columns {missing}")
-    cur.execute(sql.SQL(_BOOKKEEPING).format(loads=loads, rejects=rejects))
-    return [c for c in COLUMNS if c in present], target, loads, rejects
+    return [c for c in COLUMNS if c in present]
 
 
-def _finish(cur, target, loads, report: LoadReport, command: str, sources: list[str]) -> None:
+def _finish(cur: psycopg.Cursor, report: LoadReport, command: str, sources: list[str]) -> None:
     """Record the load and, when rows arrived, refresh the table's planner statistics in the
     same transaction: dbt reads the rows seconds later, long before autovacuum's next cycle,
     and without statistics the planner can pick quadratic joins (ANALYZE samples a bounded
     number of rows, so it stays cheap on large tables, and it sees this transaction's rows)."""
     if report.rows_loaded:
-        cur.execute(sql.SQL("analyze {}").format(target))
+        cur.execute(sql.SQL("analyze {}").format(source_table()))
     cur.execute(
         sql.SQL(
             "insert into {} (load_id, command, sources, finished_at, rows_read, rows_loaded, "
             "rows_rejected, unknown_levels, reject_counts) "
             "values (%s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s)"
-        ).format(loads),
+        ).format(output_table("log_loads")),
         (
             report.load_id,
             command,
@@ -162,7 +127,7 @@ def _finish(cur, target, loads, report: LoadReport, command: str, sources: list[
 
 
 def load_entries(
-    sources: Sequence[EntrySource], command: str, url: str | None = None
+    conn: psycopg.Connection, sources: Sequence[EntrySource], command: str
 ) -> LoadReport:
     """Load exactly the good rows of all sources in one transaction; record every reject."""
     report = LoadReport(str(uuid.uuid4()))
@@ -214,8 +179,9 @@ def load_entries(
         if buffer:
             yield "\n".join(buffer) + "\n"
 
-    with connect(url) as conn, conn.cursor() as cur:
-        columns, target, loads, rejects = _prepare(cur)
+    target, rejects = source_table(), output_table("log_load_rejects")
+    with conn.transaction(), conn.cursor() as cur:
+        columns = _prepare(cur)
         stage = sql.Identifier("logml_load_stage")
         column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
         cur.execute(
@@ -252,21 +218,22 @@ def load_entries(
             ["load_id", "source", "line_number", "reason", "detail", "excerpt"],
             rejected,
         )
-        _finish(cur, target, loads, report, command, names)
+        _finish(cur, report, command, names)
     return report
 
 
 def load_generated(
-    spec: GeneratorSpec, *, if_empty: bool = False, url: str | None = None
+    conn: psycopg.Connection, spec: GeneratorSpec, *, if_empty: bool = False
 ) -> LoadReport:
     """Generate spec.rows logs and COPY them straight into the source table."""
     report = LoadReport(str(uuid.uuid4()))
-    with connect(url) as conn, conn.cursor() as cur:
-        columns, target, loads, _ = _prepare(cur)
+    target = source_table()
+    with conn.transaction(), conn.cursor() as cur:
+        columns = _prepare(cur)
         if if_empty:
             # `select 1`: Citus rejects an empty target list on a distributed table
             cur.execute(sql.SQL("select exists (select 1 from {})").format(target))
-            if cur.fetchone()[0]:
+            if one(cur)[0]:
                 report.skipped = "source table is not empty: nothing generated (--if-empty)"
                 return report
         missing = [c for c in GENERATED_COLUMNS if c not in columns]
@@ -281,11 +248,11 @@ def load_generated(
         with tqdm(total=spec.rows, unit="rows", file=sys.stderr, disable=None) as bar:
             try:
                 copy_chunks(cur, target, GENERATED_COLUMNS, chunks(bar))
-            except psycopg2.errors.UniqueViolation as error:
+            except psycopg.errors.UniqueViolation as error:
                 raise LoadError(
                     f"log_ids gen-{spec.seed}-* are already in the table (this seed was loaded "
                     "before): nothing loaded; use another --seed, or --if-empty"
                 ) from error
         report.rows_read = report.rows_loaded = spec.rows
-        _finish(cur, target, loads, report, f"generate --rows {spec.rows} --seed {spec.seed}", [])
+        _finish(cur, report, f"generate --rows {spec.rows} --seed {spec.seed}", [])
     return report

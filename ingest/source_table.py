@@ -7,9 +7,11 @@ rejects a log_id that is in the table)."""
 
 from __future__ import annotations
 
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
-from dbt_project.database import connect, source_relation
+from dbt_project.database import one, source_table
+from dbt_project.settings import load_settings
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 SOURCE_TYPES = ("splunk", "sap", "application")
@@ -50,18 +52,18 @@ where not exists (select from pg_dist_partition where logicalrelid = %(table)s::
 """
 
 
-def create_source_table(url: str | None = None) -> None:
+def create_source_table(conn: psycopg.Connection) -> None:
     """Create the ENUM types, the table and its timestamp index if they do not exist; on a
     Citus coordinator, a table created here is distributed by id."""
-    schema, table = source_relation()
-    with connect(url) as conn, conn.cursor() as cur:
+    schema, table = load_settings().source_relation()
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute("select exists (select from pg_extension where extname = 'citus')")
-        citus = cur.fetchone()[0]
+        citus = one(cur)[0]
         cur.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
-        existed = cur.fetchone()[0]
+        existed = one(cur)[0]
         statement = sql.SQL(_DDL).format(
             schema=sql.Identifier(schema),
-            table=sql.Identifier(schema, table),
+            table=source_table(),
             timestamp_index=sql.Identifier(f"{table}_timestamp_idx"),
             id_type=sql.SQL("bigserial" if citus else "serial"),
             log_id_unique=sql.SQL("" if citus else "unique"),

@@ -1,6 +1,6 @@
 {#
   on-run-end: the read-only role the API connects through. `logml_reader` (NOLOGIN) may use
-  schema ml and SELECT the output tables and the model registry, nothing else. When the var
+  the output schema and SELECT the output tables and the model registry, nothing else. When the var
   create_api_login is true (the default, meant for the embedded and development databases) a
   LOGIN role `logml_api` that is a member of it is created too; production sets it false and
   grants logml_reader to a role of its own. Tables not built yet are skipped, so a partial
@@ -10,8 +10,8 @@
 {% macro grant_reader_role() %}
     {%- set ready = execute and adapter.check_schema_exists(target.database, target.schema) -%}
     {%- if not ready -%}{{ return('') }}{%- endif -%}
-    {#- ml_alert_deliveries belongs to the notifier (alerts/notifier.py grants it when it
-        creates it); granted here too once it exists, for databases it was created in before -#}
+    {#- the tables of the schema migrations (macros/schema_migrations.sql) are in the list:
+        they may have been created before this role was -#}
     {%- set tables = [
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
         'ml_status_by_version', 'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
@@ -87,7 +87,8 @@
 {#
   Plain SQL as users type it (`select count(*) from ml_predictions`) works for the login role:
   the output schema comes first on its search path in this database. A role that a user grants
-  logml_reader to instead sets it once: alter role ROLE set search_path = ml, public.
+  logml_reader to instead sets it once: alter role ROLE set search_path = ml, public (with the
+  output schema, LOGML_SCHEMA, in place of ml).
 #}
 {% macro reader_search_path(name) %}
     if exists (select from pg_roles where rolname = '{{ name }}') then

@@ -1,29 +1,43 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, label (template labels for
-the next export), and the model lifecycle: versions, activate, rollback, promote, challenger
-(role changes only: nothing retrains)."""
+"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label
+(template labels for the next export), and the model lifecycle: versions, activate, rollback,
+promote, challenger (role changes only: nothing retrains)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from dbt_project.database import PROJECT_ROOT, database_url
+import psycopg
+
+from dbt_project.database import PROJECT_ROOT, database_url, job_connection
+from dbt_project.errors import RegistryError, exit_on_error
 from model_export.compiler.assemblers import UnsupportedStep
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import MACRO_DIR, rendered_files, write_files
 from model_export.export import BYO_DIR, check, export
 from model_export.lifecycle import registry, versions
 from model_export.lifecycle.artifacts import load_pipeline
-from model_export.lifecycle.model_card import (
-    CardError,
-    register_from_card,
-    trained_on_these_logs,
-)
+from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
+
+_MACRO_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _macro_name(name: str) -> str:
+    """A --name that can name a dbt macro and its seeds: lowercase letters, digits, underscores."""
+    if not _MACRO_NAME.fullmatch(name):
+        suggestion = re.sub(r"[^a-z0-9_]", "_", name.lower())
+        suggestion = suggestion if _MACRO_NAME.fullmatch(suggestion) else f"m_{suggestion}"
+        raise argparse.ArgumentTypeError(
+            f"{name!r} cannot name a SQL macro: use lowercase letters, digits and underscores,"
+            f" starting with a letter (e.g. {suggestion})"
+        )
+    return name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--artifacts-dir", type=Path, default=PROJECT_ROOT / "artifacts")
         return sub
 
-    ex = command("export", "train on ml.stg_log_entries, compile to SQL, register a version")
+    ex = command("export", "train on stg_log_entries, compile to SQL, register a version")
     ex.add_argument("--window-start", type=datetime.fromisoformat)
     ex.add_argument("--window-end", type=datetime.fromisoformat)
     ex.add_argument("--limit", type=int, help="at most this many (oldest) rows")
@@ -59,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument(
         "--from-predictions",
         action="store_true",
-        help="compare the rows dbt wrote to ml.ml_predictions for the version",
+        help="compare the rows dbt wrote to ml_predictions for the version",
     )
     ve.add_argument("--version", help="model version to verify (default: the active one)")
 
@@ -83,7 +97,16 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
     cp.add_argument("path", type=Path)
-    cp.add_argument("--name", required=True, help="macro name (ml_ is prefixed if missing)")
+    cp.add_argument(
+        "--name", required=True, type=_macro_name, help="macro name (ml_ is prefixed if missing)"
+    )
+
+    cs = command("compile-sql", "a fitted Pipeline (joblib) as one plain SQL script for psql")
+    cs.add_argument("path", type=Path)
+    cs.add_argument("--name", required=True, type=_macro_name, help="the view's name")
+    cs.add_argument("--batch", required=True, help="the relation to score (schema.table)")
+    cs.add_argument("--schema", default="ml_byo", type=_macro_name, help="for the view and seeds")
+    cs.add_argument("--output", type=Path, help="the script's file (default: standard output)")
 
     la = command("label", "label the template of a logged line, for the next export")
     la.add_argument("--log-entry-id", type=int, required=True, help="a line of the template")
@@ -102,14 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _verify(args: argparse.Namespace, url: str) -> int:
+def _verify(args: argparse.Namespace, conn: psycopg.Connection) -> int:
     from model_export.lifecycle.verify import verify_predictions, verify_version
 
     rows = args.rows or None
     results = (
-        verify_predictions(url, rows, args.version)
+        verify_predictions(conn, rows, args.version)
         if args.from_predictions
-        else verify_version(url, args.project_dir, rows, args.version)
+        else verify_version(conn, args.project_dir, rows, args.version)
     )
     for result in results:
         print(result.line())
@@ -118,7 +141,7 @@ def _verify(args: argparse.Namespace, url: str) -> int:
     return 0 if exact else 1
 
 
-def _lifecycle(args: argparse.Namespace, url: str) -> int:
+def _lifecycle(args: argparse.Namespace, conn: psycopg.Connection) -> int:
     """A role change; the compiled SQL of the version must be in the project to score."""
     compiled = versions.compiled(args.project_dir)
     version = getattr(args, "version", None)
@@ -133,28 +156,33 @@ def _lifecycle(args: argparse.Namespace, url: str) -> int:
         )
         return 2
     change = {
-        "activate": lambda: registry.activate(url, args.version),
-        "rollback": lambda: registry.rollback(url),
-        "promote": lambda: registry.promote(url),
-        "challenger": lambda: registry.set_challenger(url, version),
+        "activate": lambda: registry.activate(conn, args.version),
+        "rollback": lambda: registry.rollback(conn),
+        "promote": lambda: registry.promote(conn),
+        "challenger": lambda: registry.set_challenger(conn, version),
     }[args.command]
     try:
         print(change())
-    except registry.RegistryError as error:
+    except RegistryError as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 1
     print("the API shows these roles now; the next dbt run (make run) scores new logs with them")
     return 0
 
 
-def _versions(url: str) -> int:
-    for line in registry.describe(url):
+def _versions(conn: psycopg.Connection) -> int:
+    for line in registry.describe(conn):
         print(line)
     return 0
 
 
 def _compile_pipeline(args: argparse.Namespace) -> int:
     name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
+    if not args.path.is_file():
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
+        return 2
     pipeline = load_pipeline(args.path)
     try:
         compiled = compile_pipeline(pipeline, name)
@@ -169,6 +197,29 @@ def _compile_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_sql(args: argparse.Namespace) -> int:
+    from model_export.compiler.plain_sql import plain_sql
+
+    if not args.path.is_file():
+        print(
+            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
+        )
+        return 2
+    try:
+        compiled = compile_pipeline(load_pipeline(args.path), args.name)
+    except UnsupportedStep as error:
+        print(f"cannot compile {args.path}: {error}", file=sys.stderr)
+        return 2
+    script = plain_sql(compiled, args.batch, args.schema, args.project_dir)
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        print(f"wrote {args.output}: psql -v ON_ERROR_STOP=1 -f {args.output}", file=sys.stderr)
+    return 0
+
+
+@exit_on_error
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
@@ -179,49 +230,51 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     if args.command == "compile-pipeline":
         return _compile_pipeline(args)
+    if args.command == "compile-sql":
+        return _compile_sql(args)
     if args.command == "demo-model":
         from model_export.demo_model import retrain_demo_model  # loads logs: imports the loader
 
-        retrain_demo_model(args.project_dir, args.artifacts_dir, args.rows, args.seed, args.end)
+        server = args.url or database_url()
+        retrain_demo_model(
+            server, args.project_dir, args.artifacts_dir, args.rows, args.seed, args.end
+        )
         return 0
-    url = args.url or database_url()
+    with job_connection(args.url) as conn:
+        return _database_command(args, conn)
+
+
+def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int:
+    """The commands that work on the database, on the command's one connection."""
+    if args.command == "evaluate":
+        from model_export.evaluation.evaluate import evaluate
+        from model_export.evaluation.report import check_page
+
+        if args.page is not None:
+            check_page(args.page)  # before the long run: a page without its markers is refused
+        return evaluate(conn, args)
     if args.command == "export":
         if args.if_no_active:
-            active = registry.roles(url).active
+            active = registry.roles(conn).active
             if active:
                 print(f"{active} is active; not retraining (make export-model does)")
                 return 0
-            ensure_staging(url, args.project_dir)
-            shipped = trained_on_these_logs(url, args.project_dir, args.artifacts_dir)
+            ensure_staging(conn, args.project_dir)
+            shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
             if shipped:
-                try:
-                    register_from_card(url, args.artifacts_dir, shipped)
-                except CardError as error:
-                    print(f"export: {error}", file=sys.stderr)
-                    return 1
+                register_from_card(conn, args.artifacts_dir, shipped)
                 print(f"{shipped} registered as active: it was trained on exactly these logs")
                 return 0
         window = Window(args.window_start, args.window_end, args.limit)
         folders = (args.project_dir, args.artifacts_dir)
-        print(export(url, *folders, window, args.seed, challenger=args.challenger))
+        print(export(conn, *folders, window, args.seed, challenger=args.challenger))
         return 0
     if args.command in ("activate", "rollback", "promote", "challenger"):
-        return _lifecycle(args, url)
+        return _lifecycle(args, conn)
     if args.command == "versions":
-        return _versions(url)
+        return _versions(conn)
     if args.command == "label":
-        label = labels.label_line(url, args.log_entry_id, args.anomalous, args.note)
+        label = labels.label_line(conn, args.log_entry_id, args.anomalous, args.note)
         print(labels.describe(label))
         return 0
-    if args.command == "verify":
-        return _verify(args, url)
-    from model_export.evaluation.evaluate import evaluate
-    from model_export.evaluation.report import MissingMarkers, check_page
-
-    if args.page is not None:
-        try:
-            check_page(args.page)
-        except MissingMarkers as error:
-            print(f"evaluate: {error}", file=sys.stderr)
-            return 2
-    return evaluate(url, args)
+    return _verify(args, conn)

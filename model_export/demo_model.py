@@ -10,10 +10,9 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-import psycopg2.extensions
-from psycopg2 import sql
-
-from dbt_project.database import connect, database_url
+from dbt_project.database import job_connection
+from dbt_project.errors import InputError
+from dbt_project.scratch import scratch_database
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -26,32 +25,19 @@ VERSION = versions.FIRST
 SCRATCH_DATABASE = "logml_demo_model"
 
 
-def _scratch(server_url: str, create: bool) -> str:
-    name = sql.Identifier(SCRATCH_DATABASE)
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        if create:
-            cur.execute(sql.SQL("create database {}").format(name))
-    params = psycopg2.extensions.parse_dsn(server_url)
-    return psycopg2.extensions.make_dsn(**{**params, "dbname": SCRATCH_DATABASE})
-
-
 def retrain_demo_model(
-    project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
+    server: str, project_dir: Path, artifacts_dir: Path, rows: int, seed: int, end: datetime
 ) -> None:
-    """Replace the shipped v1 with one trained on freshly generated demo logs."""
+    """Replace the shipped v1 with one trained on freshly generated demo logs, in a scratch
+    database on the server of the URL `server`."""
     for folder in (versions.macro_folder(VERSION), versions.seed_folder(VERSION)):
         shutil.rmtree(project_dir / folder, ignore_errors=True)
     shutil.rmtree(versions.artifacts_folder(artifacts_dir, VERSION), ignore_errors=True)
-    server = database_url()
-    url = _scratch(server, create=True)
-    try:
-        create_source_table(url)
-        load_generated(GeneratorSpec(rows=rows, seed=seed, end=end), url=url)
-        version = export(url, project_dir, artifacts_dir, Window(), seed)
-    finally:
-        _scratch(server, create=False)
+    with scratch_database(SCRATCH_DATABASE, server) as url, job_connection(url) as conn:
+        create_source_table(conn)
+        load_generated(conn, GeneratorSpec(rows=rows, seed=seed, end=end))
+        version = export(conn, project_dir, artifacts_dir, Window(), seed)
     if version != VERSION:
-        raise SystemExit(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
+        raise InputError(f"exported {version}, expected {VERSION}: is {artifacts_dir} clean?")
     saved = versions.artifacts_folder(artifacts_dir, VERSION)
     progress(f"the demo model {VERSION} is in {project_dir} and {saved}")

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
+import psycopg
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from dbt_project.database import output_name
+from dbt_project.errors import InputError, NotReadyError
 from model_export.compiler.pipeline import compile_pipeline
 from model_export.compiler.project_files import generated_paths, rendered_files, write_files
 from model_export.compiler.scorer import compile_scorer
@@ -71,7 +74,7 @@ def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[
     try:
         model, selection = select_level_classifier(train, seed)
     except ValueError as error:
-        raise SystemExit(str(error)) from None
+        raise InputError(str(error)) from None
     scored = held_out[held_out["level"].notna()]
     predicted = model.predict(scored) if len(scored) else scored["level"].to_numpy()
     return model, {**level_metrics(scored["level"].to_numpy(), predicted), "selection": selection}
@@ -100,7 +103,7 @@ def _fit_detector(
 
 
 def export(
-    url: str,
+    conn: psycopg.Connection,
     project_dir: Path,
     artifacts_dir: Path,
     window: Window,
@@ -109,11 +112,12 @@ def export(
 ) -> str:
     """Train, save, compile, register (active, or as the challenger); returns the version."""
     started = time.monotonic()
-    ensure_staging(url, project_dir)
-    progress("reading ml.stg_log_entries")
-    frame = read_stg(url, window)
+    ensure_staging(conn, project_dir)
+    stg = output_name("stg_log_entries")
+    progress(f"reading {stg}")
+    frame = read_stg(conn, window)
     if len(frame) < 10:
-        raise SystemExit(f"only {len(frame)} rows in ml.stg_log_entries: load logs first")
+        raise NotReadyError(f"only {len(frame)} rows in {stg}: load logs first")
     train, held_out = time_split(frame)
     progress(f"{len(frame)} rows: training on {len(train)}, held out {len(held_out)} (newest)")
     level, level_scores = _fit_level(train, held_out, seed)
@@ -121,13 +125,13 @@ def export(
         f"level classifier {level_scores['selection']['chosen']!r} (chosen on validation inside"
         f" the training window): held-out macro F1 {level_scores['macro_f1']:.3f}"
     )
-    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(url))
+    detector, detector_scores = _fit_detector(train, held_out, level, user_labels(conn))
     progress(f"anomaly detector: {detector_scores['detector']}")
     trained_at = datetime.now(UTC)
     # The artifacts and the project may hold versions of another database's registry: skip
     # them, a version is never overwritten.
     taken = [*versions.saved(artifacts_dir), *versions.compiled(project_dir)]
-    version = versions.next_version(registered_versions(url), taken)
+    version = versions.next_version(registered_versions(conn), taken)
     target = versions.artifacts_folder(artifacts_dir, version).resolve()
     target.mkdir(parents=True)
     paths = {LEVEL_MODEL: target / f"{LEVEL_MODEL}.joblib"}
@@ -154,8 +158,8 @@ def export(
             **common,
         ),
     ]
-    write_card(target, version, window, fingerprint(url, window), entries)
-    register(url, version, entries, challenger=challenger)
+    write_card(target, version, window, fingerprint(conn, window), entries)
+    register(conn, version, entries, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version

@@ -72,7 +72,7 @@ async def ml_lightweight(
 
 
 def prediction_source(version: str | None) -> str:
-    return f"pre-computed in PostgreSQL by dbt (ml.ml_predictions, model {version})"
+    return f"pre-computed in PostgreSQL by dbt (ml_predictions, model {version})"
 
 
 def freshness(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The reference pages that are generated from their sources, so that they cannot drift: the make
 targets from the Makefile (its `## ` comments and its `?=` variables with the comments above
-them) and the dbt vars from dbt_project.yml (each with the comment above it, in the file's
-`# --- section ---` groups), plus the vars a model reads with a default of its own.
+them), the dbt vars from dbt_project.yml (each with the comment above it, in the file's
+`# --- section ---` groups), plus the vars a model reads with a default of its own, and the
+environment variables from the settings module (dbt_project/settings.py: each field with the
+comment above it, in its `# --- section ---` groups).
 
     python -m dev.docs.reference          write the pages (make docs-site does)
     python -m dev.docs.reference --check  exit 1 when a page differs from its sources (make lint)
@@ -9,6 +11,7 @@ them) and the dbt vars from dbt_project.yml (each with the comment above it, in 
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Callable
@@ -234,11 +237,70 @@ def dbt_vars_page(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- environment variables ---------------------------------------------------------------------
+
+SETTINGS = "dbt_project/settings.py"
+
+
+def _default(node: ast.expr | None) -> str:
+    """A field's default as the docs show it: the value, or the Field(...)'s first argument."""
+    if node is None:
+        return "required"
+    if isinstance(node, ast.Call) and node.args:
+        node = node.args[0]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    text = ast.unparse(node)
+    return {"None": "unset", "[]": "empty", "PROJECT_ROOT / '.pgdata'": ".pgdata"}.get(text, text)
+
+
+def settings_sections(source: str) -> list[Section]:
+    """The Settings class of the settings module: a section per `# --- title ---` comment, each
+    field (an environment variable: its name upper-cased) with the comments right above it."""
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    sections: list[Section] = []
+    for node in settings.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        comment: list[str] = []
+        row = node.lineno - 2
+        while row >= 0 and lines[row].strip().startswith("#"):
+            if section := _SECTION.match(lines[row]):
+                sections.append(Section(section[1]))
+                break
+            comment.insert(0, lines[row].strip().lstrip("#").strip())
+            row -= 1
+        entry = Entry(" ".join(comment), [(node.target.id.upper(), _default(node.value))])
+        sections[-1].entries.append(entry)
+    return sections
+
+
+def environment_page(root: Path) -> str:
+    lines = [
+        HEADER.format(source=SETTINGS),
+        "",
+        "# Environment variables",
+        "",
+        f"Every variable logml reads, from its one settings module (`{SETTINGS}`). A bad value",
+        "stops the command with a message that names the variable.",
+    ]
+    for section in settings_sections((root / SETTINGS).read_text(encoding="utf-8")):
+        lines += ["", f"## {section.title[:1].upper()}{section.title[1:]}", ""]
+        lines += ["| variable | default | meaning |", "|---|---|---|"]
+        for entry in section.entries:
+            ((name, default),) = entry.names
+            lines.append(f"| `{name}` | `{default}` | {_text(entry.comment)} |")
+    return "\n".join(lines) + "\n"
+
+
 # ---- the pages ---------------------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[Path], str]] = {
     "docs/reference/make-targets.md": make_page,
     "docs/reference/dbt-vars.md": dbt_vars_page,
+    "docs/reference/environment.md": environment_page,
 }
 
 
@@ -265,7 +327,7 @@ def main(argv: list[str]) -> int:
         for page in outdated:
             print(f"{page} is stale: run make docs-site and commit it")
         if not outdated:
-            print("the reference pages match the Makefile and dbt_project.yml")
+            print("the reference pages match the Makefile, dbt_project.yml and the settings")
         return 1 if outdated else 0
     if argv:
         print("usage: python -m dev.docs.reference [--check]", file=sys.stderr)

@@ -38,6 +38,7 @@ class DType(Enum):
     INT = "int"
     TEXT = "text"
     BOOL = "bool"
+    BITS = "bits"  # a bit string (a tree's reachable leaves: ForestOverTerms)
 
 
 # --- scalar nodes (m2cgen.ast.Expr subclasses, so m2cgen's IfExpr/CompExpr/... hold them) ---
@@ -144,6 +145,56 @@ class LogTemplate(ast.Expr):
     text: ast.Expr
 
 
+# --- scalar nodes of bring-your-own pipelines (tabular inputs) ---
+
+
+@dataclass(frozen=True)
+class NumberColumn(ast.Expr):
+    """A numeric column of the source as scikit-learn reads it from a DataFrame: float64,
+    NULL as NaN; with `missing` (a SimpleImputer's statistic), NULL and NaN as that value."""
+
+    column: Ref
+    missing: ast.Expr | None = None
+
+
+@dataclass(frozen=True)
+class TextColumn(ast.Expr):
+    """A column of the source as text (a category); NULL stays NULL (pandas' None)."""
+
+    column: Ref
+
+
+@dataclass(frozen=True)
+class IsNaN(ast.Expr):
+    """True when a float64 is NaN (scikit-learn's missing value)."""
+
+    expr: ast.Expr
+
+
+@dataclass(frozen=True)
+class IsNull(ast.Expr):
+    """True when a text is NULL (a missing category)."""
+
+    expr: ast.Expr
+
+
+@dataclass(frozen=True)
+class Or(ast.Expr):
+    """True when either condition holds."""
+
+    left: ast.Expr
+    right: ast.Expr
+
+
+@dataclass(frozen=True)
+class Fail(ast.Expr):
+    """Stops the query with an error whose message is `message` followed by the text of
+    `value` (where scikit-learn raises, e.g. an unknown category with handle_unknown='error')."""
+
+    message: str
+    value: ast.Expr
+
+
 def children(expr: ast.Expr) -> Iterator[ast.Expr]:
     """The direct sub-expressions of any node, m2cgen's or ours."""
     for value in vars(expr).values():
@@ -163,7 +214,18 @@ def refs(expr: ast.Expr) -> set[str]:
     return found
 
 
-_FLOAT_NODES = (ast.BinNumExpr, ast.PowExpr, ast.ExpExpr, ast.SigmoidExpr, Max, Lookup)
+_FLOAT_NODES = (
+    ast.BinNumExpr,
+    ast.PowExpr,
+    ast.ExpExpr,
+    ast.SigmoidExpr,
+    ast.LogExpr,
+    ast.AbsExpr,
+    Max,
+    Lookup,
+    NumberColumn,
+    Fail,
+)
 
 
 def dtype_of(expr: ast.Expr) -> DType | None:
@@ -175,9 +237,9 @@ def dtype_of(expr: ast.Expr) -> DType | None:
         return DType.FLOAT32
     if isinstance(expr, _FLOAT_NODES):
         return DType.FLOAT64
-    if isinstance(expr, Text | Concat | LogTemplate | Digits):
+    if isinstance(expr, Text | Concat | LogTemplate | Digits | TextColumn):
         return DType.TEXT
-    if isinstance(expr, Bool | ast.CompExpr):
+    if isinstance(expr, Bool | ast.CompExpr | IsNaN | IsNull | Or):
         return DType.BOOL
     if isinstance(expr, ast.IfExpr):
         body, orelse = dtype_of(expr.body), dtype_of(expr.orelse)
@@ -369,6 +431,25 @@ class Tokens:
             raise ValueError("a log template is lowercase already")
 
 
+@dataclass(frozen=True)
+class WordGrams:
+    """scikit-learn's word n-grams: the tokens, less `stop_words`, then every run of n_min to
+    n_max consecutive ones joined by single spaces (unigrams first, in text order)."""
+
+    tokens: Tokens
+    n_min: int
+    n_max: int
+    stop_words: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_min <= self.n_max:
+            raise ValueError(f"n-gram range ({self.n_min}, {self.n_max})")
+
+    @property
+    def text(self) -> ast.Expr:
+        return self.tokens.text
+
+
 class Tf(Enum):
     """The term frequency of a vectorizer: raw counts, binary, or 1 + ln(count)."""
 
@@ -390,7 +471,7 @@ class TermSums:
     known term sums to 0. The vocabulary seed has term, feature_index, idf, then weights."""
 
     name: str
-    tokens: Tokens
+    tokens: Tokens | WordGrams
     vocabulary: Seed
     tf: Tf
     norm: Norm | None
@@ -469,7 +550,90 @@ class Memoized:
         return {self.key.name}
 
 
-Binding = Let | TermSums | TopTerms | Memoized
+@dataclass(frozen=True)
+class TermCounts:
+    """The text's known terms with their counts, as one text 'term=count,term=count' ordered
+    by term ('' without a known term), each term as the vocabulary seed stores it
+    (seed_text: plain or hex, never holding ',' or '='): two texts with the same vector get
+    the same key, so a model memoized on it runs once per distinct vector."""
+
+    name: str
+    tokens: Tokens | WordGrams
+    vocabulary: Seed
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def reads(self) -> set[str]:
+        return refs(self.tokens.text)
+
+
+@dataclass(frozen=True)
+class ForestOverTerms:
+    """Tree ensembles over a text's tf-idf vector x (read from the TermCounts key `counts`),
+    stored as data (QuickScorer): per row, the leaf each tree reaches and, for every value
+    column k of `leaves`, the sum over trees in tree order of the reached leaves' value_k,
+    bound as sums[k].
+
+    `nodes` has one row per split (feature_index, threshold, tree, mask): the split sends x
+    right when x[feature_index] > threshold, and then no leaf of its left subtree can be
+    reached; mask has a 0 for those leaves (leaves numbered left to right from 1). A tree's
+    exit leaf is the first leaf left in the AND of the masks of the splits that send x
+    right: leaf 1 when none does. Every threshold is >= 0, so a term absent from the text
+    (x = 0) never sends right: only the text's known terms are joined. Thresholds are
+    float64 already lifted so that x > threshold exactly when float32(x) > the tree's own
+    threshold. `leaves` has leaf_id (tree * leaf_stride + leaf: one indexed key), tree, then
+    the value columns; a tree without a split (a constant, such as a boosting's baseline) is
+    one leaf, reached always. Trees are numbered from 0."""
+
+    name: str
+    counts: Ref
+    vocabulary: Seed
+    tf: Tf
+    norm: Norm | None
+    nodes: Seed
+    leaves: Seed
+    leaf_stride: int
+    sums: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _identifier(self.name)
+        if self.vocabulary.column_names()[:3] != ("term", "feature_index", "idf"):
+            raise ValueError(f"vocabulary {self.vocabulary.name} lacks term, feature_index, idf")
+        if self.nodes.column_names() != ("feature_index", "threshold", "tree", "mask"):
+            raise ValueError(f"{self.nodes.name}: feature_index, threshold, tree, mask")
+        values = self.leaves.column_names()[2:]
+        if self.leaves.column_names()[:2] != ("leaf_id", "tree") or len(values) != len(self.sums):
+            raise ValueError(f"{self.leaves.name}: leaf_id, tree, then one column per sum")
+        for row in self.leaves.rows:
+            leaf = int(row[0]) - int(row[1]) * self.leaf_stride  # type: ignore[call-overload]
+            if not 1 <= leaf < self.leaf_stride:
+                raise ValueError(f"{self.leaves.name}: leaf_id is not tree * stride + leaf")
+        if any(row[1] < 0 for row in self.nodes.rows):  # type: ignore[operator]
+            raise ValueError("a threshold below 0 would send an absent term right")
+        for name in self.sums:
+            _identifier(name)
+
+    def value_columns(self) -> tuple[str, ...]:
+        return self.leaves.column_names()[2:]
+
+    def first_leaves(self) -> list[tuple[float, ...]]:
+        """Per tree in order, the values of its leaf 1 (where a text no split sends right
+        exits)."""
+        found = {int(r[1]): r[2:] for r in self.leaves.rows if int(r[0]) % self.leaf_stride == 1}  # type: ignore[call-overload]
+        return [tuple(float(v) for v in found[t]) for t in range(len(found))]  # type: ignore[arg-type]
+
+    def names(self) -> tuple[str, ...]:
+        return self.sums
+
+    def reads(self) -> set[str]:
+        return {self.counts.name}
+
+
+Binding = Let | TermSums | TopTerms | Memoized | TermCounts | ForestOverTerms
 
 
 @dataclass(frozen=True)
@@ -522,8 +686,10 @@ class Program:
             if self.source.templates is not None:
                 found += [self.source.templates.masks, self.source.templates.known]
         for binding in self.bindings:
-            if isinstance(binding, TermSums | TopTerms):
+            if isinstance(binding, TermSums | TopTerms | TermCounts):
                 found.append(binding.vocabulary)
+            elif isinstance(binding, ForestOverTerms):
+                found += [binding.vocabulary, binding.nodes, binding.leaves]
             elif isinstance(binding, Memoized):
                 found += binding.program.seeds()
         return list({seed.name: seed for seed in found}.values())

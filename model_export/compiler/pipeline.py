@@ -13,18 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from m2cgen import ast
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_export.compiler import ir
-from model_export.compiler.assemblers import (
-    UnsupportedStep,
-    anomaly,
-    linear,
-    templates,
-    text,
-    trees,
-)
+from model_export.compiler import byo, ir
+from model_export.compiler.assemblers import UnsupportedStep, anomaly, linear, templates, text
 from model_export.compiler.interpreters import postgresql
 from model_export.training.features import STG_COLUMNS, LogFeatures, MessageColumn
 
@@ -80,11 +74,9 @@ def compile_program(name: str, program: ir.Program) -> Compiled:
 def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()) -> ir.Program:
     """The IR of compile_pipeline (seed names start with `name`)."""
     steps = model_steps(pipeline)
-    if len(steps) != 2:
-        names = ", ".join(n for n, _ in steps)
-        raise UnsupportedStep(names, "expected exactly a feature step and a model step")
-    (feature_step, featurizer), (model_step, model) = steps
-    if isinstance(featurizer, LogFeatures):
+    featurizer = steps[0][1] if steps else None
+    if len(steps) == 2 and isinstance(featurizer, LogFeatures):
+        model_step, model = steps[1]
         found = anomaly.detector(model_step, model)
         source = ir.LogFeatureRows(
             anomaly.template_seed(featurizer),
@@ -93,18 +85,25 @@ def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
             ),
         )
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
-    vectorizer = text.read_vectorizer(feature_step, featurizer)
-    if isinstance(model, LogisticRegression):
-        return _linear_text(name, vectorizer, model, outputs)
-    if isinstance(model, trees.TREE_CLASSIFIERS):
-        return _tree_text(name, vectorizer, model, outputs)
-    raise UnsupportedStep(model_step, f"{type(model).__name__} is not supported over text")
+    if len(steps) == 2 and isinstance(steps[0][1], CountVectorizer):
+        (feature_step, featurizer), (_, model) = steps
+        if type(model) is LogisticRegression:
+            return _linear_text(
+                name, text.read_vectorizer(feature_step, featurizer), model, outputs
+            )
+    program = byo.byo_program(steps, name)
+    renamed = {"predicted_label": outputs.label, "confidence": outputs.confidence}
+    return ir.Program(
+        program.source,
+        program.bindings,
+        tuple((renamed.get(n, n), e) for n, e in program.outputs),
+    )
 
 
 def linear_text(
     vectorizer: text.Vectorizer,
     model: LogisticRegression,
-    tokens: ir.Tokens,
+    tokens: ir.Tokens | ir.WordGrams,
     vocabulary_name: str,
     extra: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[ir.TermSums, linear.LinearClassifier]:
@@ -126,7 +125,8 @@ def _linear_text(
     tokens = text.message_tokens(vectorizer, ir.Ref("message"))
     sums, classifier = linear_text(vectorizer, model, tokens, f"{name}_vocabulary")
     columns = classifier_columns(classifier, outputs)
-    return ir.Program(BATCH, (sums, *classifier.bindings), (KEY, *columns))
+    probabilities = tuple((f"probability_{k}", p) for k, p in enumerate(classifier.probabilities))
+    return ir.Program(BATCH, (sums, *classifier.bindings), (KEY, *columns, *probabilities))
 
 
 def classifier_columns(
@@ -138,39 +138,4 @@ def classifier_columns(
         (outputs.label, classifier.label),
         (outputs.confidence, classifier.confidence),
         (outputs.explanation, explanation),
-    )
-
-
-def _tree_text(
-    name: str, vectorizer: text.Vectorizer, model: object, outputs: Outputs
-) -> ir.Program:
-    # Trees read float32 tf-idf values of the few terms their splits use: only those are summed.
-    features = [ir.Ref(f"x_{j}") for j in range(len(vectorizer.terms))]
-    votes = trees.tree_classifier(model, features)
-    read = votes.bindings[0].reads()
-    used = [j for j, feature in enumerate(features) if feature.name in read]
-    bindings: tuple[ir.Binding, ...] = votes.bindings
-    if used:
-        vocabulary = text.vocabulary_seed(f"{name}_vocabulary", vectorizer, {})
-        tokens = text.message_tokens(vectorizer, ir.Ref("message"))
-        sums = text.term_sums(
-            "tfidf", vectorizer, tokens, vocabulary, [(f"tfidf_{j}", j) for j in used]
-        )
-        x = ir.Let(
-            "x",
-            tuple((f"x_{j}", ir.Float32(ir.Ref(f"tfidf_{j}"))) for j in used),
-            ir.DType.FLOAT32,
-        )
-        bindings = (sums, x, *bindings)
-    p = votes.probabilities
-    classes = tuple(ir.Text(str(c)) for c in model.classes_)  # type: ignore[attr-defined]
-    return ir.Program(
-        BATCH,
-        bindings,
-        (
-            KEY,
-            (outputs.label, ir.Argmax(p, classes)),
-            (outputs.confidence, ir.Argmax(p, p)),
-            (outputs.explanation, ir.Text("tree ensemble over message terms")),
-        ),
     )

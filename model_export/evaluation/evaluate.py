@@ -34,14 +34,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
-from dbt_project.database import PROJECT_ROOT, connect
+from dbt_project.database import (
+    PROJECT_ROOT,
+    job_connection,
+    output_table,
+    source_table,
+    url_of,
+)
+from dbt_project.scratch import scratch_database
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.grouping import grouping_table, loghub_groupings
 from model_export.evaluation.report import SPLIT
@@ -226,16 +233,6 @@ def _curve(truth: np.ndarray, score: np.ndarray, points: int = 200) -> dict[str,
 # --- datasets ---
 
 
-def _scratch(server: str) -> str:
-    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-        name = sql.Identifier(SCRATCH_DATABASE)
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        cur.execute(sql.SQL("create database {}").format(name))
-    params = psycopg2.extensions.parse_dsn(server)
-    params["dbname"] = SCRATCH_DATABASE
-    return psycopg2.extensions.make_dsn(**params)
-
-
 def load_logs(url: str, *args: str) -> None:
     """The project's own loader (python -m ingest), as users load logs."""
     env = {**os.environ, "DATABASE_URL": url}
@@ -254,27 +251,19 @@ def datasets(
 ) -> Iterator[tuple[str, pd.DataFrame, bool]]:
     """(name, stg frame, whether it is a loghub system) for each loghub system, then for the
     generated logs."""
-    url = _scratch(server)
-    try:
+    with scratch_database(SCRATCH_DATABASE, server) as url:
         folders = sorted(p for p in loghub_dir.iterdir() if p.is_dir())
         folders = [p for p in folders if systems is None or p.name in systems]
         load_logs(url, "loghub", *[str(p) for p in folders])
-        ensure_staging(url, PROJECT_ROOT)
-        frame = read_stg(url)
-        for folder in folders:
-            yield folder.name, frame[frame["service"] == folder.name], True
-        with connect(url) as conn, conn.cursor() as cur:
-            cur.execute("truncate log_entries")
-        rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
-        load_logs(url, "generate", *rows)
-        yield f"generated ({generated_rows:,} rows)", read_stg(url), False
-    finally:
-        with connect(server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(SCRATCH_DATABASE)
-                )
-            )
+        with job_connection(url) as conn:
+            ensure_staging(conn, PROJECT_ROOT)
+            frame = read_stg(conn)
+            for folder in folders:
+                yield folder.name, frame[frame["service"] == folder.name], True
+            conn.execute(sql.SQL("truncate {}").format(source_table()))
+            rows = ["--rows", str(generated_rows), "--seed", str(seed), "--end", GENERATED_END]
+            load_logs(url, "generate", *rows)
+            yield f"generated ({generated_rows:,} rows)", read_stg(conn), False
 
 
 def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, object]:
@@ -291,10 +280,12 @@ def evaluate_dataset(name: str, frame: pd.DataFrame, seed: int) -> dict[str, obj
     return result
 
 
-def evaluate(url: str, args: argparse.Namespace) -> int:
+def evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
+    """The evaluation on scratch databases of the server of `conn`; stored in the registry of
+    its database."""
     results, systems = [], {}
     for name, frame, loghub in datasets(
-        url, args.loghub_dir, args.generated_rows, args.seed, args.systems
+        url_of(conn), args.loghub_dir, args.generated_rows, args.seed, args.systems
     ):
         results.append(evaluate_dataset(name, frame, args.seed))
         if loghub:
@@ -322,12 +313,11 @@ def evaluate(url: str, args: argparse.Namespace) -> int:
             "template_grouping": [asdict(g) for g in groupings],
         }
     )
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select to_regclass('ml.ml_model_registry')")
-        if cur.fetchone()[0] is not None:
-            cur.execute(
-                "update ml.ml_model_registry set metrics = metrics || %s::jsonb where is_active",
-                (evaluation,),
-            )
-            progress(f"stored in the metrics of {cur.rowcount} active registry rows")
+    stored = conn.execute(
+        sql.SQL("update {} set metrics = metrics || %s::jsonb where is_active").format(
+            output_table("ml_model_registry")
+        ),
+        (evaluation,),
+    )
+    progress(f"stored in the metrics of {stored.rowcount} active registry rows")
     return 0

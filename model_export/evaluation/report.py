@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dbt_project.errors import InputError
 from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share
 from model_export.training.metrics import RESAMPLES
 
@@ -317,7 +318,7 @@ def markdown(
     return "\n".join(lines)
 
 
-class MissingMarkers(ValueError):
+class MissingMarkers(InputError):
     """The page has no BEGIN ... END pair to write the figures between."""
 
 

@@ -17,6 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from dbt_project.errors import InputError
 from model_export.lifecycle import versions
 from model_export.lifecycle.registry import Entry, register
 from model_export.training.data import Window, fingerprint
@@ -49,7 +52,9 @@ def _window(saved: dict[str, Any]) -> Window:
     return Window(_date(saved["start"]), _date(saved["end"]), saved["limit"])
 
 
-def trained_on_these_logs(url: str, project_dir: Path, artifacts_dir: Path) -> str | None:
+def trained_on_these_logs(
+    conn: psycopg.Connection, project_dir: Path, artifacts_dir: Path
+) -> str | None:
     """The newest version compiled in the project whose card says it was trained on exactly the
     logs in this database (None when there is none)."""
     for version in reversed(versions.compiled(project_dir)):
@@ -57,16 +62,16 @@ def trained_on_these_logs(url: str, project_dir: Path, artifacts_dir: Path) -> s
         if not path.is_file():
             continue
         trained_on = json.loads(path.read_text(encoding="utf-8"))["trained_on"]
-        if fingerprint(url, _window(trained_on["window"])) == trained_on["fingerprint"]:
+        if fingerprint(conn, _window(trained_on["window"])) == trained_on["fingerprint"]:
             return version
     return None
 
 
-class CardError(Exception):
+class CardError(InputError):
     """A model card that cannot be registered; the message says why and what to do."""
 
 
-def register_from_card(url: str, artifacts_dir: Path, version: str) -> None:
+def register_from_card(conn: psycopg.Connection, artifacts_dir: Path, version: str) -> None:
     """Register `version` as the active one from its card, with its artifacts where they are,
     as shipped: trained elsewhere, when the card says."""
     folder = versions.artifacts_folder(artifacts_dir, version).resolve()
@@ -87,4 +92,4 @@ def register_from_card(url: str, artifacts_dir: Path, version: str) -> None:
         )
         for model in card["models"]
     ]
-    register(url, version, entries, shipped=True)
+    register(conn, version, entries, shipped=True)

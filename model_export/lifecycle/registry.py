@@ -1,8 +1,8 @@
-"""The model registry (created and maintained here, not by dbt):
-- ml.ml_model_registry: one row per (model_version, model_name); versions v1, v2, ... are never
+"""The model registry (maintained here, not by dbt; its tables are the schema migrations'):
+- ml_model_registry: one row per (model_version, model_name); versions v1, v2, ... are never
   overwritten. At most one version is active (what dbt scores with and the API serves) and at
   most one other is the challenger (scores the same new logs in shadow).
-- ml.ml_model_deployments: every change of those roles, append-only, so `rollback` knows what
+- ml_model_deployments: every change of those roles, append-only, so `rollback` knows what
   was active before and the history is auditable.
 
 Changing roles never retrains and never touches predictions: the next dbt run reads the roles
@@ -18,46 +18,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dbt_project.database import connect
+import psycopg
+from psycopg import sql
+
+from dbt_project.database import one, output_name, output_table
+from dbt_project.errors import NotReadyError, RegistryError
 from model_export.lifecycle import versions
 from model_export.lifecycle.versions import Roles
 
-_DDL = """
-create schema if not exists ml;
-create table if not exists ml.ml_model_registry (
-    model_version text not null,
-    model_name text not null,
-    trained_at timestamptz not null,
-    training_rows bigint not null,
-    window_start timestamptz,
-    window_end timestamptz,
-    sklearn_version text not null,
-    metrics jsonb not null,
-    artifact_path text not null,
-    is_active boolean not null,
-    primary key (model_version, model_name)
-);
--- registries created before champion/challenger
-alter table ml.ml_model_registry
-    add column if not exists is_challenger boolean not null default false;
--- registries created before shipped versions were told apart: true for a version registered
--- from the model card it came with (trained elsewhere, at trained_at), not trained here
-alter table ml.ml_model_registry
-    add column if not exists shipped boolean not null default false;
-create table if not exists ml.ml_model_deployments (
-    deployed_at timestamptz not null default clock_timestamp(),
-    action text not null,
-    model_version text,
-    previous_version text
-);
-"""
-
 # Actions that make a version active (rollback is the undo of one of them, see rollback()).
 _ACTIVATIONS = ("export", "activate", "promote")
+REGISTRY, DEPLOYMENTS = "ml_model_registry", "ml_model_deployments"
 
 
-class RegistryError(Exception):
-    """A role change that cannot be done; the message says why and what to do."""
+def _sql(text: str) -> sql.Composed:
+    """A statement with {registry} and {deployments} in the output schema."""
+    return sql.SQL(text).format(  # type: ignore[arg-type]
+        registry=output_table(REGISTRY), deployments=output_table(DEPLOYMENTS)
+    )
 
 
 @dataclass(frozen=True)
@@ -72,49 +50,32 @@ class Entry:
     artifact_path: str
 
 
-# On a Citus coordinator the registry is a pair of reference tables (a copy on every node),
-# like the other lookup tables the marts join (docs/internals/scale.md).
-_CITUS_REFERENCE = """
-select create_reference_table(t.name)
-from unnest(array['ml.ml_model_registry', 'ml.ml_model_deployments']) as t (name)
-where not exists (select from pg_dist_partition where logicalrelid = t.name::regclass)
-"""
-
-
-def ensure_registry(url: str) -> None:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(hashtext('logml.ml_model_registry.ddl'))")
-        cur.execute(_DDL)
-        cur.execute("select exists (select from pg_extension where extname = 'citus')")
-        if cur.fetchone()[0]:
-            cur.execute(_CITUS_REFERENCE)
-
-
 @contextmanager
-def _locked(url: str) -> Iterator[Any]:
+def _locked(conn: psycopg.Connection) -> Iterator[psycopg.Cursor[Any]]:
     """A cursor in a transaction holding the registry lock: role changes are serialised and
     each one commits whole (roles and history together) or not at all."""
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("lock table ml.ml_model_registry in exclusive mode")
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_sql("lock table {registry} in exclusive mode"))
         yield cur
 
 
 def _roles(cur: Any) -> Roles:
-    cur.execute(versions.roles_query("ml.ml_model_registry"))
-    active, challenger = cur.fetchone()
+    cur.execute(versions.roles_query(output_name(REGISTRY)))
+    active, challenger = one(cur)
     return Roles(active, challenger)
 
 
 def _versions(cur: Any) -> set[str]:
-    cur.execute("select distinct model_version from ml.ml_model_registry")
+    cur.execute(_sql("select distinct model_version from {registry}"))
     return {row[0] for row in cur.fetchall()}
 
 
 def _record(cur: Any, action: str, version: str | None, previous: str | None) -> None:
     cur.execute(
-        "insert into ml.ml_model_deployments (action, model_version, previous_version)"
-        " values (%s, %s, %s)",
+        _sql(
+            "insert into {deployments} (action, model_version, previous_version)"
+            " values (%s, %s, %s)"
+        ),
         (action, version, previous),
     )
 
@@ -122,8 +83,10 @@ def _record(cur: Any, action: str, version: str | None, previous: str | None) ->
 def _make_active(cur: Any, version: str, action: str) -> str:
     previous = _roles(cur).active
     cur.execute(
-        "update ml.ml_model_registry set is_active = (model_version = %s),"
-        " is_challenger = is_challenger and model_version <> %s",
+        _sql(
+            "update {registry} set is_active = (model_version = %s),"
+            " is_challenger = is_challenger and model_version <> %s"
+        ),
         (version, version),
     )
     _record(cur, action, version, previous)
@@ -132,38 +95,44 @@ def _make_active(cur: Any, version: str, action: str) -> str:
 
 def _make_challenger(cur: Any, version: str | None) -> None:
     cur.execute(
-        "update ml.ml_model_registry set is_challenger = (model_version = %s)"
-        " where is_challenger or model_version = %s",
+        _sql(
+            "update {registry} set is_challenger = (model_version = %s)"
+            " where is_challenger or model_version = %s"
+        ),
         (version, version),
     )
     _record(cur, "challenger" if version else "clear-challenger", version, None)
 
 
-def roles(url: str) -> Roles:
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
+def roles(conn: psycopg.Connection) -> Roles:
+    with conn.cursor() as cur:
         return _roles(cur)
 
 
-def registered_versions(url: str) -> set[str]:
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
+def registered_versions(conn: psycopg.Connection) -> set[str]:
+    with conn.cursor() as cur:
         return _versions(cur)
 
 
 def register(
-    url: str, version: str, entries: list[Entry], challenger: bool = False, shipped: bool = False
+    conn: psycopg.Connection,
+    version: str,
+    entries: list[Entry],
+    challenger: bool = False,
+    shipped: bool = False,
 ) -> None:
     """Add a version (failing if it exists) as the active one, or as the challenger; shipped:
     it came with its model card, trained elsewhere."""
     versions.number(version)  # only version names enter the registry
-    with _locked(url) as cur:
+    with _locked(conn) as cur:
         for e in entries:
             cur.execute(
-                "insert into ml.ml_model_registry (model_version, model_name, trained_at,"
-                " training_rows, window_start, window_end, sklearn_version, metrics,"
-                " artifact_path, is_active, is_challenger, shipped)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s)",
+                _sql(
+                    "insert into {registry} (model_version, model_name, trained_at,"
+                    " training_rows, window_start, window_end, sklearn_version, metrics,"
+                    " artifact_path, is_active, is_challenger, shipped)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, false, false, %s)"
+                ),
                 (
                     version,
                     e.model_name,
@@ -183,68 +152,72 @@ def register(
             _make_active(cur, version, "export")
 
 
-def activate(url: str, version: str) -> str:
-    with _locked(url) as cur:
+def activate(conn: psycopg.Connection, version: str) -> str:
+    with _locked(conn) as cur:
         if version not in _versions(cur):
-            raise RegistryError(f"{version} is not in ml.ml_model_registry")
+            raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
         if _roles(cur).active == version:
             return f"{version} is already active"
         return _make_active(cur, version, "activate")
 
 
-def promote(url: str) -> str:
+def promote(conn: psycopg.Connection) -> str:
     """The challenger becomes the active version; there is no challenger afterwards."""
-    with _locked(url) as cur:
+    with _locked(conn) as cur:
         challenger = _roles(cur).challenger
         if challenger is None:
             raise RegistryError("there is no challenger to promote")
         return _make_active(cur, challenger, "promote")
 
 
-def rollback(url: str) -> str:
+def rollback(conn: psycopg.Connection) -> str:
     """Back to the version that was active before the current one became active (the undo of
     its latest export/activate/promote; rolling back twice goes two steps back)."""
-    with _locked(url) as cur:
+    with _locked(conn) as cur:
         current = _roles(cur).active
         cur.execute(
-            "select previous_version from ml.ml_model_deployments"
-            " where model_version = %s and action = any(%s)"
-            " order by deployed_at desc limit 1",
+            _sql(
+                "select previous_version from {deployments}"
+                " where model_version = %s and action = any(%s)"
+                " order by deployed_at desc limit 1"
+            ),
             (current, list(_ACTIVATIONS)),
         )
         row = cur.fetchone()
         if current is None or row is None or row[0] is None:
             raise RegistryError(
-                f"no version was active before {current or 'now'} in ml.ml_model_deployments;"
+                f"no version was active before {current or 'now'} in {output_name(DEPLOYMENTS)};"
                 " choose one with `make activate VERSION=vN`"
             )
         return _make_active(cur, row[0], "rollback")
 
 
-def set_challenger(url: str, version: str | None) -> str:
-    with _locked(url) as cur:
+def set_challenger(conn: psycopg.Connection, version: str | None) -> str:
+    with _locked(conn) as cur:
         current = _roles(cur)
         if version is not None and version not in _versions(cur):
-            raise RegistryError(f"{version} is not in ml.ml_model_registry")
+            raise RegistryError(f"{version} is not in {output_name(REGISTRY)}")
         if version is not None and version == current.active:
             raise RegistryError(f"{version} is the active version; it cannot be its challenger")
         _make_challenger(cur, version)
         return f"challenger: {version or 'none'} (was {current.challenger or 'none'})"
 
 
-def describe(url: str) -> list[str]:
+def describe(conn: psycopg.Connection) -> list[str]:
     """One line per version, newest first: its role; shipped with the repository (registered
     from its model card) or trained here, and when it was trained; its training rows and
     window; its held-out figures."""
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         roles = _roles(cur)
         cur.execute(
-            "select model_version, bool_or(shipped), min(trained_at), max(training_rows),"
-            " min(window_start), max(window_end),"
-            " max((metrics ->> 'macro_f1')::float8) filter (where model_name = 'level_classifier'),"
-            " (array_agg(metrics) filter (where model_name = 'anomaly_detector'))[1]"
-            " from ml.ml_model_registry group by model_version"
+            _sql(
+                "select model_version, bool_or(shipped), min(trained_at), max(training_rows),"
+                " min(window_start), max(window_end),"
+                " max((metrics ->> 'macro_f1')::float8)"
+                " filter (where model_name = 'level_classifier'),"
+                " (array_agg(metrics) filter (where model_name = 'anomaly_detector'))[1]"
+                " from {registry} group by model_version"
+            )
         )
         rows = sorted(cur.fetchall(), key=lambda row: versions.sort_key(row[0]), reverse=True)
     lines = []
@@ -280,18 +253,19 @@ def anomaly_figure(metrics: dict[str, Any]) -> str:
     return f"{detector}: flagged {rate:.2%} of the held-out lines; no F1 ({why})"
 
 
-def artifacts(url: str, version: str | None = None) -> tuple[str, dict[str, str]]:
+def artifacts(conn: psycopg.Connection, version: str | None = None) -> tuple[str, dict[str, str]]:
     """(version, model_name -> artifact_path) of `version`, by default the active one."""
-    ensure_registry(url)
-    with connect(url) as conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         chosen = version or _roles(cur).active
         cur.execute(
-            "select model_name, artifact_path from ml.ml_model_registry"
-            " where model_version = %s order by model_name",
+            _sql(
+                "select model_name, artifact_path from {registry}"
+                " where model_version = %s order by model_name"
+            ),
             (chosen,),
         )
         rows = cur.fetchall()
     if chosen is None or not rows:
         missing = version or "active version"
-        raise SystemExit(f"no {missing} in ml.ml_model_registry: run export first")
-    return chosen, dict(rows)
+        raise NotReadyError(f"no {missing} in {output_name(REGISTRY)}: run export first")
+    return chosen, {name: path for name, path in rows}

@@ -4,7 +4,6 @@ every numeric output. Exact means every label equal and every difference <= TOLE
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +11,12 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+import psycopg
 import yaml  # type: ignore[import-untyped]
 from dbt_common.clients import agate_helper
-from psycopg2 import sql
+from psycopg import sql
 
-from dbt_project.database import connect
+from dbt_project.database import output_table
 from model_export.compiler.project_files import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.lifecycle import versions
@@ -29,7 +29,7 @@ from model_export.training.anomaly_detectors import (
     training_history,
     with_history,
 )
-from model_export.training.data import STG_RELATION, frame_from_rows
+from model_export.training.data import frame_from_rows, stg_relation
 from model_export.training.features import STG_COLUMNS
 from model_export.training.templates import templates_of
 
@@ -83,11 +83,11 @@ def compare(
     return results
 
 
-def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None:
+def load_seeds(conn: psycopg.Connection, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None:
     """Load the generated seed CSVs into `schema` with their declared column types, read by
     dbt's own seed reader (what `dbt seed` inserts, without a dbt run): a cell that reader
     would turn into NULL is NULL here too, so verify sees what dbt's scoring sees."""
-    with connect(url) as conn, conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
         for path in sorted((project_dir / SEED_DIR).rglob("*.csv")):
@@ -99,10 +99,8 @@ def load_seeds(url: str, project_dir: Path, schema: str = VERIFY_SCHEMA) -> None
             )
             table = sql.Identifier(schema, path.stem)
             cur.execute(sql.SQL("create table {} ({})").format(table, columns))
-            cur.copy_expert(
-                sql.SQL("copy {} from stdin").format(table).as_string(cur),
-                io.StringIO("".join(_copy_line(row.values()) for row in rows.rows)),
-            )
+            with cur.copy(sql.SQL("copy {} from stdin").format(table)) as copy:
+                copy.write("".join(_copy_line(row.values()) for row in rows.rows))
             # The index dbt creates from the seed's properties (its first column), and
             # statistics, as autovacuum gives a seeded table: without them the planner
             # guesses the lookup tables' sizes and may pick a worse (serial) plan.
@@ -125,19 +123,24 @@ def _column_types(properties: Path) -> dict[str, str]:
 
 
 def score_sql(
-    url: str, project_dir: Path, macro: str, where: str, schema: str = VERIFY_SCHEMA
+    conn: psycopg.Connection,
+    project_dir: Path,
+    macro: str,
+    where: str,
+    schema: str = VERIFY_SCHEMA,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(SQL outputs, input rows) for the stg rows matching `where`, both by log_entry_id."""
     query = render_macro(project_dir, macro, schema, BATCH)
-    with connect(url) as conn, conn.cursor() as cur:
+    # one transaction: the batch table is dropped at its end
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute(
-            f"create temp table {BATCH} as select {', '.join(STG_COLUMNS)}"
-            f" from {STG_RELATION} where {where}"
+            f"create temp table {BATCH} on commit drop as select {', '.join(STG_COLUMNS)}"
+            f" from {stg_relation()} where {where}"
         )
         cur.execute(f"select * from {BATCH} order by log_entry_id")
         inputs = frame_from_rows(cur.fetchall())
         cur.execute(f"select * from ({query}) as scored order by log_entry_id")
-        names = [d.name for d in cur.description]
+        names = [d.name for d in cur.description or ()]
         outputs = pd.DataFrame.from_records(cur.fetchall(), columns=names)
     if len(outputs) != len(inputs) or not np.array_equal(
         outputs["log_entry_id"].to_numpy(), inputs["log_entry_id"].to_numpy()
@@ -179,7 +182,7 @@ LABELS = {
 
 
 def verify_macro(
-    url: str,
+    conn: psycopg.Connection,
     project_dir: Path,
     macro: str,
     model: object,
@@ -189,7 +192,7 @@ def verify_macro(
 ) -> list[Comparison]:
     """Score the stg rows matching `where` with the macro (seeds read from `schema`) and
     with the model in Python; compare."""
-    outputs, inputs = score_sql(url, project_dir, macro, where, schema)
+    outputs, inputs = score_sql(conn, project_dir, macro, where, schema)
     return compare(macro, outputs, reference(model, inputs), LABELS)
 
 
@@ -198,14 +201,16 @@ def sample_condition(rows: int | None) -> str:
     if rows is None:
         return "true"
     return (
-        f"log_entry_id in (select log_entry_id from {STG_RELATION}"
+        f"log_entry_id in (select log_entry_id from {stg_relation()}"
         f" order by md5(log_entry_id::text) limit {int(rows)})"
     )
 
 
-def load_version(url: str, version: str | None = None) -> tuple[str, tuple[object, object]]:
+def load_version(
+    conn: psycopg.Connection, version: str | None = None
+) -> tuple[str, tuple[object, object]]:
     """(version, (level classifier, anomaly detector)) of a version, default the active one."""
-    version, paths = artifacts(url, version)
+    version, paths = artifacts(conn, version)
     return version, (
         load_pipeline(paths["level_classifier"]),
         load_pipeline(paths["anomaly_detector"]),
@@ -228,33 +233,36 @@ def version_reference(models: object, inputs: pd.DataFrame) -> dict[str, np.ndar
 
 
 def verify_version(
-    url: str, project_dir: Path, rows: int | None, version: str | None = None
+    conn: psycopg.Connection, project_dir: Path, rows: int | None, version: str | None = None
 ) -> list[Comparison]:
     """Both models of a version (default: the active one), as its one scoring macro, on a
     sample of stg rows."""
-    version, models = load_version(url, version)
-    load_seeds(url, project_dir)
+    version, models = load_version(conn, version)
+    load_seeds(conn, project_dir)
     where = sample_condition(rows)
     return verify_macro(
-        url, project_dir, versions.scorer_macro(version), models, version_reference, where
+        conn, project_dir, versions.scorer_macro(version), models, version_reference, where
     )
 
 
-def verify_predictions(url: str, rows: int | None, version: str | None = None) -> list[Comparison]:
-    """The rows dbt already wrote to ml.ml_predictions for a version (default: active)."""
-    version, models = load_version(url, version)
+def verify_predictions(
+    conn: psycopg.Connection, rows: int | None, version: str | None = None
+) -> list[Comparison]:
+    """The rows dbt already wrote to ml_predictions for a version (default: active)."""
+    version, models = load_version(conn, version)
     limit = "" if rows is None else f" order by p.log_entry_id limit {int(rows)}"
-    with connect(url) as conn, conn.cursor() as cur:
+    predictions = output_table("ml_predictions").as_string()
+    with conn.cursor() as cur:
         cur.execute(
             "select p.log_entry_id, p.predicted_level, p.level_confidence, p.is_anomaly,"
             " p.anomaly_score, p.anomaly_confidence, p.template_lines, p.service_lines"
-            f" from ml.ml_predictions as p where p.model_version = %s{limit}",
+            f" from {predictions} as p where p.model_version = %s{limit}",
             (version,),
         )
-        names = [d.name for d in cur.description]
+        names = [d.name for d in cur.description or ()]
         predicted = pd.DataFrame.from_records(cur.fetchall(), columns=names)
         cur.execute(
-            f"select {', '.join(STG_COLUMNS)} from {STG_RELATION}"
+            f"select {', '.join(STG_COLUMNS)} from {stg_relation()}"
             " where log_entry_id = any(%s) order by log_entry_id",
             (predicted["log_entry_id"].tolist(),),
         )

@@ -10,14 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 
-from dbt_project.database import connect
+from dbt_project.database import one, output_table, url_of
 from dbt_project.dbt_runner import run_dbt
 from model_export.training.features import STG_COLUMNS
 
-STG_RELATION = "ml.stg_log_entries"
 # Held-out metrics come from the newest HOLDOUT_FRACTION of the rows by logged_at.
 HOLDOUT_FRACTION = 0.2
+
+
+def stg_relation() -> str:
+    """stg_log_entries of the output schema, quoted, for the queries that read it."""
+    return output_table("stg_log_entries").as_string()
 
 
 @dataclass(frozen=True)
@@ -29,21 +34,18 @@ class Window:
     limit: int | None = None
 
 
-def ensure_staging(url: str, project_dir: Path) -> None:
+def ensure_staging(conn: psycopg.Connection, project_dir: Path) -> None:
     """Create the stg_log_entries view with dbt when it does not exist yet. dbt runs in a
     copy holding only the staging models and the macros: the full project cannot parse
     before a first export has written the seeds its scoring models ref."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select to_regclass(%s)", (STG_RELATION,))
-        exists = cur.fetchone()[0] is not None
-    if exists:
+    if one(conn.execute("select to_regclass(%s)", (stg_relation(),)))[0] is not None:
         return
     with tempfile.TemporaryDirectory(prefix="model_export_stg_") as scratch:
         copy = Path(scratch)
         shutil.copyfile(project_dir / "dbt_project.yml", copy / "dbt_project.yml")
         shutil.copytree(project_dir / "models" / "staging", copy / "models" / "staging")
         shutil.copytree(project_dir / "macros", copy / "macros")
-        run_dbt(["run", "-s", "stg_log_entries"], url, project_dir=copy)
+        run_dbt(["run", "-s", "stg_log_entries"], url_of(conn), project_dir=copy)
 
 
 def frame_from_rows(rows: list[tuple], columns: tuple[str, ...] = STG_COLUMNS) -> pd.DataFrame:
@@ -67,7 +69,7 @@ def _window_query(select: str, window: Window, where: str) -> tuple[str, list[ob
         conditions.append("logged_at < %s")
         params.append(window.end)
     query = (
-        f"select {select} from {STG_RELATION} where {' and '.join(conditions)}"
+        f"select {select} from {stg_relation()} where {' and '.join(conditions)}"
         " order by logged_at, log_entry_id"
     )
     if window.limit is not None:
@@ -75,25 +77,22 @@ def _window_query(select: str, window: Window, where: str) -> tuple[str, list[ob
     return query, params
 
 
-def read_stg(url: str, window: Window = Window(), where: str = "true") -> pd.DataFrame:
+def read_stg(
+    conn: psycopg.Connection, window: Window = Window(), where: str = "true"
+) -> pd.DataFrame:
     """stg rows in (logged_at, log_entry_id) order, optionally restricted by a SQL condition."""
     query, params = _window_query(", ".join(STG_COLUMNS), window, where)
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    return frame_from_rows(rows)
+    return frame_from_rows(conn.execute(query, params).fetchall())
 
 
-def fingerprint(url: str, window: Window = Window()) -> str:
+def fingerprint(conn: psycopg.Connection, window: Window = Window()) -> str:
     """What a model was trained on, in 32 hex digits: md5 over the window's rows (time, level,
     message) in order, so the same logs give the same fingerprint on any server and anything
     else (one more row, one changed message) gives another."""
     row = "md5(concat_ws(chr(31), extract(epoch from logged_at)::text, level, message))"
     rows, params = _window_query(f"logged_at, log_entry_id, {row} as row_md5", window, "true")
     ordered = "string_agg(row_md5, '' order by logged_at, log_entry_id)"
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(f"select md5({ordered}) from ({rows}) as w", params)
-        return str(cur.fetchone()[0])
+    return str(one(conn.execute(f"select md5({ordered}) from ({rows}) as w", params))[0])
 
 
 def time_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,7 +1,7 @@
 """Template labels: the cheap path to supervision. Labelling lines is what users never do;
 labelling a template once ("this FATAL is benign", "this one pages someone") is.
 
-`ml.ml_template_labels` (created by every dbt run: macros/template_labels.sql) holds one label
+`ml_template_labels` (in the output schema; macros/schema_migrations.sql) holds one label
 per template (its md5, as `ml_predictions.template_hash`) with an example line of it. Users
 fill it with SQL or with
 
@@ -18,13 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import psycopg
+from psycopg import sql
 
-from dbt_project.database import connect
-from model_export.training.data import STG_RELATION
+from dbt_project.database import output_name, output_table
+from dbt_project.errors import InputError
+from model_export.training.data import stg_relation
 from model_export.training.templates import Templates, TokenTemplates
 from model_export.training.tokenizer import log_template, template_hash
 
-TABLE = "ml.ml_template_labels"
+TABLE = "ml_template_labels"
 
 
 @dataclass(frozen=True)
@@ -34,40 +37,36 @@ class Label:
     example_message: str
 
 
-def _exists(url: str) -> bool:
-    """dbt creates the table on every run (macros/template_labels.sql)."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select to_regclass(%s) is not null", (TABLE,))
-        return bool(cur.fetchone()[0])
-
-
-def label_line(url: str, log_entry_id: int, is_anomaly: bool, note: str | None = None) -> Label:
+def label_line(
+    conn: psycopg.Connection, log_entry_id: int, is_anomaly: bool, note: str | None = None
+) -> Label:
     """Label the template of one logged line (every line of that template)."""
-    if not _exists(url):
-        raise SystemExit(f"no {TABLE}: run dbt once (make run, or make pipeline)")
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(f"select message from {STG_RELATION} where log_entry_id = %s", (log_entry_id,))
-        found = cur.fetchone()
-        if found is None:
-            raise SystemExit(f"no log line {log_entry_id} in {STG_RELATION}")
-        message = str(found[0])
-        label = Label(template_hash(message), is_anomaly, message)
-        cur.execute(
-            f"insert into {TABLE} (template_hash, is_anomaly, example_message, note)"
+    found = conn.execute(
+        f"select message from {stg_relation()} where log_entry_id = %s", (log_entry_id,)
+    ).fetchone()
+    if found is None:
+        raise InputError(f"no log line {log_entry_id} in {output_name('stg_log_entries')}")
+    message = str(found[0])
+    label = Label(template_hash(message), is_anomaly, message)
+    conn.execute(
+        sql.SQL(
+            "insert into {} (template_hash, is_anomaly, example_message, note)"
             " values (%s, %s, %s, %s) on conflict (template_hash) do update set"
             " is_anomaly = excluded.is_anomaly, example_message = excluded.example_message,"
-            " note = excluded.note, labelled_at = now()",
-            (label.template_hash, is_anomaly, message, note),
-        )
+            " note = excluded.note, labelled_at = now()"
+        ).format(output_table(TABLE)),
+        (label.template_hash, is_anomaly, message, note),
+    )
     return label
 
 
-def user_labels(url: str) -> list[Label]:
-    if not _exists(url):
-        return []
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(f"select template_hash, is_anomaly, example_message from {TABLE} order by 1")
-        return [Label(str(h), bool(a), str(m)) for h, a, m in cur.fetchall()]
+def user_labels(conn: psycopg.Connection) -> list[Label]:
+    rows = conn.execute(
+        sql.SQL("select template_hash, is_anomaly, example_message from {} order by 1").format(
+            output_table(TABLE)
+        )
+    ).fetchall()
+    return [Label(str(h), bool(a), str(m)) for h, a, m in rows]
 
 
 def derived_labels(train: pd.DataFrame, templates: Templates | None = None) -> list[Label]:

@@ -28,6 +28,7 @@ class LinearClassifier:
     bindings: tuple[ir.Let, ...]
     label: ast.Expr
     confidence: ast.Expr
+    probabilities: tuple[ast.Expr, ...] = ()  # one per class of model.classes_
 
 
 def logistic_regression(model: LogisticRegression, dots: Sequence[ast.Expr]) -> LinearClassifier:
@@ -50,6 +51,7 @@ def logistic_regression(model: LogisticRegression, dots: Sequence[ast.Expr]) -> 
             (decisions, expit),
             ast.IfExpr(positive, classes[1], classes[0]),
             ast.IfExpr(positive, p, sub(ast.NumVal(1.0), p)),
+            (sub(ast.NumVal(1.0), p), p),
         )
     largest = ir.vector("largest", [ir.Max(d)], ir.DType.FLOAT64)
     exps = ir.vector(
@@ -61,6 +63,7 @@ def logistic_regression(model: LogisticRegression, dots: Sequence[ast.Expr]) -> 
         (decisions, largest, exps, softmax),
         ir.Argmax(d, classes),
         ir.Argmax(d, softmax.refs()),
+        softmax.refs(),
     )
 
 

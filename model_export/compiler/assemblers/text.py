@@ -30,6 +30,8 @@ class Vectorizer:
     lowercase: bool
     tf: ir.Tf
     norm: ir.Norm | None
+    ngram_range: tuple[int, int] = (1, 1)
+    stop_words: frozenset[str] = frozenset()  # removed before n-grams are formed
 
 
 def read_vectorizer(step: str, vectorizer: object) -> Vectorizer:
@@ -37,9 +39,12 @@ def read_vectorizer(step: str, vectorizer: object) -> Vectorizer:
     if not isinstance(vectorizer, CountVectorizer):
         raise UnsupportedStep(step, f"{type(vectorizer).__name__} is not a supported vectorizer")
     v = vectorizer
+    if v.analyzer in ("char", "char_wb"):
+        raise UnsupportedStep(
+            step, f"analyzer={v.analyzer!r}: character n-grams are not compiled; use 'word'"
+        )
     checks = {
         "analyzer must be 'word'": v.analyzer == "word",
-        "ngram_range must be (1, 1)": tuple(v.ngram_range) == (1, 1),
         "preprocessor is not supported": v.preprocessor is None,
         "strip_accents is not supported": v.strip_accents is None,
         "input must be 'content'": v.input == "content",
@@ -72,14 +77,20 @@ def read_vectorizer(step: str, vectorizer: object) -> Vectorizer:
         lowercase=bool(v.lowercase),
         tf=tf,
         norm=ir.Norm(v.norm) if is_tfidf and v.norm else None,
+        ngram_range=(int(v.ngram_range[0]), int(v.ngram_range[1])),
+        stop_words=frozenset(v.get_stop_words() or ()),
     )
 
 
-def message_tokens(vectorizer: Vectorizer, message: ast.Expr) -> ir.Tokens:
-    """The tokens the vectorizer reads from a message."""
+def message_tokens(vectorizer: Vectorizer, message: ast.Expr) -> ir.Tokens | ir.WordGrams:
+    """The tokens (or word n-grams) the vectorizer reads from a message."""
     if vectorizer.log_tokenizer:
-        return ir.Tokens(ir.LogTemplate(message), ir.Analyzer.TEMPLATE)
-    return ir.Tokens(message, ir.Analyzer.DEFAULT, vectorizer.lowercase)
+        tokens = ir.Tokens(ir.LogTemplate(message), ir.Analyzer.TEMPLATE)
+    else:
+        tokens = ir.Tokens(message, ir.Analyzer.DEFAULT, vectorizer.lowercase)
+    if vectorizer.ngram_range == (1, 1):
+        return tokens  # a stop word is simply not in the vocabulary
+    return ir.WordGrams(tokens, *vectorizer.ngram_range, vectorizer.stop_words)
 
 
 def vocabulary_seed(
@@ -102,7 +113,7 @@ def vocabulary_seed(
 def term_sums(
     name: str,
     vectorizer: Vectorizer,
-    tokens: ir.Tokens,
+    tokens: ir.Tokens | ir.WordGrams,
     vocabulary: ir.Seed,
     sums: Sequence[tuple[str, str | int]],
 ) -> ir.TermSums:

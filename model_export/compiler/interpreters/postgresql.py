@@ -63,6 +63,7 @@ _TYPES = {
     ir.DType.INT: "integer",
     ir.DType.TEXT: "text",
     ir.DType.BOOL: "boolean",
+    ir.DType.BITS: "varbit",
 }
 _NAME = re.compile(r"[a-z_][a-z0-9_.]*")
 
@@ -96,9 +97,13 @@ def expression(expr: ast.Expr, scope: Mapping[str, str]) -> str:
     return _Expression(scope)(expr)
 
 
-def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tuple[str, str]:
+def split_tokens(
+    tokens: ir.Tokens | ir.WordGrams, scope: Mapping[str, str], token: str
+) -> tuple[str, str]:
     """(a set-returning call splitting the text into candidate tokens, the condition on the
     column `token` that keeps the real ones)."""
+    if isinstance(tokens, ir.WordGrams):
+        return word_grams(tokens, scope), "true"
     text = expression(tokens.text, scope)
     if tokens.analyzer is ir.Analyzer.TEMPLATE:
         return f"string_to_table({text}, ' ')", f"{token} <> ''"
@@ -107,6 +112,28 @@ def split_tokens(tokens: ir.Tokens, scope: Mapping[str, str], token: str) -> tup
     # database's collation here, Unicode in Python: see docs/internals/compiler.md.
     text = f"lower({text})" if tokens.lowercase else text
     return f"regexp_split_to_table({text}, '\\W+')", f"length({token}) >= 2"
+
+
+def word_grams(grams: ir.WordGrams, scope: Mapping[str, str]) -> str:
+    """A subquery of the text's word n-grams (one per row, column 1), as scikit-learn's
+    _word_ngrams builds them: the tokens in text order less the stop words, then every run of
+    n consecutive ones joined by ' '."""
+    split, keep = split_tokens(grams.tokens, scope, "ngram_split.token")
+    if grams.stop_words:
+        words = ", ".join(expression(ir.Text(w), {}) for w in sorted(grams.stop_words))
+        keep += f"\n{TAB}and ngram_split.token <> all(array[{words}])"
+    return _subquery(
+        "select array_to_string(\n"
+        f"{TAB}ngram_words.words[ngram_start.i:ngram_start.i + ngram_n.n - 1], ' '\n)\n"
+        "from (\n"
+        f"{TAB}select array_agg(ngram_split.token order by ngram_split.position) as words\n"
+        f"{TAB}from {_indent(split)} with ordinality as ngram_split (token, position)\n"
+        f"{TAB}where {_indent(keep)}\n"
+        ") as ngram_words\n"
+        f"cross join generate_series({grams.n_min}, {grams.n_max}) as ngram_n (n)\n"
+        "cross join generate_series(1, cardinality(ngram_words.words) - ngram_n.n + 1)"
+        " as ngram_start (i)"
+    )
 
 
 def _indent(text: str, spaces: int = 4) -> str:
@@ -263,6 +290,39 @@ class _Expression:
     def _Digits(self, expr: ir.Digits) -> str:
         return f"floor({self(expr.expr)})::bigint::text"
 
+    # bring-your-own pipelines: tabular inputs
+
+    def _NumberColumn(self, expr: ir.NumberColumn) -> str:
+        value = f"{_atom(self(expr.column))}::float8"
+        if expr.missing is None:
+            return f"coalesce({value}, {float_literal(math.nan)})"
+        return f"coalesce(nullif({value}, {float_literal(math.nan)}), {self(expr.missing)})"
+
+    def _TextColumn(self, expr: ir.TextColumn) -> str:
+        return f"{_atom(self(expr.column))}::text"
+
+    def _IsNaN(self, expr: ir.IsNaN) -> str:
+        # PostgreSQL's NaN equals NaN (and sorts above every number).
+        return f"{_atom(self(expr.expr))} = {float_literal(math.nan)}"
+
+    def _IsNull(self, expr: ir.IsNull) -> str:
+        return f"{_atom(self(expr.expr))} is null"
+
+    def _Or(self, expr: ir.Or) -> str:
+        return f"({self(expr.left)} or {self(expr.right)})"
+
+    def _Fail(self, expr: ir.Fail) -> str:
+        # No RAISE in plain SQL: casting the message to float8 stops the query with
+        # `invalid input syntax for type double precision: "<message><value>"`.
+        message = self(ir.Text(expr.message))
+        return f"({message} || coalesce({self(expr.value)}, 'NULL'))::float8"
+
+    def _LogExpr(self, expr: ast.LogExpr) -> str:
+        return _call("ln", [self(expr.expr)])
+
+    def _AbsExpr(self, expr: ast.AbsExpr) -> str:
+        return _call("abs", [self(expr.expr)])
+
     def _LogTemplate(self, expr: ir.LogTemplate) -> str:
         text = self(expr.text)
         if "'" in text:
@@ -285,6 +345,17 @@ def _source(source: ir.Source) -> tuple[str, str]:
         masks, known = source.templates.masks.name, source.templates.known.name
         template += f", templates={{'masks': '{masks}', 'known': '{known}'}}"
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
+
+
+def stored_text(text: str) -> str:
+    """SQL of ir.seed_text: a text as a seed's CSV stores it (plain, or TEXT_ESCAPE + the hex
+    of its UTF-8 bytes), to look a seed's row up by its index."""
+    prefix = expression(ir.Text(ir.TEXT_ESCAPE), {})
+    words = ", ".join(expression(ir.Text(w), {}) for w in sorted(ir._NULL_WORDS))
+    return (
+        f"case when {text} ~ '^[A-Za-z0-9_]+$' and lower({text}) not in ({words}) then {text}"
+        f" else {prefix} || encode(convert_to({text}, 'UTF8'), 'hex') end"
+    )
 
 
 def seed_relation(seed: ir.Seed) -> str:
@@ -375,6 +446,16 @@ class _Query:
             # A row without known terms has no sums (or no row to join): 0, as in sklearn.
             divide, zero = f" / {alias}.norm" if binding.norm else "", float_literal(0.0)
             scope.update({n: f"coalesce({alias}.{n}{divide}, {zero})" for n in binding.names()})
+        elif isinstance(binding, ir.TermCounts | ir.ForestOverTerms):
+            if program.source is not None:
+                raise ValueError(f"{binding.name}: evaluated once per text, in a memoized program")
+            relation = (
+                self._term_counts(binding, alias, scope)
+                if isinstance(binding, ir.TermCounts)
+                else self._forest(binding, alias, scope)
+            )
+            join = "cross join lateral"
+            scope.update({n: f"{alias}.{n}" for n in binding.names()})
         elif isinstance(binding, ir.TopTerms):
             join, relation = "cross join lateral", self._top_terms(binding, alias, scope)
             scope.update({n: f"{alias}.{n}" for n in binding.names()})
@@ -506,3 +587,109 @@ class _Query:
         key = [f"{counts}.log_entry_id"] if key else []
         select = _select([*key, f"{tf} * {vocabulary}.idf as x", *weights])
         return f"{select}\nfrom {counted} as {counts}\n{join} = {counts}.term"
+
+    # --- bring-your-own pipelines ---
+
+    def _lookup(self, seed: ir.Seed, columns: str, condition: str) -> str:
+        """A lateral subquery reading `seed` by an index lookup per outer row (offset 0 keeps
+        it one subquery: pulled up, it could become a hash join that reads the whole seed
+        again for every distinct text of a memoized program). The seed is read as stored:
+        a text is compared in its stored form (stored_text), which the index holds."""
+        table = "{{ ref('" + seed.name + "') }}"
+        return _subquery(
+            f"select {columns}\nfrom {table} as {seed.name}\nwhere {condition}\noffset 0"
+        )
+
+    def _term_counts(self, counts: ir.TermCounts, alias: str, scope: Mapping[str, str]) -> str:
+        tokens, known = self._alias("tokens"), self._alias("known")
+        split, keep = split_tokens(counts.tokens, scope, f"{tokens}.token")
+        vocabulary = counts.vocabulary.name
+        stored = stored_text(f"{tokens}.token")
+        term = self._lookup(counts.vocabulary, "term", f"{vocabulary}.term = {stored}")
+        select = (
+            f"select coalesce(string_agg({known}.term || '=' || {known}.tf, ','"
+            f" order by {known}.term collate \"C\"), '') as {counts.name}\n"
+            + "from "
+            + _subquery(
+                f"select {stored} as term, count(*) as tf\n"
+                f"from lateral {split} as {tokens} (token)\n"
+                f"where {keep} and exists {term}\ngroup by {tokens}.token"
+            )
+            + f" as {known}"
+        )
+        return f"{_subquery(select)} as {alias}"
+
+    def _forest(self, forest: ir.ForestOverTerms, alias: str, scope: Mapping[str, str]) -> str:
+        """The leaf sums of ir.ForestOverTerms for the one row of a memoized program: the
+        terms and counts of the key, their tf-idf values (normalised by a window over the
+        terms), the splits they send right, the AND of those splits' masks per tree and its
+        first 1, the exit leaf, looked up for those trees only; every other tree exits at
+        its leaf 1, whose values are a constant array. The values are summed in tree order
+        (sum(... order by tree): scikit-learn's order, so ties between classes break the
+        same way)."""
+        pairs, x, vocabulary = self._alias("pairs"), self._alias("x"), self._alias("vocabulary")
+        nodes, right = self._alias("nodes"), self._alias("sent_right")
+        firsts, reached, leaves = (
+            self._alias("first_leaves"),
+            self._alias("reached"),
+            self._alias("leaves"),
+        )
+        count = f"split_part({pairs}.pair, '=', 2)::float8"
+        tf = {
+            ir.Tf.RAW: count,
+            ir.Tf.BINARY: float_literal(1.0),
+            ir.Tf.SUBLINEAR: f"(ln({count}) + {float_literal(1.0)})",
+        }[forest.tf]
+        value = f"{tf} * {vocabulary}.idf"
+        norm = {
+            None: "",
+            ir.Norm.L1: f" / sum(abs({value})) over ()",
+            ir.Norm.L2: f" / sqrt(sum(({value}) * ({value})) over ())",
+        }[forest.norm]
+        v = forest.vocabulary.name
+        term = self._lookup(
+            forest.vocabulary, "feature_index, idf", f"{v}.term = split_part({pairs}.pair, '=', 1)"
+        )
+        known = _subquery(
+            f"select {vocabulary}.feature_index, {value}{norm} as x\n"
+            f"from unnest(string_to_array({scope[forest.counts.name]}, ',')) as {pairs} (pair)\n"
+            f"cross join lateral {term} as {vocabulary}"
+        )
+        n = forest.nodes.name
+        splits = self._lookup(
+            forest.nodes,
+            "tree, mask",
+            f"{n}.feature_index = {x}.feature_index and {n}.threshold < {x}.x",
+        )
+        sent_right = _subquery(
+            f"select {nodes}.tree, bit_and({nodes}.mask) as mask\n"
+            f"from {known} as {x}\ncross join lateral {splits} as {nodes}\n"
+            f"group by {nodes}.tree"
+        )
+        columns = forest.value_columns()
+        exit_leaf = f"{right}.tree * {forest.leaf_stride} + position(B'1' in {right}.mask)"
+        leaf = self._lookup(
+            forest.leaves, ", ".join(columns), f"{forest.leaves.name}.leaf_id = {exit_leaf}"
+        )
+        hits = _subquery(
+            f"select {right}.tree, {', '.join(f'{leaves}.{c}' for c in columns)}\n"
+            f"from {sent_right} as {right}\ncross join lateral {leaf} as {leaves}"
+        )
+        defaults = forest.first_leaves()
+        arrays = ",\n".join(
+            "'{"
+            + _indent(_wrapped([repr(row[k]) for row in defaults], ",", 80), 1)
+            + "}'::float8[]"
+            for k in range(len(columns))
+        )
+        sums = ",\n".join(
+            f"{TAB}sum(coalesce({reached}.{c}, {firsts}.{c}) order by {firsts}.tree) as {name}"
+            for c, name in zip(columns, forest.sums, strict=True)
+        )
+        select = (
+            f"select\n{sums}\n"
+            f"from unnest(\n{TAB}{_indent(arrays)}\n)"
+            f" with ordinality as {firsts} ({', '.join(columns)}, tree)\n"
+            f"left join {hits} as {reached} on {reached}.tree = {firsts}.tree - 1"
+        )
+        return f"{_subquery(select)} as {alias}"

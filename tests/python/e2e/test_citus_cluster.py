@@ -15,23 +15,23 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 
-from ingest.source_table import create_source_table
-from model_export.lifecycle.registry import ensure_registry
-from tests.python.harness.api import client as api_client
-from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
-from tests.python.harness.db import checksum, fetch_all, scalar, server_dir, wait_for
-from tests.python.harness.pipeline import (
+from dbt_project.database import connect
+from dev.api_server import client as api_client
+from dev.db import checksum, fetch_all, scalar, server_dir, wait_for
+from dev.pipeline import (
     CHALLENGER_LOGS_END,
     coverage,
+    create_source,
     dbt,
     export,
     load_generated,
     rows_scored,
     start_dbt,
 )
+from tests.python.harness.citus import citus_cluster, cluster, explain, task_count
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 
@@ -62,21 +62,25 @@ def citus(citus_data: Path) -> Iterator[str]:
 
 def copy_rows(source: str, target: str, table: str, where: str = "true") -> None:
     """Rows of `table` from one database into the other (COPY through memory)."""
-    buffer = io.StringIO()
-    with psycopg2.connect(source) as conn, conn.cursor() as cur:
-        cur.copy_expert(f"copy (select * from {table} where {where}) to stdout", buffer)
-    buffer.seek(0)
-    with psycopg2.connect(target) as conn, conn.cursor() as cur:
-        cur.copy_expert(f"copy {table} from stdin", buffer)
-    conn.close()
+    buffer = io.BytesIO()
+    out = f"copy (select * from {table} where {where}) to stdout"
+    with connect(source) as conn, conn.cursor() as cur, cur.copy(out) as copy:
+        for data in copy:
+            buffer.write(data)
+    with (
+        connect(target) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"copy {table} from stdin") as copy,
+    ):
+        copy.write(buffer.getvalue())
 
 
 def same_logs_and_registry(citus: str, plain: str) -> None:
-    """The plain database gets the cluster's new logs (same ids) and its registry."""
-    create_source_table(plain)
+    """The plain database gets the cluster's new logs (same ids) and its registry (the
+    migrations created its table)."""
+    create_source(plain)
     newest = scalar(plain, "select coalesce(max(id), 0) from public.log_entries")
     copy_rows(citus, plain, "public.log_entries", f"id > {newest}")
-    ensure_registry(plain)
     fetch_all(plain, "truncate ml.ml_model_registry; select 1")
     copy_rows(citus, plain, "ml.ml_model_registry")
 
@@ -125,7 +129,7 @@ HISTORY_TABLES = ("ml.ml_detector_template_history", "ml.ml_detector_service_his
 def test_the_pipeline_on_citus_scores_exactly_like_one_node(
     citus: str, module_db: str, dbt_project_copy: Path
 ) -> None:
-    create_source_table(citus)
+    create_source(citus)
     load_generated(citus, FIRST_LOGS, seed=1)
     export(citus, dbt_project_copy)
     same_logs_and_registry(citus, module_db)
@@ -211,7 +215,7 @@ def test_a_worker_crashed_mid_run_loses_and_duplicates_nothing(
     is visible; with w2 back the next run scores every new log once per version."""
     load_generated(citus, NEW_LOGS, seed=9, end=CHALLENGER_LOGS_END, days=1)
     before = scalar(citus, "select count(*) from ml.ml_predictions")
-    blocker = psycopg2.connect(citus)
+    blocker = psycopg.connect(citus)  # not autocommit: the lock is held until it closes
     try:
         with blocker.cursor() as cur:
             cur.execute("lock table ml.ml_predictions in share mode")

@@ -18,30 +18,27 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from dbt_project.vocabulary import VOCABULARY
-from tests.python.harness.api import app, get, serve, start_api
+from dev.api_server import app, get, serve, start_api
+from dev.db import as_reader, fetch_all, records, scalar
+from dev.pipeline import dbt, repository_copy
 from tests.python.harness.browser import ARTIFACTS, chromium
-from tests.python.harness.db import as_reader, fetch_all, records, scalar
-from tests.python.harness.pipeline import add_challenger, build, dbt, repository_copy
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
-
-LOG_ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
-    add_challenger(module_db, dbt_project_copy)
+def pipeline(challenged: Prepared) -> str:
     # alerts from the real model, rebuilt with one high-severity line per service-hour over the
     # whole week (3,000 logs rarely put three in one hour; the first build's watermark would
     # keep a plain rerun from looking again), one of them delivered by the real notifier
     dbt(
-        dbt_project_copy, module_db, "build", "-s", "ml_alerts",
+        challenged.project, challenged.url, "build", "-s", "ml_alerts",
         "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
     )  # fmt: skip
     with receiver() as hook:
-        done = notify(module_db, hook.url, "--limit", "1")
+        done = notify(challenged.url, hook.url, "--limit", "1")
         assert done.returncode == 0, done.stdout + done.stderr
-    return module_db
+    return challenged.url
 
 
 @pytest.fixture(scope="module")

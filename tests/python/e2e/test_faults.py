@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 
-from tests.python.harness.api import get, start_api
-from tests.python.harness.db import (
+from dev.api_server import get, start_api
+from dev.db import (
     own_server,
     scalar,
     start_server,
@@ -31,7 +31,7 @@ from tests.python.harness.db import (
     wait_for,
     with_user,
 )
-from tests.python.harness.pipeline import (
+from dev.pipeline import (
     build,
     coverage,
     dbt,
@@ -108,13 +108,12 @@ def test_fault_while_the_batch_is_written_loses_and_duplicates_nothing(
     before = coverage(url)
     assert before.unscored_logs == BATCH_ROWS
 
-    holder = psycopg2.connect(url)  # a transaction that holds the lock until it ends
+    holder = psycopg.connect(url)  # a transaction that holds the lock until it ends
     holder.cursor().execute("lock table ml.ml_predictions in share mode")
     run = start_dbt(project, url, "build")
     try:
         # autocommit: pg_stat_activity is a snapshot per transaction
-        watcher = psycopg2.connect(url)
-        watcher.autocommit = True
+        watcher = psycopg.connect(url, autocommit=True)
 
         def waiting_insert() -> tuple[int, str] | None:
             with watcher.cursor() as cur:

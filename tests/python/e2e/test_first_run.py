@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.python.harness.db import own_server, scalar
-from tests.python.harness.pipeline import repository_copy
+from dev.db import own_server, scalar
+from dev.pipeline import repository_copy
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _git(clone: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository as a fresh clone holds it (harness.pipeline.repository_copy), committed
+    """The repository as a fresh clone holds it (dev.pipeline.repository_copy), committed
     in a git repository of its own."""
     target = repository_copy(tmp_path_factory.mktemp("clone"))
     _git(target, "init", "--quiet")

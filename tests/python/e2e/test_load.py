@@ -1,20 +1,22 @@
 """The API under concurrent load (loopback, bounded) while `dbt build` scores a new batch and
 rebuilds the stats and status tables: no 5xx, no dropped connection, p99 within a bound, and
 afterwards every eligible log has exactly one prediction. The figures at full size come from
-`python -m bench.api_under_dbt_run` (same load: tests/python/harness/load.py)."""
+`python -m bench.api_under_dbt_run` (same load: dev/api_load.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.settings import Settings
-from tests.python.harness.api import start_api
-from tests.python.harness.db import with_user
-from tests.python.harness.load import LoadResult, hammer_during
-from tests.python.harness.pipeline import Coverage, build, coverage, load_generated, start_dbt
+from dbt_project.settings import Settings
+from dev.api_load import LoadResult, hammer_during
+from dev.api_server import start_api
+from dev.db import with_user
+from dev.pipeline import Coverage, coverage, load_generated, start_dbt
+from tests.python.harness.prepared import Prepared
+
+DEFAULT_CACHE_SECONDS = Settings.model_fields["api_cache_seconds"].default
 
 pytestmark = pytest.mark.slow
 
@@ -25,26 +27,24 @@ P99_BOUND_MS = 2000
 
 
 @pytest.fixture(scope="module")
-def loaded(module_db: str, dbt_project_copy: Path) -> dict[str, Any]:
+def loaded(built: Prepared) -> dict[str, Any]:
     """One measured run: 8 clients until the dbt build that scores BATCH new logs ends."""
-    build(module_db, dbt_project_copy, 1500, seed=71)
-    load_generated(module_db, BATCH, seed=72)
-    before = coverage(module_db)
+    url, project = built.url, built.project
+    load_generated(url, BATCH, seed=72)
+    before = coverage(url)
     # the shipped configuration, response cache included
-    api = start_api(
-        with_user(module_db, "logml_api"), {"API_CACHE_SECONDS": str(Settings.cache_seconds)}
-    )
+    api = start_api(with_user(url, "logml_api"), {"API_CACHE_SECONDS": str(DEFAULT_CACHE_SECONDS)})
     try:
         result = hammer_during(
             int(api.base.rsplit(":", 1)[1]),
-            lambda: start_dbt(dbt_project_copy, module_db, "build"),
+            lambda: start_dbt(project, url, "build"),
             clients=8,
             max_requests=20_000,  # bounds; the clients stop when dbt ends
             seconds=90,
         )
     finally:
         api.stop()
-    after = coverage(module_db)
+    after = coverage(url)
     print(f"\n[load] {result}\n[load] {after}")
     return {"result": result, "before": before, "after": after}
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import PROJECT_ROOT, connect
-from tests.python.harness.db import own_server, stop_server
-from tests.python.harness.pipeline import repository_copy, run_module
+from dev.db import own_server, stop_server
+from dev.pipeline import repository_copy, run_module
 
 MARKER_SEED = 918273  # log_ids gen-918273-* exist only where this test loads them
 

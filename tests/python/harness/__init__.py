@@ -1,3 +1,3 @@
-"""The one shared way to set up what tests (every tier) and benchmarks need: databases and
-servers (`db`), the pipeline - project copies, loading, exporting, running dbt - (`pipeline`),
-and the API (`api`). Import it as `tests.python.harness`."""
+"""What only the tests need: the browser (`browser`), a Citus cluster of a test's own (`citus`),
+a webhook receiver (`webhook`) and the GitHub workflows read as data (`workflows`). What tests
+and benchmarks share is in dev/ (dev.pipeline, dev.db, dev.api_server, dev.api_load)."""

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect
 
@@ -60,12 +61,14 @@ def explain(url: str, statement: str, settings: dict[str, str]) -> str:
     """EXPLAIN (costs off) of `statement` in a transaction with these SET LOCALs (sent to the
     workers too, as the model's hooks do), rolled back."""
     with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("begin")
         cur.execute("set local citus.propagate_set_commands = local")
         for name, value in settings.items():
-            cur.execute(f"set local {name} = %s", (value,))
+            # SET takes no bound parameters: the value goes in as a quoted literal
+            cur.execute(sql.SQL(f"set local {name} = {{}}").format(sql.Literal(value)))
         cur.execute(f"explain (costs off) {statement}")
         plan = "\n".join(row[0] for row in cur.fetchall())
-        conn.rollback()
+        cur.execute("rollback")
     return plan
 
 

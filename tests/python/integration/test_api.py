@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,21 +22,19 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.database import Database, QueryTimeout
-from api.settings import Settings
+from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
-from tests.python.harness.api import client as api_client
-from tests.python.harness.api import serve
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build, dbt
+from dev.api_server import client as api_client
+from dev.api_server import serve
+from dev.db import as_reader, records
+from dev.pipeline import dbt
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
-
-LOG_ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=7)
-    return module_db
+def pipeline(built: Prepared) -> str:
+    return built.url
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +187,7 @@ def test_before_the_pipeline_status_says_not_initialized(
     make_database: Callable[[str], str],
 ) -> None:
     empty = make_database("api_empty")  # no ml schema at all
-    with TestClient(create_app(Settings(database_url=empty))) as fresh:
+    with TestClient(create_app(load_settings(api_database_url=empty))) as fresh:
         body = fresh.get("/api/ml_lightweight?action=status").json()
         assert body["ml_system"] == "not_initialized" and body["message"]
         assert body["total_predictions"] == 0 and body["predictions_available"] is False
@@ -206,7 +203,7 @@ def test_before_the_pipeline_created_the_role_status_says_not_initialized(
 ) -> None:
     params = psycopg.conninfo.conninfo_to_dict(make_database("api_norole"))
     url = psycopg.conninfo.make_conninfo("", **params | {"user": "logml_no_such_role"})
-    with TestClient(create_app(Settings(database_url=url, pool_timeout=0.5))) as fresh:
+    with TestClient(create_app(load_settings(api_database_url=url, api_pool_timeout=0.5))) as fresh:
         body = fresh.get("/api/ml_lightweight?action=status").json()
         assert body["ml_system"] == "not_initialized" and "role" in body["message"]
 
@@ -215,7 +212,9 @@ def test_unreachable_database_is_offline() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings_ = Settings(database_url=f"postgresql://x@127.0.0.1:{port}/x", pool_timeout=0.5)
+    settings_ = load_settings(
+        api_database_url=f"postgresql://x@127.0.0.1:{port}/x", api_pool_timeout=0.5
+    )
     with TestClient(create_app(settings_)) as offline:
         response = offline.get("/api/ml_lightweight?action=status")
         assert response.status_code == 503
@@ -227,7 +226,9 @@ def test_unreachable_database_is_offline() -> None:
 
 def test_a_query_past_the_statement_timeout_is_reported_as_such(pipeline: str) -> None:
     async def slow() -> None:
-        db = Database(Settings(database_url=as_reader(pipeline), statement_timeout_ms=50))
+        db = Database(
+            load_settings(api_database_url=as_reader(pipeline), api_statement_timeout_ms=50)
+        )
         await db.open()
         try:
             with pytest.raises(QueryTimeout, match="50 ms"):
@@ -253,7 +254,7 @@ def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
     also reads the view ml_log_freshness, which probes the indexes of the logs and the
     predictions under its owner's rights."""
     role = f"logml_api_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pipeline, autocommit=True) as conn:
+    with psycopg.connect(pipeline) as conn:
         conn.execute(f"create role {role} login")
         conn.execute(f"grant usage on schema ml to {role}")
         conn.execute(
@@ -263,7 +264,7 @@ def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
     params = psycopg.conninfo.conninfo_to_dict(pipeline) | {"user": role}
     url = psycopg.conninfo.make_conninfo("", **params)
     try:
-        with TestClient(create_app(Settings(database_url=url))) as narrow:
+        with TestClient(create_app(load_settings(api_database_url=url))) as narrow:
             for path in (
                 "/api/ml_lightweight?action=status",
                 "/api/ml_lightweight?action=stats",
@@ -284,7 +285,7 @@ def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
             # ...while the predictions themselves are out of its reach.
             assert narrow.get("/api/v1/predictions").status_code == 503
     finally:
-        with psycopg.connect(pipeline, autocommit=True) as conn:
+        with psycopg.connect(pipeline) as conn:
             conn.execute(f"drop owned by {role}")
             conn.execute(f"drop role {role}")
 
@@ -553,13 +554,13 @@ def test_v1_model_health_is_ml_model_health_summed_per_day(
 
 
 @pytest.fixture(scope="module")
-def notified(pipeline: str, dbt_project_copy: Path) -> dict[str, Any]:
+def notified(pipeline: str, built: Prepared) -> dict[str, Any]:
     """Alerts raised by the real ml_alerts model, rebuilt with one high-severity line per
     service-hour over the whole week of logs (3,000 logs rarely put three in one hour; the
     first build's watermark keeps a plain rerun from looking again), two of them sent to a
     webhook by the real notifier, the others pending."""
     dbt(
-        dbt_project_copy, pipeline, "build", "-s", "ml_alerts",
+        built.project, pipeline, "build", "-s", "ml_alerts",
         "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
     )  # fmt: skip
     with receiver() as hook:
@@ -615,12 +616,14 @@ def test_docs_are_served_offline(client: TestClient) -> None:
 
 def test_cors_is_closed_unless_configured(pipeline: str) -> None:
     origin = {"Origin": "http://elsewhere.example"}
-    with TestClient(create_app(Settings(database_url=as_reader(pipeline)))) as closed:
+    with TestClient(create_app(load_settings(api_database_url=as_reader(pipeline)))) as closed:
         assert (
             "access-control-allow-origin"
             not in closed.get("/api/v1/status", headers=origin).headers
         )
-    opened = Settings(database_url=as_reader(pipeline), cors_origins=["http://elsewhere.example"])
+    opened = load_settings(
+        api_database_url=as_reader(pipeline), api_cors_origins=["http://elsewhere.example"]
+    )
     with TestClient(create_app(opened)) as open_client:
         # the first answer is cached without CORS headers; the replay still gets them
         assert "access-control-allow-origin" not in open_client.get("/api/v1/status").headers
@@ -635,8 +638,8 @@ def test_cache_serves_a_response_at_most_cache_seconds_old(pipeline: str) -> Non
     again; errors are never kept. The status row is changed under the API as dbt would (in
     the table the ml_status view reads)."""
 
-    def set_total(value: int) -> None:
-        with psycopg.connect(pipeline, autocommit=True) as conn:
+    def set_total(value: int | None) -> None:
+        with psycopg.connect(pipeline) as conn:
             conn.execute(
                 "update ml.ml_status_by_version set total_predictions = %s"
                 " where model_version = (select active_model_version from ml.ml_status)",
@@ -644,7 +647,7 @@ def test_cache_serves_a_response_at_most_cache_seconds_old(pipeline: str) -> Non
             )
 
     (original,) = records(pipeline, "select total_predictions from ml.ml_status")
-    with api_client(pipeline, cache_seconds=1.0) as cached:
+    with api_client(pipeline, api_cache_seconds=1.0) as cached:
         try:
             first = cached.get("/api/v1/status")
             set_total(original["total_predictions"] + 12345)
@@ -673,7 +676,7 @@ def test_cache_serves_a_response_at_most_cache_seconds_old(pipeline: str) -> Non
 # --- the OpenAPI document, fuzzed ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def live_api(pipeline: str) -> Iterator[str]:
-    with serve(create_app(Settings(database_url=as_reader(pipeline)))) as base_url:
+    with serve(create_app(load_settings(api_database_url=as_reader(pipeline)))) as base_url:
         yield base_url
 
 
@@ -681,7 +684,7 @@ def live_api(pipeline: str) -> Iterator[str]:
 # (schemathesis.pytest.from_fixture would load it from the live server, but it breaks on
 # pytest 9; the live server is what the generated requests go to either way.)
 schema = schemathesis.openapi.from_dict(
-    create_app(Settings(database_url="postgresql://unused")).openapi()
+    create_app(load_settings(api_database_url="postgresql://unused")).openapi()
 )
 
 

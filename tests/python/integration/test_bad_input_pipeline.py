@@ -21,19 +21,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import scalar
-from tests.python.harness.pipeline import (
+from dev.api_server import client as api_client
+from dev.db import scalar
+from dev.pipeline import (
     END,
-    build,
     cli,
     coverage,
+    create_source,
     dbt,
     export,
     load_generated,
     project_copy,
 )
+from tests.python.harness.prepared import Prepared
 
 pytestmark = pytest.mark.slow
 
@@ -118,24 +118,21 @@ LINES: list[tuple[str, bytes, str]] = [
 
 
 @pytest.fixture(scope="module")
-def enum_db(
-    module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def enum_db(built: Prepared, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The ENUM table: trained on generated logs, then the bad lines loaded and scored."""
-    build(module_db, dbt_project_copy, 1500, seed=61)
     path = tmp_path_factory.mktemp("bad") / "bad.jsonl"
     path.write_bytes(b"\n".join(line for _, line, _ in LINES) + b"\n")
-    report = cli(module_db, "ingest", "jsonl", str(path))
-    dbt(dbt_project_copy, module_db, "build")  # must not fail because of any line
-    return {"url": module_db, "report": report}
+    report = cli(built.url, "ingest", "jsonl", str(path))
+    dbt(built.project, built.url, "build")  # must not fail because of any line
+    return {"url": built.url, "report": report}
 
 
 def test_every_line_is_scored_once_or_rejected_with_its_reason(enum_db: dict[str, Any]) -> None:
     url = enum_db["url"]
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            "select line_number, reason from log_load_rejects where load_id ="
-            " (select load_id from log_loads order by started_at desc limit 1)"
+            "select line_number, reason from ml.log_load_rejects where load_id ="
+            " (select load_id from ml.log_loads order by started_at desc limit 1)"
         )
         rejected = dict(cur.fetchall())
         cur.execute(
@@ -210,7 +207,7 @@ def text_db(make_database: Callable[[str], str], dbt_project_copy: Path) -> dict
     would, and scored."""
     url = make_database("badtext")
     project = project_copy(dbt_project_copy.parent / "text_project")
-    create_source_table(url)
+    create_source(url)
     load_generated(url, 1500, seed=62)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(

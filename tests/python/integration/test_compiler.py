@@ -6,10 +6,12 @@ and the log features on arbitrary values."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import PROJECT_ROOT, connect
+from dev.pipeline import LOGHUB, cli
 from model_export.compiler.assemblers.anomaly import template_seed
 from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
@@ -37,23 +40,26 @@ from model_export.training import pipelines
 from model_export.training.anomaly_detectors import severity_rarity
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.features import FEATURE_NAMES, LogFeatures
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
 
 
 @pytest.fixture(scope="module")
-def loghub_db(module_db: str, loghub_dir: Path, dbt_project_copy: Path) -> str:
-    """Every loghub system loaded by the loader (service = system name), stg view built."""
+def loghub_db(
+    module_db: str, loghub_dir: Path, dbt_project_copy: Path
+) -> Iterator[psycopg.Connection]:
+    """A connection to a database with every loghub system loaded by the loader (service =
+    system name) and the stg view built."""
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", *[str(loghub_dir / s) for s in SYSTEMS])
-    ensure_staging(module_db, dbt_project_copy)
-    return module_db
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
+        yield conn
 
 
-def install(url: str, project: Path, compiled: list[Compiled]) -> None:
+def install(conn: psycopg.Connection, project: Path, compiled: list[Compiled]) -> None:
     write_files(project, rendered_files(compiled))
-    load_seeds(url, project)
+    load_seeds(conn, project)
 
 
 def assert_exact(results: list[Comparison], rows: int) -> None:
@@ -65,7 +71,9 @@ def assert_exact(results: list[Comparison], rows: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("system", SYSTEMS)
-def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str) -> None:
+def test_every_loghub_system(
+    loghub_db: psycopg.Connection, dbt_project_copy: Path, system: str
+) -> None:
     where = f"service = '{system}'"
     frame = read_stg(loghub_db, where=where)
     assert len(frame) == 2000
@@ -111,18 +119,20 @@ def test_every_loghub_system(loghub_db: str, dbt_project_copy: Path, system: str
     assert_exact(results, len(frame))
 
 
-def test_level_classifier_covers_most_systems(loghub_db: str) -> None:
+@pytest.mark.slow
+def test_level_classifier_covers_most_systems(loghub_db: psycopg.Connection) -> None:
     # Guards the test above against passing vacuously: most systems do have levels.
-    with connect(loghub_db) as conn, conn.cursor() as cur:
-        cur.execute(
-            "select count(*) from (select service from ml.stg_log_entries"
-            " group by service having count(distinct level) >= 2) as s"
-        )
-        assert cur.fetchone()[0] >= 8
+    found = loghub_db.execute(
+        "select count(*) from (select service from ml.stg_log_entries"
+        " group by service having count(distinct level) >= 2) as s"
+    ).fetchone()
+    assert found is not None and found[0] >= 8
 
 
 @pytest.mark.slow
-def test_supervised_detector_on_bgl_labels(loghub_db: str, dbt_project_copy: Path) -> None:
+def test_supervised_detector_on_bgl_labels(
+    loghub_db: psycopg.Connection, dbt_project_copy: Path
+) -> None:
     where = "service = 'BGL'"
     frame = read_stg(loghub_db, where=where)
     assert int(frame["is_anomaly_label"].fillna(False).sum()) == 143
@@ -155,7 +165,7 @@ def test_supervised_detector_on_bgl_labels(loghub_db: str, dbt_project_copy: Pat
 
 
 @pytest.mark.slow
-def test_old_system_pipeline(loghub_db: str, dbt_project_copy: Path) -> None:
+def test_old_system_pipeline(loghub_db: psycopg.Connection, dbt_project_copy: Path) -> None:
     """The old system's pickles: TF-IDF (1000 terms, English stop words) + RandomForest,
     fitted on raw message strings; verified on every loghub row."""
     known = read_stg(loghub_db, where="level is not null and service in ('BGL', 'HDFS', 'Spark')")
@@ -209,7 +219,8 @@ def test_log_features_sql_equals_python(
     )
     seed = template_seed(features, "ml_template_frequency_vtest")
     write_files(project, rendered_files([Compiled("ml_none", "select 1", [seed])]))
-    load_seeds(module_db, project)
+    with connect(module_db) as conn:
+        load_seeds(conn, project)
     query = render_macro(project, "log_features", "ml_verify", "lf_input", seed.name)
     with connect(module_db) as conn, conn.cursor() as cur:
         cur.execute(

@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.source_table import create_source_table, source_relation
+from dbt_project.database import connect
+from dbt_project.settings import load_settings
+from dev.db import fetch_all, scalar
+from dev.pipeline import create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import load_version, verify_predictions
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
@@ -24,8 +27,8 @@ from model_export.training.anomaly_detectors import (
     with_history,
 )
 from model_export.training.data import read_stg
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import dbt, export, load_generated
+
+pytestmark = pytest.mark.slow
 
 FIRST_ROWS, SECOND_ROWS = 20_000, 4_000
 OLD_INDEX = (
@@ -37,7 +40,7 @@ LATER_ENDS = ("2026-11-21T00:00:00+00:00", "2026-11-21T12:00:00+00:00")
 
 
 def _clear_labels(url: str) -> None:
-    schema, table = source_relation()
+    schema, table = load_settings().source_relation()
     fetch_all(url, f'update "{schema}"."{table}" set is_anomaly = false returning 1')
 
 
@@ -45,7 +48,7 @@ def _clear_labels(url: str) -> None:
 def scored(module_db: str, dbt_project_copy: Path) -> tuple[str, Path, list[int]]:
     """(url, project, the last id of each run)."""
     url, project = module_db, dbt_project_copy
-    create_source_table(url)
+    create_source(url)
     load_generated(url, FIRST_ROWS, seed=3)
     _clear_labels(url)
     export(url, project)
@@ -86,11 +89,12 @@ def test_history_is_the_training_lines_plus_earlier_runs(scored) -> None:
     it plus run 2's lines (logged after the window). Lines of one run never count each
     other."""
     url, project, last = scored
-    stg = read_stg(url)
+    with connect(url) as conn:
+        stg = read_stg(conn)
+        _, (_, detector) = load_version(conn, "v1")
     ids = stg["log_entry_id"]
     runs = [stg[ids <= last[0]], stg[(ids > last[0]) & (ids <= last[1])], stg[ids > last[1]]]
     assert [len(r) for r in runs] == [FIRST_ROWS, SECOND_ROWS // 2, SECOND_ROWS // 2]
-    _, (_, detector) = load_version(url, "v1")
     trained = training_history(detector)
     assert trained is not None
     expected = pd.concat(
@@ -145,7 +149,8 @@ def test_state_tables_equal_a_recount(scored) -> None:
 
 def test_compiled_detector_matches_the_pipeline(scored) -> None:
     url, _, _ = scored
-    results = verify_predictions(url, None)
+    with connect(url) as conn:
+        results = verify_predictions(conn, None)
     assert {r.column for r in results} >= {"is_anomaly", "anomaly_score", "anomaly_confidence"}
     assert all(r.exact and r.rows == FIRST_ROWS + SECOND_ROWS for r in results), [
         r.line() for r in results
@@ -188,14 +193,15 @@ def test_anomalies_name_the_signals_that_fired(scored) -> None:
     reference writes them from the same history (e.g. "text reads ERROR/FATAL 99%; logged
     ERROR; new for its service (1520 earlier lines of it)")."""
     url, _, _ = scored
-    _, (_, detector) = load_version(url)
     rows = fetch_all(
         url,
         "select log_entry_id, template_lines, service_lines, explanation from ml.ml_predictions"
         " where model_version = 'v1' and is_anomaly order by log_entry_id",
     )
     ids = [r[0] for r in rows]
-    stg = read_stg(url, where=f"log_entry_id = any(array{ids}::bigint[])")
+    with connect(url) as conn:
+        _, (_, detector) = load_version(conn)
+        stg = read_stg(conn, where=f"log_entry_id = any(array{ids}::bigint[])")
     stg = stg.sort_values("log_entry_id").reset_index(drop=True)
     stg[TEMPLATE_LINES] = [r[1] for r in rows]
     stg[SERVICE_LINES] = [r[2] for r in rows]

@@ -10,19 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project.database import PROJECT_ROOT
+from dbt_project.database import PROJECT_ROOT, connect
+from dev.pipeline import LOGHUB, cli
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.evaluate import OLD_SEEDS, evaluate_dataset, splits
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", str(LOGHUB / "Android"), str(LOGHUB / "BGL"))
-    ensure_staging(module_db, dbt_project_copy)
-    frame = read_stg(module_db)
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
+        frame = read_stg(conn)
     return [
         evaluate_dataset(name, frame[frame["service"] == name], seed=42)
         for name in ("Android", "BGL")
@@ -30,7 +33,8 @@ def results(module_db: str, dbt_project_copy: Path) -> list[dict]:
 
 
 def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]) -> None:
-    frame = read_stg(module_db, where="service = 'BGL'")
+    with connect(module_db) as conn:
+        frame = read_stg(conn, where="service = 'BGL'")
     seen = []
     for name, train, test in splits(frame):
         assert set(train["log_entry_id"]).isdisjoint(test["log_entry_id"]), name
@@ -39,7 +43,6 @@ def test_splits_never_test_on_training_lines(module_db: str, results: list[dict]
     assert seen == [("80/20", 1600, 400)] + [(f"fc {k}", 200 * k, 200) for k in range(5, 10)]
 
 
-@pytest.mark.slow
 def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
     for result in results:
         levels = result["levels"]
@@ -52,7 +55,6 @@ def test_level_model_at_least_the_old_pipeline(results: list[dict]) -> None:
             assert figures["majority"]["macro_f1"] < figures["model"]["macro_f1"]
 
 
-@pytest.mark.slow
 def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     android, bgl = results
     # Android has no line labels: flagged shares only, no precision.
@@ -65,7 +67,6 @@ def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     assert 0.0 < main["default (no labels)"]["flagged_share"] <= 1.0
 
 
-@pytest.mark.slow
 def test_report_page_and_results_page(results: list[dict], tmp_path: Path) -> None:
     page = evaluation_report.html(results, "make evaluate")
     assert page.count("<table>") == 4 and page.count("<svg") == 1
@@ -97,7 +98,6 @@ def test_the_results_page_holds_the_markers(tmp_path: Path) -> None:
         evaluation_report.check_page(tmp_path / "missing.md")
 
 
-@pytest.mark.slow
 def test_difference_to_the_old_pipeline_comes_with_its_interval(results: list[dict]) -> None:
     for result in results:
         main, versus = result["levels"]["80/20"], result["levels_versus_old"]

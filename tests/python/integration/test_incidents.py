@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from dbt_project.database import connect
-from tests.python.harness.db import fetch_all, records, scalar
-from tests.python.harness.pipeline import build, dbt
+from dev.db import fetch_all, records, scalar
+from dev.pipeline import build, dbt
 from tests.python.harness.webhook import notify, receiver
 
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history

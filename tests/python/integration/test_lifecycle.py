@@ -16,14 +16,12 @@ from typing import Any
 
 import pytest
 
-from dbt_project.database import PROJECT_ROOT, connect
-from ingest.source_table import create_source_table
-from model_export.lifecycle import versions
-from model_export.lifecycle.model_card import CARD, register_from_card
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import (
+from dbt_project.database import PROJECT_ROOT, connect, job_connection
+from dev.api_server import client as api_client
+from dev.db import fetch_all, scalar
+from dev.pipeline import (
     cli,
+    create_source,
     dbt,
     export,
     load_generated,
@@ -31,6 +29,8 @@ from tests.python.harness.pipeline import (
     model_export_args,
     run_module,
 )
+from model_export.lifecycle import versions
+from model_export.lifecycle.model_card import CARD, register_from_card
 
 # Each load ends later than the previous one, as new logs do.
 FIRST_END, SECOND_END = "2026-11-20T12:00:00+00:00", "2026-11-21T12:00:00+00:00"
@@ -129,7 +129,7 @@ def assert_versions_lines(url: str, project: Path, roles: dict[str, str]) -> Non
 def test_train_challenge_promote_and_roll_back(module_db: str, dbt_project_copy: Path) -> None:
     url, project = module_db, dbt_project_copy
     artifacts = project / "artifacts"
-    create_source_table(url)
+    create_source(url)
 
     # v1 trains and scores everything
     load_generated(url, 3000, seed=11, end=FIRST_END)
@@ -229,7 +229,8 @@ def test_versions_shows_the_shipped_model_as_shipped(
     artifacts = PROJECT_ROOT / "artifacts"
     folder = versions.artifacts_folder(artifacts, versions.FIRST)
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))
-    register_from_card(url, artifacts, versions.FIRST)
+    with job_connection(url) as conn:
+        register_from_card(conn, artifacts, versions.FIRST)
     trained = datetime.fromisoformat(card["models"][0]["trained_at"])
     registered = scalar(url, "select min(trained_at) from ml.ml_model_registry")
     assert registered == trained

@@ -1,4 +1,4 @@
-"""The documented policy for bad input (dbt_project/loading/__init__.py), exactly: the good
+"""The documented policy for bad input (ingest/__init__.py), exactly: the good
 rows load, every bad line is recorded with its reason, a load is one transaction."""
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
+from dev.db import fetch_all
+from dev.pipeline import create_source, load_sources, run_module
 from ingest.entries import MAX_LINE_BYTES, Entry, Rejected
 from ingest.loghub import LoghubCsv
-from ingest.session import load_entries
-from ingest.source_table import create_source_table
 from ingest.textfiles import TextLog, json_lines, line_parser
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import run_module
 
 HEADER = b"LineId,Date,Time,Pid,Level,Component,Content,EventId,EventTemplate"
 BAD_CSV_LINES = [  # physical line 2 onwards, with what must happen to each
@@ -38,16 +36,16 @@ BAD_CSV_LINES = [  # physical line 2 onwards, with what must happen to each
 
 @pytest.fixture(scope="module")
 def _module_source(module_db: str) -> str:
-    create_source_table(module_db)
+    create_source(module_db)
     return module_db
 
 
 @pytest.fixture
 def db(_module_source: str) -> str:
-    """The module's database with an empty source table and no bookkeeping tables yet."""
-    with connect(_module_source) as conn, conn.cursor() as cur:
-        cur.execute("drop table if exists log_loads, log_load_rejects")
-        cur.execute("truncate log_entries restart identity")
+    """The module's database with an empty source table and no load recorded yet."""
+    with connect(_module_source) as conn:
+        conn.execute("truncate ml.log_loads, ml.log_load_rejects")
+        conn.execute("truncate log_entries restart identity")
     return _module_source
 
 
@@ -58,7 +56,7 @@ def _write(path: Path, lines: list[bytes]) -> Path:
 
 def test_partly_bad_csv_loads_exactly_the_good_rows(db: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "HDFS_2k.log_structured.csv", [HEADER, *(b for b, _ in BAD_CSV_LINES)])
-    report = load_entries([LoghubCsv(path)], "test", url=db)
+    report = load_sources(db, [LoghubCsv(path)])
 
     expected = Counter(outcome for _, outcome in BAD_CSV_LINES)
     loaded = expected.pop("loaded")
@@ -72,7 +70,7 @@ def test_partly_bad_csv_loads_exactly_the_good_rows(db: str, tmp_path: Path) -> 
     assert rows == [("HDFS-1", "INFO", None), ("HDFS-5", None, "LOUD"), ("HDFS-10", "WARN", None)]
     rejects = fetch_all(
         db,
-        "select line_number, reason from log_load_rejects where load_id = %s order by 1",
+        "select line_number, reason from ml.log_load_rejects where load_id = %s order by 1",
         (report.load_id,),
     )
     assert rejects == [
@@ -80,7 +78,7 @@ def test_partly_bad_csv_loads_exactly_the_good_rows(db: str, tmp_path: Path) -> 
         for line, (_, outcome) in enumerate(BAD_CSV_LINES, start=2)
         if outcome != "loaded"
     ]
-    [(counts, logged)] = fetch_all(db, "select reject_counts, rows_loaded from log_loads")
+    [(counts, logged)] = fetch_all(db, "select reject_counts, rows_loaded from ml.log_loads")
     assert (Counter(counts), logged) == (expected, loaded)
 
 
@@ -100,7 +98,7 @@ def test_bad_json_lines(db: str, tmp_path: Path) -> None:
         "",
     ]
     path = _write(tmp_path / "app.jsonl", [line.encode() for line in lines])
-    report = load_entries([json_lines(path)], "test", url=db)
+    report = load_sources(db, [json_lines(path)])
     assert report.rows_loaded == 2
     assert report.rejects == Counter(
         bad_timestamp=1, empty_message=2, nul_character=1, invalid_utf8=1, bad_value=1,
@@ -128,10 +126,10 @@ def test_named_format_and_regex(db: str, tmp_path: Path) -> None:
             b"2024-01-02 03:04:06,000 - app - NOTICE - started",
         ],
     )
-    report = load_entries([TextLog(path, line_parser("python-logging", None), "app")], "t", url=db)
+    report = load_sources(db, [TextLog(path, line_parser("python-logging", None), "app")])
     assert (report.rows_loaded, report.rejects) == (2, Counter(unparsable_line=1))
     regex = r"(?P<timestamp>\S+ \S+) - (?P<category>\S+) - (?P<level>\w+) - (?P<message>.*)"
-    again = load_entries([TextLog(path, line_parser(None, regex))], "t", url=db)
+    again = load_sources(db, [TextLog(path, line_parser(None, regex))])
     # Same file, same line numbers: the log_ids exist already and are skipped, not doubled.
     assert again.rejects == Counter(unparsable_line=1, duplicate_log_id=2)
     rows = fetch_all(
@@ -146,7 +144,7 @@ def test_missing_file_is_a_clear_error_and_loads_nothing(db: str, tmp_path: Path
     assert result.returncode == 2
     assert f"no such file: {tmp_path / 'nope'}" in result.stderr
     assert fetch_all(db, "select count(*) from log_entries") == [(0,)]
-    assert fetch_all(db, "select to_regclass('log_loads')") == [(None,)]
+    assert fetch_all(db, "select count(*) from ml.log_loads") == [(0,)]
 
 
 class _Interrupted:
@@ -169,9 +167,10 @@ class _Interrupted:
 def test_an_interrupted_load_leaves_nothing(db: str, tmp_path: Path) -> None:
     good = _write(tmp_path / "first.jsonl", [b'{"timestamp": "2026-01-01", "message": "fine"}'])
     with pytest.raises(KeyboardInterrupt):
-        load_entries([json_lines(good), _Interrupted()], "test", url=db)
+        load_sources(db, [json_lines(good), _Interrupted()])
     assert fetch_all(db, "select count(*) from log_entries") == [(0,)]
-    assert fetch_all(db, "select to_regclass('log_load_rejects')") == [(None,)]
+    assert fetch_all(db, "select count(*) from ml.log_load_rejects") == [(0,)]
+    assert fetch_all(db, "select count(*) from ml.log_loads") == [(0,)]
 
 
 def test_json_lines_round_trip_special_characters(db: str, tmp_path: Path) -> None:
@@ -180,5 +179,5 @@ def test_json_lines_round_trip_special_characters(db: str, tmp_path: Path) -> No
         tmp_path / "chars.jsonl",
         [json.dumps({"timestamp": "2026-01-01", "message": m}).encode() for m in messages],
     )
-    assert load_entries([json_lines(path)], "test", url=db).rows_loaded == len(messages)
+    assert load_sources(db, [json_lines(path)]).rows_loaded == len(messages)
     assert [m for (m,) in fetch_all(db, "select message from log_entries order by id")] == messages

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dbt_project.database import job_connection
+from dev.db import fetch_all
+from dev.pipeline import create_source, run_module
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
-from ingest.source_table import create_source_table
-from tests.python.harness.db import fetch_all
-from tests.python.harness.pipeline import run_module
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ROWS = 30_000
@@ -145,7 +145,9 @@ def test_if_empty_and_reloading_a_seed(generated: str) -> None:
 
 def test_if_empty_loads_into_an_empty_table(make_database: Callable[[str], str]) -> None:
     url = make_database("gen_empty")
-    create_source_table(url)
-    report = load_generated(GeneratorSpec(rows=2_000, seed=1, end=END), if_empty=True, url=url)
+    create_source(url)
+    with job_connection(url) as conn:
+        spec = GeneratorSpec(rows=2_000, seed=1, end=END)
+        report = load_generated(conn, spec, if_empty=True)
     assert report.rows_loaded == 2_000
-    assert fetch_all(url, "select rows_loaded from log_loads") == [(2_000,)]
+    assert fetch_all(url, "select rows_loaded from ml.log_loads") == [(2_000,)]

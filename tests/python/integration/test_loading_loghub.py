@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dev.db import fetch_all
+from dev.pipeline import create_source, load_sources
 from ingest import loghub
-from ingest.session import load_entries
-from ingest.source_table import LEVELS, create_source_table
-from tests.python.harness.db import fetch_all
+from ingest.source_table import LEVELS
 
 SYSTEMS = sorted(loghub.SYSTEMS)
 
@@ -19,9 +19,9 @@ SYSTEMS = sorted(loghub.SYSTEMS)
 @pytest.fixture(scope="module")
 def loaded(module_db: str, loghub_dir: Path) -> str:
     """All systems loaded in one command, as `load loghub <dir>/*` does."""
-    create_source_table(module_db)
+    create_source(module_db)
     sources = [loghub.LoghubCsv(p) for s in SYSTEMS for p in loghub.find_csvs(loghub_dir / s)]
-    report = load_entries(sources, "test", url=module_db)
+    report = load_sources(module_db, sources)
     assert report.rows_read == 2000 * len(SYSTEMS)
     return module_db
 
@@ -30,7 +30,7 @@ def loaded(module_db: str, loghub_dir: Path) -> str:
 def test_every_line_loads_with_a_canonical_or_null_level(loaded: str, system: str) -> None:
     rejected = fetch_all(
         loaded,
-        "select count(*) from log_load_rejects where source like %s",
+        "select count(*) from ml.log_load_rejects where source like %s",
         (f"%/{system}_2k.log_structured.csv",),
     )[0][0]
     rows = fetch_all(
@@ -107,14 +107,14 @@ def test_timestamps_parse_per_system(loaded: str) -> None:
 
 def test_reloading_skips_and_counts_duplicates(loaded: str, loghub_dir: Path) -> None:
     path = loghub_dir / "Spark" / "Spark_2k.log_structured.csv"
-    report = load_entries([loghub.LoghubCsv(path)], "again", url=loaded)
+    report = load_sources(loaded, [loghub.LoghubCsv(path)], "again")
     assert (report.rows_loaded, report.rejects) == (0, Counter(duplicate_log_id=2000))
     assert fetch_all(loaded, "select count(*) from log_entries where service = 'Spark'") == [
         (2000,)
     ]
     recorded = fetch_all(
         loaded,
-        "select reason, count(*) from log_load_rejects where load_id = %s group by 1",
+        "select reason, count(*) from ml.log_load_rejects where load_id = %s group by 1",
         (report.load_id,),
     )
     assert recorded == [("duplicate_log_id", 2000)]

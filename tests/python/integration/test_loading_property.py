@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
-from ingest.session import load_entries
-from ingest.source_table import create_source_table
+from dev.pipeline import create_source, load_sources
 from ingest.textfiles import json_lines
 
 _text = st.text(
@@ -63,11 +62,11 @@ _files = itertools.count()
 def test_every_line_is_loaded_or_rejected(
     lines: list[bytes], module_db: str, tmp_path_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    create_source_table(module_db)
+    create_source(module_db)
     path = tmp_path_factory.mktemp("jsonl") / f"f{next(_files)}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
 
-    report = load_entries([json_lines(Path(path))], "property", url=module_db)
+    report = load_sources(module_db, [json_lines(Path(path))], "property")
 
     event(f"loaded some: {report.rows_loaded > 0}")
     assert report.rows_read == len(lines)
@@ -77,8 +76,10 @@ def test_every_line_is_loaded_or_rejected(
             "select log_id, message from log_entries where log_id like %s", (f"{path.name}-%",)
         )
         loaded = dict(cur.fetchall())
-        cur.execute("select count(*) from log_load_rejects where load_id = %s", (report.load_id,))
-        assert cur.fetchone()[0] == report.rows_rejected
+        cur.execute(
+            "select count(*) from ml.log_load_rejects where load_id = %s", (report.load_id,)
+        )
+        assert cur.fetchone() == (report.rows_rejected,)
     assert len(loaded) == report.rows_loaded
     for log_id, message in loaded.items():
         source = json.loads(lines[int(log_id.rsplit("-", 1)[1]) - 1])

@@ -15,10 +15,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
+from dev.pipeline import dbt, run_module
 from model_export.lifecycle import versions
 from model_export.lifecycle.verify import load_version, verify_macro, version_reference
 from model_export.training import pipelines
-from tests.python.harness.pipeline import dbt, run_module
+
+pytestmark = pytest.mark.slow
 
 ROWS = 100_000
 
@@ -56,7 +58,6 @@ def exported(module_db: str, dbt_project_copy: Path, tmp_path_factory: pytest.Te
     return module_db, dbt_project_copy, artifacts
 
 
-@pytest.mark.slow
 def test_verify_every_generated_row(exported) -> None:
     url, project, _ = exported
     out = run_module(url, "model_export", "verify", "--rows", "0", "--project-dir", str(project))
@@ -66,7 +67,6 @@ def test_verify_every_generated_row(exported) -> None:
     assert sum(f"rows {ROWS:>8}" in line for line in lines) == 9
 
 
-@pytest.mark.slow
 def test_verify_after_dbt_seed(exported) -> None:
     """dbt's own seed loading (CSV -> agate -> float8 columns) keeps every weight exact."""
     url, project, _ = exported
@@ -77,11 +77,12 @@ def test_verify_after_dbt_seed(exported) -> None:
         "--select",
         "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1 ml_template_labels_v1",
     )
-    version, models = load_version(url)
     where = "log_entry_id % 10 = 0"
-    results = verify_macro(
-        url, project, versions.scorer_macro(version), models, version_reference, where, "ml"
-    )
+    with connect(url) as conn:
+        version, models = load_version(conn)
+        results = verify_macro(
+            conn, project, versions.scorer_macro(version), models, version_reference, where, "ml"
+        )
     assert len(results) == 9
     assert all(r.exact and r.rows == ROWS // 10 for r in results), [r.line() for r in results]
 
@@ -184,7 +185,6 @@ def test_compile_pipeline_rejects_unsupported_step_by_name(exported, tmp_path: P
     assert not (project / "macros" / "generated" / "ml_user.sql").exists()
 
 
-@pytest.mark.slow
 def test_verify_from_predictions_built_by_dbt(exported) -> None:
     """The dbt project's ml_predictions, built from the generated macros by dbt itself,
     holds exactly what the Pipelines say for every row."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,21 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.api import client as api_client
-from tests.python.harness.db import as_reader, records
-from tests.python.harness.pipeline import build
+from dbt_project.settings import load_settings
+from dev.api_server import client as api_client
+from dev.db import as_reader, records
+from tests.python.harness.prepared import BUILT_ROWS, Prepared
 
-LOG_ROWS = 3000
+LOG_ROWS = BUILT_ROWS
 # The old frontend's mock numbers (contract §4, §6): none may come out of this API.
 MOCK_NUMBERS = {156_789, 94.7, 145, 0.145, 12_456, 1_034, 234, 8.3, 125_000, 89, 94.5, 99.9}
 
 
 @pytest.fixture(scope="module")
-def pipeline(module_db: str, dbt_project_copy: Path) -> str:
-    build(module_db, dbt_project_copy, LOG_ROWS, seed=11)
-    return module_db
+def pipeline(built: Prepared) -> str:
+    return built.url
 
 
 @pytest.fixture(scope="module")
@@ -469,7 +467,7 @@ def test_before_the_pipeline_every_endpoint_answers_200_with_empty_values(
     make_database: Callable[[str], str],
 ) -> None:
     empty = make_database("oldapp_empty")
-    with TestClient(create_app(Settings(database_url=empty))) as fresh:
+    with TestClient(create_app(load_settings(api_database_url=empty))) as fresh:
         status = fresh.get("/api/ml_lightweight?action=status").json()
         assert status["success"] is True and status["ml_system"] == "not_initialized"
         stats = fresh.get("/api/ml_lightweight?action=stats")

@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg2
-import psycopg2.errors
+import psycopg
+import psycopg.errors
 import pytest
+from psycopg import sql
 
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT, connect
-from tests.python.harness.api import get, start_api
-from tests.python.harness.db import own_server, scalar, with_user
-from tests.python.harness.pipeline import build, coverage
+from dbt_project.settings import load_settings
+from dev.api_server import get, start_api
+from dev.db import own_server, scalar, with_user
+from dev.pipeline import build, coverage
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +41,12 @@ API_PASSWORD = f"api-pw-{uuid.uuid4().hex}"
 def admin_url() -> Iterator[str]:
     """Our own server: a password-protected owner of the `logml` database."""
     with own_server() as (url, _):
-        with connect(url, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"create role {OWNER} login createrole password %s", (OWNER_PASSWORD,))
+        with connect(url) as conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL(f"create role {OWNER} login createrole password {{}}").format(
+                    sql.Literal(OWNER_PASSWORD)
+                )
+            )
             cur.execute(f"alter database logml owner to {OWNER}")
             cur.execute("show hba_file")
             hba = Path(cur.fetchone()[0])
@@ -59,8 +64,8 @@ def admin_url() -> Iterator[str]:
 def pipeline(admin_url: str, dbt_project_copy: Path) -> dict[str, Any]:
     owner_url = with_user(admin_url, OWNER, OWNER_PASSWORD)
     outputs = build(owner_url, dbt_project_copy, 1500, seed=51)
-    with connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("alter role logml_api password %s", (API_PASSWORD,))
+    with connect(admin_url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("alter role logml_api password {}").format(sql.Literal(API_PASSWORD)))
     return {
         "owner_url": owner_url,
         "api_url": with_user(admin_url, "logml_api", API_PASSWORD),
@@ -71,8 +76,8 @@ def pipeline(admin_url: str, dbt_project_copy: Path) -> dict[str, Any]:
 
 def test_the_server_really_requires_the_passwords(admin_url: str, pipeline: dict[str, Any]) -> None:
     for user in (OWNER, "logml_api"):
-        with pytest.raises(psycopg2.OperationalError, match="password"):
-            psycopg2.connect(with_user(admin_url, user)).close()
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(with_user(admin_url, user)).close()
     assert coverage(pipeline["owner_url"]).exact
 
 
@@ -91,7 +96,7 @@ WRITES_AND_FOREIGN_READS = [
     f"set role {OWNER}",
     "create role evil",
     "select count(*) from public.log_entries",
-    "select count(*) from public.log_load_rejects",
+    "select count(*) from ml.log_load_rejects",
     "select count(*) from ml.stg_log_entries",
     "select count(*) from ml.ml_level_classifier_vocabulary_v1",
     "insert into public.log_entries (\"timestamp\", message) values (now(), 'x')",
@@ -102,10 +107,10 @@ WRITES_AND_FOREIGN_READS = [
 
 @pytest.mark.parametrize("statement", WRITES_AND_FOREIGN_READS)
 def test_the_api_role_is_denied(pipeline: dict[str, Any], statement: str) -> None:
-    with psycopg2.connect(pipeline["api_url"]) as conn, conn.cursor() as cur:
+    with psycopg.connect(pipeline["api_url"]) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from ml.ml_predictions")  # it does read what it serves
         assert cur.fetchone()[0] == coverage(pipeline["owner_url"]).predictions > 0
-        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
             cur.execute(statement)
 
 
@@ -122,7 +127,7 @@ HOSTILE = {
 
 
 def _parameters() -> list[tuple[str, str]]:
-    document = create_app(Settings(database_url="postgresql://unused")).openapi()
+    document = create_app(load_settings(api_database_url="postgresql://unused")).openapi()
     return [
         (path, parameter["name"])
         for path, methods in document["paths"].items()

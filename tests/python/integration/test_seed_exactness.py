@@ -18,13 +18,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from dbt_project.database import connect
+from dev.pipeline import LOGHUB, cli, dbt, export, model_export, project_copy
 from model_export.compiler import ir
 from model_export.compiler.interpreters.postgresql import seed_relation
 from model_export.compiler.pipeline import Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
 from model_export.lifecycle.verify import load_seeds, text_reference, verify_macro
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli, dbt, export, model_export, project_copy
 
 # Cells readers turn into NULL, booleans or numbers, or split, unquote or unescape.
 TRICKY = [
@@ -60,7 +60,8 @@ def test_every_text_cell_loads_as_written(module_db: str, dbt_project_copy: Path
     write_files(dbt_project_copy, rendered_files([Compiled("ml_none", "select 1", [seed])]))
     dbt(dbt_project_copy, module_db, "seed", "--select", seed.name)
     assert _read(module_db, seed, "ml") == TRICKY
-    load_seeds(module_db, dbt_project_copy, "ml_tricky")
+    with connect(module_db) as conn:
+        load_seeds(conn, dbt_project_copy, "ml_tricky")
     assert _read(module_db, seed, "ml_tricky") == TRICKY
 
 
@@ -84,15 +85,18 @@ def tricky_logs(
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "jsonl", str(path))
-    ensure_staging(module_db, dbt_project_copy)
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
     return module_db
 
 
+@pytest.mark.slow
 def test_text_model_with_tricky_vocabulary_is_exact(
     tricky_logs: str, dbt_project_copy: Path
 ) -> None:
     url, project = tricky_logs, dbt_project_copy
-    frame = read_stg(url, where="service = 'tricky'")
+    with connect(url) as conn:
+        frame = read_stg(conn, where="service = 'tricky'")
     train = frame.iloc[:200]
     model = Pipeline(
         [
@@ -107,11 +111,15 @@ def test_text_model_with_tricky_vocabulary_is_exact(
     (seed,) = compiled.seeds
     assert "term" in seed.escaped_columns()
     dbt(project, url, "seed", "--select", seed.name)
-    load_seeds(url, project)
-    for schema in ("ml", "ml_verify"):  # as dbt loaded it, as verify loads it
-        results = verify_macro(
-            url, project, "ml_tricky_text", model, text_reference, "service = 'tricky'", schema
-        )
+    with connect(url) as conn:
+        load_seeds(conn, project)
+        scored = {
+            schema: verify_macro(
+                conn, project, "ml_tricky_text", model, text_reference, "service = 'tricky'", schema
+            )
+            for schema in ("ml", "ml_verify")  # as dbt loaded it, as verify loads it
+        }
+    for schema, results in scored.items():
         assert results
         for result in results:
             assert result.rows == len(frame)

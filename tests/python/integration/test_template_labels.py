@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg2.extras
 import pytest
+from psycopg.rows import dict_row
 
 from api import queries
 from dbt_project.database import connect
-from ingest.source_table import create_source_table
+from dev.db import fetch_all, scalar
+from dev.pipeline import cli, create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import verify_predictions
 from model_export.training.data import ensure_staging, read_stg, time_split
 from model_export.training.tokenizer import template_hash
-from tests.python.harness.db import fetch_all, scalar
-from tests.python.harness.pipeline import cli, dbt, export, load_generated
+
+pytestmark = pytest.mark.slow
 
 ROWS = 20_000
 
@@ -32,10 +33,11 @@ def _label(url: str, log_entry_id: int, kind: str) -> str:
 def labelled(module_db: str, dbt_project_copy: Path) -> tuple[str, dict[str, bool]]:
     """(url, the user's labels by template hash), after export and dbt build."""
     url, project = module_db, dbt_project_copy
-    create_source_table(url)
+    create_source(url)
     load_generated(url, ROWS, seed=3)
-    ensure_staging(url, project)
-    frame = read_stg(url)
+    with connect(url) as conn:
+        ensure_staging(conn, project)
+        frame = read_stg(conn)
     train, _ = time_split(frame)
     train = train.assign(hash=[template_hash(m) for m in train["message"]])
     normal = train[~train["is_anomaly_label"].fillna(False).astype(bool)]
@@ -84,13 +86,14 @@ def test_labelled_templates_are_scored_by_their_labels(labelled) -> None:
 
 def test_compiled_template_labels_match_the_pipeline(labelled) -> None:
     url, _ = labelled
-    results = verify_predictions(url, None)
+    with connect(url) as conn:
+        results = verify_predictions(conn, None)
     assert all(r.exact and r.rows == ROWS for r in results), [r.line() for r in results]
 
 
 def test_templates_to_label_are_flagged_and_unlabelled(labelled) -> None:
     url, _ = labelled
-    with connect(url) as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+    with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute("set search_path to ml")
         cur.execute(queries.UNLABELLED_TEMPLATES, {"model_version": "v1", "limit": 50})
         rows = cur.fetchall()

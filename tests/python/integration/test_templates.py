@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project.database import connect
+from dbt_project.database import connect, job_connection
+from dev.pipeline import LOGHUB, cli
 from model_export.compiler.assemblers.templates import template_seeds
 from model_export.compiler.pipeline import Compiled
 from model_export.compiler.project_files import rendered_files, write_files
@@ -18,7 +19,6 @@ from model_export.evaluation.grouping import grouping_accuracy, loghub_events, s
 from model_export.lifecycle.verify import VERIFY_SCHEMA, load_seeds
 from model_export.training.data import ensure_staging, read_stg
 from model_export.training.templates import LearnedTemplates
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
 
@@ -27,7 +27,8 @@ SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
 def loghub_db(module_db: str, loghub_dir: Path, dbt_project_copy: Path) -> str:
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", *[str(loghub_dir / s) for s in SYSTEMS])
-    ensure_staging(module_db, dbt_project_copy)
+    with job_connection(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
     return module_db
 
 
@@ -36,7 +37,8 @@ def sql_templates(url: str, project: Path, model: LearnedTemplates, service: str
     seeds = template_seeds(model, "ml_template_masks_vtest", "ml_templates_vtest")
     compiled = Compiled("ml_none", "select 1", [seeds.masks, seeds.known])
     write_files(project, rendered_files([compiled]))
-    load_seeds(url, project)
+    with connect(url) as conn:
+        load_seeds(conn, project)
     shape = render_macro(project, "template_shape", VERIFY_SCHEMA, "logs.message")
     names = {"masks": seeds.masks.name, "known": seeds.known.name}
     learned = render_macro(project, "learned_template", VERIFY_SCHEMA, "shaped.shape", names)  # type: ignore[arg-type]
@@ -57,7 +59,8 @@ def test_learned_templates_sql_equals_python_on_loghub(
 ) -> None:
     accuracies = {}
     for system in SYSTEMS:
-        train, test = split_half(read_stg(loghub_db, where=f"service = '{system}'"))
+        with connect(loghub_db) as conn:
+            train, test = split_half(read_stg(conn, where=f"service = '{system}'"))
         model = LearnedTemplates().fit(train["message"])
         by_id = sql_templates(loghub_db, dbt_project_copy, model, system)
         for part in (train, test):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from dbt_project.database import connect
+from dev.pipeline import LOGHUB, cli
 from model_export.evaluation import report as evaluation_report
 from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share, unseen_systems
 from model_export.training.data import ensure_staging, read_stg
-from tests.python.harness.pipeline import LOGHUB, cli
 
 SYSTEMS = ("Apache", "BGL", "Hadoop")
 
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.slow
 def frame(module_db: str, dbt_project_copy: Path):
     cli(module_db, "ingest", "create-source")
     cli(module_db, "ingest", "loghub", *[str(LOGHUB / s) for s in SYSTEMS])
-    ensure_staging(module_db, dbt_project_copy)
-    return read_stg(module_db)
+    with connect(module_db) as conn:
+        ensure_staging(conn, dbt_project_copy)
+        return read_stg(conn)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT, connect
-from model_export.lifecycle.registry import ensure_registry
+from dbt_project.migrations import migrate
 from tests.python.harness import workflows
 from tests.python.harness.workflows import RETRAIN
 
@@ -29,7 +29,8 @@ def _insert_version(url: str, version: str, trained_at: str) -> None:
 def test_metrics_step_writes_the_newest_version(module_db: str, tmp_path: Path) -> None:
     """The step's own script against a real registry: the newest version by number (v10 after
     v9, though v9 was trained later and sorts after it as text), both of its models."""
-    ensure_registry(module_db)
+    with connect(module_db) as conn:
+        migrate(conn)
     for version, trained_at in (("v2", "2026-09-01"), ("v10", "2026-10-01"), ("v9", "2026-11-01")):
         _insert_version(module_db, version, trained_at)
     name = "Write the registry metrics of the new version"

@@ -17,7 +17,7 @@ from sklearn.ensemble._iforest import _average_path_length
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from model_export.compiler import ir
@@ -255,8 +255,8 @@ def test_vectorizers_become_tokens_and_term_sums() -> None:
 @pytest.mark.parametrize(
     ("vectorizer", "reason"),
     [
-        (TfidfVectorizer(ngram_range=(1, 2)), "ngram_range must be (1, 1)"),
-        (TfidfVectorizer(analyzer="char"), "analyzer must be 'word'"),
+        (TfidfVectorizer(preprocessor=str.upper), "preprocessor is not supported"),
+        (TfidfVectorizer(analyzer="char"), "analyzer='char': character n-grams are not compiled"),
         (TfidfVectorizer(token_pattern=r"\w+"), "only the default token_pattern"),
         (StandardScaler(), "StandardScaler is not a supported vectorizer"),
     ],
@@ -315,25 +315,28 @@ def test_the_scorer_memoizes_the_level_classifier_by_template() -> None:
         scorer_program(other_tokens, detector, versions.scorer_names("v9"))
 
 
-def test_a_tree_classifier_over_text_sums_only_the_terms_its_splits_read() -> None:
+def test_a_tree_classifier_over_text_is_data_evaluated_per_distinct_vector() -> None:
     labels = ["ERROR", "INFO", "INFO", "WARN", "INFO"] * 4
     old = Pipeline(
         [("tfidf", TfidfVectorizer()), ("clf", DecisionTreeClassifier(max_depth=2))]
     ).fit(TEXTS, labels)
     program = pipeline_program(old, "ml_old")
-    sums, x, leaf, _ = program.bindings
+    terms, model = program.bindings
+    assert isinstance(terms, ir.Memoized) and terms.key == ir.Ref("message")
+    assert isinstance(model, ir.Memoized) and model.key == ir.Ref("terms")
+    forest = model.program.bindings[0]
+    assert isinstance(forest, ir.ForestOverTerms)
     tree = old[-1].tree_
-    used = sorted({int(j) for j in tree.feature[tree.children_left != -1]})
-    assert [w for _, w in sums.sums] == used
-    assert x.names() == tuple(f"x_{j}" for j in used)
-    assert {c.left.name for c in preorder(leaf.columns[0][1], ast.CompExpr)} == set(x.names())
+    splits = tree.children_left != -1
+    assert sorted(row[0] for row in forest.nodes.rows) == sorted(tree.feature[splits])
+    assert len(forest.leaves.rows) == int((~splits).sum())
 
 
 def test_pipelines_with_an_unsupported_step_are_rejected_by_name() -> None:
-    scaled = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    scaled.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
-    with pytest.raises(UnsupportedStep, match="step 'scale'.*StandardScaler"):
-        pipeline_program(scaled, "ml_user")
+    squared = Pipeline([("square", PolynomialFeatures()), ("model", LogisticRegression())])
+    squared.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    with pytest.raises(UnsupportedStep, match="step 'square'.*PolynomialFeatures.*supported: "):
+        pipeline_program(squared, "ml_user")
     frame = log_frame()
     detector = pipelines.isolation_forest(seed=1).fit(frame)
     detector.steps[-1] = ("svm", StandardScaler())

@@ -130,11 +130,25 @@ def test_dbt_vars_come_with_their_comments_and_sections() -> None:
     ]
 
 
+SETTINGS = """
+class Settings(BaseSettings):
+    # --- the database ---
+    # Any PostgreSQL.
+    database_url: str | None = None
+
+    # --- the API ---
+    # Where it listens.
+    api_port: int = Field(8000, ge=1)
+"""
+
+
 def test_a_changed_source_makes_its_page_stale(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text(MAKEFILE)
     (tmp_path / "dbt_project.yml").write_text(DBT_PROJECT)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "a.sql").write_text("select {{ var('since', none) }} as s\n")
+    (tmp_path / "dbt_project").mkdir()
+    (tmp_path / "dbt_project" / "settings.py").write_text(SETTINGS)
     assert sorted(reference.write(tmp_path)) == sorted(reference.PAGES)
     assert reference.stale(tmp_path) == []
     page = (tmp_path / "docs" / "reference" / "dbt-vars.md").read_text()
@@ -142,8 +156,14 @@ def test_a_changed_source_makes_its_page_stale(tmp_path: Path) -> None:
     assert "| `min_lines`<br>`min_events` | `20`<br>`5` | Spikes need these. |" in page
     targets = (tmp_path / "docs" / "reference" / "make-targets.md").read_text()
     assert "| `make label` | label as LABEL=anomalous\\|normal |" in targets
+    environment = (tmp_path / "docs" / "reference" / "environment.md").read_text()
+    assert "## The database" in environment
+    assert "| `DATABASE_URL` | `unset` | Any PostgreSQL. |" in environment
+    assert "| `API_PORT` | `8000` | Where it listens. |" in environment
     (tmp_path / "Makefile").write_text(MAKEFILE.replace("list the targets", "list them"))
     assert reference.stale(tmp_path) == ["docs/reference/make-targets.md"]
+    (tmp_path / "dbt_project" / "settings.py").write_text(SETTINGS.replace("Any", "Some"))
+    assert "docs/reference/environment.md" in reference.stale(tmp_path)
 
 
 # ---- paths ---------------------------------------------------------------------------------------

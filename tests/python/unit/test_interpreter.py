@@ -289,6 +289,7 @@ def test_types_of_bound_values_and_seeds() -> None:
         "integer",
         "text",
         "boolean",
+        "varbit",
     ]
 
 

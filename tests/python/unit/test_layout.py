@@ -1,6 +1,8 @@
 """The layout keeps its promises: each package imports only what its job needs (one direction,
-docs/architecture.md), no module imports itself back through others, and one module alone
-(model_export/lifecycle/versions.py) builds or parses a model version's name."""
+docs/architecture.md), no module imports itself back through others, one module alone
+(model_export/lifecycle/versions.py) builds or parses a model version's name, only the settings
+module reads a setting from the environment, and the product never imports the development code
+(dev/, bench/, tests/) nor does dev/ or bench/ import the tests."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.settings import Settings
 
 PACKAGES = ("dbt_project", "ingest", "model_export", "alerts", "api")
 # package -> the other project packages it may import
@@ -20,7 +23,8 @@ ALLOWED = {
     "ingest": {"dbt_project"},
     "model_export": {"dbt_project", "ingest"},
     "alerts": {"dbt_project"},
-    # dbt_project: the embedded database by default, the vocabularies; alerts: the alert row
+    # dbt_project: the settings, the vocabularies and the embedded database by default;
+    # alerts: the alert row
     "api": {"dbt_project", "alerts"},
 }
 # model_export is one package per job; job -> the other jobs it may import. Training knows
@@ -79,6 +83,35 @@ def test_packages_import_only_what_their_job_needs() -> None:
         for target in targets
         if (package := module.split(".")[0]) != (other := target.split(".")[0])
         and other not in ALLOWED[package]
+    )
+    assert wrong == []
+
+
+# folder -> top-level names its modules may not import
+NOT_IMPORTED = {
+    **{package: {"dev", "bench", "tests"} for package in PACKAGES},
+    "dev": {"bench", "tests"},
+    "bench": {"tests"},
+}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_product_and_benchmarks_never_import_the_tests() -> None:
+    wrong = sorted(
+        f"{path.relative_to(PROJECT_ROOT)} imports {name}"
+        for folder, forbidden in NOT_IMPORTED.items()
+        for path in (PROJECT_ROOT / folder).rglob("*.py")
+        for name in _top_level_imports(path) & forbidden
     )
     assert wrong == []
 
@@ -335,3 +368,42 @@ def test_the_versions_module_is_what_the_check_would_catch() -> None:
     past what it should find)."""
     source = (PROJECT_ROOT / VERSIONS_MODULE).read_text(encoding="utf-8")
     assert len(version_string_handling(source)) >= 3
+
+
+def _is_environ(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ" and _is_os(node.value)
+
+
+def _is_os(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "os"
+
+
+def _environment_reads(path: Path) -> Iterator[str]:
+    """The variable names a file reads straight from the environment: os.environ[NAME],
+    os.environ.get/pop/setdefault(NAME), os.getenv(NAME), NAME in os.environ."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and _is_environ(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            method = node.func
+            if (method.attr in ("get", "pop", "setdefault") and _is_environ(method.value)) or (
+                method.attr == "getenv" and _is_os(method.value)
+            ):
+                key = node.args[0]
+        elif isinstance(node, ast.Compare) and any(_is_environ(c) for c in node.comparators):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            yield key.value
+
+
+def test_only_the_settings_module_reads_settings_from_the_environment() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    wrong = sorted(
+        f"{module} reads {name}"
+        for module, path in _modules().items()
+        if module != "dbt_project.settings"
+        for name in _environment_reads(path)
+        if name in settings
+    )
+    assert wrong == []

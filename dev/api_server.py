@@ -24,16 +24,17 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.db import as_reader, wait_for
+from dbt_project.settings import load_settings
+from dev.db import as_reader, wait_for
 
 
 def app(url: str, **settings: Any) -> FastAPI:
-    """The app reading `url`'s database as the read-only role; no response cache unless
-    `cache_seconds` is given (tests read what they have just written)."""
-    settings.setdefault("cache_seconds", 0)
-    return create_app(Settings(database_url=as_reader(url), **settings))
+    """The app reading `url`'s database as the read-only role, with these settings over the
+    environment's; no response cache unless `api_cache_seconds` is given (tests read what they
+    have just written)."""
+    settings.setdefault("api_cache_seconds", 0)
+    return create_app(load_settings(api_database_url=as_reader(url), **settings))
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""Databases and servers: queries for expected values, other roles, a PostgreSQL of a test's own
-(faults stop it; the shared embedded one never stops), and polling."""
+"""Databases and servers for tests and benchmarks: queries for expected values, other roles, a
+PostgreSQL of a test's own (faults stop it; the shared embedded one never stops), and polling.
+Databases of their own on the shared server: dbt_project.scratch."""
 
 from __future__ import annotations
 
@@ -14,20 +15,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-import psycopg2.extensions
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg2 import sql
 
-from api.settings import READ_ONLY_USER
-from dbt_project.database import PROJECT_ROOT, connect, database_url, stop_embedded
+from api.database import READ_ONLY_USER
+from dbt_project.database import PROJECT_ROOT, connect, stop_embedded
 
 T = TypeVar("T")
 
 
 def fetch_all(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every row of a query, as tuples (without params, a % in the SQL is a plain character)."""
+    """Every row of a query, as tuples (without params, a % in the SQL is a plain character;
+    of a script of several statements, the rows of the last one)."""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(statement, params or None)
+        while cur.nextset():
+            pass
         return cur.fetchall()
 
 
@@ -38,8 +42,7 @@ def scalar(url: str, statement: str, params: tuple[object, ...] = ()) -> Any:
 
 
 def records(url: str, statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Rows as dicts, read with the API's driver (psycopg 3) in UTC, so that values compare
-    with what the API serves."""
+    """Rows as dicts, read in UTC, so that values compare with what the API serves."""
     with psycopg.connect(url, row_factory=dict_row, options="-c TimeZone=UTC") as conn:
         return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
 
@@ -52,51 +55,14 @@ def checksum(url: str, table: str, where: str = "true") -> str:
     return str(scalar(url, statement))
 
 
-def in_database(url: str, dbname: str) -> str:
-    """The same server, another database."""
-    params = psycopg2.extensions.parse_dsn(url)
-    params["dbname"] = dbname
-    return psycopg2.extensions.make_dsn(**params)
-
-
-def create_database(server_url: str, name: str) -> str:
-    """A new empty database on the server (an older one of that name is dropped); its URL."""
-    drop_database(server_url, name)
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return in_database(server_url, name)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
-@contextmanager
-def scratch_database(name: str, keep: bool = False, reuse: bool = False) -> Iterator[str]:
-    """A new database `name` on DATABASE_URL's server or the embedded one (benchmarks), or with
-    `reuse` the one an earlier run kept; dropped afterwards unless `keep`."""
-    server_url = database_url()
-    exists = "select count(*) from pg_database where datname = %s"
-    if reuse and scalar(server_url, exists, (name,)):
-        url = in_database(server_url, name)
-    else:
-        url = create_database(server_url, name)
-    try:
-        yield url
-    finally:
-        if not keep:
-            drop_database(server_url, name)
-
-
 def with_user(url: str, user: str, password: str | None = None) -> str:
     """The same database as another role (without a password unless given)."""
-    params = psycopg2.extensions.parse_dsn(url)
+    params = conninfo_to_dict(url)
     params["user"] = user
     params.pop("password", None)
     if password is not None:
         params["password"] = password
-    return psycopg2.extensions.make_dsn(**params)
+    return make_conninfo("", **params)
 
 
 def as_reader(url: str) -> str:
@@ -131,10 +97,11 @@ def start_server(data_dir: Path, settings: dict[str, str] | None = None) -> str:
     )
     url = done.stdout.strip().splitlines()[-1]
     if settings:
-        with connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        with connect(url) as conn:
             for name, value in settings.items():
-                cur.execute(f"alter system set {name} = %s", (value,))
-            cur.execute("select pg_reload_conf()")
+                statement = sql.SQL("alter system set {} = {}")
+                conn.execute(statement.format(sql.Identifier(name), sql.Literal(value)))
+            conn.execute("select pg_reload_conf()")
     return url
 
 
