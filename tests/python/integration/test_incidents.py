@@ -26,16 +26,11 @@ import pytest
 from dbt_project.database import connect
 from dev.db import fetch_all, records, scalar
 from dev.pipeline import build, dbt
+from tests.python.harness.bursts import Template, add_burst, known_template
 from tests.python.harness.webhook import notify, receiver
 
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
 BURST = 40  # lines per burst, in one hour
-
-
-@dataclass(frozen=True)
-class Template:
-    template_hash: str
-    level: str
 
 
 @dataclass
@@ -55,29 +50,6 @@ class Scenario:
     error: Template
     start: datetime  # the first hour after the generated logs
     runs: dict[str, Run] = field(default_factory=dict)
-
-
-def known_template(url: str, service: str, level: str) -> Template:
-    """The service's template with the most lines in the first build, nine in ten of them
-    logged `level` (the generator logs some lines at a random level), none labelled anomalous
-    by the generator."""
-    rows = fetch_all(
-        url,
-        """
-        select p.template_hash
-        from ml.ml_predictions as p
-        join public.log_entries as e on e.id = p.log_entry_id
-        where p.service = %s
-        group by p.template_hash
-        having count(*) filter (where p.logged_level = %s) >= 0.9 * count(*)
-            and not bool_or(coalesce(e.is_anomaly, false))
-        order by count(*) desc, p.template_hash
-        limit 1
-        """,
-        (service, level),
-    )
-    assert rows, f"no {level} template on {service}"
-    return Template(rows[0][0], level)
 
 
 def add_hours(url: str, start: datetime, hours: int) -> None:
@@ -100,33 +72,6 @@ def add_hours(url: str, start: datetime, hours: int) -> None:
         )
 
 
-def add_burst(url: str, service: str, template: Template, hour: datetime) -> None:
-    """BURST copies of the first 10 lines of `template` on `service`, one a minute from
-    hour + 5 minutes: the same text as its history, so a known template."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            with examples as (
-                select e.*, row_number() over (order by e.id) as n
-                from public.log_entries as e
-                join ml.ml_predictions as p on p.log_entry_id = e.id
-                where p.template_hash = %(template)s and p.service = %(service)s
-                order by e.id
-                limit 10
-            )
-            insert into public.log_entries
-                ("timestamp", level, message, service, host, category, http_status,
-                 response_time_ms, source_type)
-            select %(hour)s + make_interval(mins => 5 + i), e.level, e.message, e.service,
-                   e.host, e.category, e.http_status, e.response_time_ms, e.source_type
-            from generate_series(0, %(lines)s - 1) as i
-            join examples as e on e.n = 1 + i %% 10
-            """,
-            {"template": template.template_hash, "service": service, "hour": hour, "lines": BURST},
-        )
-        assert cur.rowcount == BURST
-
-
 @pytest.fixture(scope="module")
 def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
     url, project = module_db, dbt_project_copy
@@ -144,16 +89,16 @@ def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
     seen = {row["alert_key"] for row in records(url, "select alert_key from ml.ml_alerts")}
     hour = timedelta(hours=1)
     steps = {
-        "A": lambda: (add_hours(url, start, 1), add_burst(url, service, found.warn, start)),
+        "A": lambda: (add_hours(url, start, 1), add_burst(url, service, found.warn, start, BURST)),
         "B": lambda: (
             add_hours(url, start + hour, 1),
-            add_burst(url, service, found.error, start + hour),
+            add_burst(url, service, found.error, start + hour, BURST),
         ),
         "C": lambda: add_hours(url, start + 2 * hour, 2),
         "D": lambda: (
             label_normal(url, found.warn),
             add_hours(url, start + 4 * hour, 1),
-            add_burst(url, service, found.warn, start + 4 * hour),
+            add_burst(url, service, found.warn, start + 4 * hour, BURST),
         ),
     }
     with receiver() as hook:
