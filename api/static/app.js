@@ -434,7 +434,8 @@ async function loadHealth() {
 
 // --- incidents: a lane per service over the last days of logs, then the newest as a table ------
 // Each incident is a bar from its first line to its last (to the newest log while open),
-// coloured by severity; its alerts (opened, escalated, resolved) and their delivery beside it.
+// coloured by severity; its alerts (opened, escalated, resolved) and their delivery beside it,
+// each named by its kind's title (the kinds come from the API: var alert_kinds of dbt_project.yml).
 const INCIDENT_DAYS = 7;
 const INCIDENTS_SHOWN = 200;
 const DAY_MS = 86400000;
@@ -442,10 +443,12 @@ const DAY_MS = 86400000;
 async function loadIncidents() {
   const end = state.newestLogAt ? Date.parse(state.newestLogAt) : Date.now();
   const since = new Date(end - INCIDENT_DAYS * DAY_MS).toISOString();
-  const [page, alerts] = await Promise.all([
+  const [page, alerts, { kinds }] = await Promise.all([
     api("/api/v1/incidents", { since, limit: INCIDENTS_SHOWN }),
     api("/api/v1/alerts", { limit: 500 }),
+    api("/api/v1/alerts/kinds"),
   ]);
+  const titles = new Map(kinds.map((k) => [k.name, k.title]));
   const byIncident = new Map();
   for (const a of alerts.alerts) {
     const id = a.details && a.details.incident_id;
@@ -458,11 +461,13 @@ async function loadIncidents() {
   const panel = $("incidents-panel");
   panel.dataset.shown = incidents.length;
   panel.dataset.open = open;
+  panel.dataset.delivered = alerts.delivered;
+  panel.dataset.pending = alerts.pending;
   $("incidents-summary").textContent = `${number(incidents.length)} incidents in the last ${INCIDENT_DAYS}`
     + ` days of logs, ${number(open)} open; alerts: ${number(alerts.delivered)} delivered,`
     + ` ${number(alerts.pending)} pending${alerts.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
   drawTimeline(incidents, end - INCIDENT_DAYS * DAY_MS, end);
-  const rows = incidents.map((i) => incidentRow(i, byIncident.get(i.incident_id) || []));
+  const rows = incidents.map((i) => incidentRow(i, byIncident.get(i.incident_id) || [], titles));
   if (!rows.length) {
     const tr = el("tr");
     tr.append(el("td", { colspan: "9" }, `no incident in the last ${INCIDENT_DAYS} days of logs`));
@@ -511,7 +516,7 @@ function duration(i) {
   return i.state === "open" ? `${text} so far` : text;
 }
 
-function incidentRow(i, alerts) {
+function incidentRow(i, alerts, titles) {
   const tr = el("tr", {
     "data-incident-id": i.incident_id, "data-state": i.state, "data-severity": i.severity,
     "data-lines": i.lines,
@@ -531,8 +536,10 @@ function incidentRow(i, alerts) {
   tr.append(el("td", {}, i.hosts.map((h) => `${h.value} (${Math.round(100 * h.share)}%)`).join(", ") || "–"));
   const sent = el("td");
   for (const a of alerts.slice().reverse()) {
-    const word = a.alert_kind.replace("incident_", "");
-    const pill = el("span", { class: `pill ${a.delivery.state}`, "data-alert-kind": a.alert_kind }, word);
+    const pill = el("span", {
+      class: `pill ${a.delivery.state}`, "data-alert-kind": a.alert_kind, "data-alert-key": a.alert_key,
+      "data-state": a.delivery.state,
+    }, titles.get(a.alert_kind) || a.alert_kind);
     pill.title = `${a.delivery.state}${a.delivery.delivered_at ? ` ${when(a.delivery.delivered_at)}` : ""}: ${a.message}`;
     sent.append(pill, " ");
   }
