@@ -43,16 +43,18 @@ def known_template(url: str, service: str, level: str) -> Template:
 
 
 def add_burst(url: str, service: str, template: Template, hour: datetime, lines: int) -> None:
-    """`lines` copies of the first 10 lines of `template` on `service`, one a minute from
-    hour + 5 minutes: the same text as its history, so a known template."""
+    """`lines` copies of the first (up to 10) lines of `template` on `service`, in turn, one a
+    minute from hour + 5 minutes: the same text as its history, so a known template."""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             """
             with examples as (
                 select e.*, row_number() over (order by e.id) as n
                 from public.log_entries as e
-                join ml.ml_predictions as p on p.log_entry_id = e.id
-                where p.template_hash = %(template)s and p.service = %(service)s
+                where e.id in (
+                    select p.log_entry_id from ml.ml_predictions as p
+                    where p.template_hash = %(template)s and p.service = %(service)s
+                )
                 order by e.id
                 limit 10
             )
@@ -62,7 +64,7 @@ def add_burst(url: str, service: str, template: Template, hour: datetime, lines:
             select %(hour)s + make_interval(mins => 5 + i), e.level, e.message, e.service,
                    e.host, e.category, e.http_status, e.response_time_ms, e.source_type
             from generate_series(0, %(lines)s - 1) as i
-            join examples as e on e.n = 1 + i %% 10
+            join examples as e on e.n = 1 + i %% (select count(*) from examples)
             """,
             {"template": template.template_hash, "service": service, "hour": hour, "lines": lines},
         )
