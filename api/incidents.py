@@ -17,7 +17,7 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api import queries
-from api.errors import ERROR_RESPONSES, BadParameter
+from api.errors import ERROR_RESPONSES, BadParameter, ErrorBody
 from api.responses import json_response
 from api.schemas import Alert, PredictionPage
 from api.v1 import PRINTABLE, Timestamp, VersionParam, db, decode_cursor, encode_cursor
@@ -207,7 +207,11 @@ async def incidents(
     return json_response({"next_cursor": next_cursor}, raw={"items": items})
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    responses={404: {"model": ErrorBody, "description": "no incident with this id"}},
+)
 async def incident(request: Request, incident_id: IncidentId) -> Response:
     """One incident, with every alert ml_alerts raised about it (opened, escalated, resolved)
     and its delivery by the notifier."""
