@@ -14,16 +14,22 @@ DEMO_END ?= 2026-11-26T00:00:00+00:00
 VERIFY_ROWS ?= 100000
 # The loghub samples (make load-loghub, make evaluate), read where they are.
 LOGHUB ?= ../shared/data/loghub
+# make use-table: your log table or view, your names of logml's columns (logml's=yours,
+# comma-separated) and your level names (name=level); docs/your-table.md.
+SCHEMA ?= public
+TABLE  ?=
+MAP    ?=
+LEVELS ?=
 # dbt packages for `make evaluate-project` (tarballs; the package hub is not reachable offline)
 DBT_PACKAGES ?= ../shared/vendor/dbt-packages
 DBT    := $(PY) -m dbt_project dbt
 # The docs site (mkdocs.yml): strict, so a dead link or a missing page fails the build.
 DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir target/docs-site
 
-.PHONY: help setup lock demo pipeline load load-loghub export-model versions activate rollback \
-        label promote challenger verify demo-model check-generated evaluate evaluate-project run \
-        freshness notify docs docs-site serve test test-fast lint db-stop citus-up citus-down \
-        bench clean
+.PHONY: help setup lock demo pipeline use-table check-source load load-loghub export-model \
+        compile-sql versions activate rollback label promote challenger verify demo-model \
+        check-generated evaluate evaluate-replay evaluate-project run freshness notify docs \
+        docs-site serve test test-fast lint db-stop citus-up citus-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +57,13 @@ pipeline: setup  ## load the demo logs (once), register or train models (if none
 	$(DBT) build
 	$(PY) -m dbt_project summary
 
+use-table: setup  ## point logml at your table or view: make use-table SCHEMA=app TABLE=events MAP='id=event_id,...'
+	@test -n "$(TABLE)" || { echo "usage: make use-table SCHEMA=app TABLE=events MAP='id=event_id,timestamp=ts,...' [LEVELS='LOUD=ERROR']"; exit 2; }
+	$(PY) -m dbt_project use-table --schema "$(SCHEMA)" --table "$(TABLE)" --map "$(MAP)" --levels "$(LEVELS)"
+
+check-source: setup  ## what logml finds in the recorded log source: columns, types, levels, indexes
+	$(PY) -m dbt_project check-source
+
 load: setup  ## load logs: make load ARGS="jsonl app.jsonl" (formats: docs/reference/log-formats.md)
 	$(PY) -m ingest create-source
 	$(PY) -m ingest $(ARGS)
@@ -59,9 +72,21 @@ load-loghub: setup  ## load every loghub sample system (documented level mapping
 	$(PY) -m ingest create-source
 	$(PY) -m ingest loghub $(LOGHUB)/*/
 
-export-model: setup  ## retrain, compile to SQL, register a new active version (ARGS=--challenger: shadow)
+# A bring-your-own model (make export-model FILE=... NAME=...; docs/bring-your-own-model.md):
+# the fitted Pipeline saved with joblib, and the name of the model it is a version of.
+FILE ?=
+NAME ?=
+# make compile-sql: the relation its view scores (default: stg_log_entries), and the script.
+BATCH ?=
+SQL_OUT ?= target/compile-sql/$(NAME).sql
+
+export-model: setup  ## retrain, compile, register a new active version (ARGS=--challenger: shadow); FILE=model.joblib NAME=...: your own Pipeline
 	$(DBT) run --select stg_log_entries
-	$(PY) -m model_export export $(ARGS)
+	$(PY) -m model_export export $(if $(FILE),--file $(FILE) --name $(NAME)) $(ARGS)
+
+compile-sql: setup  ## FILE=model.joblib NAME=...: a plain SQL script for psql (tables + a view scoring BATCH) in SQL_OUT
+	@test -n "$(FILE)" -a -n "$(NAME)" || { echo "usage: make compile-sql FILE=model.joblib NAME=name [BATCH=schema.table]"; exit 2; }
+	$(PY) -m model_export compile-sql $(FILE) --name $(NAME) $(if $(BATCH),--batch $(BATCH)) --output $(SQL_OUT)
 
 versions: setup  ## every model version with its role (active, challenger) and held-out metrics
 	$(PY) -m model_export versions
@@ -71,22 +96,22 @@ label: setup  ## label the template of log line ID as LABEL=anomalous|normal (us
 	@test -n "$(ID)" || { echo "usage: make label ID=123 LABEL=anomalous|normal"; exit 2; }
 	$(PY) -m model_export label --log-entry-id $(ID) --$(LABEL)
 
-activate: setup  ## make VERSION (e.g. VERSION=v3) the active model version; no retraining
-	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN"; exit 2; }
+activate: setup  ## make VERSION (e.g. VERSION=v3, or NAME_v2 of your own model) the active one; no retraining
+	@test -n "$(VERSION)" || { echo "usage: make activate VERSION=vN (or NAME_vN)"; exit 2; }
 	$(PY) -m model_export activate $(VERSION)
 
-rollback: setup  ## back to the version that was active before the current one
-	$(PY) -m model_export rollback
+rollback: setup  ## back to the version that was active before the current one (NAME=...: of your own model)
+	$(PY) -m model_export rollback $(if $(NAME),--name $(NAME))
 
-promote: setup  ## the challenger becomes the active version
-	$(PY) -m model_export promote
+promote: setup  ## the challenger becomes the active version (NAME=...: of your own model)
+	$(PY) -m model_export promote $(if $(NAME),--name $(NAME))
 
-challenger: setup  ## VERSION=vN scores new logs in shadow beside the active one (VERSION=none clears)
-	@test -n "$(VERSION)" || { echo "usage: make challenger VERSION=vN (or VERSION=none)"; exit 2; }
-	$(PY) -m model_export challenger $(if $(filter none,$(VERSION)),--clear,$(VERSION))
+challenger: setup  ## VERSION=vN (or NAME_vN) scores new logs in shadow beside the active one (VERSION=none clears; NAME=...)
+	@test -n "$(VERSION)" || { echo "usage: make challenger VERSION=vN (or NAME_vN, or none)"; exit 2; }
+	$(PY) -m model_export challenger $(if $(filter none,$(VERSION)),--clear,$(VERSION)) $(if $(NAME),--name $(NAME))
 
-verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare
-	$(PY) -m model_export verify --rows $(VERIFY_ROWS)
+verify: setup  ## score VERIFY_ROWS rows in SQL and with the joblib Pipelines; compare (VERSION=...: another version)
+	$(PY) -m model_export verify --rows $(VERIFY_ROWS) $(if $(VERSION),--version $(VERSION))
 
 demo-model: setup  ## retrain the shipped demo model v1 (after changing the models or the compiler)
 	$(PY) -m model_export demo-model --rows $(ROWS) --seed $(SEED) --end $(DEMO_END)
@@ -94,9 +119,12 @@ demo-model: setup  ## retrain the shipped demo model v1 (after changing the mode
 check-generated: setup  ## regenerate the generated macros/seeds from the artifacts; fail on a diff
 	$(PY) -m model_export check
 
-evaluate: setup  ## held-out quality (loghub systems, generated logs, baselines): docs/results/quality.md + evaluation.html
+evaluate: setup  ## held-out quality (loghub systems, generated logs, the replay, baselines): docs/results/quality.md + evaluation.html
 	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --generated-rows 20000 \
 		--report docs/results/evaluation.html --page docs/results/quality.md
+
+evaluate-replay: setup  ## only the replay: the product run by run on held-out days, issue 21's targets (prints)
+	$(PY) -m model_export evaluate --loghub-dir $(LOGHUB) --replay-only
 
 evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp copy; fails on a warning
 	$(PY) -m dbt_project evaluate-project --packages $(DBT_PACKAGES)

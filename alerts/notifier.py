@@ -10,6 +10,8 @@ A non-2xx answer, a timeout or a network error leaves the alert pending for the 
 attempt is counted); the others are still tried and the command exits 1 at the end. The one
 unavoidable window: a crash after the webhook accepted an alert but before the commit sends it
 again next run, so a receiver that must never see a duplicate deduplicates on alert_key.
+Secrets in an alert's text (a quoted log line may hold a password or a token) are redacted
+before anything is sent or printed (`_redacted`, docs/concepts/redaction.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from psycopg import sql
 from alerts.alert import COLUMNS, AlertRow, AlertRowError
 from dbt_project.database import job_connection, one, output_name, output_table
 from dbt_project.errors import LogmlError, NotReadyError
+from dbt_project.redaction import redact
 from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
 
@@ -147,7 +150,7 @@ def _report_pending(conn: psycopg.Connection, dry_run: bool, limit: int | None) 
     """Without a webhook (or with --dry-run): say what is pending; send and record nothing."""
     with conn.cursor() as cur:
         _require_alerts(cur)
-        pending = _pending(cur, limit)
+        pending = _redacted(conn, _pending(cur, limit))
         total = _pending_count(cur)
     if dry_run:
         for alert in pending:
@@ -166,7 +169,7 @@ def _deliver(conn: psycopg.Connection, webhook: str, limit: int | None, timeout:
         if not one(cur)[0]:
             print("notify: another notifier is running; waiting for it to finish", flush=True)
             cur.execute("select pg_advisory_lock(hashtext('logml.notifier'))")
-        pending = _pending(cur, limit)
+        pending = _redacted(conn, _pending(cur, limit))
         sent = failed = 0
         for alert in pending:
             status, error = _post(webhook, slack_payload(alert), timeout)
@@ -230,6 +233,16 @@ def _pending(cur: psycopg.Cursor[Any], limit: int | None) -> list[AlertRow]:
         (limit,),
     )
     return [AlertRow.from_row(row) for row in cur.fetchall()]
+
+
+def _redacted(conn: psycopg.Connection, alerts: list[AlertRow]) -> list[AlertRow]:
+    """The alerts with their free text (the message, which may quote a log line, and the
+    service name) through the database's redaction rules: what is sent or printed."""
+    texts = redact(conn, [text for alert in alerts for text in (alert.message, alert.service)])
+    return [
+        alert.model_copy(update={"message": message, "service": service})
+        for alert, message, service in zip(alerts, texts[::2], texts[1::2], strict=True)
+    ]
 
 
 def _pending_count(cur: psycopg.Cursor[Any]) -> int:

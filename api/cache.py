@@ -9,7 +9,9 @@ aggregates (a few ms of SQL) and the framework's own ~1 ms per request from queu
 (docs/results/api-latency.md).
 
 Kept: 200 responses to GET, and to the POST routes in READ_ONLY_POSTS (reads whose
-parameters travel in a body, keyed by that body). Per worker process, keyed by method, path,
+parameters travel in a body, keyed by that body), unless marked no-store or private. Everyone
+who gets past authentication (api/auth.py, which runs before this cache) reads the same data,
+so one answer serves them all. Per worker process, keyed by method, path,
 query string and body: responses depend on nothing else (CORS headers are added outside this
 middleware). A replayed response carries an `Age` header, as HTTP caches do. 0 seconds turns
 the cache off.
@@ -96,7 +98,11 @@ class ResponseCache:
 
         async def send_and_copy(message: Message) -> None:
             nonlocal copy
-            if message["type"] == "http.response.start" and message["status"] == 200:
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] == 200
+                and not _personal(message)
+            ):
                 copy = _Stored(start=message)
             elif message["type"] == "http.response.body" and copy is not None:
                 copy.body.append(message)
@@ -117,6 +123,15 @@ class ResponseCache:
         expired = [k for k, v in self._entries.items() if now - v.stored_at >= self.seconds]
         for key in expired or list(self._entries)[: self.max_entries // 2]:
             del self._entries[key]
+
+
+def _personal(start: Message) -> bool:
+    """A response marked `Cache-Control: no-store` or `private` (e.g. who is signed in) is
+    never kept: it may differ between people asking for the same URL."""
+    for name, value in start["headers"]:
+        if name.lower() == b"cache-control" and (b"no-store" in value or b"private" in value):
+            return True
+    return False
 
 
 async def _read_body(receive: Receive) -> tuple[bytes | None, Receive]:

@@ -115,7 +115,11 @@ class Database:
             return await work
         except PoolTimeout:
             raise await self._why_unavailable() from None
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege) as exc:
+        except (
+            psycopg.errors.UndefinedTable,
+            psycopg.errors.UndefinedFunction,  # the redaction functions: made by the same runs
+            psycopg.errors.InsufficientPrivilege,
+        ) as exc:
             raise NotInitialized(
                 "the ML tables do not exist yet or the read-only role cannot read them:"
                 " run the pipeline (`dbt build`) first"

@@ -1,6 +1,7 @@
 """/api/v1/incidents (filters, keyset pages), /api/v1/incidents/{incident_id} (with the alerts
 that spoke of it) and /api/v1/incidents/{incident_id}/lines (its lines): the dbt marts
-ml_incidents and ml_incident_lines (docs/concepts/incidents.md). Every parameter is validated by
+ml_incidents and ml_incident_lines (docs/concepts/incidents.md), their log text through the
+redaction functions (api/queries.py REDACTED_COLUMNS). Every parameter is validated by
 its declared type before any SQL runs; the SQL of these endpoints is here, beside them."""
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ from (
 ) as p
 """
 
-_ONE = "select {columns} from ml_incidents where incident_id = %(incident_id)s"
+_ONE = "select {columns} from ml_incidents as p where p.incident_id = %(incident_id)s"
 
 # An incident's lines as ml_predictions rows (the view ml_incident_lines says which), newest
 # first, a page (and one row more).
@@ -137,18 +138,13 @@ limit %(limit)s
 _LINES_AFTER = "and (p.logged_at, p.log_entry_id) < (%(cursor_logged_at)s, %(cursor_log_entry_id)s)"
 
 
-def _pairs(columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(", ").join(
-        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
-        for column in columns
-    )
-
-
 def page_query(filters: dict[str, Any]) -> sql.Composed:
     """A page of incidents for the filters that are set (None means not set)."""
     conditions = [sql.SQL(f"model_version = {queries.REQUESTED_VERSION}")]
     conditions += [sql.SQL(_FILTERS[name]) for name in _FILTERS if filters.get(name) is not None]
-    return sql.SQL(_PAGE).format(pairs=_pairs(COLUMNS), where=sql.SQL(" and ").join(conditions))
+    return sql.SQL(_PAGE).format(
+        pairs=queries.json_pairs(COLUMNS), where=sql.SQL(" and ").join(conditions)
+    )
 
 
 def encode_incident_cursor(started_at: datetime, incident_id: str) -> str:
@@ -217,7 +213,10 @@ async def incident(request: Request, incident_id: IncidentId) -> Response:
     and its delivery by the notifier."""
     database = db(request)
     params: dict[str, Any] = {"incident_id": incident_id}
-    columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} as {}").format(queries.served(column), sql.Identifier(column))
+        for column in COLUMNS
+    )
     found = await database.fetch(sql.SQL(_ONE).format(columns=columns), params)
     if not found:
         raise HTTPException(404, f"no incident {incident_id}")

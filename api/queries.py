@@ -1,7 +1,10 @@
 """Every SQL statement the API runs (the incidents' beside their endpoints: api/incidents.py). All
 are SELECTs on the dbt output tables (schema on the
 search_path, see database.py), all parameterised; status and stats read the pre-aggregated
-tables only, never a COUNT over ml_predictions."""
+tables only, never a COUNT over ml_predictions. Text that comes from the logs (messages,
+explanations, examples, alert details) leaves through the database's redaction functions
+(macros/redaction.sql), applied where the rows are put into JSON: after the LIMIT, so only
+the rows served pay for it."""
 
 from __future__ import annotations
 
@@ -38,12 +41,17 @@ order by array_position(%(severities)s::text[], severity)
 """
 
 # Hourly series ending at the newest hour scored (logs may be historical, so not at now()).
-# The newest hour is a scalar subquery: one probe of the (model_version, hour) index.
+# The newest hour is a scalar subquery: one probe of the (model_version, hour) index. The
+# response times' table has one row per hour (and version): the join repeats it, never a
+# count.
 HOURLY = f"""
 select h.hour, sum(h.predictions)::bigint as predictions, sum(h.anomalies)::bigint as anomalies,
        sum(h.level_disagreements)::bigint as level_disagreements,
-       sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score
+       sum(h.anomaly_score_sum) / nullif(sum(h.predictions), 0) as mean_anomaly_score,
+       max(r.avg_response_time_ms) as avg_response_time_ms,
+       max(r.p95_response_time_ms) as p95_response_time_ms
 from ml_stats_hourly as h
+left join ml_response_times_hourly as r on r.model_version = h.model_version and r.hour = h.hour
 where h.model_version = {_VERSION}
   and h.hour > (
       select max(newest.hour) from ml_stats_hourly as newest
@@ -191,7 +199,7 @@ def predictions(filters: dict[str, Any]) -> sql.Composed:
 # next: model_export label), with the newest line of each as its example.
 UNLABELLED_TEMPLATES = f"""
 select h.model_version, h.template_hash, h.service, h.flagged, h.lines,
-       h.example_log_entry_id, p.message as example_message
+       h.example_log_entry_id, logml_redact(p.message) as example_message
 from ml_detector_template_history as h
 left join ml_predictions as p
   on p.model_version = h.model_version and p.log_entry_id = h.example_log_entry_id
@@ -320,15 +328,36 @@ def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
         if deliveries_readable
         else sql.SQL(NO_DELIVERIES),
         where=sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true"),
-        alert=_json_pairs(ALERT_COLUMNS),
+        alert=json_pairs(ALERT_COLUMNS),
     )
 
 
-def _json_pairs(columns: tuple[str, ...]) -> sql.Composed:
-    """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..."""
+# The columns that hold log text, and the redaction function each is served through.
+REDACTED_COLUMNS = {
+    "message": "logml_redact",
+    "explanation": "logml_redact",
+    "details": "logml_redact_json",
+    # ml_incidents: its title and templates quote a line, its terms are words of its lines
+    "title": "logml_redact",
+    "templates": "logml_redact_json",
+    "terms": "logml_redact_json",
+}
+
+
+def served(column: str) -> sql.Composed:
+    """The column of the row `p` as served: through its redaction function if REDACTED_COLUMNS
+    names one."""
+    value = sql.SQL("p.{}").format(sql.Identifier(column))
+    if column in REDACTED_COLUMNS:
+        value = sql.SQL("{}({})").format(sql.Identifier(REDACTED_COLUMNS[column]), value)
+    return value
+
+
+def json_pairs(columns: tuple[str, ...]) -> sql.Composed:
+    """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..., the
+    columns of REDACTED_COLUMNS through their redaction function."""
     return sql.SQL(", ").join(
-        sql.SQL("{}, p.{}").format(sql.Literal(column), sql.Identifier(column))
-        for column in columns
+        sql.SQL("{}, {}").format(sql.Literal(column), served(column)) for column in columns
     )
 
 
@@ -354,4 +383,4 @@ from (
     from ({rows}) as page
 ) as p
 """
-    ).format(pairs=_json_pairs(PREDICTION_COLUMNS), rows=rows)
+    ).format(pairs=json_pairs(PREDICTION_COLUMNS), rows=rows)

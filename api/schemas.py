@@ -129,7 +129,9 @@ class LegacyOffline(BaseModel):
 
 class MetricValues(BaseModel):
     total_logs: int = Field(description="logs scored by the active version in the 24h window")
-    avg_response_time_ms: None = Field(description="not in the ML tables")
+    avg_response_time_ms: float | None = Field(
+        description="ms, over the window's logs with response_time_ms; null: none"
+    )
     fatal_rate: float | None = Field(description="percent of known logged levels; null: none")
     error_rate: float | None
     high_anomaly_rate: float = Field(description="percent of predictions, high or critical")
@@ -176,11 +178,23 @@ class Chart(BaseModel):
     datasets: list[ChartDataset]
 
 
+class SystemMetrics(BaseModel):
+    logsProcessed: int = Field(description="logs the active version scored, in total")
+    activeAlerts: int = Field(description="alerts about the 24 hours to the newest hour scored")
+    responseTime: float | None = Field(description="ms, average over the 24 hours; null: none")
+    systemHealth: Literal["Healthy", "Unknown", "Warning", "Degraded", "Critical"]
+    uptime: str = Field(description="percent of the 24 hours' logs that are scored, e.g. 98.5%")
+
+
 class DashboardAnalytics(BaseModel):
     logVolume: Chart = Field(description="logs scored per hour (labels HH:00 UTC)")
     logDistribution: Chart = Field(description="logs per logged level, INFO WARN ERROR DEBUG FATAL")
-    responseTime: Chart = Field(description="empty: response times are not in the ML tables")
+    responseTime: Chart = Field(
+        description="average and p95 response_time_ms per hour that has response times"
+    )
     errorTypes: Chart = Field(description="empty: error types are not in the ML tables")
+    systemMetrics: SystemMetrics
+    systemMetricsNotes: dict[str, str] = Field(description="where each systemMetrics comes from")
     timestamp: datetime
     dataSource: Literal["database", "empty"]
     period: Literal["last_24_hours"]
@@ -341,6 +355,10 @@ class HourStats(BaseModel):
     anomalies: int
     level_disagreements: int
     mean_anomaly_score: float | None
+    avg_response_time_ms: float | None = Field(
+        description="of the hour's lines with the source's response_time_ms; null: none"
+    )
+    p95_response_time_ms: float | None = Field(description="95th percentile of the same")
 
 
 class Hourly(BaseModel):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.scratch import scratch_database
-from model_export.evaluation.evaluate import load_logs
+from model_export.evaluation.replay import load_logs
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import (
     severity_rarity,

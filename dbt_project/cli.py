@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbt_project import database, dbt_runner, project_evaluator, summary
+from dbt_project import database, dbt_runner, project_evaluator, summary, use_table
 from dbt_project.errors import exit_on_error
+from dbt_project.settings import PROJECT_ROOT
 
 
 @exit_on_error
@@ -18,7 +19,24 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("db-start", help="start (or reuse) the embedded PostgreSQL, print its URL")
     commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     commands.add_parser("db-url", help="print the URL every command uses")
-    commands.add_parser("summary", help="print what is in the database")
+    summary_command = commands.add_parser("summary", help="print what is in the database")
+    use = commands.add_parser(
+        "use-table",
+        help="check your log table or view and record it in dbt_project.yml (make use-table)",
+    )
+    use.add_argument("--schema", default="public")
+    use.add_argument("--table", required=True)
+    use.add_argument(
+        "--map", default="", help="logml's column=your column, comma-separated: id=event_id,..."
+    )
+    use.add_argument(
+        "--levels", default="", help="your level name=level, comma-separated: LOUD=ERROR,..."
+    )
+    check_source = commands.add_parser(
+        "check-source", help="print what logml finds in the recorded log source (make check-source)"
+    )
+    for command in (summary_command, use, check_source):
+        command.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     evaluate = commands.add_parser(
@@ -42,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         print(database.database_url())
     elif args.command == "summary":
         with database.job_connection() as conn:
-            print("\n".join(summary.summary_lines(conn)))
+            print("\n".join(summary.summary_lines(conn, args.project_dir)))
+    elif args.command == "use-table":
+        source = use_table.requested(
+            args.project_dir, args.schema, args.table, args.map, args.levels
+        )
+        with database.job_connection() as conn:
+            return use_table.use_table(conn, args.project_dir, source)
+    elif args.command == "check-source":
+        with database.job_connection() as conn:
+            return use_table.check_source(conn, args.project_dir)
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
     elif args.command == "evaluate-project":

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 from dbt_project.migrations import migrate
 from dbt_project.settings import PROJECT_ROOT as PROJECT_ROOT  # where it was always imported from
 from dbt_project.settings import Settings, load_settings
+from dbt_project.source import configured
 
 EMBEDDED_DATABASE = "logml"
 
@@ -133,8 +134,8 @@ def output_table(name: str) -> sql.Identifier:
 
 
 def source_table() -> sql.Identifier:
-    """The log source table (LOG_SOURCE_SCHEMA, LOG_SOURCE_TABLE)."""
-    return sql.Identifier(*load_settings().source_relation())
+    """The log source table or view, as the project records it (dbt_project/source.py)."""
+    return configured().relation
 
 
 def output_name(name: str) -> str:

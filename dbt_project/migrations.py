@@ -4,23 +4,39 @@ logml_schema_migrations in macros/schema_migrations.sql, rendered here with jinj
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import sql
 
 from dbt_project.macros import render_macro
+from dbt_project.redaction import load_redaction
 from dbt_project.settings import PROJECT_ROOT, Settings, load_settings
+from dbt_project.source import configured
 
 MIGRATIONS = PROJECT_ROOT / "macros" / "schema_migrations.sql"
+REDACTION = PROJECT_ROOT / "macros" / "redaction.sql"
 TABLE = "logml_schema_migrations"
 
 
+def latest_version() -> int:
+    """The id of the last migration the macro lists: the schema version migrate() reaches."""
+    listed = re.findall(r"^\s*\((\d+), '", MIGRATIONS.read_text(encoding="utf-8"), re.MULTILINE)
+    return max(int(found) for found in listed)
+
+
 def migration_script(settings: Settings) -> str:
-    """The SQL that brings the output schema up to date (applies only what is missing)."""
+    """The SQL that brings the output schema up to date (applies only what is missing), for
+    the log source the project records, and makes the redaction functions from the rules in
+    dbt_project.yml."""
+    source = configured(settings=settings)
     return render_macro(
-        [MIGRATIONS],
+        [REDACTION, MIGRATIONS],
         "logml_schema_migrations",
         settings.logml_schema,
-        settings.log_source_schema,
+        source.schema,
+        source.identity,
+        load_redaction(),
     )
 
 

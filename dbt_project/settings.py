@@ -6,12 +6,21 @@ into a SettingsError that names the variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dbt_project.errors import SettingsError
@@ -47,6 +56,28 @@ def _comma_list(value: object) -> object:
     return value
 
 
+def _header_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise ValueError("must be an HTTP header name: letters, digits and -")
+    return value
+
+
+def _proxy_networks(value: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> object:
+    if any(network.prefixlen == 0 for network in value):
+        raise ValueError("must name the proxy, not every address (anyone could claim any user)")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or `localhost`) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
 # A schema or table name that SQL needs no quotes for, so the same value works unchanged in
 # dbt's profile, in the migrations' text and in psycopg's identifiers.
 SqlName = Annotated[str, AfterValidator(_sql_name)]
@@ -62,12 +93,13 @@ class Settings(BaseSettings):
     # The embedded server's data directory (git ignores .pgdata).
     embedded_pgdata: Path = PROJECT_ROOT / ".pgdata"
 
-    # --- where the logs are (the loader writes there, dbt's source reads there) ---
-    # The schema of the log table or view (the dbt vars log_source_schema / log_source_table
-    # override both for dbt).
-    log_source_schema: SqlName = "public"
-    # The log table or view: docs/your-table.md says which columns it needs.
-    log_source_table: SqlName = "log_entries"
+    # --- where the logs are: recorded in dbt_project.yml by `make use-table` ---
+    # The schema of the log table or view when dbt_project.yml records none (unset: public).
+    # A recorded schema that this variable contradicts is an error (dbt_project/source.py).
+    log_source_schema: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
+    # The log table or view when dbt_project.yml records none (unset: log_entries); the same
+    # rule. docs/your-table.md says which columns it needs.
+    log_source_table: Annotated[SqlName | None, BeforeValidator(_empty_as_none)] = None
 
     # --- where logml writes: dbt's models, the registry, labels, deliveries, loads ---
     # The output schema, honoured by dbt (its profile), every command, the API and the notifier.
@@ -101,9 +133,47 @@ class Settings(BaseSettings):
     # How old a served GET response under /api/ may be (api/cache.py); 0 turns caching off.
     api_cache_seconds: float = Field(2.0, ge=0)
 
-    def source_relation(self) -> tuple[str, str]:
-        """(schema, table) of the log source."""
-        return self.log_source_schema, self.log_source_table
+    # --- who may read the API and the dashboard (docs/team-access.md) ---
+    # On a non-loopback API_HOST every request must carry a token (python -m api tokens) or
+    # come from the proxy below; true asks it on a loopback API_HOST too, e.g. behind a
+    # reverse proxy on the same machine.
+    api_auth_required: bool = False
+    # true: serve a non-loopback API_HOST without authentication anyway. Anyone who can reach
+    # the port reads every log line the API serves (with its secrets redacted).
+    api_allow_unauthenticated: bool = False
+    # The header in which a reverse proxy names the user it authenticated (e.g.
+    # X-Forwarded-User, X-Auth-Request-User); believed only from API_AUTH_PROXY_ADDRESSES.
+    # Setting it turns authentication on.
+    api_auth_proxy_header: Annotated[
+        str | None, BeforeValidator(_empty_as_none), AfterValidator(_header_name)
+    ] = None
+    # Comma-separated addresses or networks of that proxy (10.0.0.5, 10.0.0.0/24, ::1).
+    api_auth_proxy_addresses: Annotated[
+        list[IPvAnyNetwork], NoDecode, BeforeValidator(_comma_list), AfterValidator(_proxy_networks)
+    ] = []
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Settings:
+        if self.api_auth_proxy_header and not self.api_auth_proxy_addresses:
+            raise ValueError(
+                "API_AUTH_PROXY_HEADER needs API_AUTH_PROXY_ADDRESSES, the proxy's addresses:"
+                " from anyone else the header would be a claim, not a login"
+            )
+        if self.api_allow_unauthenticated and (
+            self.api_auth_required or self.api_auth_proxy_header
+        ):
+            raise ValueError(
+                "API_ALLOW_UNAUTHENTICATED contradicts API_AUTH_REQUIRED and"
+                " API_AUTH_PROXY_HEADER: unset one of them"
+            )
+        return self
+
+    def api_requires_auth(self) -> bool:
+        """Whether every request must say who sent it: on a non-loopback API_HOST unless
+        API_ALLOW_UNAUTHENTICATED, and whenever API_AUTH_REQUIRED or a proxy header is set."""
+        if self.api_auth_required or self.api_auth_proxy_header:
+            return True
+        return not is_loopback(self.api_host) and not self.api_allow_unauthenticated
 
 
 # Values never echoed in a message: they may hold passwords or are secrets themselves.
@@ -113,8 +183,11 @@ _SECRET = {"database_url", "api_database_url", "logml_alert_webhook_url"}
 def _message(error: ValidationError) -> str:
     problems = []
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "?"
         reason = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:  # a check across variables: its reason names them
+            problems.append(reason)  # (its input is every setting, secrets included)
+            continue
+        field = str(problem["loc"][0])
         shown = "" if field in _SECRET else f"={problem.get('input')!r}"
         problems.append(f"{field.upper()}{shown}: {reason}")
     return "; ".join(problems)

@@ -1,60 +1,88 @@
-"""A short text summary of what is in the database, for people at a terminal."""
+"""A short text summary of what is in the database, for people at a terminal: the configured
+log source through its column mapping (optional columns it does not have are left out), and
+ml_predictions per model version and source."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from dbt_project.database import one, output_table, source_table
-from dbt_project.settings import load_settings
+from dbt_project.database import one, output_table
+from dbt_project.settings import PROJECT_ROOT, load_settings
+from dbt_project.source import LogSource, configured
+from dbt_project.source_check import source_columns
 
 
 def _table_exists(conn: psycopg.Connection, table: sql.Identifier) -> bool:
     return bool(one(conn.execute("select to_regclass(%s) is not null", (table.as_string(),)))[0])
 
 
-def summary_lines(conn: psycopg.Connection) -> list[str]:
+def _source_lines(
+    cur: psycopg.Cursor, source: LogSource, present: dict[str, tuple[str, str]]
+) -> list[str]:
+    def column(name: str) -> sql.Composable | None:
+        found = source.column(name)
+        return (
+            sql.Identifier(present[found.lower()][0])
+            if found and found.lower() in present
+            else None
+        )
+
+    timestamp = column("timestamp") or sql.SQL("null::timestamptz")
+    labelled = column("is_anomaly")
+    labels = sql.SQL("count(*) filter (where {})").format(labelled) if labelled else sql.SQL("null")
+    cur.execute(
+        sql.SQL("select count(*), min({t}), max({t}), {labels} from {source}").format(
+            t=timestamp, labels=labels, source=source.relation
+        )
+    )
+    total, first, last, anomalies = one(cur)
+    lines = [f"{source.name}: {total:,} logs from {first} to {last}"]
+    lines.append(
+        "  labelled anomalies: "
+        + (f"{anomalies:,}" if labelled else f"none (no {source.column('is_anomaly')} column)")
+    )
+    for name, title, limit in (("level", "by level", None), ("service", "top services", 5)):
+        found = column(name)
+        if found is None:
+            lines.append(f"  {title}: none (no {source.column(name)} column)")
+            continue
+        statement = (
+            "select coalesce({c}::text, '(none)'), count(*) from {s} group by 1 order by 2 desc"
+        )
+        cur.execute(
+            sql.SQL(statement + (f" limit {limit}" if limit else "")).format(
+                c=found, s=source.relation
+            )
+        )
+        lines.append(f"  {title}: " + ", ".join(f"{value} {n:,}" for value, n in cur.fetchall()))
+    return lines
+
+
+def summary_lines(conn: psycopg.Connection, project_dir: Path = PROJECT_ROOT) -> list[str]:
     settings = load_settings()
-    source, predictions = source_table(), output_table("ml_predictions")
-    schema, table = settings.source_relation()
-    if not _table_exists(conn, source):
-        return [f"{schema}.{table} does not exist yet: run `make pipeline`."]
-    lines: list[str] = []
+    source = configured(project_dir)
+    present = source_columns(conn, source)
+    if not present:
+        return [f"{source.name} does not exist yet: run `make pipeline` or `make use-table`."]
+    predictions = output_table("ml_predictions")
     with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                'select count(*), min("timestamp"), max("timestamp"), '
-                "count(*) filter (where is_anomaly) from {}"
-            ).format(source)
-        )
-        total, first, last, labelled = one(cur)
-        lines.append(f"{schema}.{table}: {total:,} logs from {first} to {last}")
-        lines.append(f"  labelled anomalies: {labelled:,}")
-        cur.execute(
-            sql.SQL(
-                "select coalesce(level::text, '(none)'), count(*) from {} "
-                "group by 1 order by 2 desc"
-            ).format(source)
-        )
-        lines.append("  by level: " + ", ".join(f"{lvl} {n:,}" for lvl, n in cur.fetchall()))
-        cur.execute(
-            sql.SQL(
-                "select coalesce(service, '(none)'), count(*) from {} "
-                "group by 1 order by 2 desc limit 5"
-            ).format(source)
-        )
-        lines.append("  top services: " + ", ".join(f"{s} {n:,}" for s, n in cur.fetchall()))
+        lines = _source_lines(cur, source, present)
         shown = f"{settings.logml_schema}.ml_predictions"
         if _table_exists(conn, predictions):
             cur.execute(
                 sql.SQL(
-                    "select model_version, count(*), count(*) filter (where is_anomaly), "
-                    "max(predicted_at) from {} group by 1 order by 1"
+                    "select model_version, log_source, count(*),"
+                    " count(*) filter (where is_anomaly), max(predicted_at)"
+                    " from {} group by 1, 2 order by 1, 2"
                 ).format(predictions)
             )
-            for version, n, anomalies, latest in cur.fetchall():
+            for version, origin, n, anomalies, latest in cur.fetchall():
                 lines.append(
-                    f"{shown} [{version}]: {n:,} scored, {anomalies:,} anomalies, latest {latest}"
+                    f"{shown} [{version}, {origin}]: {n:,} scored, {anomalies:,} anomalies,"
+                    f" latest {latest}"
                 )
         else:
             lines.append(f"{shown} does not exist yet.")

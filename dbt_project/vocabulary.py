@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml  # type: ignore[import-untyped]
 
-from dbt_project.database import PROJECT_ROOT
+from dbt_project.settings import PROJECT_ROOT
 
 PROJECT_FILE = PROJECT_ROOT / "dbt_project.yml"
 # Names are written into SQL string literals, CSS classes and URLs unquoted.
@@ -48,9 +48,15 @@ class Vocabulary:
         return tuple(kind.name for kind in self.alert_kinds)
 
 
+def project_vars(path: Path = PROJECT_FILE) -> dict[str, Any]:
+    """The `vars:` of the dbt project file at `path`."""
+    found = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    return dict(found)
+
+
 def load(path: Path = PROJECT_FILE) -> Vocabulary:
     """The vocabularies in the vars of the dbt project file at `path`."""
-    variables = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    variables = project_vars(path)
 
     def names(var: str) -> tuple[str, ...]:
         value = variables.get(var)

@@ -12,7 +12,7 @@ import psycopg
 
 from dbt_project.database import job_connection
 from dbt_project.errors import LoadError, exit_on_error
-from dbt_project.settings import load_settings
+from dbt_project.source import configured
 from ingest import loghub, source_table, textfiles
 from ingest.generator import GeneratorSpec
 from ingest.session import LoadReport, load_entries, load_generated
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with job_connection() as conn:
         if args.command == "create-source":
-            source_table.create_source_table(conn)
-            schema, table = load_settings().source_relation()
-            print(f"source table {schema}.{table} is ready")
+            created = source_table.create_source_table(conn)
+            name = configured().name
+            print(f"source table {name} created" if created else f"{name} exists: nothing created")
             return 0
         try:
             report = _load(conn, args)

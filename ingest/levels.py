@@ -1,17 +1,27 @@
-"""Level names -> the five canonical levels. The common synonyms match the dbt macro
-`normalize_level` (macros/normalize_level.sql); per-system maps live in loghub.SYSTEMS and are
-documented in docs/reference/log-formats.md."""
+"""Level names -> the five canonical levels, by the rule of the dbt macro `normalize_level`
+(macros/normalize_level.sql): case and surrounding spaces ignored, the source's own names
+(dbt_project.yml log_source.levels) before the project's synonyms (level_names), both read from
+dbt_project.yml as dbt reads them. Per-system maps live in loghub.SYSTEMS and are documented in
+docs/reference/log-formats.md."""
 
 from __future__ import annotations
 
-COMMON = {
-    "DEBUG": "DEBUG", "TRACE": "DEBUG", "VERBOSE": "DEBUG", "FINE": "DEBUG",
-    "INFO": "INFO", "INFORMATION": "INFO", "NOTICE": "INFO",
-    "WARN": "WARN", "WARNING": "WARN",
-    "ERROR": "ERROR", "ERR": "ERROR", "SEVERE": "ERROR",
-    "FATAL": "FATAL", "CRITICAL": "FATAL", "CRIT": "FATAL", "ALERT": "FATAL",
-    "EMERG": "FATAL", "PANIC": "FATAL",
-}  # fmt: skip
+from pathlib import Path
+
+from dbt_project.settings import PROJECT_ROOT
+from dbt_project.source import level_names, project_vars
+
+
+def level_map(project_dir: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Upper-case name -> level."""
+    names = {
+        name.upper(): level for level, group in level_names(project_dir).items() for name in group
+    }
+    own = (project_vars(project_dir).get("log_source") or {}).get("levels") or {}
+    return {**names, **{str(name).upper(): str(level).upper() for name, level in own.items()}}
+
+
+COMMON = level_map()
 
 
 def canonical_level(raw: str | None, mapping: dict[str, str] = COMMON) -> str | None:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from dbt_project.database import one, output_table, source_table
 from dbt_project.errors import LoadError
-from dbt_project.settings import load_settings
+from dbt_project.source import configured
 from ingest.copy_stream import copy_chunks, escape, prefetch
 from ingest.entries import (
     COLUMNS,
@@ -82,21 +82,26 @@ class LoadReport:
 
 def _prepare(cur: psycopg.Cursor) -> list[str]:
     """The loadable columns the source table has (the bookkeeping tables, log_loads and
-    log_load_rejects, are the schema migrations')."""
-    schema, table = load_settings().source_relation()
+    log_load_rejects, are the schema migrations'). The loaders write logml's column names: a
+    source recorded with other names is the application's to fill."""
+    source = configured()
+    if source.renamed:
+        raise LoadError(
+            f"{source.name} holds logml's columns under other names (dbt_project.yml"
+            f" log_source.columns: {', '.join(source.renamed)}); the loaders write logml's own"
+            " names (the table create-source makes): your application fills this table"
+        )
     cur.execute(
         "select column_name from information_schema.columns "
         "where table_schema = %s and table_name = %s",
-        (schema, table),
+        (source.schema, source.table),
     )
     present = {row[0] for row in cur.fetchall()}
     if not present:
-        raise LoadError(
-            f"table {schema}.{table} does not exist: run `python -m ingest create-source`"
-        )
+        raise LoadError(f"table {source.name} does not exist: run `python -m ingest create-source`")
     missing = [c for c in _REQUIRED if c not in present]
     if missing:
-        raise LoadError(f"table {schema}.{table} lacks required columns {missing}")
+        raise LoadError(f"table {source.name} lacks required columns {missing}")
     return [c for c in COLUMNS if c in present]
 
 
@@ -229,13 +234,14 @@ def load_generated(
     report = LoadReport(str(uuid.uuid4()))
     target = source_table()
     with conn.transaction(), conn.cursor() as cur:
-        columns = _prepare(cur)
-        if if_empty:
+        cur.execute("select to_regclass(%s) is not null", (target.as_string(cur),))
+        if if_empty and one(cur)[0]:
             # `select 1`: Citus rejects an empty target list on a distributed table
             cur.execute(sql.SQL("select exists (select 1 from {})").format(target))
             if one(cur)[0]:
                 report.skipped = "source table is not empty: nothing generated (--if-empty)"
                 return report
+        columns = _prepare(cur)
         missing = [c for c in GENERATED_COLUMNS if c not in columns]
         if missing:
             raise LoadError(f"generate needs the columns create-source makes; missing {missing}")

@@ -28,14 +28,3 @@ case {{ kind }}
 {%- endfor %}
 end
 {%- endmacro %}
-
-{#- A log line in an alert's message: "(log 42, anomaly score 0.900): its text", on one line
-    and at most 200 characters. `row` has log_entry_id, anomaly_score and message. -#}
-{% macro alert_line(row) -%}
-format(
-    '(log %s, anomaly score %s): %s',
-    {{ row }}.log_entry_id,
-    to_char({{ row }}.anomaly_score, 'FM0.000'),
-    left(regexp_replace({{ row }}.message, '\s+', ' ', 'g'), 200)
-)
-{%- endmacro %}

@@ -30,10 +30,10 @@
         ~ " where partmethod = 'h' and logicalrelid = to_regclass('" ~ source ~ "')"
     ) -%}
     {%- if found.rows | length == 0 -%}{{ return(false) }}{%- endif -%}
-    {%- if found.rows[0][0] != 'id' -%}
+    {%- if found.rows[0][0] != log_source().columns.id -%}
         {{ exceptions.raise_compiler_error(
             source ~ " is distributed by " ~ found.rows[0][0] ~ ": the scoring needs it distributed"
-            ~ " by id, its log id (docs/internals/scale.md)"
+            ~ " by " ~ log_source().columns.id ~ ", its log id (docs/internals/scale.md)"
         ) }}
     {%- endif -%}
     {{ return(true) }}

@@ -2,6 +2,7 @@
   Which model versions score, described once. ml_scoring_versions() returns a list of dicts,
   the active version first, then the challenger if there is one:
       {'role': 'active' or 'challenger', 'version': 'v3',
+       'log_source': the source it was trained on and scores (macros/log_source.sql),
        'scorer': the macro ml_score_v3 (call it through ml_score below),
        'frequency_seed': 'ml_template_frequency_v3' (the seed of its template frequencies),
        'templates': its learned-template seeds, none for template version 1}
@@ -13,6 +14,9 @@
   While dbt parses (execute is false) the registry is not read: every compiled version is
   listed, the newest as 'active' and the others as 'compiled', so that a model rendering each
   entry's scorer makes dbt record every seed the versions ref.
+  A version scores only the log source it was trained on: an active version trained on
+  another source than the configured one stops the run here (nothing is scored, never the
+  wrong table); a challenger trained on another source is left out, and the log says so.
 #}
 {% macro ml_scoring_versions() %}
     {%- set compiled = ml_compiled_versions() -%}
@@ -33,6 +37,14 @@
     {%- endif -%}
     {%- set found = run_query(ml_model_roles_sql(registry)) -%}
     {%- set active, challenger = found.rows[0][0], found.rows[0][1] -%}
+    {%- set trained_on = {} -%}
+    {%- for row in run_query(
+        "select model_version, max(log_source) from " ~ registry ~ " where is_active or is_challenger"
+        ~ " group by model_version"
+    ).rows -%}
+        {%- do trained_on.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+    {%- set configured = log_source().identity -%}
     {%- if active is none -%}
         {{ exceptions.raise_compiler_error(
             "no active model version in " ~ registry ~ ": make export-model, or make activate VERSION=vN"
@@ -45,20 +57,34 @@
             ~ "). Merge its generated files, or make activate VERSION=<one of those>"
         ) }}
     {%- endif -%}
-    {%- set scoring = [ml_version_entry('active', by_version[active])] -%}
+    {%- if trained_on[active] != configured -%}
+        {{ exceptions.raise_compiler_error(
+            "the active model version " ~ active ~ " was trained on the log source "
+            ~ trained_on[active] ~ ", but the source configured now is " ~ configured
+            ~ " (dbt_project.yml log_source): a version scores only the source it was trained on,"
+            ~ " so nothing is scored. To switch to " ~ configured ~ ", train a version on it:"
+            ~ " make export-model. To go back, record " ~ trained_on[active]
+            ~ " again with make use-table (docs/your-table.md#switching-sources)"
+        ) }}
+    {%- endif -%}
+    {%- set scoring = [ml_version_entry('active', by_version[active], configured)] -%}
     {%- if challenger is not none and challenger not in by_version -%}
         {#- shadow scoring must never stop production scoring: skip it, say so -#}
         {{ log("challenger " ~ challenger ~ " has no compiled SQL in macros/generated/: not scored", info=true) }}
+    {%- elif challenger is not none and trained_on[challenger] != configured -%}
+        {{ log("challenger " ~ challenger ~ " was trained on " ~ trained_on[challenger] ~ ", not on "
+               ~ configured ~ ": not scored", info=true) }}
     {%- elif challenger is not none -%}
-        {%- do scoring.append(ml_version_entry('challenger', by_version[challenger])) -%}
+        {%- do scoring.append(ml_version_entry('challenger', by_version[challenger], configured)) -%}
     {%- endif -%}
     {{ return(scoring) }}
 {% endmacro %}
 
-{% macro ml_version_entry(role, compiled) %}
+{% macro ml_version_entry(role, compiled, log_source=none) %}
     {{ return({
         'role': role,
         'version': compiled.version,
+        'log_source': log_source,
         'scorer': compiled.scorer,
         'frequency_seed': compiled.frequency_seed,
         'templates': compiled.get('templates'),

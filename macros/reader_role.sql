@@ -1,6 +1,7 @@
 {#
   on-run-end: the read-only role the API connects through. `logml_reader` (NOLOGIN) may use
-  the output schema and SELECT the output tables and the model registry, nothing else. When the var
+  the output schema and SELECT the output tables, the model registry and the digests of the
+  API's tokens (to check a presented token), nothing else. When the var
   create_api_login is true (the default, meant for the embedded and development databases) a
   LOGIN role `logml_api` that is a member of it is created too; production sets it false and
   grants logml_reader to a role of its own. Tables not built yet are skipped, so a partial
@@ -16,7 +17,8 @@
         'ml_predictions', 'ml_stats_hourly', 'ml_stats_windows', 'ml_status',
         'ml_status_by_version', 'ml_model_health', 'ml_drift', 'ml_model_registry', 'ml_alerts',
         'ml_model_comparison', 'ml_model_versions', 'ml_log_freshness', 'ml_alert_deliveries',
-        'ml_detector_template_history', 'ml_detector_service_history', 'ml_template_labels'
+        'ml_detector_template_history', 'ml_detector_service_history', 'ml_template_labels',
+        'ml_api_tokens', 'ml_response_times_hourly'
     ] -%}
     {%- set existing = [] -%}
     {%- for table in tables -%}

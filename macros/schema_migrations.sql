@@ -7,17 +7,24 @@
   database, before anything else (dbt_project/migrations.py renders this same macro with
   jinja2), so either may be the first to meet a new or an upgraded database.
 
-  logml_schema_migrations(schema, source_schema) is one SQL script: under an advisory lock it
-  applies, in order, each migration not yet recorded in <schema>.logml_schema_migrations and
-  records it (id, name, applied_at); the highest recorded id is the schema version. A
+  logml_schema_migrations(schema, source_schema, source, redaction) is one SQL script: under an
+  advisory lock it applies, in order, each migration not yet recorded in
+  <schema>.logml_schema_migrations and records it (id, name, applied_at); the highest recorded
+  id is the schema version. A
   migration is never edited once released: a change is a new migration at the end of the list.
   Each one is plain PL/pgSQL (it runs inside one DO block) and needs nothing of dbt's context.
+  Then, every time, it (re)creates the redaction functions (macros/redaction.sql) from
+  `redaction`, the rules and placeholders of the vars of dbt_project.yml: a repeatable step,
+  since the rules may change between runs.
 #}
-{% macro logml_schema_migrations(schema, source_schema) %}
+{% macro logml_schema_migrations(schema, source_schema, source, redaction) %}
 {%- set migrations = [
     (1, 'tables of people and commands', logml_migration_1(schema)),
     (2, 'loader bookkeeping in the output schema', logml_migration_2(schema, source_schema)),
     (3, 'shipped model versions told apart', logml_migration_3(schema)),
+    (4, 'API tokens', logml_migration_4(schema)),
+    (5, 'bring-your-own models beside the default pair', logml_migration_5(schema)),
+    (6, 'the log source of each model version', logml_migration_6(schema, source)),
 ] -%}
 select pg_advisory_xact_lock(hashtext('logml.schema_migrations'));
 do $migrations$
@@ -39,13 +46,21 @@ begin
     end if;
 {%- endfor %}
 end
-$migrations$
+$migrations$;
+{{ logml_redaction_functions(schema, redaction.rules, redaction.placeholders) }}
 {% endmacro %}
 
-{#- on-run-start: the migrations of dbt's output schema. -#}
+{#- on-run-start: the migrations of dbt's output schema, for the configured log source. -#}
 {% macro logml_migrate() %}
+    {%- set configured = log_source() -%}
     {{ logml_schema_migrations(
-        target.schema, var('log_source_schema', env_var('LOG_SOURCE_SCHEMA', 'public'))
+        target.schema,
+        configured.schema,
+        configured.identity,
+        {
+            'rules': var('redaction_rules') + var('extra_redaction_rules'),
+            'placeholders': var('redaction_placeholders'),
+        },
     ) }}
 {% endmacro %}
 
@@ -153,4 +168,51 @@ create table if not exists {{ schema }}.log_load_rejects (
 {% macro logml_migration_3(schema) %}
 alter table {{ schema }}.ml_model_registry
     add column if not exists shipped boolean not null default false;
+{% endmacro %}
+
+{#- 4: the API's tokens (python -m api tokens create|list|revoke), stored as SHA-256 digests:
+    a token is 256 random bits, so a digest cannot be turned back into it and a fast hash is
+    enough (a slow one protects guessable passwords). The API's role reads the digests to
+    check a presented token; a name is unique among the tokens not revoked. -#}
+{% macro logml_migration_4(schema) %}
+create table if not exists {{ schema }}.ml_api_tokens (
+    token_id bigint generated always as identity primary key,
+    name text not null,
+    token_sha256 text not null unique,
+    created_at timestamptz not null default now(),
+    created_by text not null default current_user,
+    expires_at timestamptz,
+    revoked_at timestamptz
+);
+create unique index if not exists ml_api_tokens_name_uidx
+    on {{ schema }}.ml_api_tokens (name) where revoked_at is null;
+comment on table {{ schema }}.ml_api_tokens is
+    'Tokens of the API (python -m api tokens): SHA-256 digests, never the tokens themselves';
+if exists (select from pg_roles where rolname = 'logml_reader') then
+    perform pg_advisory_xact_lock(hashtext('logml.grants'));
+    grant select on {{ schema }}.ml_api_tokens to logml_reader;
+end if;
+{% endmacro %}
+
+{#- 5: a version is either one of the default pair's (model_kind 'default': the level
+    classifier and the anomaly detector that score ml_predictions) or a bring-your-own model's
+    (model_kind 'byo', model_name the model's name), each kind and model with roles of its own;
+    a bring-your-own model does not say how many rows it was trained on. -#}
+{% macro logml_migration_5(schema) %}
+alter table {{ schema }}.ml_model_registry
+    add column if not exists model_kind text not null default 'default';
+alter table {{ schema }}.ml_model_registry
+    add constraint ml_model_registry_model_kind_check check (model_kind in ('default', 'byo'));
+alter table {{ schema }}.ml_model_registry alter column training_rows drop not null;
+{% endmacro %}
+
+{#- 6: each version records the log source it was trained on and scores (schema.table.id
+    column: macros/log_source.sql). The versions of a database built before it were trained on
+    the one source that database was configured with, which is the source configured when it
+    upgrades (docs/your-table.md: upgrade first, switch after). -#}
+{% macro logml_migration_6(schema, source) %}
+alter table {{ schema }}.ml_model_registry add column if not exists log_source text;
+update {{ schema }}.ml_model_registry
+set log_source = '{{ source | replace("'", "''") }}'
+where log_source is null;
 {% endmacro %}

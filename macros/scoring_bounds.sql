@@ -15,10 +15,16 @@
     select
         least(
             case
-                -- a version that has scored nothing starts where the table ends
+                -- a version that has scored nothing starts where its source's predictions
+                -- end: from the first row of a source no version has scored yet
                 when progress.version_watermark is null
                     then coalesce(
-                            (select max(everything.log_entry_id) from {{ this }} as everything), 0
+                            (
+                                select max(same_source.log_entry_id)
+                                from {{ this }} as same_source
+                                where same_source.log_source = '{{ scorer.log_source }}'
+                            ),
+                            '-9223372036854775808'::bigint
                         )
                 -- re-check below the watermark, but never below the version's first id:
                 -- older logs belong to the previous version unless rescore_from says so

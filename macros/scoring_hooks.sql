@@ -45,3 +45,29 @@
         end if;
     end $$
 {% endmacro %}
+
+{#
+  A column that a newer release added to an incremental model, added in place to a table an
+  older release built, before dbt compares the table with the model's contract: the rows
+  already there get `existing_rows_value` (a constant: PostgreSQL records it once, without
+  rewriting the table), rows written from then on what the model writes. A table that has the
+  column pays one catalog lookup.
+#}
+{% macro add_column_if_missing(relation, column, sql_type, existing_rows_value) %}
+{%- if is_incremental() %}
+    do $$
+    begin
+        if not exists (
+            select from pg_attribute
+            where
+                attrelid = '{{ relation }}'::regclass
+                and attname = '{{ column }}'
+                and not attisdropped
+        ) then
+            alter table {{ relation }}
+                add column {{ column }} {{ sql_type }} default {{ existing_rows_value }};
+            alter table {{ relation }} alter column {{ column }} drop default;
+        end if;
+    end $$
+{%- endif %}
+{% endmacro %}

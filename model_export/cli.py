@@ -1,26 +1,27 @@
-"""Command line: export, verify, evaluate, check, compile-pipeline, compile-sql, label
-(template labels for the next export), and the model lifecycle: versions, activate, rollback,
-promote, challenger (role changes only: nothing retrains)."""
+"""Command line: export (the default pair, or with --file a bring-your-own model), verify,
+evaluate, check, compile-sql, label (template labels for the next export), and the model
+lifecycle: versions, activate, rollback, promote, challenger (role changes only: nothing
+retrains; --name picks a bring-your-own model's versions)."""
 
 from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 
-from dbt_project.database import PROJECT_ROOT, database_url, job_connection
-from dbt_project.errors import RegistryError, exit_on_error
-from model_export.compiler.assemblers import UnsupportedStep
+from dbt_project.database import PROJECT_ROOT, database_url, job_connection, output_name
+from dbt_project.errors import InputError, RegistryError, exit_on_error
+from dbt_project.source import configured
 from model_export.compiler.pipeline import compile_pipeline
-from model_export.compiler.project_files import MACRO_DIR, rendered_files, write_files
-from model_export.export import BYO_DIR, check, export
+from model_export.compiler.project_files import MACRO_DIR
+from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
+from model_export.export import check, export
 from model_export.lifecycle import registry, versions
-from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.byo_versions import export_byo, load_byo_pipeline
 from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
 from model_export.training import labels
 from model_export.training.data import Window, ensure_staging
@@ -51,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--artifacts-dir", type=Path, default=PROJECT_ROOT / "artifacts")
         return sub
 
-    ex = command("export", "train on stg_log_entries, compile to SQL, register a version")
+    ex = command(
+        "export",
+        "train on stg_log_entries, compile to SQL, register a version; with --file and --name:"
+        " compile, verify and register a Pipeline you trained as a version of model NAME",
+    )
+    ex.add_argument("--file", type=Path, help="a fitted Pipeline saved with joblib.dump")
+    ex.add_argument("--name", help="the model the --file Pipeline is a version of (NAME_vN)")
     ex.add_argument("--window-start", type=datetime.fromisoformat)
     ex.add_argument("--window-end", type=datetime.fromisoformat)
     ex.add_argument("--limit", type=int, help="at most this many (oldest) rows")
@@ -75,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare the rows dbt wrote to ml_predictions for the version",
     )
-    ve.add_argument("--version", help="model version to verify (default: the active one)")
+    ve.add_argument(
+        "--version", help="model version to verify, vN or NAME_vN (default: the active vN)"
+    )
 
     ev = command("evaluate", "held-out quality table over loghub systems and generated logs")
     ev.add_argument("--loghub-dir", type=Path, required=True)
@@ -87,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
         "--page", type=Path, help="replace the generated tables of this markdown results page"
     )
     ev.add_argument("--systems", nargs="+", help="only these loghub systems (default: all)")
+    ev.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the replay: generated logs and labelled loghub systems through export and"
+        " dbt run by run (the targets' table; no results page or report)",
+    )
+    ev.add_argument("--replay-rows", type=int, default=GENERATED_ROWS, help="lines per seed")
+    ev.add_argument(
+        "--replay-seeds", type=int, nargs="+", default=list(GENERATED_SEEDS), help="generator seeds"
+    )
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
 
@@ -95,16 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, required=True)
     demo.add_argument("--end", type=datetime.fromisoformat, required=True)
 
-    cp = command("compile-pipeline", "compile a user-supplied fitted Pipeline (joblib)")
-    cp.add_argument("path", type=Path)
-    cp.add_argument(
-        "--name", required=True, type=_macro_name, help="macro name (ml_ is prefixed if missing)"
-    )
-
     cs = command("compile-sql", "a fitted Pipeline (joblib) as one plain SQL script for psql")
     cs.add_argument("path", type=Path)
     cs.add_argument("--name", required=True, type=_macro_name, help="the view's name")
-    cs.add_argument("--batch", required=True, help="the relation to score (schema.table)")
+    cs.add_argument(
+        "--batch", help="the relation to score, schema.table (default: stg_log_entries)"
+    )
     cs.add_argument("--schema", default="ml_byo", type=_macro_name, help="for the view and seeds")
     cs.add_argument("--output", type=Path, help="the script's file (default: standard output)")
 
@@ -117,23 +132,34 @@ def _parser() -> argparse.ArgumentParser:
 
     command("versions", "every registered version with its role and held-out metrics")
     command("activate", "make a registered version the active one").add_argument("version")
-    command("rollback", "back to the version that was active before the current one")
-    command("promote", "make the challenger the active version")
+    models = "the default pair's versions, or with --name those of a bring-your-own model"
+    rb = command("rollback", f"back to the version active before the current one ({models})")
+    pr = command("promote", f"make the challenger the active version ({models})")
     ch = command("challenger", "set (or --clear) the challenger that scores in shadow")
     ch.add_argument("version", nargs="?")
     ch.add_argument("--clear", action="store_true")
+    for sub in (rb, pr, ch):
+        sub.add_argument("--name", help="a bring-your-own model (default: the default pair)")
     return parser
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection) -> int:
     from model_export.lifecycle.verify import verify_predictions, verify_version
+    from model_export.lifecycle.verify_pipeline import verify_byo_version
 
     rows = args.rows or None
-    results = (
-        verify_predictions(conn, rows, args.version)
-        if args.from_predictions
-        else verify_version(conn, args.project_dir, rows, args.version)
-    )
+    brought = args.version is not None and versions.byo_model(args.version) is not None
+    if brought and args.from_predictions:
+        raise InputError(
+            f"{args.version} writes to the output table its own dbt model names, not to"
+            f" {output_name('ml_predictions')}: verify it without --from-predictions"
+        )
+    if brought:
+        results = verify_byo_version(conn, args.project_dir, rows, args.version)
+    elif args.from_predictions:
+        results = verify_predictions(conn, rows, args.version)
+    else:
+        results = verify_version(conn, args.project_dir, rows, args.version)
     for result in results:
         print(result.line())
     exact = all(r.exact for r in results)
@@ -143,8 +169,11 @@ def _verify(args: argparse.Namespace, conn: psycopg.Connection) -> int:
 
 def _lifecycle(args: argparse.Namespace, conn: psycopg.Connection) -> int:
     """A role change; the compiled SQL of the version must be in the project to score."""
-    compiled = versions.compiled(args.project_dir)
+    compiled = versions.compiled(args.project_dir) + versions.compiled_byo(args.project_dir)
     version = getattr(args, "version", None)
+    byo = getattr(args, "name", None)
+    if byo is not None:
+        versions.byo_name(byo)
     if args.command == "challenger" and args.clear == (version is not None):
         print("give a version, or --clear", file=sys.stderr)
         return 2
@@ -155,18 +184,24 @@ def _lifecycle(args: argparse.Namespace, conn: psycopg.Connection) -> int:
             file=sys.stderr,
         )
         return 2
+    source = configured(args.project_dir).identity
     change = {
-        "activate": lambda: registry.activate(conn, args.version),
-        "rollback": lambda: registry.rollback(conn),
-        "promote": lambda: registry.promote(conn),
-        "challenger": lambda: registry.set_challenger(conn, version),
+        "activate": lambda: registry.activate(conn, args.version, source),
+        "rollback": lambda: registry.rollback(conn, byo, source),
+        "promote": lambda: registry.promote(conn, byo, source),
+        "challenger": lambda: registry.set_challenger(conn, version, byo, source),
     }[args.command]
     try:
         print(change())
     except RegistryError as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 1
-    print("the API shows these roles now; the next dbt run (make run) scores new logs with them")
+    brought = byo is not None or (version is not None and versions.byo_model(version) is not None)
+    print(
+        "the next dbt run (make run) scores new logs into the model's table with them"
+        if brought
+        else "the API shows these roles now; the next dbt run (make run) scores new logs with them"
+    )
     return 0
 
 
@@ -176,44 +211,20 @@ def _versions(conn: psycopg.Connection) -> int:
     return 0
 
 
-def _compile_pipeline(args: argparse.Namespace) -> int:
-    name = args.name if args.name.startswith("ml_") else f"ml_{args.name}"
-    if not args.path.is_file():
-        print(
-            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
-        )
-        return 2
-    pipeline = load_pipeline(args.path)
-    try:
-        compiled = compile_pipeline(pipeline, name)
-    except UnsupportedStep as error:
-        print(f"cannot compile {args.path}: {error}", file=sys.stderr)
-        return 2
-    target = args.artifacts_dir / BYO_DIR / f"{name}.joblib"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.path, target)
-    write_files(args.project_dir, rendered_files([compiled]))
-    print(f"wrote macro {name}(batch) and its seeds into {args.project_dir}")
-    return 0
-
-
 def _compile_sql(args: argparse.Namespace) -> int:
     from model_export.compiler.plain_sql import plain_sql
 
-    if not args.path.is_file():
-        print(
-            f"cannot compile {args.path}: no such file (a joblib-saved Pipeline)", file=sys.stderr
-        )
-        return 2
+    pipeline, _ = load_byo_pipeline(args.path)
     try:
-        compiled = compile_pipeline(load_pipeline(args.path), args.name)
-    except UnsupportedStep as error:
-        print(f"cannot compile {args.path}: {error}", file=sys.stderr)
-        return 2
-    script = plain_sql(compiled, args.batch, args.schema, args.project_dir)
+        compiled = compile_pipeline(pipeline, args.name)
+    except InputError as error:
+        raise InputError(f"cannot compile {args.path}: {error}") from None
+    batch = args.batch or output_name("stg_log_entries")
+    script = plain_sql(compiled, batch, args.schema, args.project_dir)
     if args.output is None:
         sys.stdout.write(script)
     else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(script, encoding="utf-8")
         print(f"wrote {args.output}: psql -v ON_ERROR_STOP=1 -f {args.output}", file=sys.stderr)
     return 0
@@ -228,8 +239,6 @@ def main(argv: list[str] | None = None) -> int:
             print(problem)
         print("generated files match their artifacts" if not problems else "check failed")
         return 1 if problems else 0
-    if args.command == "compile-pipeline":
-        return _compile_pipeline(args)
     if args.command == "compile-sql":
         return _compile_sql(args)
     if args.command == "demo-model":
@@ -250,19 +259,32 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
         from model_export.evaluation.evaluate import evaluate
         from model_export.evaluation.report import check_page
 
+        if args.replay_only and (args.report or args.page):
+            message = "--replay-only writes no results page or report: drop --report/--page"
+            print(message, file=sys.stderr)
+            return 2
         if args.page is not None:
             check_page(args.page)  # before the long run: a page without its markers is refused
         return evaluate(conn, args)
+    if args.command == "export" and (args.file or args.name):
+        if not (args.file and args.name):
+            raise InputError("give both --file (a saved Pipeline) and --name (its model's name)")
+        folders = (args.project_dir, args.artifacts_dir)
+        print(export_byo(conn, *folders, args.file, args.name, challenger=args.challenger))
+        return 0
     if args.command == "export":
+        source = configured(args.project_dir).identity
         if args.if_no_active:
             active = registry.roles(conn).active
-            if active:
+            if active and registry.trained_on(conn, active) == source:
                 print(f"{active} is active; not retraining (make export-model does)")
                 return 0
+            if active:
+                print(f"{active} was trained on another log source; training one on {source}")
             ensure_staging(conn, args.project_dir)
             shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
             if shipped:
-                register_from_card(conn, args.artifacts_dir, shipped)
+                register_from_card(conn, args.artifacts_dir, shipped, source)
                 print(f"{shipped} registered as active: it was trained on exactly these logs")
                 return 0
         window = Window(args.window_start, args.window_end, args.limit)

@@ -1,7 +1,8 @@
 """`export`: train on stg_log_entries, evaluate on the held-out newest rows, save the joblib
 Pipelines, compile them into the dbt project (macros/generated/vN/, seeds/generated/vN/; the
 files of earlier versions stay) and register the version, active or as the challenger.
-`check`: regenerate every version's generated files from its saved artifacts and diff.
+`check`: regenerate every version's generated files from its saved artifacts and diff (the
+bring-your-own models' too: lifecycle/byo_versions.py exports those).
 
 The exported models are the ones fitted on the oldest 80% of the rows and evaluated on the
 newest 20%, so the registry's metrics describe exactly the models that score in dbt.
@@ -21,11 +22,12 @@ from sklearn.pipeline import Pipeline
 
 from dbt_project.database import output_name
 from dbt_project.errors import InputError, NotReadyError
-from model_export.compiler.pipeline import compile_pipeline
+from dbt_project.source import configured
 from model_export.compiler.project_files import generated_paths, rendered_files, write_files
 from model_export.compiler.scorer import compile_scorer
 from model_export.lifecycle import versions
 from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.byo_versions import byo_version_files
 from model_export.lifecycle.model_card import write_card
 from model_export.lifecycle.registry import Entry, register, registered_versions
 from model_export.progress import progress
@@ -39,7 +41,6 @@ from model_export.training.templates import templates_of
 
 LEVEL_MODEL = "level_classifier"
 ANOMALY_MODEL = "anomaly_detector"
-BYO_DIR = "byo"
 
 
 def version_files(version: str, level: Pipeline, detector: Pipeline) -> dict[Path, str]:
@@ -55,19 +56,6 @@ def saved_version_files(artifacts_dir: Path, version: str) -> dict[Path, str]:
         load_pipeline(folder / f"{LEVEL_MODEL}.joblib"),
         load_pipeline(folder / f"{ANOMALY_MODEL}.joblib"),
     )
-
-
-def listing_files(project_dir: Path, compiled: list[str]) -> dict[Path, str]:
-    learned = [v for v in compiled if versions.has_learned_templates(project_dir, v)]
-    return {versions.LISTING: versions.listing_file(compiled, learned)}
-
-
-def byo_files(artifacts_dir: Path) -> dict[Path, str]:
-    """Generated files of every pipeline added with compile-pipeline (kept as artifacts)."""
-    files: dict[Path, str] = {}
-    for path in sorted((artifacts_dir / BYO_DIR).glob("*.joblib")):
-        files.update(rendered_files([compile_pipeline(load_pipeline(path), path.stem)]))
-    return files
 
 
 def _fit_level(train: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> tuple[Pipeline, dict]:
@@ -140,7 +128,7 @@ def export(
     joblib.dump(detector, paths[ANOMALY_MODEL])
     progress(f"compiling {version} to SQL in {project_dir}")
     write_files(project_dir, version_files(version, level, detector))
-    write_files(project_dir, listing_files(project_dir, versions.compiled(project_dir)))
+    write_files(project_dir, versions.listing(project_dir))
     start, end = frame["logged_at"].min(), frame["logged_at"].max()
     common = {
         "trained_at": trained_at,
@@ -159,29 +147,29 @@ def export(
         ),
     ]
     write_card(target, version, window, fingerprint(conn, window), entries)
-    register(conn, version, entries, challenger=challenger)
+    register(conn, version, entries, configured(project_dir).identity, challenger=challenger)
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version
 
 
 def check(project_dir: Path, artifacts_dir: Path) -> list[str]:
-    """Differences between the generated files and a regeneration from the artifacts."""
-    compiled = versions.compiled(project_dir)
+    """Differences between the generated files and a regeneration from the artifacts: every
+    version compiled in the project, the default pair's and the bring-your-own models'."""
     # None: a file of a version whose artifacts are elsewhere (reported once, not diffed)
-    expected: dict[Path, str | None] = dict(listing_files(project_dir, compiled))
+    expected: dict[Path, str | None] = dict(versions.listing(project_dir))
     problems = []
-    for version in compiled:
+    for version in [*versions.compiled(project_dir), *versions.compiled_byo(project_dir)]:
         folder = versions.artifacts_folder(artifacts_dir, version)
         if folder.is_dir():
-            expected.update(saved_version_files(artifacts_dir, version))
+            regenerate = byo_version_files if versions.byo_model(version) else saved_version_files
+            expected.update(regenerate(artifacts_dir, version))
             continue
         problems.append(f"artifacts of {version} not found in {folder}")
         own = (versions.macro_folder(version), versions.seed_folder(version))
         expected.update(
             {p: None for p in generated_paths(project_dir) if any(p.is_relative_to(f) for f in own)}
         )
-    expected.update(byo_files(artifacts_dir))
     for relative, content in sorted(expected.items()):
         path = project_dir / relative
         if not path.exists():

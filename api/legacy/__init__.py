@@ -4,9 +4,10 @@
 
 from fastapi import APIRouter
 
-from api.legacy import dashboard, logs, ml_lightweight
+from api.legacy import analytics, dashboard, logs, ml_lightweight
 
 router = APIRouter()
 router.include_router(ml_lightweight.router)
 router.include_router(dashboard.router)
+router.include_router(analytics.router)
 router.include_router(logs.router)

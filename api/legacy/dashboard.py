@@ -1,9 +1,11 @@
-"""The old frontend's Dashboard and Analytics pages: GET /api/metrics, /api/service_health and
-/api/dashboard_analytics, in the old shapes, from the pre-aggregated tables.
+"""The old frontend's Dashboard page: GET /api/metrics and /api/service_health, in the old
+shapes, from the pre-aggregated tables (its charts and the Analytics page's numbers:
+api/legacy/analytics.py).
 
-What the old API measured and this system cannot know (response times, uptime, CPU, disk)
-is served as null or an empty series, never as a made-up number; every figure that is served
-says where it comes from (docs/reference/api.md, "The old frontend")."""
+Response times come from the source's optional response_time_ms (ml_response_times_hourly).
+What this system cannot know (a machine's uptime, CPU, disk; response times of a source
+without them) is served as null, "n/a" or an empty series, never as a made-up number; every
+figure that is served says where it comes from (docs/reference/api.md, "The old frontend")."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ from fastapi.responses import Response
 
 from api.database import Database, DatabaseOffline, NotInitialized, Row
 from api.errors import ERROR_RESPONSES
-from api.legacy.queries import HEALTH_INPUTS, HOURLY_VOLUME, LOGGED_LEVELS, WINDOW
+from api.legacy.queries import (
+    HEALTH_INPUTS,
+    LOGGED_LEVELS,
+    RESPONSE_TIMES,
+    WINDOW,
+)
 from api.responses import Stopwatch, json_response, now
 from api.schemas import (
-    DashboardAnalytics,
     Metrics,
     ServiceHealth,
     high_severity_predictions,
@@ -34,11 +40,22 @@ TOTAL_LOGS_NOTE = (
     "logs scored by the active model version in the 24 hours that end with the newest hour"
     " scored (the API's role cannot read log_entries)"
 )
-NOT_IN_THE_TABLES = "not in the ML tables (response times are not scored): null"
+RESPONSE_TIME_NOTE = (
+    "average response_time_ms of the logs scored in the window (ml_response_times_hourly);"
+    " null when the source has no response times there"
+)
 
 
 def _rate(part: int, whole: int) -> float | None:
     return percentage(part, whole) if whole else None
+
+
+def average_response_time(hours: list[Row]) -> float | None:
+    """The average over the hours' timed lines (sum of their sums / sum of their counts), ms."""
+    timed = sum(row["timed_lines"] for row in hours)
+    if not timed:
+        return None
+    return round(sum(row["response_time_ms_sum"] for row in hours) / timed, 1)
 
 
 async def _window_24h(db: Database) -> tuple[list[Row], dict[str, int]]:
@@ -55,9 +72,10 @@ async def metrics(request: Request) -> Response:
     db: Database = request.app.state.db
     try:
         rows, by_level = await _window_24h(db)
+        timed = await db.fetch(RESPONSE_TIMES, WINDOW_24H)
         message = None
     except NotInitialized as exc:
-        rows, by_level, message = [], {}, str(exc)
+        rows, by_level, timed, message = [], {}, [], str(exc)
     total = sum(row["predictions"] for row in rows)
     high = high_severity_predictions(rows)
     known = sum(count for level, count in by_level.items() if level != "(unknown)")
@@ -78,7 +96,7 @@ async def metrics(request: Request) -> Response:
         "success": True,
         "metrics": {
             "total_logs": total,
-            "avg_response_time_ms": None,
+            "avg_response_time_ms": average_response_time(timed),
             "fatal_rate": fatal_rate,
             "error_rate": error_rate,
             "high_anomaly_rate": high_rate,
@@ -88,7 +106,7 @@ async def metrics(request: Request) -> Response:
         "calculation": {"base": HEALTH_BASE, **impacts, "formula": HEALTH_FORMULA},
         "notes": {
             "total_logs": TOTAL_LOGS_NOTE,
-            "avg_response_time_ms": NOT_IN_THE_TABLES,
+            "avg_response_time_ms": RESPONSE_TIME_NOTE,
             "fatal_rate": "percent of scored logs with a known logged level that were FATAL",
             "error_rate": "percent of scored logs with a known logged level that were ERROR",
             "high_anomaly_count": "predictions of severity high or critical (the anomalies)",
@@ -108,7 +126,7 @@ async def metrics(request: Request) -> Response:
 _RANK = {"healthy": 0, "unknown": 1, "warning": 2, "degraded": 3, "unhealthy": 4}
 
 
-def _worst(statuses: list[str]) -> str:
+def worst_status(statuses: list[str]) -> str:
     return max(statuses, key=_RANK.__getitem__)
 
 
@@ -135,7 +153,7 @@ def _node(
     return node
 
 
-def _pipeline_nodes(inputs: Row | None, why_unknown: str) -> list[dict[str, Any]]:
+def pipeline_nodes(inputs: Row | None, why_unknown: str) -> list[dict[str, Any]]:
     """dbt scoring, level classifier, drift and alerts, each with how its status was read."""
     if inputs is None:
         return [
@@ -203,87 +221,18 @@ async def service_health(request: Request) -> Response:
     except NotInitialized as exc:
         database = _node("PostgreSQL (API connection)", "healthy", 90, "reachable", watch.ms())
         why = str(exc)
-    pipeline = _pipeline_nodes(inputs, why)
+    pipeline = pipeline_nodes(inputs, why)
     services = [
         _node("Database Services", database["status"], 100, "PostgreSQL",
               database["responseTime"], [database]),
-        _node("ML Pipeline", _worst([n["status"] for n in pipeline]), 95,
+        _node("ML Pipeline", worst_status([n["status"] for n in pipeline]), 95,
               "dbt scoring and the models", None, pipeline),
     ]  # fmt: skip
-    overall = _worst([database["status"], *(n["status"] for n in pipeline)])
+    overall = worst_status([database["status"], *(n["status"] for n in pipeline)])
     body = {
         "success": True,
         "services": services,
         "overall_status": "critical" if overall == "unhealthy" else overall,
         "timestamp": now(),
-    }
-    return json_response(body)
-
-
-# Chart colours and level order as the old page's legend expects them.
-LEVEL_ORDER = ("INFO", "WARN", "ERROR", "DEBUG", "FATAL")
-LEVEL_COLOURS = [
-    "rgb(34, 197, 94)", "rgb(245, 158, 11)", "rgb(239, 68, 68)", "rgb(107, 114, 128)",
-    "rgb(147, 51, 234)",
-]  # fmt: skip
-
-
-def _line(label: str, data: list[Any], colour: str) -> dict[str, Any]:
-    return {
-        "label": label,
-        "data": data,
-        "borderColor": f"rgb({colour})",
-        "backgroundColor": f"rgba({colour}, 0.1)",
-        "tension": 0.4,
-        "fill": True,
-    }
-
-
-@router.get("/api/dashboard_analytics", response_model=DashboardAnalytics)
-async def dashboard_analytics(request: Request) -> Response:
-    """The Dashboard charts: logs scored per hour over the 24 hours to the newest hour scored,
-    and logs per logged level. Response times and error types are not in the tables: their
-    charts are served empty (the `_t` cache-buster of the old page is ignored)."""
-    db: Database = request.app.state.db
-    try:
-        hours = await db.fetch(HOURLY_VOLUME, WINDOW_24H)
-        levels = await db.fetch(LOGGED_LEVELS, WINDOW_24H)
-        source = "database"
-    except NotInitialized:
-        hours, levels, source = [], [], "empty"
-    by_level = {row["logged_level"]: row["predictions"] for row in levels}
-    body = {
-        "logVolume": {
-            "labels": [row["hour"].strftime("%H:00") for row in hours],
-            "datasets": [
-                _line("Logs per hour", [row["predictions"] for row in hours], "59, 130, 246")
-            ],
-            "hours": [row["hour"] for row in hours],
-        },
-        "logDistribution": {
-            "labels": list(LEVEL_ORDER),
-            "datasets": [
-                {
-                    "data": [by_level.get(level, 0) for level in LEVEL_ORDER],
-                    "backgroundColor": LEVEL_COLOURS,
-                    "borderWidth": 2,
-                    "borderColor": "#ffffff",
-                }
-            ],
-            "unknown_level": by_level.get("(unknown)", 0),
-        },
-        "responseTime": {
-            "labels": [],
-            "datasets": [_line("Average Response Time (ms)", [], "16, 185, 129")],
-            "note": NOT_IN_THE_TABLES,
-        },
-        "errorTypes": {
-            "labels": [],
-            "datasets": [{"label": "Error Count", "data": []}],
-            "note": "error types are not in the ML tables",
-        },
-        "timestamp": now(),
-        "dataSource": source,
-        "period": "last_24_hours",
     }
     return json_response(body)

@@ -18,7 +18,7 @@ select count(*), coalesce(json_agg(json_build_object(
     'id', p.log_entry_id, 'log_entry_id', p.log_entry_id, 'predicted_level', p.predicted_level,
     'level_confidence', p.level_confidence, 'is_anomaly', p.is_anomaly,
     'anomaly_score', p.anomaly_score, 'severity', p.severity, 'predicted_at', p.predicted_at,
-    'log_id', p.log_id, 'message', p.message, 'actual_level', p.logged_level
+    'log_id', p.log_id, 'message', logml_redact(p.message), 'actual_level', p.logged_level
 ) order by p.logged_at desc, p.log_entry_id desc), '[]')::text
 from (
     select *
@@ -73,9 +73,22 @@ left join hours on hours.hour = slot.hour
 order by slot.hour
 """
 
-# Everything the service-health tree is derived from, in one round trip.
+# The hours of a window that have response times (ml_response_times_hourly), oldest first.
+RESPONSE_TIMES = f"""
+with {_BOUNDS}
+select r.hour, r.timed_lines, r.response_time_ms_sum, r.avg_response_time_ms,
+       r.p95_response_time_ms
+from ml_response_times_hourly as r
+join bounds as b on r.model_version = b.model_version
+where r.hour >= b.window_start and r.hour < b.window_end and r.timed_lines > 0
+order by r.hour
+"""
+
+# Everything the service-health tree (and the old Analytics page's systemMetrics) is derived
+# from, in one round trip.
 HEALTH_INPUTS = f"""
 select
+    (select total_predictions from ml_status limit 1) as total_predictions,
     freshness.scoring_behind,
     freshness.unscored_logs,
     freshness.unscored_logs_capped,
@@ -116,8 +129,9 @@ _WINDOW_END = f"(select max(window_end) from ml_stats_windows where model_versio
 # Lines for the Monitoring page: columns named as the old monitoring endpoint served them.
 _LINE = """json_build_object(
     'log_entry_id', p.log_entry_id, 'log_id', p.log_id, 'timestamp', p.logged_at,
-    'level', coalesce(p.logged_level, p.predicted_level), 'message', coalesce(p.message, ''),
-    'actual_level', p.logged_level, 'predicted_level', p.predicted_level,
+    'level', coalesce(p.logged_level, p.predicted_level),
+    'message', logml_redact(coalesce(p.message, '')), 'actual_level', p.logged_level,
+    'predicted_level', p.predicted_level,
     'is_anomaly', p.is_anomaly, 'anomaly_score', p.anomaly_score, 'severity', p.severity,
     'predicted_at', p.predicted_at, 'source_type', p.source_type, 'host', p.host,
     'service', p.service, 'response_time_ms', null, 'http_status', null
@@ -172,8 +186,9 @@ select pg_database_size(current_database()) as size_bytes,
 LOG_FILTERS: dict[str, str] = {
     "level": "coalesce(logged_level, predicted_level) = %(level)s",
     "source": "lower(source_type) = lower(%(source)s)",
-    # a substring, not a pattern: % and _ in the search text are escaped by the caller
-    "search": "message ilike %(search)s",
+    # a substring, not a pattern: % and _ in the search text are escaped by the caller; of the
+    # text as served, so a search cannot tell what a redacted secret was
+    "search": "logml_redact(message) ilike %(search)s",
 }
 
 
@@ -194,7 +209,8 @@ select coalesce(json_agg(json_build_object(
     'id', p.log_entry_id::text, 'timestamp', p.logged_at,
     'level', coalesce(p.logged_level, p.predicted_level),
     'level_source', case when p.logged_level is null then 'predicted' else 'logged' end,
-    'message', coalesce(p.message, ''), 'source', p.source_type, 'responseTime', null,
+    'message', logml_redact(coalesce(p.message, '')), 'source', p.source_type,
+    'responseTime', null,
     'host', p.host, 'service', p.service, 'category', null, 'tags', '[]'::json,
     'isAnomaly', p.is_anomaly, 'sessionId', null, 'ipAddress', null,
     'predicted_level', p.predicted_level, 'severity', p.severity,

@@ -19,6 +19,11 @@ async function api(path, params = {}) {
   }
   const qs = query.toString();
   const response = await fetch(qs ? `${path}?${qs}` : path);
+  if (response.status === 401) {
+    // signed out (the session ended or its token was revoked): sign in again, then come back
+    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+    throw new Error("sign-in required");
+  }
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
@@ -614,7 +619,16 @@ function predictionRow(p) {
 }
 
 // --- wiring -----------------------------------------------------------------------------------
+async function showUser() {
+  const { user } = await api("/auth/user");
+  if (user) {
+    $("user").textContent = user;
+    $("signed-in").hidden = false;
+  }
+}
+
 async function main() {
+  showUser().catch(() => {});
   try {
     if (await loadStatus()) {
       await Promise.all([

@@ -11,6 +11,8 @@ What counts as a path (README.md and docs/**/*.md):
 - an inline code span that is one token with a file extension: with a `/` it is read from the
   root (`interpreters/postgresql.py` fails: write `model_export/compiler/interpreters/...`),
   without one it must be the name of some file of the repository (`registry.py`);
+- a code block whose first line is a comment naming a file (`-- models/x.sql: ...`) is a file
+  the reader writes: that first line is not checked;
 - `vN` stands for any version and is checked as the shipped `v1`; `<name>` and `*` are globs
   that must match something; tokens with `...`, `{`, `://` or a leading `../` (outside the
   repository) are not paths.
@@ -54,6 +56,7 @@ SHIPPED_VERSION = "v1"
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
+_WRITES_A_FILE = re.compile(r"^\s*(?:#|--) [\w./-]+\.\w+:")
 _TOKEN = re.compile(r"[\w./*<>@+-]+")
 _MODULE = re.compile(rf"^(?:{'|'.join(PACKAGES)})(?:\.\w+)+$")
 _DOC_REFERENCE = re.compile(r"(?<![\w/.])docs/[\w./-]*\.(?:md|html)\b")
@@ -117,11 +120,15 @@ def pages(root: Path) -> list[Path]:
 
 def _spans(text: str) -> Iterator[tuple[int, str, bool]]:
     """(line number, text, whole inline code span?) of every piece of code on a page."""
-    fenced = False
+    fenced = opened = False
     for number, line in enumerate(text.splitlines(), 1):
         if _FENCE.match(line):
-            fenced = not fenced
+            fenced = opened = not fenced
             continue
+        if opened and _WRITES_A_FILE.match(line):
+            opened = False
+            continue
+        opened = False
         if fenced or line.startswith("    "):
             yield number, line, False
             continue

@@ -3,7 +3,8 @@ targets from the Makefile (its `## ` comments and its `?=` variables with the co
 them), the dbt vars from dbt_project.yml (each with the comment above it, in the file's
 `# --- section ---` groups), plus the vars a model reads with a default of its own, and the
 environment variables from the settings module (dbt_project/settings.py: each field with the
-comment above it, in its `# --- section ---` groups).
+comment above it, in its `# --- section ---` groups), and the steps the compiler supports
+(model_export/compiler/supported.py).
 
     python -m dev.docs.reference          write the pages (make docs-site does)
     python -m dev.docs.reference --check  exit 1 when a page differs from its sources (make lint)
@@ -17,6 +18,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from model_export.compiler import supported
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -301,6 +304,7 @@ PAGES: dict[str, Callable[[Path], str]] = {
     "docs/reference/make-targets.md": make_page,
     "docs/reference/dbt-vars.md": dbt_vars_page,
     "docs/reference/environment.md": environment_page,
+    "docs/internals/supported-steps.md": lambda root: supported.markdown(),
 }
 
 
@@ -327,7 +331,7 @@ def main(argv: list[str]) -> int:
         for page in outdated:
             print(f"{page} is stale: run make docs-site and commit it")
         if not outdated:
-            print("the reference pages match the Makefile, dbt_project.yml and the settings")
+            print("the generated pages match their sources (Makefile, dbt, settings, compiler)")
         return 1 if outdated else 0
     if argv:
         print("usage: python -m dev.docs.reference [--check]", file=sys.stderr)

@@ -5,3 +5,8 @@
     {'version': 'v1', 'scorer': ml_score_v1, 'frequency_seed': 'ml_template_frequency_v1'},
 ]) }}
 {% endmacro %}
+
+{#- Each bring-your-own model's compiled versions, oldest first (ml_byo_scoring_versions). -#}
+{% macro ml_byo_compiled_versions() %}
+{{ return({}) }}
+{% endmacro %}

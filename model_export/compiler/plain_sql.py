@@ -11,7 +11,6 @@ compiler/byo.py), its `ref()`s pointing at those tables and the project's macros
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from model_export.compiler.interpreters.postgresql import column_type, expressio
 from model_export.compiler.ir import DType, Seed, Text, seed_text
 from model_export.compiler.pipeline import Compiled
 from model_export.compiler.project_files import macro_file, write_files
-from model_export.compiler.render import render_macro
+from model_export.compiler.render import copy_used_macros, render_macro
 
 ROWS_PER_INSERT = 1000
 
@@ -57,10 +56,7 @@ def plain_sql(compiled: Compiled, batch: str, schema: str, project_dir: Path) ->
     `project_dir` is a dbt project whose macros/ the macro may call (the repository's)."""
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
-        (project / "macros").mkdir()
-        shutil.copyfile(
-            project_dir / "macros" / "log_features.sql", project / "macros" / "log_features.sql"
-        )
+        copy_used_macros(project_dir, project)
         write_files(
             project,
             {

@@ -5,10 +5,14 @@ one macro on its own (file_macro: the registry's roles query, model_export.lifec
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from dbt_project import macros
+
+# The project's hand-written macros the compiled models call (in macros/).
+USED_MACROS = ("templates.sql", "log_features.sql")
 
 
 def file_macro(path: Path, name: str) -> Callable[..., object]:
@@ -18,9 +22,17 @@ def file_macro(path: Path, name: str) -> Callable[..., object]:
 
 def macro_namespace(project_dir: Path, seed_schema: str) -> dict[str, Callable[..., object]]:
     """name -> callable for every macro the compiled models use."""
-    paths = [project_dir / "macros" / name for name in ("templates.sql", "log_features.sql")]
+    paths = [project_dir / "macros" / name for name in USED_MACROS]
     paths += sorted((project_dir / "macros" / "generated").rglob("*.sql"))
     return macros.macro_namespace(paths, {"ref": lambda name: f"{seed_schema}.{name}"})
+
+
+def copy_used_macros(project_dir: Path, target: Path) -> None:
+    """The macros the compiled models call, copied from `project_dir` into the project folder
+    `target` (where compiled models are rendered on their own)."""
+    (target / "macros").mkdir(parents=True, exist_ok=True)
+    for name in USED_MACROS:
+        shutil.copyfile(project_dir / "macros" / name, target / "macros" / name)
 
 
 def render_macro(project_dir: Path, name: str, seed_schema: str, *args: str) -> str:

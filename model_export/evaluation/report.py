@@ -278,7 +278,7 @@ def tables(
     results: list[Result], unseen: Sequence[Unseen] = (), extra: Sequence[Table] = ()
 ) -> list[Table]:
     unseen_tables = [_unseen_table(unseen)] if unseen else []
-    return [
+    split_tables = [
         _level_table(results, "macro_f1", "Level classifier, macro-F1 (levels in the test part)"),
         _level_table(
             results,
@@ -286,9 +286,8 @@ def tables(
             "Level classifier, macro-F1 over the levels with >= 5 test lines",
         ),
         *_anomaly_tables(results),
-        *unseen_tables,
-        *extra,
     ]
+    return [*(split_tables if results else []), *unseen_tables, *extra]
 
 
 PREAMBLE = (

@@ -71,9 +71,11 @@ class CardError(InputError):
     """A model card that cannot be registered; the message says why and what to do."""
 
 
-def register_from_card(conn: psycopg.Connection, artifacts_dir: Path, version: str) -> None:
+def register_from_card(
+    conn: psycopg.Connection, artifacts_dir: Path, version: str, log_source: str
+) -> None:
     """Register `version` as the active one from its card, with its artifacts where they are,
-    as shipped: trained elsewhere, when the card says."""
+    as shipped: trained elsewhere, when the card says, on these logs of `log_source`."""
     folder = versions.artifacts_folder(artifacts_dir, version).resolve()
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     if any("trained_at" not in model for model in card["models"]):
@@ -92,4 +94,4 @@ def register_from_card(conn: psycopg.Connection, artifacts_dir: Path, version: s
         )
         for model in card["models"]
     ]
-    register(conn, version, entries, shipped=True)
+    register(conn, version, entries, log_source, shipped=True)

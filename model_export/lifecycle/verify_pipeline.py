@@ -1,16 +1,15 @@
-"""Verify a bring-your-own pipeline on any rows: compile it, load its seeds the way dbt does
-(verify.load_seeds), score a DataFrame with the macro in PostgreSQL and with the Pipeline
-in Python, and compare every output (compiler/byo.py): labels equal, probabilities,
-decision values and predictions within verify.TOLERANCE.
-
-The DataFrame holds the key column and the columns the pipeline reads; missing values are
-NaN / None in it and NULL in the table, as a user's table holds them.
+"""Verify a bring-your-own pipeline: compile it, load its seeds the way dbt does
+(verify.load_seeds), score rows with the macro in PostgreSQL and with the Pipeline in Python,
+and compare every output (compiler/byo.py): labels equal, probabilities, decision values and
+predictions within verify.TOLERANCE. On any DataFrame (verify_pipeline: the DataFrame holds
+the key column and the columns the pipeline reads; missing values are NaN / None in it and
+NULL in the table, as a user's table holds them), or on rows of stg_log_entries with the
+macro a registered version has in the project (verify_on_stg, verify_byo_version).
 """
 
 from __future__ import annotations
 
 import io
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,11 +19,22 @@ import psycopg
 from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.errors import InputError
 from model_export.compiler.byo import KEY, TEXT_COLUMN
 from model_export.compiler.pipeline import Compiled, compile_pipeline, model_steps
 from model_export.compiler.project_files import rendered_files, write_files
-from model_export.compiler.render import render_macro
-from model_export.lifecycle.verify import Comparison, compare, load_seeds
+from model_export.compiler.render import copy_used_macros, render_macro
+from model_export.lifecycle import versions
+from model_export.lifecycle.artifacts import load_pipeline
+from model_export.lifecycle.registry import artifacts
+from model_export.lifecycle.verify import (
+    Comparison,
+    compare,
+    load_seeds,
+    sample_condition,
+    verify_macro,
+)
+from model_export.training.features import MessageColumn
 
 SCHEMA = "ml_verify_byo"
 LABELS = {"predicted_label"}
@@ -50,8 +60,11 @@ def reference(pipeline: object, inputs: object) -> dict[str, np.ndarray]:
 
 
 def pipeline_inputs(pipeline: object, frame: pd.DataFrame) -> object:
-    """What the Pipeline reads from the frame: the message strings of a text pipeline fitted
-    on strings, else the frame's columns (a DataFrame when it was fitted on one)."""
+    """What the Pipeline reads from the frame: the frame itself when its first step picks the
+    message column (MessageColumn), the message strings of a text pipeline fitted on strings,
+    else the frame's columns (a DataFrame when it was fitted on one)."""
+    if isinstance(pipeline.steps[0][1], MessageColumn):  # type: ignore[attr-defined]
+        return frame
     first = model_steps(pipeline)[0][1]  # type: ignore[arg-type]
     names = getattr(first, "feature_names_in_", None)
     if names is not None:
@@ -97,10 +110,7 @@ def install(
 ) -> None:
     """The macro and seeds written into `project` (a dbt project folder) and the seeds
     loaded into `schema` as dbt seed loads them."""
-    (project / "macros").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(
-        PROJECT_ROOT / "macros" / "log_features.sql", project / "macros" / "log_features.sql"
-    )
+    copy_used_macros(PROJECT_ROOT, project)
     write_files(project, rendered_files([compiled]))
     load_seeds(conn, project, schema)
 
@@ -134,3 +144,41 @@ def verify_pipeline(
     if missing:
         raise AssertionError(f"{name} lacks outputs {sorted(missing)}")
     return compare(name, scored, expected, LABELS)
+
+
+def stg_reference(pipeline: object, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The reference outputs for rows of stg_log_entries (verify.Reference); a Pipeline that
+    scikit-learn cannot run on them is an InputError saying why."""
+    try:
+        return reference(pipeline, pipeline_inputs(pipeline, inputs))
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"scikit-learn cannot score rows of stg_log_entries with this Pipeline: {error}"
+            " (fit it on stg_log_entries' columns, with an imputer for the columns that may be"
+            " NULL)"
+        ) from None
+
+
+def verify_on_stg(
+    conn: psycopg.Connection,
+    project_dir: Path,
+    macro: str,
+    pipeline: object,
+    rows: int | None,
+    schema: str = SCHEMA,
+) -> list[Comparison]:
+    """The macro of `project_dir` (its seeds loaded into `schema`) against the Pipeline on a
+    sample of `rows` stg rows (None: all)."""
+    load_seeds(conn, project_dir, schema)
+    where = sample_condition(rows)
+    return verify_macro(conn, project_dir, macro, pipeline, stg_reference, where, schema)
+
+
+def verify_byo_version(
+    conn: psycopg.Connection, project_dir: Path, rows: int | None, version: str
+) -> list[Comparison]:
+    """A registered bring-your-own version: the macro in the project against its joblib
+    Pipeline, on a sample of stg rows."""
+    _, paths = artifacts(conn, version)
+    (path,) = paths.values()
+    return verify_on_stg(conn, project_dir, versions.byo_macro(version), load_pipeline(path), rows)

@@ -1,16 +1,27 @@
-"""Model versions, v1, v2, ...: the one module that builds and parses their names, orders them,
-and says what belongs to one. Everything else passes a version around as an opaque name (the
-registry stores it, dbt and the API quote it) and asks here for the rest:
+"""Model versions: the one module that builds and parses their names, orders them, and says
+what belongs to one. Everything else passes a version around as an opaque name (the registry
+stores it, dbt and the API quote it) and asks here for the rest. There are two kinds:
 
-- a version is `v` and a number from 1 up, ordered by the number (v10 comes after v9);
-- its files: artifacts/vN (its joblib Pipelines and model card), macros/generated/vN (its
-  scoring macro, ml_score_vN) and seeds/generated/vN (its lookup tables, each named
-  <what it holds>_vN); macros/generated/ml_versions.sql lists the versions compiled into the
-  project;
-- its roles: at most one version is active (dbt scores with it, the API serves it) and at
-  most one other is the challenger (scores the same new logs in shadow). The SQL that reads
-  them from the registry is one dbt macro, ml_model_roles_sql (macros/model_roles.sql): dbt
-  runs it, the ml_status view reads it live, and roles_query renders it for Python.
+- the default pair's versions, v1, v2, ...: `v` and a number from 1 up, ordered by the number
+  (v10 comes after v9). Each holds a level classifier and an anomaly detector, trained by
+  `export` and scored together into ml_predictions. Its files: artifacts/vN (its joblib
+  Pipelines and model card), macros/generated/vN (its scoring macro, ml_score_vN) and
+  seeds/generated/vN (its lookup tables, each named <what it holds>_vN);
+- a bring-your-own model's versions, NAME_v1, NAME_v2, ...: one fitted Pipeline a user brings
+  as a joblib file (`export --file FILE --name NAME`), NAME in lowercase letters, digits and
+  underscores. Its files: artifacts/byo/NAME_vN/pipeline.joblib, its macro ml_byo_NAME_vN
+  in macros/generated/byo/NAME_vN and its seeds, each named ml_byo_NAME_vN_<what>, in
+  seeds/generated/byo/NAME_vN. The user's dbt model scores its output table with it
+  (macros/byo_models.sql).
+
+macros/generated/ml_versions.sql lists the versions compiled into the project. Roles: among
+the default pair's versions, and among each bring-your-own model's, at most one version is
+active (it scores: ml_predictions, or the model's output table; the API serves the default
+one) and at most one other is the challenger (scores the same new logs in shadow). The SQL
+that reads them from the registry is one dbt macro, ml_model_roles_sql
+(macros/model_roles.sql): dbt runs it, the ml_status view reads it live, and roles_query
+renders it for Python. The registry tells the kinds apart by model_kind (KIND_DEFAULT,
+KIND_BYO) and a bring-your-own model's rows by its name (model_name).
 """
 
 from __future__ import annotations
@@ -22,20 +33,30 @@ from functools import cache
 from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
+from dbt_project.errors import InputError
 from model_export.compiler.assemblers import templates
 from model_export.compiler.project_files import HEADER, MACRO_DIR, SEED_DIR
 from model_export.compiler.render import file_macro
 from model_export.compiler.scorer import ScorerNames
 
 _NAME = re.compile(r"v([1-9][0-9]*)")
+_BYO_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_BYO_VERSION = re.compile(r"([a-z][a-z0-9_]*)_v([1-9][0-9]*)")
+# model_kind in the registry; BYO is also the folder of the bring-your-own models' files
+KIND_DEFAULT, KIND_BYO = "default", "byo"
+BYO = Path(KIND_BYO)
+BYO_PIPELINE = "pipeline.joblib"
+# the default pair's model_name values: no bring-your-own model may take them
+DEFAULT_MODELS = ("level_classifier", "anomaly_detector")
 
 # The macro that lists the compiled versions (ml_scoring_versions reads it).
 LISTING = MACRO_DIR / "ml_versions.sql"
 ROLES_MACRO = PROJECT_ROOT / "macros" / "model_roles.sql"
 
 
-class VersionError(ValueError):
-    """A name that is not a model version; the message says what one looks like."""
+class VersionError(InputError):
+    """A name that is not a model version (or cannot name a model); the message says what one
+    looks like."""
 
 
 def number(version: str) -> int:
@@ -65,10 +86,14 @@ def _checked(version: str) -> str:
     return version
 
 
-def sort_key(name: str) -> tuple[bool, int, str]:
-    """Versions by number (v9 before v10); a name that is not a version after them."""
-    found = _NAME.fullmatch(name)
-    return found is None, int(found.group(1)) if found else 0, name
+def sort_key(name: str) -> tuple[int, str, int, str]:
+    """The default pair's versions by number (v9 before v10), then the bring-your-own models'
+    by model and number; a name that is neither after them."""
+    if (found := _NAME.fullmatch(name)) is not None:
+        return 0, "", int(found.group(1)), name
+    if (byo := _BYO_VERSION.fullmatch(name)) is not None:
+        return 1, byo.group(1), int(byo.group(2)), name
+    return 2, "", 0, name
 
 
 def ordered(names: Iterable[str]) -> list[str]:
@@ -95,19 +120,24 @@ def next_version(registered: Iterable[str], taken: Iterable[str] = ()) -> str:
 # --- what belongs to a version -------------------------------------------------------------
 
 
+def _folder(version: str) -> Path:
+    """Where a version's files live below artifacts/, macros/generated/, seeds/generated/."""
+    return BYO / version if byo_model(version) is not None else Path(version)
+
+
 def artifacts_folder(artifacts_dir: Path, version: str) -> Path:
-    """artifacts/vN: the version's joblib Pipelines and model card."""
-    return artifacts_dir / _checked(version)
+    """artifacts/vN (the version's joblib Pipelines and model card), or artifacts/byo/NAME_vN."""
+    return artifacts_dir / _folder(version)
 
 
 def macro_folder(version: str) -> Path:
-    """macros/generated/vN, relative to the dbt project."""
-    return MACRO_DIR / _checked(version)
+    """macros/generated/vN or macros/generated/byo/NAME_vN, relative to the dbt project."""
+    return MACRO_DIR / _folder(version)
 
 
 def seed_folder(version: str) -> Path:
-    """seeds/generated/vN, relative to the dbt project."""
-    return SEED_DIR / _checked(version)
+    """seeds/generated/vN or seeds/generated/byo/NAME_vN, relative to the dbt project."""
+    return SEED_DIR / _folder(version)
 
 
 def _listed(root: Path) -> list[str]:
@@ -115,8 +145,25 @@ def _listed(root: Path) -> list[str]:
 
 
 def compiled(project_dir: Path) -> list[str]:
-    """The versions whose SQL is in the project (a folder in macros/generated/), oldest first."""
+    """The default pair's versions whose SQL is in the project (a folder in
+    macros/generated/), oldest first."""
     return _listed(project_dir / MACRO_DIR)
+
+
+def _listed_byo(root: Path) -> list[str]:
+    found = [p.name for p in root.glob("*_v*") if p.is_dir() and is_byo_version(p.name)]
+    return sorted(found, key=sort_key)
+
+
+def compiled_byo(project_dir: Path) -> list[str]:
+    """The bring-your-own models' versions whose SQL is in the project (a folder in
+    macros/generated/byo/), by model, oldest first."""
+    return _listed_byo(project_dir / MACRO_DIR / BYO)
+
+
+def saved_byo(artifacts_dir: Path) -> list[str]:
+    """The bring-your-own models' versions with a folder in `artifacts_dir`/byo/."""
+    return _listed_byo(artifacts_dir / BYO)
 
 
 def saved(artifacts_dir: Path) -> list[str]:
@@ -175,7 +222,9 @@ def _listing_entry(version: str, learned: bool) -> str:
     return entry + "},"
 
 
-def listing_file(compiled_versions: list[str], learned: Iterable[str] = ()) -> str:
+def listing_file(
+    compiled_versions: list[str], learned: Iterable[str] = (), byo: Iterable[str] = ()
+) -> str:
     """macros/generated/ml_versions.sql: the compiled versions, oldest first, as data: each one's
     name, its scoring macro (the macro itself, called by ml_score), the name of its
     template-frequency seed and, for the versions in `learned`, its seeds of learned
@@ -183,7 +232,8 @@ def listing_file(compiled_versions: list[str], learned: Iterable[str] = ()) -> s
     macros/model_versions.sql combines this list with the roles in the registry into
     ml_scoring_versions(), the one description of what scores. With no version compiled yet
     the list is empty and the project still parses (nothing can score until `model_export
-    export`)."""
+    export`). Then the compiled versions of the bring-your-own models in `byo`, by model
+    (ml_byo_compiled_versions, read by ml_byo_scoring_versions in macros/byo_models.sql)."""
     learned = set(learned)
     entries = "".join(
         _listing_entry(version, version in learned) for version in ordered(compiled_versions)
@@ -194,7 +244,103 @@ def listing_file(compiled_versions: list[str], learned: Iterable[str] = ()) -> s
 {{% macro ml_compiled_versions() %}}
 {{{{ return({listed}) }}}}
 {{% endmacro %}}
+
+{{#- Each bring-your-own model's compiled versions, oldest first (ml_byo_scoring_versions). -#}}
+{{% macro ml_byo_compiled_versions() %}}
+{{{{ return({_byo_listing(byo)}) }}}}
+{{% endmacro %}}
 """
+
+
+# --- bring-your-own models ----------------------------------------------------------------
+
+
+def byo_name(name: str) -> str:
+    """`name` when it can name a bring-your-own model (its macro, seeds and table); else
+    VersionError with a name that can."""
+    if _BYO_NAME.fullmatch(name) and name not in DEFAULT_MODELS:
+        return name
+    suggestion = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if not _BYO_NAME.fullmatch(suggestion) or suggestion in DEFAULT_MODELS:
+        suggestion = f"my_{suggestion}".rstrip("_")
+    raise VersionError(
+        f"{name!r} cannot name a model: use lowercase letters, digits and underscores, starting"
+        f" with a letter, and not {' or '.join(DEFAULT_MODELS)} (e.g. {suggestion})"
+    )
+
+
+def is_byo_version(name: str) -> bool:
+    return _BYO_VERSION.fullmatch(name) is not None
+
+
+def byo_model(version: str) -> str | None:
+    """The bring-your-own model a version belongs to (owning_team for owning_team_v2), None
+    for the default pair's (v2); VersionError for a name that is neither."""
+    if is_version(version):
+        return None
+    found = _BYO_VERSION.fullmatch(version)
+    if found is None:
+        raise VersionError(
+            f"{version!r} is not a model version: versions are v1, v2, ... (the default models)"
+            " or NAME_v1, NAME_v2, ... (a model brought with make export-model FILE=... NAME=...)"
+        )
+    return found.group(1)
+
+
+def kind(version: str) -> str:
+    """The version's model_kind in the registry."""
+    return KIND_DEFAULT if byo_model(version) is None else KIND_BYO
+
+
+def _byo_checked(version: str) -> str:
+    if byo_model(version) is None:
+        raise VersionError(f"{version} is a version of the default models, not of a model brought")
+    return version
+
+
+def next_byo_version(name: str, registered: Iterable[str], taken: Iterable[str] = ()) -> str:
+    """NAME_vK after the newest registered version of model `name` (NAME_v1 when there is
+    none), or the first one after it that is not `taken`."""
+    numbers = [
+        int(found.group(2))
+        for found in map(_BYO_VERSION.fullmatch, registered)
+        if found is not None and found.group(1) == byo_name(name)
+    ]
+    candidate, taken = max(numbers, default=0) + 1, set(taken)
+    while f"{name}_v{candidate}" in taken:
+        candidate += 1
+    return f"{name}_v{candidate}"
+
+
+def byo_macro(version: str) -> str:
+    """The macro of a bring-your-own model's version, ml_byo_NAME_vN(batch); its seeds' names
+    start with the same text."""
+    return f"ml_byo_{_byo_checked(version)}"
+
+
+def byo_pipeline(artifacts_dir: Path, version: str) -> Path:
+    """The joblib Pipeline a bring-your-own model's version was compiled from."""
+    return artifacts_folder(artifacts_dir, _byo_checked(version)) / BYO_PIPELINE
+
+
+def _byo_listing(compiled_byo_versions: Iterable[str]) -> str:
+    by_model: dict[str, list[str]] = {}
+    for version in sorted(compiled_byo_versions, key=sort_key):
+        by_model.setdefault(str(byo_model(version)), []).append(version)
+    entries = "".join(
+        f"\n    '{model}': ["
+        + ", ".join(f"{{'version': '{v}', 'scorer': {byo_macro(v)}}}" for v in listed)
+        + "],"
+        for model, listed in by_model.items()
+    )
+    return f"{{{entries}\n}}" if entries else "{}"
+
+
+def listing(project_dir: Path) -> dict[Path, str]:
+    """The listing file (relative path -> content) of the versions compiled in the project."""
+    default = compiled(project_dir)
+    learned = [v for v in default if has_learned_templates(project_dir, v)]
+    return {LISTING: listing_file(default, learned, compiled_byo(project_dir))}
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -207,7 +353,9 @@ class Roles:
 
 
 @cache
-def roles_query(registry: str) -> str:
+def roles_query(registry: str, byo: str | None = None) -> str:
     """The SQL of the roles over the registry table `registry` (one row: the active version,
-    the challenger), exactly as dbt runs it: the macro ml_model_roles_sql, rendered."""
-    return str(file_macro(ROLES_MACRO, "ml_model_roles_sql")(registry)).strip()
+    the challenger) of the default pair's versions, or of the bring-your-own model `byo`,
+    exactly as dbt runs it: the macro ml_model_roles_sql, rendered."""
+    byo = None if byo is None else byo_name(byo)  # a name, quoted as it is
+    return str(file_macro(ROLES_MACRO, "ml_model_roles_sql")(registry, byo)).strip()

@@ -118,6 +118,13 @@ def with_history(
     )
 
 
+def run_index(times: pd.Series, run_seconds: int = RUN_SECONDS) -> np.ndarray:
+    """The scheduled run each time falls in: whole `run_seconds` windows since the epoch (UTC),
+    whatever the datetime resolution (pandas 3 reads timestamps in microseconds)."""
+    since = pd.to_datetime(times, utc=True) - pd.Timestamp(0, tz="UTC")
+    return np.asarray(since // pd.Timedelta(seconds=run_seconds), dtype=np.int64)
+
+
 def with_history_in_runs(
     frame: pd.DataFrame,
     trained: History | None,
@@ -128,9 +135,7 @@ def with_history_in_runs(
     `run_seconds` window (by logged_at) form one run, whose history is `trained` plus the
     lines of the frame's earlier runs. What with_history gives run after run, in one pass."""
     counted = with_history(frame, trained=trained, templates=templates)
-    run = pd.to_datetime(frame["logged_at"], utc=True).astype("int64").to_numpy() // (
-        run_seconds * 1_000_000_000
-    )
+    run = run_index(frame["logged_at"], run_seconds)
     lines = pd.DataFrame(
         {"service": service_key(frame), "template": counted[TEMPLATE_HASH].to_numpy(), "run": run}
     )

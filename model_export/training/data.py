@@ -14,6 +14,7 @@ import psycopg
 
 from dbt_project.database import one, output_table, url_of
 from dbt_project.dbt_runner import run_dbt
+from dbt_project.source import configured
 from model_export.training.features import STG_COLUMNS
 
 # Held-out metrics come from the newest HOLDOUT_FRACTION of the rows by logged_at.
@@ -35,10 +36,15 @@ class Window:
 
 
 def ensure_staging(conn: psycopg.Connection, project_dir: Path) -> None:
-    """Create the stg_log_entries view with dbt when it does not exist yet. dbt runs in a
-    copy holding only the staging models and the macros: the full project cannot parse
-    before a first export has written the seeds its scoring models ref."""
-    if one(conn.execute("select to_regclass(%s)", (stg_relation(),)))[0] is not None:
+    """Create the stg_log_entries view with dbt when it does not exist yet, or when it reads
+    another log source than the project records (its comment names the source it reads: see
+    the model's post-hook), so a model is never trained on one source and registered for
+    another. dbt runs in a copy holding only the staging models and the macros: the full
+    project cannot parse before a first export has written the seeds its scoring models ref."""
+    reads = one(
+        conn.execute("select obj_description(to_regclass(%s), 'pg_class')", (stg_relation(),))
+    )[0]
+    if reads == configured(project_dir).identity:
         return
     with tempfile.TemporaryDirectory(prefix="model_export_stg_") as scratch:
         copy = Path(scratch)

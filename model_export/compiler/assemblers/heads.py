@@ -63,7 +63,7 @@ class Head:
     prediction: ast.Expr | None = None
 
     def outputs(self) -> list[tuple[str, ast.Expr]]:
-        """The macro's columns after the key (docs/internals/compiler.md, bring your own)."""
+        """The macro's columns after the key (docs/bring-your-own-model.md lists them)."""
         columns: list[tuple[str, ast.Expr]] = []
         if self.label is not None:
             columns.append(("predicted_label", self.label))

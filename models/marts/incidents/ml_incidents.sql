@@ -18,7 +18,8 @@
   Incremental: only unusual buckets judged since the newest `last_predicted_at` stored (index
   on each bucket table's last_predicted_at) and the open incidents are read; rows are written
   for the incidents they touch and for those that resolve (upsert by incident_id). Never rebuilt
-  by --full-refresh: incidents are history, and ml_alerts has spoken of them.
+  by --full-refresh: incidents are history, and ml_alerts has spoken of them. Under a retention
+  (var retention) a resolved incident goes with its last bucket (macros/retention.sql).
 -#}
 {{
     config(
@@ -29,6 +30,7 @@
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_incidents') }}"],
         post_hook=[
+            "{{ retention_incidents_cleanup(this, 'last_bucket', resolved_only=true) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_incidents_uidx', ['incident_id'],
                         unique=true) }}",
@@ -47,6 +49,8 @@
         ],
     )
 }}
+
+-- depends_on: {{ source('registry', 'ml_model_registry') }} (the retention's versions)
 
 {%- set bucket = incident_bucket_interval() -%}
 {%- set quiet = "interval '" ~ var('incident_quiet_minutes') ~ " minutes'" -%}
@@ -399,7 +403,9 @@ top_templates as (
         template_totals.*,
         examples.logged_at as example_logged_at,
         examples.host as example_host,
-        examples.message as example_message
+        -- redacted here (macros/redaction.sql) before the title and the templates cut it short,
+        -- so a cut cannot leave half a secret that no rule recognises
+        {{ logml_redacted('examples.message') }} as example_message
     from template_totals
     left join predictions as examples
         on

@@ -19,6 +19,8 @@
     var incident_drop_min_expected lines expected, at most var incident_drop_ratio of them,
     and a lower-tail probability of at most var incident_tail_probability (Poisson, divided by
     the dispersion). Once a drop, always a drop: incidents are history.
+  Under a retention (var retention) a bucket goes once ml_predictions has none of its lines
+  (macros/retention.sql retention_incidents_cleanup).
   Never rebuilt by --full-refresh (its judgements are what incidents were opened on).
 -#}
 {{
@@ -30,6 +32,7 @@
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_service_buckets') }}"],
         post_hook=[
+            "{{ retention_incidents_cleanup(this, 'bucket_start') }}",
             "{{ analyze_after_bulk_insert(this) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_service_buckets_uidx',
@@ -49,6 +52,8 @@
         ],
     )
 }}
+
+-- depends_on: {{ source('registry', 'ml_model_registry') }} (the retention's versions)
 
 {%- set bucket = incident_bucket_interval() -%}
 {%- set baseline_days = "interval '" ~ var('incident_baseline_days') ~ " days'" -%}

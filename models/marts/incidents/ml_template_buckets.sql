@@ -22,6 +22,8 @@
     always unusual: incidents are history.
   - Judged: the buckets this run adds lines to, within var incident_lookback_hours of the
     version's newest line; their history is everything before the first of them.
+  Under a retention (var retention) a bucket goes once ml_predictions has none of its lines
+  (macros/retention.sql retention_incidents_cleanup).
   Never rebuilt by --full-refresh (its judgements are what incidents were opened on).
 -#}
 {{
@@ -33,6 +35,7 @@
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_template_buckets') }}"],
         post_hook=[
+            "{{ retention_incidents_cleanup(this, 'bucket_start') }}",
             "{{ analyze_after_bulk_insert(this) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_template_buckets_uidx',
@@ -53,6 +56,8 @@
         ],
     )
 }}
+
+-- depends_on: {{ source('registry', 'ml_model_registry') }} (the retention's versions)
 
 {%- set baseline_days = "interval '" ~ var('incident_baseline_days') ~ " days'" %}
 

@@ -63,6 +63,7 @@ versions as (
 
     select
         registered.model_version,
+        registered.log_source,
         row_number() over (
             order by listed.release_order nulls last, registered.model_version
         ) as release_order
@@ -117,8 +118,11 @@ slices as (
     from changed
     inner join versions as changed_version
         on changed.model_version = changed_version.model_version
+    -- versions of one source: two sources share ids, never logs
     inner join versions as other_version
-        on changed.model_version <> other_version.model_version
+        on
+            changed.model_version <> other_version.model_version
+            and changed_version.log_source = other_version.log_source
     -- Most versions did not score that day (retired, or not trained yet): one index probe
     -- each drops them. A lateral with a limit stays a probe per slice; an exists could be
     -- planned as a semi join against the whole table.

@@ -51,7 +51,8 @@ final as (
         versions.level_metrics,
         versions.anomaly_metrics,
         last_deployments.action as last_action,
-        last_deployments.deployed_at as last_action_at
+        last_deployments.deployed_at as last_action_at,
+        versions.log_source
     from versions
     left join last_deployments on versions.model_version = last_deployments.model_version
 

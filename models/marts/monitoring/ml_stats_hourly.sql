@@ -1,10 +1,13 @@
 {#-
   Hourly counts of predictions by model version, service, logged and predicted level and
-  severity. Incremental: predictions stamped after the newest predicted_at already counted
-  (last_predicted_at, an index on ml_predictions.predicted_at) name the (hour, model version)
-  slices that changed, including old hours that late-arriving logs fell into; those slices are
-  recounted in full from ml_predictions (index on model_version, logged_at) and replace the
-  old rows (delete+insert on hour and model_version). Nothing else is read.
+  severity, with the log source of the version. Incremental: predictions stamped after the
+  newest predicted_at already counted (last_predicted_at, an index on
+  ml_predictions.predicted_at) name the (hour, model version) slices that changed, including
+  old hours that late-arriving logs fell into; those slices are recounted in full from
+  ml_predictions (index on model_version, logged_at) and replace the old rows (delete+insert on
+  hour and model_version). Under a retention (var retention, macros/retention.sql) each
+  version's oldest hour is recounted too and the hours before it removed, so the stats sum up
+  what ml_predictions holds. Nothing else is read.
 -#}
 {{
     config(
@@ -12,8 +15,12 @@
         incremental_strategy='delete+insert',
         unique_key=['hour', 'model_version'],
         on_schema_change='fail',
-        pre_hook=["{{ serialize_runs('ml_stats_hourly') }}"],
+        pre_hook=[
+            "{{ add_column_if_missing(this, 'log_source', 'text', log_source_literal()) }}",
+            "{{ serialize_runs('ml_stats_hourly') }}",
+        ],
         post_hook=[
+            "{{ retention_stats_cleanup(this) }}",
             {
                 "sql": "{{ create_index_if_missing(this, 'ml_stats_hourly_version_hour_idx',
                         ['model_version', 'hour']) }}",
@@ -22,6 +29,8 @@
         ],
     )
 }}
+
+-- depends_on: {{ source('registry', 'ml_model_registry') }} (the retention's versions)
 
 with
 
@@ -39,6 +48,14 @@ changed_slices as (
         date_trunc('hour', predictions.logged_at) as hour
     from predictions
     where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
+    {%- if retention_rule() != 'forever' %}
+    union
+    select
+        oldest.model_version,
+        oldest.hour
+    from ({{ retention_oldest_hours(ref('ml_predictions')) }}) as oldest
+    where oldest.hour is not null
+    {%- endif %}
 
 ),
 
@@ -76,9 +93,10 @@ final as (
         count(*) filter (where to_count.is_anomaly) as anomalies,
         count(*) filter (where to_count.level_disagrees) as level_disagreements,
         sum(to_count.anomaly_score)::float8 as anomaly_score_sum,
-        max(to_count.predicted_at) as last_predicted_at
+        max(to_count.predicted_at) as last_predicted_at,
+        to_count.log_source
     from to_count
-    group by 1, 2, 3, 4, 5, 6
+    group by 1, 2, 3, 4, 5, 6, to_count.log_source
 
 )
 

@@ -46,7 +46,8 @@ final as (
         last_run.logs_available,
         coalesce(active_counts.total_predictions, 0) > 0 as predictions_available,
         last_run.last_run_at,
-        last_run.next_run_due_at
+        last_run.next_run_due_at,
+        active_counts.log_source
     from roles
     cross join last_run
     left join by_version as active_counts

@@ -14,6 +14,7 @@
         incremental_strategy='delete+insert',
         unique_key='model_version',
         on_schema_change='fail',
+        pre_hook=["{{ add_column_if_missing(this, 'log_source', 'text', 'null') }}"],
     )
 }}
 
@@ -63,7 +64,8 @@ final as (
         exists(select 1 from logs) as logs_available,
         '{{ run_started_at }}'::timestamptz as last_run_at,
         '{{ run_started_at }}'::timestamptz
-        + interval '{{ var("schedule_interval_hours") }} hours' as next_run_due_at
+        + interval '{{ var("schedule_interval_hours") }} hours' as next_run_due_at,
+        versions.log_source
     from versions
     left join counts on versions.model_version = counts.model_version
 

@@ -2,12 +2,15 @@
   One row per (log, model version): the predictions of the active model version and, in
   shadow, of the challenger (ml_scoring_versions() in macros/model_versions.sql reads both
   roles from the registry), computed in the database by each version's compiled SQL
-  (macros/generated/vN/). Each version reads only the logs it has not scored, by id:
-  everything above its own watermark, plus a bounded range below it (var late_id_window)
-  re-checked with an anti-join for ids committed out of order. A version that has scored nothing yet starts where the table ends,
-  so a newly activated version or challenger scores new logs from then on; var rescore_from
-  reaches further back for the active version. Never rebuilt by --full-refresh: predictions
-  of earlier versions are history that no run could recompute.
+  (macros/generated/vN/). Each row names the log source it came from (log_source), the one its
+  version was trained on: a version scores no other. Each version reads only the logs it has
+  not scored, by id: everything above its own watermark, plus a bounded range below it (var
+  late_id_window) re-checked with an anti-join for ids committed out of order. A version that
+  has scored nothing yet starts where its source's predictions end, so a newly activated
+  version or challenger scores new logs from then on, and the first version of a source scores
+  it from its first row; var rescore_from reaches further back for the active version. Before
+  scoring, the run applies the retention (var retention, macros/retention.sql). Never rebuilt
+  by --full-refresh: predictions of earlier versions are history that no run could recompute.
 -#}
 {#-
   parallel_tuple_cost: the planner costs a lateral function call (how the compiled models
@@ -23,11 +26,13 @@
         full_refresh=false,
         meta={'citus_distribution_column': 'log_entry_id'},
         pre_hook=[
+            "{{ add_column_if_missing(this, 'log_source', 'text', log_source_literal()) }}",
             "{{ citus_propagate_set_local() }}",
             "set local jit = off",
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
             "set local parallel_tuple_cost = 0.01",
             "{{ serialize_runs('ml_predictions') }}",
+            "{{ apply_retention() }}",
             "{{ ml_scoring_bounds_set_local() }}",
         ],
         post_hook=[
@@ -135,7 +140,8 @@ with
         batch.log_id,
         left(batch.message, 500) as message,
         -- after the lock (a statement of its own), so runs that commit later stamp later
-        statement_timestamp() as predicted_at
+        statement_timestamp() as predicted_at,
+        '{{ scorer.log_source }}'::text as log_source
     from {{ scorer.role }}_batch as batch
     inner join {{ scorer.role }}_scores as scores on batch.log_entry_id = scores.log_entry_id
 

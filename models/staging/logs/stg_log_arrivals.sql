@@ -6,10 +6,10 @@
   into the query that reads it, so `order by log_entry_id desc limit 1` on stg_log_entries
   sorts the whole table, while here it is one probe of the primary key.
 -#}
-{%- set present = source_column_names(source('logs', 'log_entries')) -%}
+{%- set read = log_source_columns(source('logs', 'log_entries')) -%}
 
 select
-    id as log_entry_id,
-    "timestamp" as logged_at,
-    {{ source_column(present, 'created_at', 'timestamptz') }} as created_at
+    {{ read.id }} as log_entry_id,
+    {{ read.timestamp }} as logged_at,
+    {{ read.created_at }} as created_at
 from {{ source('logs', 'log_entries') }}

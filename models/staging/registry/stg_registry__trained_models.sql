@@ -1,4 +1,7 @@
-{#- One row per trained model (a version's level classifier or anomaly detector), as registered. -#}
+{#-
+  One row per registered model, as registered: a default version's level classifier or anomaly
+  detector (model_kind 'default'), or a bring-your-own model's version (model_kind 'byo').
+-#}
 with
 
 source as (
@@ -12,6 +15,7 @@ renamed as (
     select
         model_version,
         model_name,
+        model_kind,
         trained_at,
         training_rows,
         window_start,
@@ -20,7 +24,8 @@ renamed as (
         metrics,
         artifact_path,
         is_active,
-        is_challenger
+        is_challenger,
+        log_source
     from source
 
 )

@@ -24,7 +24,7 @@ from dev.pipeline import LOGHUB, cli
 from model_export.compiler.assemblers.anomaly import template_seed
 from model_export.compiler.pipeline import LEVEL_OUTPUTS, Compiled, compile_pipeline
 from model_export.compiler.project_files import rendered_files, write_files
-from model_export.compiler.render import render_macro
+from model_export.compiler.render import copy_used_macros, render_macro
 from model_export.compiler.scorer import compile_scorer
 from model_export.lifecycle import versions
 from model_export.lifecycle.verify import (
@@ -213,10 +213,7 @@ def test_log_features_sql_equals_python(
     # Fitted on half of the rows so that seen and unseen templates both occur.
     features = LogFeatures().fit(frame.iloc[: len(frame) // 2 + 1])
     project = tmp_path_factory.mktemp("features")
-    (project / "macros").mkdir()
-    (project / "macros" / "log_features.sql").write_text(
-        (PROJECT_ROOT / "macros" / "log_features.sql").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    copy_used_macros(PROJECT_ROOT, project)  # log_features.sql and the macros it calls
     seed = template_seed(features, "ml_template_frequency_vtest")
     write_files(project, rendered_files([Compiled("ml_none", "select 1", [seed])]))
     with connect(module_db) as conn:

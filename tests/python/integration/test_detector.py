@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from dbt_project.database import connect
-from dbt_project.settings import load_settings
+from dbt_project.source import configured
 from dev.db import fetch_all, scalar
 from dev.pipeline import create_source, dbt, export, load_generated
 from model_export.lifecycle.verify import load_version, verify_predictions
@@ -27,6 +27,7 @@ from model_export.training.anomaly_detectors import (
     with_history,
 )
 from model_export.training.data import read_stg
+from model_export.training.templates import templates_of
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +41,8 @@ LATER_ENDS = ("2026-11-21T00:00:00+00:00", "2026-11-21T12:00:00+00:00")
 
 
 def _clear_labels(url: str) -> None:
-    schema, table = load_settings().source_relation()
-    fetch_all(url, f'update "{schema}"."{table}" set is_anomaly = false returning 1')
+    source = configured().relation.as_string()
+    fetch_all(url, f"update {source} set is_anomaly = false returning 1")
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +98,12 @@ def test_history_is_the_training_lines_plus_earlier_runs(scored) -> None:
     assert [len(r) for r in runs] == [FIRST_ROWS, SECOND_ROWS // 2, SECOND_ROWS // 2]
     trained = training_history(detector)
     assert trained is not None
+    templates = templates_of(detector)  # the templates the version learned, as the SQL counts
     expected = pd.concat(
         [
-            with_history(runs[0], trained=trained),
-            with_history(runs[1], trained=trained),
-            with_history(runs[2], history=runs[1], trained=trained),
+            with_history(runs[0], trained=trained, templates=templates),
+            with_history(runs[1], trained=trained, templates=templates),
+            with_history(runs[2], history=runs[1], trained=trained, templates=templates),
         ]
     )
     expected = expected.sort_values("log_entry_id").reset_index(drop=True)
@@ -111,7 +113,7 @@ def test_history_is_the_training_lines_plus_earlier_runs(scored) -> None:
         assert np.array_equal(got[column].to_numpy(), expected[column].to_numpy()), column
     # run 3 really read the stored counts: more lines than the training history alone
     third = got["log_entry_id"] > last[1]
-    alone = with_history(runs[2], trained=trained)[SERVICE_LINES].to_numpy()
+    alone = with_history(runs[2], trained=trained, templates=templates)[SERVICE_LINES].to_numpy()
     assert (got.loc[third, SERVICE_LINES].to_numpy() > alone).all()
 
 

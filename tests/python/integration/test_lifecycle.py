@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from dbt_project.database import PROJECT_ROOT, connect, job_connection
+from dbt_project.source import configured
 from dev.api_server import client as api_client
 from dev.db import fetch_all, scalar
 from dev.pipeline import (
@@ -230,7 +231,7 @@ def test_versions_shows_the_shipped_model_as_shipped(
     folder = versions.artifacts_folder(artifacts, versions.FIRST)
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     with job_connection(url) as conn:
-        register_from_card(conn, artifacts, versions.FIRST)
+        register_from_card(conn, artifacts, versions.FIRST, configured().identity)
     trained = datetime.fromisoformat(card["models"][0]["trained_at"])
     registered = scalar(url, "select min(trained_at) from ml.ml_model_registry")
     assert registered == trained

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import PROJECT_ROOT, connect
-from dbt_project.migrations import migrate, schema_version
+from dbt_project.migrations import latest_version, migrate, schema_version
 from dev.db import checksum, fetch_all, scalar
 from dev.pipeline import cli, coverage, dbt, project_copy
 from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
@@ -30,6 +30,9 @@ MIGRATIONS = [
     (1, "tables of people and commands"),
     (2, "loader bookkeeping in the output schema"),
     (3, "shipped model versions told apart"),
+    (4, "API tokens"),
+    (5, "bring-your-own models beside the default pair"),
+    (6, "the log source of each model version"),
 ]
 LATEST = MIGRATIONS[-1][0]
 # The tables of the migrations, and where the previous release kept them.
@@ -41,6 +44,22 @@ OWN_TABLES = {
     "ml.log_loads": "public.log_loads",
     "ml.log_load_rejects": "public.log_load_rejects",
 }
+
+
+def _columns(url: str, table: str) -> list[str]:
+    schema, name = table.split(".")
+    found = fetch_all(
+        url,
+        "select column_name from information_schema.columns"
+        " where table_schema = %s and table_name = %s order by ordinal_position",
+        (schema, name),
+    )
+    return [column for (column,) in found]
+
+
+def _checksum_of(url: str, table: str, columns: list[str]) -> str:
+    """checksum over these columns only: a column a migration adds leaves it as it was."""
+    return checksum(url, f"(select {', '.join(columns)} from {table})")
 
 
 def recorded(url: str) -> list[tuple[int, str]]:
@@ -62,7 +81,7 @@ def test_applied_once_and_recorded_even_when_commands_start_together(
         thread.start()
     for thread in threads:
         thread.join()
-    assert versions == [LATEST] * 4
+    assert versions == [LATEST] * 4 == [latest_version()] * 4
     assert recorded(url) == MIGRATIONS
     applied = fetch_all(url, "select id, applied_at from ml.logml_schema_migrations order by 1")
     with connect(url) as conn:
@@ -168,7 +187,8 @@ def test_a_database_of_the_previous_release_upgrades_with_the_next_run(
     _run_previous(tree, url, "model_export", "label", "--log-entry-id", str(first_log), "--normal")
     with receiver() as hook:
         _run_previous(tree, url, "alerts", "notify", env={"LOGML_ALERT_WEBHOOK_URL": hook.url})
-    before = {table: checksum(url, old) for table, old in OWN_TABLES.items()}
+    before = {table: (_columns(url, old), checksum(url, old)) for table, old in OWN_TABLES.items()}
+    prediction_columns = _columns(url, "ml.ml_predictions")
     predictions = checksum(url, "ml.ml_predictions")
     assert scalar(url, "select to_regclass('ml.logml_schema_migrations')") is None
 
@@ -178,11 +198,19 @@ def test_a_database_of_the_previous_release_upgrades_with_the_next_run(
         shutil.copytree(tree / generated, project / generated, dirs_exist_ok=True)
     dbt(project, url, "build")
     assert recorded(url) == MIGRATIONS
-    after = {table: checksum(url, table) for table in OWN_TABLES}
+    after = {
+        table: (columns, _checksum_of(url, table, columns))
+        for table, (columns, _) in before.items()
+    }
     assert after == before  # moved into the output schema where it was elsewhere, row for row
+    assert fetch_all(url, "select distinct model_kind from ml.ml_model_registry") == [("default",)]
     assert fetch_all(url, "select to_regclass('public.log_loads')") == [(None,)]
     assert scalar(url, "select count(*) from ml.ml_template_labels") == 1
-    assert checksum(url, "ml.ml_predictions") == predictions  # nothing rescored
+    # nothing rescored; the versions and predictions there are of the one source it had
+    assert _checksum_of(url, "ml.ml_predictions", prediction_columns) == predictions
+    source = "public.log_entries.id"
+    assert fetch_all(url, "select distinct log_source from ml.ml_model_registry") == [(source,)]
+    assert fetch_all(url, "select distinct log_source from ml.ml_predictions") == [(source,)]
 
     # and the commands go on from there: new logs load (recorded beside the old loads) and
     # score, and the migrations are not applied again

@@ -1,18 +1,13 @@
 """model_export end to end through its command line, on 100,000 generated logs in the real
 database: export (training, artifacts, registry, generated files), verify (compiled SQL
 against the Pipelines on every row, and after a real `dbt seed`), check (reproducibility:
-a hand-edited generated file is caught), compile-pipeline (a user's Pipeline; an
-unsupported step is rejected by name)."""
+a hand-edited generated file is caught). A user's own Pipeline: test_byo_versions.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from dbt_project.database import connect
 from dev.pipeline import dbt, run_module
@@ -70,16 +65,11 @@ def test_verify_every_generated_row(exported) -> None:
 def test_verify_after_dbt_seed(exported) -> None:
     """dbt's own seed loading (CSV -> agate -> float8 columns) keeps every weight exact."""
     url, project, _ = exported
-    dbt(
-        project,
-        url,
-        "seed",
-        "--select",
-        "ml_level_classifier_vocabulary_v1 ml_template_frequency_v1 ml_template_labels_v1",
-    )
-    where = "log_entry_id % 10 = 0"
     with connect(url) as conn:
         version, models = load_version(conn)
+    dbt(project, url, "seed", "--select", f"path:{versions.seed_folder(version)}")
+    where = "log_entry_id % 10 = 0"
+    with connect(url) as conn:
         results = verify_macro(
             conn, project, versions.scorer_macro(version), models, version_reference, where, "ml"
         )
@@ -160,29 +150,6 @@ def test_check_detects_a_hand_edit(exported) -> None:
     finally:
         stray.unlink()
     assert run_module(url, "model_export", *args).returncode == 0
-
-
-def test_compile_pipeline_rejects_unsupported_step_by_name(exported, tmp_path: Path) -> None:
-    url, project, artifacts = exported
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    pipeline.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
-    path = tmp_path / "user.joblib"
-    joblib.dump(pipeline, path)
-    out = run_module(
-        url,
-        "model_export",
-        "compile-pipeline",
-        str(path),
-        "--name",
-        "user",
-        "--project-dir",
-        str(project),
-        "--artifacts-dir",
-        str(artifacts),
-    )
-    assert out.returncode == 2
-    assert "step 'scale'" in out.stderr and "StandardScaler" in out.stderr
-    assert not (project / "macros" / "generated" / "ml_user.sql").exists()
 
 
 def test_verify_from_predictions_built_by_dbt(exported) -> None:

@@ -68,6 +68,28 @@ def window(pipeline: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def timed_hours(pipeline: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per hour of the window that has any, the response times of the lines the active version
+    scored: recounted from the source table, not read from ml_response_times_hourly."""
+    return records(
+        pipeline,
+        "select date_trunc('hour', p.logged_at) as hour, count(e.response_time_ms) as n,"
+        " sum(e.response_time_ms)::float8 as total,"
+        " percentile_cont(0.95) within group (order by e.response_time_ms::float8) as p95"
+        " from ml.ml_predictions as p join ml.ml_status as s"
+        " on p.model_version = s.active_model_version"
+        " join public.log_entries as e on e.id = p.log_entry_id"
+        " where p.logged_at >= %(start)s and p.logged_at < %(end)s"
+        " group by 1 having count(e.response_time_ms) > 0 order by 1",
+        {"start": window["start"], "end": window["end"]},
+    )
+
+
+def average_ms(timed_hours: list[dict[str, Any]]) -> float:
+    return round(sum(row["total"] for row in timed_hours) / sum(row["n"] for row in timed_hours), 1)
+
+
 def numbers(value: Any) -> Iterator[float]:
     """Every number inside a JSON value."""
     if isinstance(value, bool):
@@ -171,7 +193,9 @@ def test_analyze_rows_have_every_field_the_table_and_the_insights_read(
 
 
 # --- /api/metrics (App.vue + stores/system.js, Dashboard.vue cards, AnalyticsDashboard) -------
-def test_metrics_fill_the_cards_and_the_health(client: TestClient, window: dict[str, Any]) -> None:
+def test_metrics_fill_the_cards_and_the_health(
+    client: TestClient, window: dict[str, Any], timed_hours: list[dict[str, Any]]
+) -> None:
     body = client.get("/api/metrics").json()
     metrics = body["metrics"]
     # stores/system.js@747df741 checkSystemHealth: mock "Healthy 94.7" unless success && metrics;
@@ -182,8 +206,9 @@ def test_metrics_fill_the_cards_and_the_health(client: TestClient, window: dict[
     # Dashboard card "Active Alerts" (links to /ml-analytics)
     high = window["by_severity"]["high"] + window["by_severity"]["critical"]
     assert metrics["high_anomaly_count"] == high
-    # Dashboard card "Response Time" Math.round(x||0)+'ms': response times are not scored
-    assert metrics["avg_response_time_ms"] is None
+    # Dashboard card "Response Time" Math.round(x||0)+'ms': the demo source has response_time_ms
+    assert timed_hours
+    assert metrics["avg_response_time_ms"] == average_ms(timed_hours) > 0
     # system.js status text (>=97 Excellent, >=88 Healthy, >=80 Degraded) and the header; the
     # old formula over the logged levels of the window
     levels = window["levels"]
@@ -232,7 +257,7 @@ def test_service_health_is_a_non_empty_tree_of_read_statuses(client: TestClient)
 
 # --- /api/dashboard_analytics (services/analytics.js, Dashboard.vue charts) -------------------
 def test_dashboard_charts_are_the_window_per_hour_and_level(
-    client: TestClient, pipeline: str, window: dict[str, Any]
+    client: TestClient, pipeline: str, window: dict[str, Any], timed_hours: list[dict[str, Any]]
 ) -> None:
     response = client.get("/api/dashboard_analytics", params={"_t": 1})
     # services/analytics.js@f1728fe0 fetchDashboardAnalytics: axios throws on non-2xx, and the
@@ -262,10 +287,40 @@ def test_dashboard_charts_are_the_window_per_hour_and_level(
     assert distribution["datasets"][0]["data"] == [
         window["levels"].get(level, 0) for level in distribution["labels"]
     ]
-    # responseTimeData = responseTime: not in the tables, so an empty chart, not 85 ms
-    assert body["responseTime"]["labels"] == []
-    assert body["responseTime"]["datasets"][0]["data"] == []
+    # responseTimeData = responseTime (LineChart): per hour with response times, the average
+    # and the 95th percentile; a number in every point (an empty series draws NaN)
+    chart = body["responseTime"]
+    assert chart["labels"] == [row["hour"].strftime("%H:00") for row in timed_hours]
+    assert [dataset["data"] for dataset in chart["datasets"]] == [
+        [round(row["total"] / row["n"], 1) for row in timed_hours],
+        [round(row["p95"], 1) for row in timed_hours],
+    ]
+    assert chart["timed_lines"] == [row["n"] for row in timed_hours]
     assert body["dataSource"] == "database"
+
+
+def test_analytics_system_metrics_are_live(
+    client: TestClient, pipeline: str, window: dict[str, Any], timed_hours: list[dict[str, Any]]
+) -> None:
+    """stores/analytics.js reads systemMetrics from /api/dashboard_analytics: logsProcessed
+    ("Currently processing N total logs"), activeAlerts, responseTime, systemHealth, uptime."""
+    body = client.get("/api/dashboard_analytics").json()
+    metrics = body["systemMetrics"]
+    (status,) = records(pipeline, "select * from ml.ml_status")
+    assert metrics["logsProcessed"] == status["total_predictions"] > 0
+    (alerts,) = records(
+        pipeline,
+        "select count(*) as n from ml.ml_alerts as a join ml.ml_status as s"
+        " on a.model_version = s.active_model_version where a.window_end > %(end)s::timestamptz"
+        " - interval '24 hours'",
+        {"end": window["end"]},
+    )
+    assert metrics["activeAlerts"] == alerts["n"]
+    assert metrics["responseTime"] == average_ms(timed_hours)
+    assert metrics["systemHealth"] in {"Healthy", "Warning", "Degraded", "Critical", "Unknown"}
+    # nothing waits to be scored in the built pipeline: every log of the window is scored
+    assert metrics["uptime"] == "100.0%"
+    assert set(body["systemMetricsNotes"]) == set(metrics)
 
 
 # --- /api/monitoring (views/Monitoring.vue) -----------------------------------------------------

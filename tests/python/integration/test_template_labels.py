@@ -44,13 +44,26 @@ def labelled(module_db: str, dbt_project_copy: Path) -> tuple[str, dict[str, boo
     frequent = normal["hash"].value_counts().index[0]
     anomalous = train[train["is_anomaly_label"].fillna(False).astype(bool)]
     incident = anomalous["hash"].value_counts().index[0]
-    user = {frequent: True, incident: False}
-    for h, is_anomaly in user.items():
+    lines = {}
+    for h, is_anomaly in {frequent: True, incident: False}.items():
         line = int(train.loc[train["hash"] == h, "log_entry_id"].iloc[0])
         out = _label(url, line, "--anomalous" if is_anomaly else "--normal")
         assert out.startswith(f"{h} labelled {'anomalous' if is_anomaly else 'normal'}")
+        lines[line] = is_anomaly
     export(url, project)
     dbt(project, url, "build")
+    # a label names its example line's template; a version with learned templates applies it
+    # to the template it learned for that line
+    user = {
+        scalar(
+            url,
+            "select template_hash from ml.ml_predictions"
+            " where model_version = 'v1' and log_entry_id = %s",
+            (line,),
+        ): is_anomaly
+        for line, is_anomaly in lines.items()
+    }
+    assert len(user) == 2
     return url, user
 
 

@@ -1,6 +1,6 @@
 """Bring-your-own assemblers without a database: the float32 threshold lift, the QuickScorer
 masks of text forests evaluated in numpy against scikit-learn's own tree walk, the supported
-steps table and its generated docs fragment, and the compile-pipeline name check."""
+steps table, and compile-sql's refusals."""
 
 from __future__ import annotations
 
@@ -93,12 +93,6 @@ def test_quickscorer_masks_find_scikit_learns_leaves(model: Any) -> None:
             np.testing.assert_allclose(sums, expected, rtol=0, atol=1e-12)
 
 
-def test_docs_fragment_is_generated_from_the_table() -> None:
-    assert supported.FRAGMENT.read_text(encoding="utf-8") == supported.markdown(), (
-        "regenerate it: python -m model_export.compiler.supported --write"
-    )
-
-
 def test_every_supported_name_is_a_class_the_compiler_knows() -> None:
     import sklearn.compose
     import sklearn.ensemble
@@ -123,17 +117,36 @@ def test_every_supported_name_is_a_class_the_compiler_knows() -> None:
 
 
 @pytest.mark.parametrize("name", ["my-model", "My_Model", "9lives", "a b"])
-def test_compile_pipeline_refuses_names_sql_cannot_use(
+def test_compile_sql_refuses_names_sql_cannot_use(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as stopped:
-        cli.main(["compile-pipeline", "model.joblib", "--name", name])
+        cli.main(["compile-sql", "model.joblib", "--name", name])
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert "cannot name a SQL macro" in error and "Traceback" not in error
 
 
-def test_compile_pipeline_missing_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["compile-pipeline", str(tmp_path / "none.joblib"), "--name", "my_model"])
-    assert code == 2
-    assert "no such file" in capsys.readouterr().err
+def test_compile_sql_missing_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["compile-sql", str(tmp_path / "none.joblib"), "--name", "my_model"])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "no such file" in error and "Traceback" not in error
+
+
+def test_compile_sql_refuses_an_unsupported_step_in_one_line(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    path = tmp_path / "poly.joblib"
+    joblib.dump(
+        make_pipeline(PolynomialFeatures(), LinearRegression()).fit([[0.0], [1.0]], [0, 1]), path
+    )
+    assert cli.main(["compile-sql", str(path), "--name", "poly"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: cannot compile {path}: step 'polynomialfeatures'")
+    assert "PolynomialFeatures: not supported; supported:" in error and "Traceback" not in error

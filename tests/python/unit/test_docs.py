@@ -187,6 +187,11 @@ Missing: `models/b.sql`, `gone.py`, `model_export.x.g`, `model_export.y`, `x/a.s
 ```sh
 python -m pytest models/c.sql    # in a code block too
 ```
+
+```sql
+-- models/new.sql: a file the reader writes
+select * from models/d.sql
+```
 """
 
 
@@ -217,6 +222,7 @@ def test_the_path_check_names_what_does_not_exist(tmp_path: Path) -> None:
         (page, "model_export.y"),
         (page, "models/b.sql"),
         (page, "models/c.sql"),
+        (page, "models/d.sql"),
         (page, "x/a.sql"),
     ]
     assert [(m.page, m.path) for m in paths.doc_references(tmp_path)] == [

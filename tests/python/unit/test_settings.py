@@ -24,7 +24,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     settings = load_settings()
     assert settings.logml_schema == "ml"
-    assert settings.source_relation() == ("public", "log_entries")
+    assert (settings.log_source_schema, settings.log_source_table) == (None, None)
     assert settings.embedded_pgdata == PROJECT_ROOT / ".pgdata"
     assert (settings.database_url, settings.logml_alert_webhook_url) == (None, None)
     assert (settings.api_host, settings.api_port, settings.api_cors_origins) == (

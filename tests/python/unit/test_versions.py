@@ -90,10 +90,11 @@ def test_the_listing_is_the_shipped_generated_file() -> None:
 def test_the_roles_query_is_the_macro_dbt_runs() -> None:
     """Python runs the SQL of macros/model_roles.sql, rendered; dbt calls the same macro."""
     query = versions.roles_query("ml.ml_model_registry")
-    assert query.startswith("select") and query.endswith("from ml.ml_model_registry")
+    assert query.startswith("select") and "from ml.ml_model_registry" in query
     assert "filter (where is_active)" in query and "filter (where is_challenger)" in query
     callers = [
         PROJECT_ROOT / "macros" / "model_versions.sql",
+        PROJECT_ROOT / "macros" / "byo_models.sql",
         PROJECT_ROOT / "models" / "marts" / "monitoring" / "ml_status.sql",
     ]
     assert all("ml_model_roles_sql(" in p.read_text(encoding="utf-8") for p in callers)
@@ -105,6 +106,63 @@ def test_the_roles_query_is_the_macro_dbt_runs() -> None:
         if p.suffix in {".sql", ".py"} and "filter (where is_challenger)" in p.read_text()
     ]
     assert written == [Path("macros/model_roles.sql")]
+
+
+def test_a_model_brought_has_versions_of_its_own() -> None:
+    assert versions.next_byo_version("team", []) == "team_v1"
+    assert versions.next_byo_version("team", ["team_v1", "team_v9", "other_v12", "v20"]) == (
+        "team_v10"
+    )
+    assert versions.next_byo_version("team", ["team_v1"], taken=["team_v2"]) == "team_v3"
+    # a name may end like a version: the number is always the last _vN
+    assert versions.byo_model("team_v2_v1") == "team_v2"
+    assert versions.byo_model("v3") is None
+    assert [versions.kind(v) for v in ("v3", "team_v1")] == ["default", "byo"]
+    for name in ("team", "ml_v1x", "v1", "x_9"):
+        assert versions.byo_name(name) == name
+    for name in ("Team", "9lives", "a-b", "", "level_classifier", "anomaly_detector"):
+        with pytest.raises(VersionError, match="cannot name a model"):
+            versions.byo_name(name)
+    for version in ("team", "team_v0", "team_v01", "Team_v1", "team_v1a", "../team_v1"):
+        with pytest.raises(VersionError, match="NAME_v1, NAME_v2"):
+            versions.byo_model(version)
+    assert versions.ordered(["team_v10", "v2", "team_v9", "alpha_v1", "v10"]) == [
+        "v2", "v10", "alpha_v1", "team_v9", "team_v10",
+    ]  # fmt: skip
+
+
+def test_what_belongs_to_a_version_of_a_model_brought() -> None:
+    assert versions.macro_folder("team_v2") == MACRO_DIR / "byo" / "team_v2"
+    assert versions.seed_folder("team_v2") == SEED_DIR / "byo" / "team_v2"
+    artifacts = Path("artifacts")
+    assert versions.byo_pipeline(artifacts, "team_v2") == artifacts / "byo/team_v2/pipeline.joblib"
+    assert versions.byo_macro("team_v2") == "ml_byo_team_v2"
+    # the default pair's names are not a brought model's, and the other way round
+    with pytest.raises(VersionError):
+        versions.byo_macro("v2")
+    with pytest.raises(VersionError):
+        versions.scorer_macro("team_v2")
+
+
+def test_brought_versions_are_listed_by_model(tmp_path: Path) -> None:
+    for folder in ("v1", "byo/team_v2", "byo/team_v10", "byo/alpha_v1", "byo/notaversion"):
+        (tmp_path / MACRO_DIR / folder).mkdir(parents=True)
+    assert versions.compiled(tmp_path) == ["v1"]
+    assert versions.compiled_byo(tmp_path) == ["alpha_v1", "team_v2", "team_v10"]
+    listed = versions.listing(tmp_path)[versions.LISTING]
+    assert "'team': [{'version': 'team_v2', 'scorer': ml_byo_team_v2}, {'version': 'team_v10'," in (
+        listed
+    )
+    assert "{% macro ml_byo_compiled_versions() %}\n{{ return({}) }}" in versions.listing_file([])
+
+
+def test_the_roles_of_a_model_brought_are_its_own() -> None:
+    default = versions.roles_query("ml.ml_model_registry")
+    assert default.endswith("where model_kind = 'default'")
+    brought = versions.roles_query("ml.ml_model_registry", "team")
+    assert brought.endswith("where model_kind = 'byo' and model_name = 'team'")
+    with pytest.raises(VersionError):
+        versions.roles_query("ml.ml_model_registry", "x'; drop table y; --")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,102 @@
+{#-
+  Response times per hour: the average and the 95th percentile of the source's
+  response_time_ms over the logs each model version scored in that hour. One row per (hour,
+  model version) with predictions; timed_lines is 0 (and the figures NULL) where no log had a
+  response time, and always for a source without that optional column, which is then not
+  read. Incremental like ml_stats_hourly: the slices that received predictions after the
+  newest one counted here are recounted in full and replace their rows; the response times
+  come from the source by id (its primary key), for the predictions of those slices only. A
+  percentile cannot be added up from parts, so the grain is the hour: ml_stats_hourly's finer
+  rows could not give it.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['hour', 'model_version'],
+        on_schema_change='fail',
+        pre_hook=["{{ serialize_runs('ml_response_times_hourly') }}"],
+        post_hook=[
+            {
+                "sql": "{{ create_index_if_missing(this, 'ml_response_times_hourly_version_hour_idx',
+                        ['model_version', 'hour']) }}",
+                "transaction": false,
+            },
+        ],
+    )
+}}
+
+{#- an optional column the source lacks (or is not mapped) is read as a typed NULL -#}
+{%- set source_has_response_times = not log_source_columns(
+    source('logs', 'log_entries')
+).response_time_ms.startswith('null::') %}
+-- depends_on: {{ ref('stg_log_entries') }} (read only when the source has response times)
+
+with
+
+predictions as (
+
+    select * from {{ ref('ml_predictions') }}
+
+),
+
+logs as (
+
+    {%- if source_has_response_times %}
+    select
+        log_entry_id,
+        response_time_ms
+    from {{ ref('stg_log_entries') }}
+    {%- else %}
+    select
+        null::bigint as log_entry_id,
+        null::float8 as response_time_ms
+    where false
+    {%- endif %}
+
+),
+
+changed_slices as (
+
+    select distinct
+        predictions.model_version,
+        date_trunc('hour', predictions.logged_at) as hour
+    from predictions
+    where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
+
+),
+
+timed as (
+
+    select
+        changed_slices.hour,
+        predictions.model_version,
+        predictions.predicted_at,
+        logs.response_time_ms
+    from predictions
+    inner join changed_slices
+        on
+            predictions.model_version = changed_slices.model_version
+            and predictions.logged_at >= changed_slices.hour
+            and predictions.logged_at < changed_slices.hour + interval '1 hour'
+    left join logs on predictions.log_entry_id = logs.log_entry_id
+
+),
+
+final as (
+
+    select
+        hour,
+        model_version,
+        count(response_time_ms) as timed_lines,
+        sum(response_time_ms)::float8 as response_time_ms_sum,
+        avg(response_time_ms)::float8 as avg_response_time_ms,
+        percentile_cont(0.95) within group (order by response_time_ms)::float8
+            as p95_response_time_ms,
+        max(predicted_at) as last_predicted_at
+    from timed
+    group by hour, model_version
+
+)
+
+select * from final
