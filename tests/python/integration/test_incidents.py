@@ -8,7 +8,10 @@ service copied in:
 - run B: a burst of a known ERROR template of the same service the next hour extends it (same
   incident, more lines) and escalates it to high: one alert, one message;
 - run C: two normal hours resolve it: one alert, one message;
-- run D: the WARN template, labelled normal, bursts again: no incident, no alert.
+- run D: the WARN template, labelled normal, bursts again: no incident, no alert;
+- run E: no new lines, a retention of 0.1 days (2.4 hours before the newest line): the
+  buckets without a line left in ml_predictions go, and the resolved incident with them; its
+  alerts stay.
 
 The rules are pinned down by the dbt unit tests beside the models
 (models/marts/incidents/_incidents__models.yml); here they meet real logs and real dbt."""
@@ -31,6 +34,9 @@ from tests.python.harness.webhook import notify, receiver
 
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
 BURST = 40  # lines per burst, in one hour
+# Run E's retention: the newest line is in start + 4 h, so the incident's hours (start, start +
+# 1 h) lose all their lines and the predictions of start + 4 h stay.
+RETENTION_DAYS = 0.1
 
 
 @dataclass
@@ -40,6 +46,9 @@ class Run:
     incidents: list[dict[str, Any]]  # every ml_incidents row after it
     alerts: list[dict[str, Any]]  # the ml_alerts rows it added
     posts: list[dict[str, Any]]  # the webhook bodies the notifier sent after it
+    incident_lines: list[tuple[str, int]]  # ml_incident_lines after it: (incident, line)
+    # the ml_predictions rows of the bursts' hours after it (run E's retention prunes them)
+    burst_hours: list[dict[str, Any]]
 
 
 @dataclass
@@ -100,11 +109,13 @@ def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
             add_hours(url, start + 4 * hour, 1),
             add_burst(url, service, found.warn, start + 4 * hour, BURST),
         ),
+        "E": lambda: None,
     }
     with receiver() as hook:
         for name, step in steps.items():
             step()
-            dbt(project, url, "build")
+            retention = ["--vars", f"{{retention: {RETENTION_DAYS}}}"] if name == "E" else []
+            dbt(project, url, "build", *retention)
             rows = records(url, "select * from ml.ml_alerts order by detected_at, alert_key")
             added = [row for row in rows if row["alert_key"] not in seen]
             seen.update(row["alert_key"] for row in added)
@@ -112,7 +123,18 @@ def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
             done = notify(url, hook.url)
             assert done.returncode == 0, done.stdout + done.stderr
             incidents = records(url, "select * from ml.ml_incidents order by started_at")
-            found.runs[name] = Run(incidents, added, [body for _, body in hook.posts[posted:]])
+            lines = fetch_all(
+                url, "select incident_id, log_entry_id from ml.ml_incident_lines order by 2"
+            )
+            burst_hours = records(
+                url,
+                "select log_entry_id, service, template_hash, logged_at from ml.ml_predictions"
+                " where logged_at >= %(start)s and logged_at < %(start)s + interval '2 hours'"
+                " order by log_entry_id",
+                {"start": start},
+            )
+            posts = [body for _, body in hook.posts[posted:]]
+            found.runs[name] = Run(incidents, added, posts, lines, burst_hours)
     yield found
 
 
@@ -185,26 +207,21 @@ def test_quiet_hours_resolve_it_with_one_alert(scenario: Scenario) -> None:
 
 
 def test_the_incident_lines_are_its_templates_in_its_buckets(scenario: Scenario) -> None:
-    incident = about_service(scenario.runs["C"], scenario.service)[0]
-    got = fetch_all(
-        scenario.url,
-        "select log_entry_id from ml.ml_incident_lines where incident_id = %s order by 1",
-        (incident["incident_id"],),
-    )
-    expected = fetch_all(
-        scenario.url,
-        """
-        select log_entry_id from ml.ml_predictions
-        where service = %s and logged_at >= %s and logged_at < %s
-          and (template_hash, date_trunc('hour', logged_at)) in ((%s, %s), (%s, %s))
-        order by 1
-        """,
-        (
-            scenario.service, scenario.start, scenario.start + timedelta(hours=2),
-            scenario.warn.template_hash, scenario.start,
-            scenario.error.template_hash, scenario.start + timedelta(hours=1),
-        ),
-    )  # fmt: skip
+    run = scenario.runs["C"]
+    incident = about_service(run, scenario.service)[0]
+    got = [
+        line for incident_id, line in run.incident_lines if incident_id == incident["incident_id"]
+    ]
+    hour = timedelta(hours=1)
+    unusual = {(scenario.warn.template_hash, scenario.start),
+               (scenario.error.template_hash, scenario.start + hour)}  # fmt: skip
+    expected = [
+        row["log_entry_id"]
+        for row in run.burst_hours
+        if row["service"] == scenario.service
+        and (row["template_hash"], row["logged_at"].replace(minute=0, second=0, microsecond=0))
+        in unusual
+    ]
     assert got == expected
     assert len(got) == incident["lines"] >= 2 * BURST
 
@@ -226,3 +243,37 @@ def test_a_template_labelled_normal_opens_nothing(scenario: Scenario) -> None:
     assert bucket["lines"] >= BURST and bucket["label"] == "normal" and not bucket["is_unusual"]
     # without the label the same count would have been unusual
     assert bucket["tail_probability"] < 1e-6
+
+
+def test_retention_prunes_the_buckets_and_the_resolved_incident_with_the_predictions(
+    scenario: Scenario,
+) -> None:
+    incident = about_service(scenario.runs["C"], scenario.service)[0]
+    run = scenario.runs["E"]
+    assert incident["incident_id"] not in {row["incident_id"] for row in run.incidents}
+    oldest = scalar(scenario.url, "select min(logged_at) from ml.ml_predictions")
+    assert scenario.start + timedelta(hours=2) <= oldest < scenario.start + timedelta(hours=4)
+    for table in ("ml_service_buckets", "ml_template_buckets"):
+        kept = fetch_all(
+            scenario.url,
+            f"select min(b.bucket_start), count(*) from ml.{table} as b"
+            " where b.model_version in (select model_version from ml.ml_predictions)",
+        )[0]
+        # every bucket kept has lines in ml_predictions: the oldest is the oldest line's hour
+        assert kept[0] == oldest.replace(minute=0, second=0, microsecond=0), table
+        assert kept[1] > 0, table
+    assert not fetch_all(
+        scenario.url,
+        "select 1 from ml.ml_incidents where state = 'resolved' and last_bucket < %s",
+        (oldest.replace(minute=0, second=0, microsecond=0),),
+    )
+    # ml_alerts keeps what it said of the incident: the record of what was sent
+    said = fetch_all(
+        scenario.url,
+        "select alert_kind from ml.ml_alerts where details ->> 'incident_id' = %s order by 1",
+        (incident["incident_id"],),
+    )
+    assert [kind for (kind,) in said] == [
+        "incident_escalated", "incident_opened", "incident_resolved",
+    ]  # fmt: skip
+    assert run.alerts == [] and run.posts == []
