@@ -31,7 +31,7 @@ from psycopg import sql
 from alerts.alert import COLUMNS, AlertRow, AlertRowError
 from dbt_project.database import job_connection, one, output_name, output_table
 from dbt_project.errors import LogmlError, NotReadyError
-from dbt_project.redaction import redact
+from dbt_project.redaction import redact, redact_json
 from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
 
@@ -236,12 +236,16 @@ def _pending(cur: psycopg.Cursor[Any], limit: int | None) -> list[AlertRow]:
 
 
 def _redacted(conn: psycopg.Connection, alerts: list[AlertRow]) -> list[AlertRow]:
-    """The alerts with their free text (the message, which may quote a log line, and the
-    service name) through the database's redaction rules: what is sent or printed."""
+    """The alerts with their free text (the message, which may quote a log line, the service
+    name, and the details, which hold an incident's example lines) through the database's
+    redaction rules: what is sent or printed."""
     texts = redact(conn, [text for alert in alerts for text in (alert.message, alert.service)])
+    details = redact_json(conn, [alert.details for alert in alerts])
     return [
-        alert.model_copy(update={"message": message, "service": service})
-        for alert, message, service in zip(alerts, texts[::2], texts[1::2], strict=True)
+        alert.model_copy(update={"message": message, "service": service, "details": detail})
+        for alert, message, service, detail in zip(
+            alerts, texts[::2], texts[1::2], details, strict=True
+        )
     ]
 
 

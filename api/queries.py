@@ -1,8 +1,8 @@
-"""Every SQL statement the API runs (the incidents' beside their endpoints: api/incidents.py). All
-are SELECTs on the dbt output tables (schema on the
-search_path, see database.py), all parameterised; status and stats read the pre-aggregated
-tables only, never a COUNT over ml_predictions. Text that comes from the logs (messages,
-explanations, examples, alert details) leaves through the database's redaction functions
+"""Every SQL statement the API runs (the incidents' beside their endpoints: api/incidents.py).
+All are SELECTs on the dbt output tables (schema on the search_path, see database.py), all
+parameterised; status and stats read the pre-aggregated tables only, never a COUNT over
+ml_predictions. Text that comes from the logs (messages, explanations, examples, alert details,
+an incident's title, templates and terms) leaves through the database's redaction functions
 (macros/redaction.sql), applied where the rows are put into JSON: after the LIMIT, so only
 the rows served pay for it."""
 

@@ -258,3 +258,39 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def test_the_notifier_redacts_the_message_and_the_incidents_example_line(
+    pipeline: Pipeline, receiver: Receiver
+) -> None:
+    # a pending alert whose message and top template's example line end with a secret (as
+    # ml_alerts would hold them had the redaction rules changed since it was built)
+    secret = "hunter2zq9"
+    with connect(pipeline.url) as conn:
+        conn.execute(
+            "create temp table leaky as"
+            " select * from ml.ml_alerts where alert_kind = 'incident_opened' limit 1"
+        )
+        conn.execute(
+            """
+            update leaky set
+                alert_key = alert_key || '-leaky',
+                message = message || %(leak)s,
+                details = jsonb_set(
+                    details, '{templates,0,example,message}',
+                    to_jsonb((details #>> '{templates,0,example,message}') || %(leak)s)
+                )
+            """,
+            {"leak": f" password={secret}"},
+        )
+        conn.execute("insert into ml.ml_alerts select * from leaky")
+    dry = notify(pipeline.url, receiver.url, "--dry-run")
+    receiver.posts.clear()
+    done = notify(pipeline.url, receiver.url)
+    assert done.returncode == 0, done.stderr
+    (post,) = [body for _, body in receiver.posts]
+    sent = json.dumps(post)
+    assert secret not in sent + dry.stdout + done.stdout
+    fields = {f["text"].split("\n")[0]: f["text"] for f in post["blocks"][2]["fields"]}
+    assert "password=[REDACTED:secret_field]" in fields["*Top template*"]
+    assert "password=[REDACTED:secret_field]" in post["text"]
