@@ -1,9 +1,11 @@
 """Everything the API serves goes through the redaction rules. In this module's clone of the
-built pipeline, every column of the output tables that holds log text (messages, explanations,
-examples; jsonb details) gets a secret appended; then every GET operation of the OpenAPI
-document (each `action` of the old /api/ml_lightweight too) and POST /api/ml must serve no
-secret, and the operations that serve log text show the marker instead. An endpoint added
-later is walked without changing this test."""
+built pipeline, with an incident raised by bursts, every column of the output tables that holds
+log text (messages, explanations, examples, incident titles; jsonb details and incident
+templates) gets a secret appended; then every GET operation of the OpenAPI document (each
+`action` of the old /api/ml_lightweight too; path parameters from PATH_VALUES) and POST /api/ml
+must serve no secret, and the operations that serve log text show the marker instead. An
+endpoint added later is walked without changing this test (one with a new path parameter
+fails until PATH_VALUES names a row for it)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from psycopg import sql
 from dbt_project.database import connect
 from dev.api_server import client as api_client
 from dev.db import fetch_all
+from tests.python.harness.bursts import raise_an_incident
 from tests.python.harness.prepared import Prepared
 
 SECRET = "hunter2zq9"
@@ -43,6 +46,7 @@ PATH_VALUES = {
 @pytest.fixture(scope="module")
 def leaky(built: Prepared) -> tuple[str, list[tuple[str, str]]]:
     url = built.url
+    raise_an_incident(url, built.project)  # ml_incidents and its alerts have rows to serve
     columns = [(table, column, kind) for table, column, kind in fetch_all(url, TEXT_COLUMNS)]
     with connect(url) as conn:
         for table, column, kind in columns:
@@ -110,5 +114,12 @@ def test_no_endpoint_serves_the_secret(leaky: tuple[str, list[tuple[str, str]]])
     assert not leaking, f"the secret is served by {leaking}"
     redacted = sorted(name for name, text in served.items() if MARKER in text)
     print(f"[redaction] {len(served)} operations, the marker in {redacted}")
-    for expected in ("GET /api/v1/predictions", "GET /api/logs", "GET /api/v1/alerts"):
+    for expected in (
+        "GET /api/v1/predictions",
+        "GET /api/logs",
+        "GET /api/v1/alerts",
+        "GET /api/v1/incidents",
+        "GET /api/v1/incidents/{incident_id}",
+        "GET /api/v1/incidents/{incident_id}/lines",
+    ):
         assert expected in redacted
