@@ -56,6 +56,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url, job_connection, output_table
+from dbt_project.source import configured
 from dev.pipeline import dbt, project_copy
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
@@ -254,6 +255,7 @@ def _prediction_rows(scores: pd.DataFrame, frame: pd.DataFrame, version: str) ->
             "log_id": frame["log_id"],
             "message": frame["message"].str.slice(0, 500),
             "predicted_at": datetime.now(UTC),
+            "log_source": configured().identity,
         }
     )
 

@@ -66,37 +66,41 @@
         from {{ source('registry', 'ml_model_registry') }} as registered
         group by registered.model_version
     ) as trained on p.model_version = trained.model_version
-    where {{ retention_condition(this, rule) }} and p.template_hash is not null
+    where {{ retention_condition(this, rule) }}
     group by 1, 2, 3;
-    {%- if history is not none %}
-    update {{ history.templates }} as h
-    set
-        lines = h.lines - r.lines,
-        lines_after_training = h.lines_after_training - r.lines_after_training,
-        flagged = h.flagged - r.flagged
-    from logml_retired as r
-    where
-        h.model_version = r.model_version
-        and h.service = r.service
-        and h.template_hash = r.template_hash;
-    delete from {{ history.templates }} where lines <= 0;
-    update {{ history.services }} as h
-    set
-        lines = h.lines - r.lines,
-        lines_after_training = h.lines_after_training - r.lines_after_training
-    from (
-        select
-            model_version,
-            service,
-            sum(lines) as lines,
-            sum(lines_after_training) as lines_after_training
-        from logml_retired
-        group by 1, 2
-    ) as r
-    where h.model_version = r.model_version and h.service = r.service;
-    delete from {{ history.services }} where lines <= 0;
-    {%- endif %}
-    delete from {{ this }} as p where {{ retention_condition(this, rule) }}
+    {#- Only when something is retired (most runs retire nothing, and then write nothing here:
+        the run's first write stays its INSERT). The history is subtracted by INSERT ... ON
+        CONFLICT from the temp table: on Citus the history tables are reference tables, and an
+        UPDATE joined with a coordinator temp table is refused. -#}
+    do $retention$
+    begin
+        if exists (select from logml_retired) then
+            {%- if history is not none %}
+            insert into {{ history.templates }} as h
+                (model_version, service, template_hash, lines, lines_after_training, flagged)
+            select model_version, service, template_hash, -lines, -lines_after_training, -flagged
+            from logml_retired
+            where template_hash is not null
+            on conflict (model_version, service, template_hash) do update set
+                lines = h.lines + excluded.lines,
+                lines_after_training = h.lines_after_training + excluded.lines_after_training,
+                flagged = h.flagged + excluded.flagged;
+            delete from {{ history.templates }} where lines <= 0;
+            insert into {{ history.services }} as h
+                (model_version, service, lines, lines_after_training)
+            select model_version, service, -sum(lines), -sum(lines_after_training)
+            from logml_retired
+            where template_hash is not null
+            group by 1, 2
+            on conflict (model_version, service) do update set
+                lines = h.lines + excluded.lines,
+                lines_after_training = h.lines_after_training + excluded.lines_after_training;
+            delete from {{ history.services }} where lines <= 0;
+            {%- endif %}
+            delete from {{ this }} as p where {{ retention_condition(this, rule) }};
+        end if;
+    end
+    $retention$
 {% endmacro %}
 
 {#-

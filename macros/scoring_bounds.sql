@@ -16,7 +16,9 @@
         least(
             case
                 -- a version that has scored nothing starts where its source's predictions
-                -- end: from the first row of a source no version has scored yet
+                -- end: from the first row of a source no version has scored yet (a
+                -- bring-your-own model's table records no source: from its first row)
+                {%- if scorer.get('log_source') %}
                 when progress.version_watermark is null
                     then coalesce(
                             (
@@ -26,6 +28,9 @@
                             ),
                             '-9223372036854775808'::bigint
                         )
+                {%- else %}
+                when progress.version_watermark is null then '-9223372036854775808'::bigint
+                {%- endif %}
                 -- re-check below the watermark, but never below the version's first id:
                 -- older logs belong to the previous version unless rescore_from says so
                 else greatest(

@@ -22,26 +22,27 @@
   Equality lookups only: row-local. Called as `cross join lateral (... offset 0)`, it reads
   nothing of the row but `shape`, so PostgreSQL memoizes it per distinct shape. An aggregate
   always returns its one row (the coalesce then falls back to the shape).
+  Joins only, no subquery expression (EXISTS, ARRAY(select ...)): Citus pushes down no
+  correlated subquery whose FROM holds only reference tables or functions (the seeds are
+  reference tables there), and would run the whole scoring statement on the coordinator.
+  The known seed holds each hash once, so the inner join keeps each candidate once.
 -#}
 {% macro learned_template(shape, templates) -%}
         select
-            coalesce((array_agg(lt_c.candidate order by lt_c.mask_rank))[1], {{ shape }})
+            coalesce((array_agg(lt_c.candidate order by lt_m.mask_rank))[1], {{ shape }})
                 as learned_template
-        from (
+        from {{ ref(templates.masks) }} as lt_m
+        -- the shape with the mask's wildcards: one row, the words in their order
+        cross join lateral (
             select
-                lt_m.mask_rank,
-                array_to_string(array(
-                    select case when substr(lt_m.mask, lt_w.i::int, 1) = '1' then '<*>' else lt_w.word end
-                    from unnest(string_to_array({{ shape }}, ' ')) with ordinality as lt_w (word, i)
-                    order by lt_w.i
-                ), ' ') as candidate
-            from {{ ref(templates.masks) }} as lt_m
-            where lt_m.token_count = {{ template_word_count(shape) }}
+                string_agg(
+                    case when substr(lt_m.mask, lt_w.i::int, 1) = '1' then '<*>' else lt_w.word end,
+                    ' ' order by lt_w.i
+                ) as candidate
+            from unnest(string_to_array({{ shape }}, ' ')) with ordinality as lt_w (word, i)
         ) as lt_c
-        where exists (
-            select from {{ ref(templates.known) }} as lt_k
-            where lt_k.template_hash = md5(lt_c.candidate)
-        )
+        inner join {{ ref(templates.known) }} as lt_k on md5(lt_c.candidate) = lt_k.template_hash
+        where lt_m.token_count = {{ template_word_count(shape) }}
 {%- endmacro %}
 
 {% macro template_word_count(shape) -%}

@@ -172,11 +172,11 @@ cross join lateral (
         )
     )]) as largest (largest_0 float8)
     cross join lateral unnest(array[row(
-        exp((decision.decision_0 - largest.largest_0)),
-        exp((decision.decision_1 - largest.largest_0)),
-        exp((decision.decision_2 - largest.largest_0)),
-        exp((decision.decision_3 - largest.largest_0)),
-        exp((decision.decision_4 - largest.largest_0))
+        exp(least(greatest((decision.decision_0 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_1 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_2 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_3 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_4 - largest.largest_0), -745.133), 709.782))
     )]) as exps (exps_0 float8, exps_1 float8, exps_2 float8, exps_3 float8, exps_4 float8)
     cross join lateral unnest(array[row(
         (exps.exps_0 / (exps.exps_0 + exps.exps_1 + exps.exps_2 + exps.exps_3 + exps.exps_4)),
@@ -289,7 +289,7 @@ cross join lateral (
         (coalesce(tfidf.w_template_anomaly / tfidf.norm, 0.0::float8) + (-0.9540510973170032)::float8)
     )]) as template_model (template_decision float8)
     cross join lateral unnest(array[row(
-        (1.0::float8 / (1.0::float8 + exp(-template_model.template_decision)))
+        (1.0::float8 / (1.0::float8 + exp(least(greatest(-template_model.template_decision, -745.133), 709.782))))
     )]) as template_p (template_proba float8)
     offset 0
 ) as level

@@ -160,6 +160,14 @@ def _fits(parts: Sequence[str], separator: str) -> bool:
     return all("\n" not in p for p in parts) and len(separator.join(parts)) <= WIDTH
 
 
+def _exp(argument: str) -> str:
+    """exp() that gives what numpy gives where PostgreSQL would stop the query: its float8
+    exp() raises "value out of range" where the result underflows to 0 or overflows to
+    infinity. Clamped to the arguments whose results are the smallest and largest finite
+    doubles, it returns those instead (differences below 5e-324, or infinity itself)."""
+    return _call("exp", [_call("least", [_call("greatest", [argument, "-745.133"]), "709.782"])])
+
+
 def _call(name: str, args: Sequence[str]) -> str:
     if _fits(args, ", "):
         return f"{name}({', '.join(args)})"
@@ -278,11 +286,11 @@ class _Expression:
         return _call("power", [self(expr.base_expr), self(expr.exp_expr)])
 
     def _ExpExpr(self, expr: ast.ExpExpr) -> str:
-        return _call("exp", [self(expr.expr)])
+        return _exp(self(expr.expr))
 
     def _SigmoidExpr(self, expr: ast.SigmoidExpr) -> str:
         one = float_literal(1.0)
-        return f"({one} / ({one} + exp(-{_atom(self(expr.expr))})))"
+        return f"({one} / ({one} + {_exp('-' + _atom(self(expr.expr)))}))"
 
     def _Concat(self, expr: ir.Concat) -> str:
         return " || ".join(self(p) for p in expr.parts)

@@ -176,12 +176,6 @@ def test_appended_logs_are_scored_incrementally_by_champion_and_challenger(
     same_tables(citus, module_db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learned templates (template version 2): the correlated lateral aggregate of"
-    " macros/templates.sql makes Citus plan the batch as a subplan and score on the coordinator"
-    " (docs/internals/scale.md)",
-)
 def test_the_scoring_statement_runs_on_the_workers(citus: str, dbt_project_copy: Path) -> None:
     """The statement of the last incremental run (active + challenger): one distributed step,
     one task per shard, each an Insert into its own shard of ml_predictions; nothing pulled to

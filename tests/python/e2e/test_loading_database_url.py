@@ -86,4 +86,4 @@ def test_make_pipeline_runs_on_the_database_url_server(
         assert cur.fetchone() == (3000,)
     assert _marker_rows(server_url) == default_before
     # these are not the demo logs, so a model is trained on them: v2 (v1 is the shipped demo's)
-    assert "ml.ml_predictions [v2]: 3,000 scored" in result.stdout
+    assert "ml.ml_predictions [v2, public.log_entries.id]: 3,000 scored" in result.stdout

@@ -259,8 +259,8 @@ def test_status_and_stats_never_read_ml_predictions(pipeline: str) -> None:
         conn.execute(f"grant usage on schema ml to {role}")
         conn.execute(
             f"grant select on ml.ml_status, ml.ml_stats_windows, ml.ml_stats_hourly,"
-            f" ml.ml_log_freshness, ml.ml_model_health, ml.ml_drift, ml.ml_alerts,"
-            f" ml.ml_response_times_hourly to {role}"
+            " ml.ml_response_times_hourly, ml.ml_log_freshness, ml.ml_model_health, ml.ml_drift,"
+            f" ml.ml_alerts to {role}"
         )
     params = psycopg.conninfo.conninfo_to_dict(pipeline) | {"user": role}
     url = psycopg.conninfo.make_conninfo("", **params)

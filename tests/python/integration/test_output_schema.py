@@ -55,7 +55,7 @@ def test_the_commands_work_there(pipeline: tuple[str, Path]) -> None:
     assert verified.strip().splitlines()[-1] == "EXACT"
     assert "alert(s) pending; dry run" in cli(url, "alerts", "notify", "--dry-run")
     summary = cli(url, "dbt_project", "summary")
-    assert f"{SCHEMA}.ml_predictions [v1]: {ROWS:,} scored" in summary
+    assert f"{SCHEMA}.ml_predictions [v1, public.log_entries.id]: {ROWS:,} scored" in summary
 
 
 def test_the_api_and_plain_sql_read_there(pipeline: tuple[str, Path]) -> None:

@@ -103,9 +103,9 @@ cross join lateral (
         greatest(decision.decision_0, decision.decision_1, decision.decision_2)
     )]) as largest (largest_0 float8)
     cross join lateral unnest(array[row(
-        exp((decision.decision_0 - largest.largest_0)),
-        exp((decision.decision_1 - largest.largest_0)),
-        exp((decision.decision_2 - largest.largest_0))
+        exp(least(greatest((decision.decision_0 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_1 - largest.largest_0), -745.133), 709.782)),
+        exp(least(greatest((decision.decision_2 - largest.largest_0), -745.133), 709.782))
     )]) as exps (exps_0 float8, exps_1 float8, exps_2 float8)
     cross join lateral unnest(array[row(
         (exps.exps_0 / (exps.exps_0 + exps.exps_1 + exps.exps_2)),
