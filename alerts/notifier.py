@@ -31,7 +31,7 @@ from psycopg import sql
 from alerts.alert import COLUMNS, AlertRow, AlertRowError
 from dbt_project.database import job_connection, one, output_name, output_table
 from dbt_project.errors import LogmlError, NotReadyError
-from dbt_project.redaction import redact
+from dbt_project.redaction import redact, redact_json
 from dbt_project.settings import load_settings
 from dbt_project.vocabulary import VOCABULARY
 
@@ -95,11 +95,14 @@ def slack_payload(alert: AlertRow) -> dict[str, Any]:
         ("Service", alert.service or "(all)"),
         ("Model version", alert.model_version),
         ("Window (UTC)", window),
-        ("Observed / threshold", f"{_number(alert, alert.observed)} / "
-                                 f"{_number(alert, alert.threshold)}"),
-    ]  # fmt: skip
-    if alert.baseline is not None:
-        fields.append(("Baseline", _number(alert, alert.baseline)))
+    ]
+    if alert.threshold is not None:
+        fields.append(("Observed / threshold", f"{_number(alert, alert.observed)} / "
+                                               f"{_number(alert, alert.threshold)}"))  # fmt: skip
+    else:
+        fields.append(("Observed / baseline", f"{_number(alert, alert.observed)} / "
+                                              f"{_number(alert, alert.baseline)}"))  # fmt: skip
+    fields += _incident_fields(alert.details or {})
     return {
         "text": text[:3000],
         "blocks": [
@@ -124,6 +127,23 @@ def slack_payload(alert: AlertRow) -> dict[str, Any]:
             },
         ],
     }
+
+
+def _incident_fields(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """An incident alert's incident, its top template's example line and its hosts (ml_incidents
+    via the alert's details); nothing for other kinds."""
+    if "incident_id" not in details:
+        return []
+    fields = [("Incident", f"{details['incident_id']} ({details.get('state')})")]
+    templates = details.get("templates") or []
+    if templates:
+        top = templates[0]
+        example = (top.get("example") or {}).get("message") or ""
+        fields.append(("Top template", f"{top['lines']} lines: {example[:300]}"))
+    hosts = [f"{h['value']} ({100 * h['share']:.0f}%)" for h in details.get("hosts") or []]
+    if hosts:
+        fields.append(("Hosts", ", ".join(hosts)))
+    return fields
 
 
 def _report_pending(conn: psycopg.Connection, dry_run: bool, limit: int | None) -> int:
@@ -216,12 +236,16 @@ def _pending(cur: psycopg.Cursor[Any], limit: int | None) -> list[AlertRow]:
 
 
 def _redacted(conn: psycopg.Connection, alerts: list[AlertRow]) -> list[AlertRow]:
-    """The alerts with their free text (the message, which may quote a log line, and the
-    service name) through the database's redaction rules: what is sent or printed."""
+    """The alerts with their free text (the message, which may quote a log line, the service
+    name, and the details, which hold an incident's example lines) through the database's
+    redaction rules: what is sent or printed."""
     texts = redact(conn, [text for alert in alerts for text in (alert.message, alert.service)])
+    details = redact_json(conn, [alert.details for alert in alerts])
     return [
-        alert.model_copy(update={"message": message, "service": service})
-        for alert, message, service in zip(alerts, texts[::2], texts[1::2], strict=True)
+        alert.model_copy(update={"message": message, "service": service, "details": detail})
+        for alert, message, service, detail in zip(
+            alerts, texts[::2], texts[1::2], details, strict=True
+        )
     ]
 
 
@@ -256,7 +280,9 @@ def _number(alert: AlertRow, value: float | None) -> str:
     unit = KINDS[alert.alert_kind].observed
     if unit == "share":
         return f"{100 * value:.1f}%"
-    return f"{value:g}" if unit == "lines" else f"{value:.3f}"
+    if unit == "lines":  # counts, and what a baseline expected of them (to a tenth)
+        return f"{value:.1f}".rstrip("0").rstrip(".")
+    return f"{value:.3f}"
 
 
 def _utc(moment: datetime) -> str:

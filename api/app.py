@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import auth, docs, errors, legacy, model_versions, monitoring, page, v1
+from api import auth, docs, errors, incidents, legacy, model_versions, monitoring, page, v1
 from api.auth import Authentication, TokenCheck
 from api.cache import ResponseCache
 from api.database import Database
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(model_versions.router)
     app.include_router(monitoring.router)
+    app.include_router(incidents.router)
     app.include_router(docs.router)
     app.include_router(auth.router)
     app.include_router(page.router)

@@ -1,7 +1,8 @@
-"""Every SQL statement the API runs. All are SELECTs on the dbt output tables (schema on the
-search_path, see database.py), all parameterised; status and stats read the pre-aggregated
-tables only, never a COUNT over ml_predictions. Text that comes from the logs (messages,
-explanations, examples, alert details) leaves through the database's redaction functions
+"""Every SQL statement the API runs (the incidents' beside their endpoints: api/incidents.py).
+All are SELECTs on the dbt output tables (schema on the search_path, see database.py), all
+parameterised; status and stats read the pre-aggregated tables only, never a COUNT over
+ml_predictions. Text that comes from the logs (messages, explanations, examples, alert details,
+an incident's title, templates and terms) leaves through the database's redaction functions
 (macros/redaction.sql), applied where the rows are put into JSON: after the LIMIT, so only
 the rows served pay for it."""
 
@@ -18,6 +19,7 @@ from alerts.alert import COLUMNS as ALERT_COLUMNS
 ACTIVE_VERSION = "(select active_model_version from ml_status limit 1)"
 # The model version a request means when it names none: the active one.
 _VERSION = f"coalesce(%(model_version)s, {ACTIVE_VERSION})"
+REQUESTED_VERSION = _VERSION  # for the endpoints that keep their SQL beside them
 
 # The status row and the live freshness of the log source (one row each).
 STATUS = """
@@ -314,6 +316,7 @@ ALERT_FILTERS: dict[str, str] = {
     "severity": "severity = any(%(severity)s)",
     "state": "(delivered_at is not null) = (%(state)s = 'delivered')",
     "service": "service = %(service)s",
+    "incident_id": "details ->> 'incident_id' = %(incident_id)s",
 }
 
 
@@ -325,7 +328,7 @@ def alerts(filters: dict[str, Any], deliveries_readable: bool) -> sql.Composed:
         if deliveries_readable
         else sql.SQL(NO_DELIVERIES),
         where=sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true"),
-        alert=_json_pairs(ALERT_COLUMNS),
+        alert=json_pairs(ALERT_COLUMNS),
     )
 
 
@@ -334,25 +337,40 @@ REDACTED_COLUMNS = {
     "message": "logml_redact",
     "explanation": "logml_redact",
     "details": "logml_redact_json",
+    # ml_incidents: its title and templates quote a line, its terms are words of its lines
+    "title": "logml_redact",
+    "templates": "logml_redact_json",
+    "terms": "logml_redact_json",
 }
 
 
-def _json_pairs(columns: tuple[str, ...]) -> sql.Composed:
+def served(column: str) -> sql.Composed:
+    """The column of the row `p` as served: through its redaction function if REDACTED_COLUMNS
+    names one."""
+    value = sql.SQL("p.{}").format(sql.Identifier(column))
+    if column in REDACTED_COLUMNS:
+        value = sql.SQL("{}({})").format(sql.Identifier(REDACTED_COLUMNS[column]), value)
+    return value
+
+
+def json_pairs(columns: tuple[str, ...]) -> sql.Composed:
     """json_build_object's arguments for `columns` of the row `p`: 'name', p.name, ..., the
     columns of REDACTED_COLUMNS through their redaction function."""
-    pairs = []
-    for column in columns:
-        value = sql.SQL("p.{}").format(sql.Identifier(column))
-        if column in REDACTED_COLUMNS:
-            value = sql.SQL("{}({})").format(sql.Identifier(REDACTED_COLUMNS[column]), value)
-        pairs.append(sql.SQL("{}, {}").format(sql.Literal(column), value))
-    return sql.SQL(", ").join(pairs)
+    return sql.SQL(", ").join(
+        sql.SQL("{}, {}").format(sql.Literal(column), served(column)) for column in columns
+    )
 
 
 def predictions_page(filters: dict[str, Any]) -> sql.Composed:
     """One page of predictions(filters) as JSON built by PostgreSQL: (the page's rows as a
     JSON array, the last row's logged_at as JSON and log_entry_id, whether more rows follow).
     `filters["limit"]` is the page size plus one (the extra row only says there is more)."""
+    return page_of_predictions(predictions(filters))
+
+
+def page_of_predictions(rows: sql.Composable) -> sql.Composed:
+    """The page of predictions_page over `rows` (a query of ml_predictions rows in page order,
+    with the limit)."""
     return sql.SQL(
         """
 select coalesce(json_agg(json_build_object({pairs}) order by p.n)
@@ -365,4 +383,4 @@ from (
     from ({rows}) as page
 ) as p
 """
-    ).format(pairs=_json_pairs(PREDICTION_COLUMNS), rows=predictions(filters))
+    ).format(pairs=json_pairs(PREDICTION_COLUMNS), rows=rows)

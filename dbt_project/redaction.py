@@ -10,6 +10,7 @@ runs."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,9 +90,21 @@ def _checked(where: str, rule: object, placeholders: dict[str, str]) -> dict[str
 def redact(conn: psycopg.Connection, texts: Sequence[str | None]) -> list[str | None]:
     """Each of `texts` through logml_redact of the output schema, in order (one round trip);
     None stays None."""
-    function = sql.Identifier(load_settings().logml_schema, "logml_redact")
+    return _through(conn, "logml_redact", "text", list(texts))
+
+
+def redact_json(
+    conn: psycopg.Connection, documents: Sequence[dict[str, Any] | None]
+) -> list[dict[str, Any] | None]:
+    """Each of `documents` through logml_redact_json (every string inside it redacted), in
+    order (one round trip); None stays None."""
+    texts = [None if document is None else json.dumps(document) for document in documents]
+    return _through(conn, "logml_redact_json", "jsonb", texts)
+
+
+def _through(conn: psycopg.Connection, function: str, kind: str, values: list[Any]) -> list[Any]:
     query = sql.SQL(
-        "select {}(item.text) from unnest(%s::text[]) with ordinality as item (text, n)"
+        "select {}(item.value) from unnest(%s::{}[]) with ordinality as item (value, n)"
         " order by item.n"
-    ).format(function)
-    return [row[0] for row in conn.execute(query, (list(texts),)).fetchall()]
+    ).format(sql.Identifier(load_settings().logml_schema, function), sql.SQL(kind))
+    return [row[0] for row in conn.execute(query, (values,)).fetchall()]

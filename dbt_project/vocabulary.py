@@ -33,6 +33,7 @@ class AlertKind:
     title: str
     observed: ObservedUnit
     description: str
+    retired: bool = False  # no rule raises it any more; rows of earlier releases may remain
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def _alert_kind(path: Path, name: str, entry: Any) -> AlertKind:
     observed = fields.get("observed")
     if observed not in OBSERVED_UNITS:
         raise VocabularyError(f"{where}.observed must be one of {', '.join(OBSERVED_UNITS)}")
-    return AlertKind(name, str(text["title"]), observed, str(text["description"]))
+    retired = fields.get("retired", False)
+    if not isinstance(retired, bool):
+        raise VocabularyError(f"{where}.retired must be true or false")
+    return AlertKind(name, str(text["title"]), observed, str(text["description"]), retired)
 
 
 VOCABULARY = load()

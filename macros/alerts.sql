@@ -3,13 +3,18 @@
   that ml_alerts, its accepted_values test, the API, the notifier and the dashboard read.
 -#}
 
-{#- A kind as a SQL string; fails to compile when var alert_kinds lacks it, so no rule raises a
-    kind its readers do not know. -#}
+{#- A kind as a SQL string; fails to compile when var alert_kinds lacks it or lists it as
+    retired, so no rule raises a kind its readers do not know. -#}
 {% macro alert_kind(name) -%}
 {%- if name not in var('alert_kinds') -%}
 {{ exceptions.raise_compiler_error(
     "alert kind '" ~ name ~ "' is not in var alert_kinds: add it, with its title, observed"
     ~ " and description, to dbt_project.yml"
+) }}
+{%- elif var('alert_kinds')[name].get('retired') -%}
+{{ exceptions.raise_compiler_error(
+    "alert kind '" ~ name ~ "' is retired in var alert_kinds (dbt_project.yml): no rule may"
+    ~ " raise it; drop `retired` there to raise it again"
 ) }}
 {%- endif -%}
 '{{ name }}'
@@ -22,20 +27,4 @@ case {{ kind }}
     when '{{ name }}' then '{{ var('alert_kinds')[name].title | replace("'", "''") }}'
 {%- endfor %}
 end
-{%- endmacro %}
-
-{#- A log line in an alert's message: "(log 42, anomaly score 0.900): its text", on one line
-    and at most 200 characters. `row` has log_entry_id, anomaly_score and message. Redacted
-    (macros/redaction.sql) before it is cut, so the cut cannot leave half a secret that no
-    rule recognises. -#}
-{% macro alert_line(row) -%}
-format(
-    '(log %s, anomaly score %s): %s',
-    {{ row }}.log_entry_id,
-    to_char({{ row }}.anomaly_score, 'FM0.000'),
-    left(
-        regexp_replace({{ logml_redacted(row ~ '.message') }}, '\s+', ' ', 'g'),
-        200
-    )
-)
 {%- endmacro %}

@@ -120,12 +120,20 @@
     group by oldest.model_version
     {%- else %}
     select
+        oldest.model_version,
+        date_trunc('hour', oldest.logged_at) as hour
+    from ({{ retention_oldest_lines(predictions) }}) as oldest
+{% endmacro %}
+
+{#- Each registered version's oldest line in `predictions` (logged_at; null when it has none). -#}
+{% macro retention_oldest_lines(predictions) %}
+    select
         versions.model_version,
-        date_trunc('hour', (
+        (
             select min(oldest.logged_at)
             from {{ predictions }} as oldest
             where oldest.model_version = versions.model_version
-        )) as hour
+        ) as logged_at
     from (
         select distinct registered.model_version
         from {{ source('registry', 'ml_model_registry') }} as registered
@@ -140,4 +148,27 @@
     where
         stats.model_version = oldest.model_version
         and stats.hour < coalesce(oldest.hour, 'infinity'::timestamptz)
+{% endmacro %}
+
+{#-
+  The incident models under retention (docs/concepts/incidents.md#retention): a bucket of
+  ml_service_buckets or ml_template_buckets goes once none of its lines is left in
+  ml_predictions (it starts before the bucket of the version's oldest line); the bucket that
+  lost only some of its lines keeps the count it had (counted again, it would read as a drop).
+  An incident of ml_incidents goes with its last bucket, once resolved in an earlier run
+  (ml_alerts has then said so): `resolved_only`. `bucket_column` is the bucket a row is kept
+  by.
+-#}
+{% macro retention_incidents_cleanup(table, bucket_column, resolved_only=false) %}
+    {%- if not is_incremental() or retention_rule() == 'forever' -%}{{ return('') }}{%- endif -%}
+    delete from {{ table }} as kept
+    using ({{ retention_oldest_lines(ref('ml_predictions')) }}) as oldest
+    where
+        kept.model_version = oldest.model_version
+        and kept.{{ bucket_column }}
+        < coalesce({{ incident_bucket('oldest.logged_at') }}, 'infinity'::timestamptz)
+        {%- if resolved_only %}
+        -- rows this run wrote carry its now() as updated_at
+        and kept.state = 'resolved' and kept.updated_at < now()
+        {%- endif %}
 {% endmacro %}

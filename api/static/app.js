@@ -8,10 +8,9 @@ const HOURS = 48;
 const PAGE_SIZE = 25;
 const COMPARISON_DAYS = 30;
 const HEALTH_DAYS = 30;
-const ALERTS_SHOWN = 100;
 const SVG = "http://www.w3.org/2000/svg";
 
-const state = { window: "24h", cursor: null };
+const state = { window: "24h", cursor: null, newestLogAt: null };
 
 async function api(path, params = {}) {
   const query = new URLSearchParams();
@@ -100,6 +99,7 @@ async function loadStatus() {
   $("card-scored-hint").textContent =
     `by model ${status.active_model_version}, newest log ${when(status.latest_log_at)}`;
   showFreshness(status);
+  state.newestLogAt = status.latest_log_at;
   return true;
 }
 
@@ -437,24 +437,120 @@ async function loadHealth() {
   container.replaceChildren(svg);
 }
 
-// --- alerts: per day by kind, then the newest with their delivery ------------------------------
-// The kinds come from the API (var alert_kinds of dbt_project.yml), colours by position.
-const KIND_COLOURS = 6;
+// --- incidents: a lane per service over the last days of logs, then the newest as a table ------
+// Each incident is a bar from its first line to its last (to the newest log while open),
+// coloured by severity; its alerts (opened, escalated, resolved) and their delivery beside it,
+// each named by its kind's title (the kinds come from the API: var alert_kinds of dbt_project.yml).
+const INCIDENT_DAYS = 7;
+const INCIDENTS_SHOWN = 200;
+const DAY_MS = 86400000;
 
-async function loadAlerts() {
-  const [body, { kinds }] = await Promise.all([
-    api("/api/v1/alerts", { limit: ALERTS_SHOWN }),
+async function loadIncidents() {
+  const end = state.newestLogAt ? Date.parse(state.newestLogAt) : Date.now();
+  const since = new Date(end - INCIDENT_DAYS * DAY_MS).toISOString();
+  const [page, alerts, { kinds }] = await Promise.all([
+    api("/api/v1/incidents", { since, limit: INCIDENTS_SHOWN }),
+    api("/api/v1/alerts", { limit: 500 }),
     api("/api/v1/alerts/kinds"),
   ]);
-  const panel = $("alerts-panel");
-  panel.dataset.total = body.total;
-  panel.dataset.delivered = body.delivered;
-  panel.dataset.pending = body.pending;
-  $("alerts-summary").textContent = `${number(body.total)} alerts: ${number(body.delivered)} delivered,`
-    + ` ${number(body.pending)} pending${body.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
   const titles = new Map(kinds.map((k) => [k.name, k.title]));
-  $("alerts").querySelector("tbody").replaceChildren(...body.alerts.map((a) => alertRow(a, titles)));
-  drawAlerts(body.alerts, kinds);
+  const byIncident = new Map();
+  for (const a of alerts.alerts) {
+    const id = a.details && a.details.incident_id;
+    if (!id) continue;
+    if (!byIncident.has(id)) byIncident.set(id, []);
+    byIncident.get(id).push(a);
+  }
+  const incidents = page.items;
+  const open = incidents.filter((i) => i.state === "open").length;
+  const panel = $("incidents-panel");
+  panel.dataset.shown = incidents.length;
+  panel.dataset.open = open;
+  panel.dataset.delivered = alerts.delivered;
+  panel.dataset.pending = alerts.pending;
+  $("incidents-summary").textContent = `${number(incidents.length)} incidents in the last ${INCIDENT_DAYS}`
+    + ` days of logs, ${number(open)} open; alerts: ${number(alerts.delivered)} delivered,`
+    + ` ${number(alerts.pending)} pending${alerts.notifier_has_run ? "" : " (the notifier has not run yet)"}`;
+  drawTimeline(incidents, end - INCIDENT_DAYS * DAY_MS, end);
+  const rows = incidents.map((i) => incidentRow(i, byIncident.get(i.incident_id) || [], titles));
+  if (!rows.length) {
+    const tr = el("tr");
+    tr.append(el("td", { colspan: "9" }, `no incident in the last ${INCIDENT_DAYS} days of logs`));
+    rows.push(tr);
+  }
+  $("incidents").querySelector("tbody").replaceChildren(...rows);
+}
+
+function drawTimeline(incidents, start, end) {
+  const container = $("chart-incidents");
+  if (!incidents.length) return empty(container, "no incidents: every service within its baseline");
+  const services = [...new Set(incidents.map((i) => i.service))].sort();
+  const lane = 26, left = 130, right = 20, top = 8, bottom = 24;
+  const width = 1100, height = top + lane * services.length + bottom;
+  const plotW = width - left - right;
+  const x = (t) => left + (plotW * (Math.min(Math.max(t, start), end) - start)) / (end - start);
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
+  for (let day = Math.ceil(start / DAY_MS) * DAY_MS; day <= end; day += DAY_MS) {
+    svg.append(svgEl("line", { x1: x(day), x2: x(day), y1: top, y2: height - bottom, stroke: "#2a3550" }));
+    svg.append(svgEl("text", { x: x(day), y: height - 6, "text-anchor": "middle" }, new Date(day).toISOString().slice(5, 10)));
+  }
+  services.forEach((service, row) => {
+    const y = top + row * lane;
+    svg.append(svgEl("text", { x: left - 8, y: y + 17, "text-anchor": "end", class: "lane-label" }, service));
+    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y + lane, y2: y + lane, stroke: "#1d2638" }));
+  });
+  for (const i of incidents) {
+    const y = top + services.indexOf(i.service) * lane;
+    const from = Date.parse(i.started_at);
+    const to = i.state === "open" ? end : Date.parse(i.ended_at || i.last_seen_at);
+    const bar = svgEl("rect", {
+      x: x(from), y: y + 5, width: Math.max(x(to) - x(from), 4), height: lane - 10, rx: 3,
+      class: `incident-bar ${i.severity} ${i.state}`, "data-incident-id": i.incident_id,
+      "data-service": i.service, "data-state": i.state, "data-severity": i.severity,
+    });
+    bar.append(svgEl("title", {}, `${i.service}, ${i.severity}, ${i.state}: ${i.title}`));
+    svg.append(bar);
+  }
+  container.replaceChildren(svg);
+}
+
+function duration(i) {
+  const ms = Date.parse(i.ended_at || i.last_seen_at) - Date.parse(i.started_at);
+  const minutes = Math.max(1, Math.round(ms / 60000));
+  const text = minutes < 90 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
+  return i.state === "open" ? `${text} so far` : text;
+}
+
+function incidentRow(i, alerts, titles) {
+  const tr = el("tr", {
+    "data-incident-id": i.incident_id, "data-state": i.state, "data-severity": i.severity,
+    "data-lines": i.lines,
+  });
+  tr.append(el("td", {}, when(i.started_at)));
+  tr.append(el("td", {}, i.service));
+  const severity = el("td");
+  severity.append(el("span", { class: `badge ${i.severity}` }, i.severity));
+  tr.append(severity);
+  const state = el("td");
+  state.append(el("span", { class: `pill ${i.state === "open" ? "warn" : "ready"}` }, i.state));
+  tr.append(state);
+  tr.append(el("td", {}, duration(i)));
+  const lines = i.template_count ? i.lines : i.peak_lines;
+  const expected = i.template_count ? i.expected : i.peak_expected;
+  tr.append(el("td", { class: "num" }, `${number(lines)} / ${Number(expected ?? 0).toFixed(1)}`));
+  tr.append(el("td", {}, i.hosts.map((h) => `${h.value} (${Math.round(100 * h.share)}%)`).join(", ") || "–"));
+  const sent = el("td");
+  for (const a of alerts.slice().reverse()) {
+    const pill = el("span", {
+      class: `pill ${a.delivery.state}`, "data-alert-kind": a.alert_kind, "data-alert-key": a.alert_key,
+      "data-state": a.delivery.state,
+    }, titles.get(a.alert_kind) || a.alert_kind);
+    pill.title = `${a.delivery.state}${a.delivery.delivered_at ? ` ${when(a.delivery.delivered_at)}` : ""}: ${a.message}`;
+    sent.append(pill, " ");
+  }
+  tr.append(sent);
+  tr.append(el("td", { class: "message" }, i.title));
+  return tr;
 }
 
 // --- templates to label: flagged most often, no template label yet ---------------------------
@@ -473,76 +569,6 @@ async function loadUnlabelled() {
     rows.push(tr);
   }
   $("unlabelled").querySelector("tbody").replaceChildren(...rows);
-}
-
-function alertRow(a, titles) {
-  const tr = el("tr", { "data-alert-key": a.alert_key, "data-state": a.delivery.state, "data-kind": a.alert_kind });
-  tr.append(el("td", {}, when(a.detected_at)));
-  tr.append(el("td", {}, when(a.window_start)));
-  tr.append(el("td", {}, titles.get(a.alert_kind) ?? a.alert_kind));
-  const severity = el("td");
-  severity.append(el("span", { class: `badge ${a.severity}` }, a.severity));
-  tr.append(severity);
-  tr.append(el("td", {}, a.service || "–"));
-  const delivery = el("td");
-  const tries = a.delivery.attempts ? ` (${a.delivery.attempts} tries)` : "";
-  const pill = el("span", { class: `pill ${a.delivery.state}` }, a.delivery.state + (a.delivery.state === "pending" ? tries : ""));
-  pill.title = a.delivery.delivered_at ? `delivered ${when(a.delivery.delivered_at)}` : (a.delivery.last_error || "not sent yet");
-  delivery.append(pill);
-  tr.append(delivery);
-  tr.append(el("td", { class: "message" }, a.message));
-  return tr;
-}
-
-function drawAlerts(alerts, kinds) {
-  const container = $("chart-alerts");
-  if (!alerts.length) return empty(container, "no alerts");
-  const byDay = new Map();
-  for (const a of alerts) {
-    const day = a.window_start.slice(0, 10);
-    if (!byDay.has(day)) byDay.set(day, Object.fromEntries(kinds.map((k) => [k.name, 0])));
-    byDay.get(day)[a.alert_kind] += 1;
-  }
-  const days = [...byDay.keys()].sort();
-  const width = 1100, height = 150, left = 44, right = 20, top = 10, bottom = 24;
-  const plotW = width - left - right, plotH = height - top - bottom;
-  const slotW = Math.min(plotW / days.length, 80);
-  const max = 4 * niceStep(Math.max(...days.map((d) => kinds.reduce((n, k) => n + byDay.get(d)[k.name], 0))) / 4);
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}` });
-  for (let i = 0; i <= 4; i++) {
-    const y = top + (plotH * i) / 4;
-    svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: "#2a3550" }));
-    svg.append(svgEl("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, number((max * (4 - i)) / 4)));
-  }
-  days.forEach((day, i) => {
-    let y = top + plotH;
-    const x = left + i * slotW;
-    kinds.forEach((kind, k) => {
-      const count = byDay.get(day)[kind.name];
-      if (!count) return;
-      const h = (plotH * count) / max;
-      y -= h;
-      const rect = svgEl("rect", { x: x + slotW * 0.15, y, width: slotW * 0.7, height: h, class: kindColour(k), "data-day": day, "data-kind": kind.name, "data-count": count });
-      rect.append(svgEl("title", {}, `${day}: ${count} × ${kind.title}`));
-      svg.append(rect);
-    });
-    svg.append(svgEl("text", { x: x + slotW / 2, y: height - 6, "text-anchor": "middle" }, day.slice(5)));
-  });
-  const legend = el("div", { class: "legend" });
-  kinds.forEach((kind, k) => {
-    const item = el("span", { "data-kind": kind.name, title: kind.description || "" });
-    item.append(svgSwatch(kindColour(k)), kind.title);
-    legend.append(item);
-  });
-  container.replaceChildren(svg, legend);
-}
-
-const kindColour = (position) => `kind-colour-${position % KIND_COLOURS}`;
-
-function svgSwatch(colour) {
-  const swatch = svgEl("svg", { width: 10, height: 10, viewBox: "0 0 10 10" });
-  swatch.append(svgEl("rect", { width: 10, height: 10, rx: 2, class: colour }));
-  return swatch;
 }
 
 // --- predictions table ----------------------------------------------------------------------
@@ -607,7 +633,7 @@ async function main() {
     if (await loadStatus()) {
       await Promise.all([
         loadWindow(), loadHourly(), loadServices(), loadPredictions(true), loadComparison(),
-        loadDrift(), loadHealth(), loadAlerts(), loadUnlabelled(),
+        loadDrift(), loadHealth(), loadIncidents(), loadUnlabelled(),
       ]);
     }
   } catch (error) {

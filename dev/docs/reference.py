@@ -213,7 +213,7 @@ def dbt_vars_page(root: Path) -> str:
         "# dbt vars",
         "",
         "Defaults are in `dbt_project.yml`; override any of them for one run with `--vars`, e.g.",
-        "`python -m dbt_project dbt build --vars '{alert_min_lines: 50}'`.",
+        "`python -m dbt_project dbt build --vars '{incident_min_lines: 5}'`.",
     ]
     declared = set()
     for section in sections:

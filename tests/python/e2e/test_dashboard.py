@@ -1,8 +1,9 @@
 """The dashboard in headless Chromium against a database filled by the real pipeline (v1 active,
-v2 exported as the challenger, both scoring the newest logs; alerts raised by ml_alerts, one of
-them delivered by the notifier): the cards, charts, the champion/challenger panel, drift, model
-health and alerts must show the numbers in the database; /docs renders offline. Saves
-test-artifacts/dashboard.png and test-artifacts/docs.png."""
+v2 exported as the challenger, both scoring the newest logs; an incident opened and escalated by
+bursts of known templates, its first alert delivered by the notifier): the cards, charts, the
+champion/challenger panel, drift, model health and the incidents timeline must show the numbers
+in the database; /docs renders offline. Saves test-artifacts/dashboard.png,
+test-artifacts/incidents.png and test-artifacts/docs.png."""
 
 from __future__ import annotations
 
@@ -20,21 +21,18 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from dbt_project.vocabulary import VOCABULARY
 from dev.api_server import app, get, serve, start_api
 from dev.db import as_reader, fetch_all, records, scalar
-from dev.pipeline import dbt, repository_copy
+from dev.pipeline import repository_copy
 from tests.python.harness.browser import ARTIFACTS, chromium
+from tests.python.harness.bursts import raise_an_incident
 from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
 
 
 @pytest.fixture(scope="module")
 def pipeline(challenged: Prepared) -> str:
-    # alerts from the real model, rebuilt with one high-severity line per service-hour over the
-    # whole week (3,000 logs rarely put three in one hour; the first build's watermark would
-    # keep a plain rerun from looking again), one of them delivered by the real notifier
-    dbt(
-        challenged.project, challenged.url, "build", "-s", "ml_alerts",
-        "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
-    )  # fmt: skip
+    # an incident opened and escalated by bursts of known templates; the real notifier
+    # delivers its first alert only
+    raise_an_incident(challenged.url, challenged.project)
     with receiver() as hook:
         done = notify(challenged.url, hook.url, "--limit", "1")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -294,75 +292,101 @@ def test_model_health_panel_has_a_bar_pair_per_day(
     assert page.find_elements(By.CSS_SELECTOR, "#chart-health polyline.line-agreement")
 
 
-def test_alerts_panel_lists_the_newest_with_their_delivery(
+def test_incidents_timeline_draws_each_incident_with_its_alerts(
     page: webdriver.Chrome, pipeline: str
 ) -> None:
-    rows = records(
+    incidents = records(
         pipeline,
-        "select a.alert_key, case when d.delivered_at is null then 'pending' else 'delivered'"
-        " end as state from ml.ml_alerts as a left join ml.ml_alert_deliveries as d"
-        " using (alert_key) order by a.detected_at desc, a.window_start desc, a.alert_key"
-        " limit 100",
+        "select incident_id, service, severity, state, opened_severity from ml.ml_incidents"
+        " where model_version = 'v1' order by started_at desc, incident_id desc",
     )
-    assert len(rows) > 1 and {r["state"] for r in rows} == {"delivered", "pending"}
-    shown = page.find_elements(By.CSS_SELECTOR, "#alerts tbody tr[data-alert-key]")
-    assert [
-        (tr.get_attribute("data-alert-key"), tr.get_attribute("data-state")) for tr in shown
-    ] == [(r["alert_key"], r["state"]) for r in rows]
+    assert any(
+        (i["opened_severity"], i["severity"], i["state"]) == ("medium", "high", "open")
+        for i in incidents
+    ), incidents
+    # a bar per incident, on its service's lane, coloured by severity and state
+    bars = page.find_elements(By.CSS_SELECTOR, "#chart-incidents rect.incident-bar")
+    assert sorted(
+        (b.get_attribute("data-incident-id"), b.get_attribute("data-service"),
+         b.get_attribute("data-severity"), b.get_attribute("data-state"))
+        for b in bars
+    ) == sorted(
+        (i["incident_id"], i["service"], i["severity"], i["state"]) for i in incidents
+    )  # fmt: skip
+    lanes = page.find_elements(By.CSS_SELECTOR, "#chart-incidents text.lane-label")
+    assert [t.text for t in lanes] == sorted({i["service"] for i in incidents})
+    # the table, newest first, each incident with its alerts and their delivery
+    shown = page.find_elements(By.CSS_SELECTOR, "#incidents tbody tr[data-incident-id]")
+    assert [tr.get_attribute("data-incident-id") for tr in shown] == [
+        i["incident_id"] for i in incidents
+    ]
+    alerts = records(
+        pipeline,
+        "select a.alert_key, a.alert_kind, a.details ->> 'incident_id' as incident_id,"
+        " case when d.delivered_at is null then 'pending' else 'delivered' end as state"
+        " from ml.ml_alerts as a left join ml.ml_alert_deliveries as d using (alert_key)"
+        " where a.alert_kind <> 'drift'",
+    )
+    assert {a["state"] for a in alerts} == {"delivered", "pending"}
+    titles = {kind.name: kind.title for kind in VOCABULARY.alert_kinds}
+    pills = page.find_elements(
+        By.CSS_SELECTOR, "#incidents tbody tr[data-incident-id] .pill[data-alert-key]"
+    )
+    assert sorted(
+        (p.get_attribute("data-alert-key"), p.find_element(By.XPATH, "ancestor::tr")
+         .get_attribute("data-incident-id"), p.get_attribute("data-state"), p.text)
+        for p in pills
+    ) == sorted((a["alert_key"], a["incident_id"], a["state"], titles[a["alert_kind"]])
+                for a in alerts)  # fmt: skip
     (total,) = records(pipeline, "select count(*) as n from ml.ml_alerts")
-    panel = page.find_element(By.ID, "alerts-panel")
+    panel = page.find_element(By.ID, "incidents-panel")
     assert int(panel.get_attribute("data-delivered") or -1) == 1
     assert int(panel.get_attribute("data-pending") or -1) == total["n"] - 1
-    bars = page.find_elements(By.CSS_SELECTOR, "#chart-alerts rect[data-kind]")
-    assert sum(int(b.get_attribute("data-count") or 0) for b in bars) == len(rows)
-    legend = page.find_elements(By.CSS_SELECTOR, "#chart-alerts .legend [data-kind]")
-    assert [(i.get_attribute("data-kind"), i.text) for i in legend] == [
-        (kind.name, kind.title) for kind in VOCABULARY.alert_kinds
-    ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert panel.screenshot(str(ARTIFACTS / "incidents.png"))
 
 
 def test_a_kind_added_to_the_list_is_served_and_drawn(pipeline: str, tmp_path: Path) -> None:
     """A kind added to var alert_kinds (in a copy of the repository, served by its own
     `python -m api`) is accepted by the API's filter and drawn by the page with its title,
-    though no code names it. The newest alert stands in for one raised by a new rule."""
+    though no code names it. The newest incident alert stands in for one raised by a new
+    rule."""
     copy = repository_copy(tmp_path / "repository")
     project = yaml.safe_load((copy / "dbt_project.yml").read_text())
-    added = {"title": "Incident opened", "observed": "lines", "description": "a new incident"}
-    project["vars"]["alert_kinds"]["incident_opened"] = added
+    added = {"title": "Incident merged", "observed": "lines", "description": "two became one"}
+    project["vars"]["alert_kinds"]["incident_merged"] = added
     (copy / "dbt_project.yml").write_text(yaml.safe_dump(project, sort_keys=False))
     newest = (
-        "select alert_key from ml.ml_alerts"
+        "select alert_key from ml.ml_alerts where alert_kind <> 'drift'"
         " order by detected_at desc, window_start desc, alert_key limit 1"
     )
-    key, kind = fetch_all(
-        pipeline, f"select alert_key, alert_kind from ml.ml_alerts where alert_key = ({newest})"
+    key, kind, incident = fetch_all(
+        pipeline,
+        "select alert_key, alert_kind, details ->> 'incident_id' from ml.ml_alerts"
+        f" where alert_key = ({newest})",
     )[0]
     scalar(
         pipeline,
-        "update ml.ml_alerts set alert_kind = 'incident_opened' where alert_key = %s"
+        "update ml.ml_alerts set alert_kind = 'incident_merged' where alert_key = %s"
         " returning alert_key",
         (key,),
     )
     # the copy's packages, not the checkout's: -m would put the working directory first
     api = start_api(as_reader(pipeline), env={"PYTHONSAFEPATH": "1", "PYTHONPATH": str(copy)})
     try:
-        status, body, _ = get(api.base, "/api/v1/alerts?kind=incident_opened")
+        status, body, _ = get(api.base, "/api/v1/alerts?kind=incident_merged")
         assert status == 200 and [a["alert_key"] for a in json.loads(body)["alerts"]] == [key]
         with chromium() as browser:
             browser.get(f"{api.base}/")
             WebDriverWait(browser, 30).until(
                 lambda d: d.execute_script("return document.body.dataset.loaded") == "true"
             )
-            bar = browser.find_element(
-                By.CSS_SELECTOR, "#chart-alerts rect[data-kind=incident_opened]"
+            pill = browser.find_element(
+                By.CSS_SELECTOR,
+                f"#incidents tr[data-incident-id='{incident}'] .pill[data-alert-key='{key}']",
             )
-            assert bar.get_attribute("data-count") == "1"
-            legend = browser.find_element(
-                By.CSS_SELECTOR, "#chart-alerts .legend [data-kind=incident_opened]"
-            )
-            assert legend.text == "Incident opened"
-            row = browser.find_element(By.CSS_SELECTOR, f"#alerts tr[data-alert-key='{key}']")
-            assert "Incident opened" in row.text
+            assert pill.get_attribute("data-alert-kind") == "incident_merged"
+            assert pill.text == "Incident merged"
     finally:
         api.stop()
         scalar(

@@ -1,8 +1,9 @@
 """Alerts end to end: the real pipeline (generated logs, trained and compiled models, dbt) with
-bursts injected into new hours, then `python -m alerts notify` against a local HTTP
-receiver. The rules themselves are pinned down by the dbt unit tests in
-models/marts/monitoring/_monitoring__models.yml; here the alerts are checked against counts
-taken straight from ml_predictions, and the delivery guarantee against what the receiver got."""
+a burst of a known template injected into a new hour, then `python -m alerts notify` against a
+local HTTP receiver. The incident rules are pinned down by the dbt unit tests in
+models/marts/incidents/_incidents__models.yml and met run by run in test_incidents.py; here the
+alerts are checked against ml_incidents (one per incident change), and the delivery guarantee
+against what the receiver got."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ import pytest
 
 from dbt_project.database import connect
 from dbt_project.vocabulary import VOCABULARY
-from dev.db import scalar, wait_for
+from dev.db import records, scalar, wait_for
 from dev.pipeline import build, dbt, start_dbt
+from tests.python.harness.bursts import Template, add_burst, known_template
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 
-ROWS = 3000
-BURST = 30  # lines per injected burst: above alert_min_lines (20) and alert_min_events (5)
+ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
+BURST = 40  # lines of one known template in one hour
 
 
 @pytest.fixture(scope="module")
@@ -38,115 +40,70 @@ def receiver() -> Iterator[Receiver]:
 class Pipeline:
     url: str
     project: Path
-    services: list[str]  # busiest first: baselines well above alert_min_baseline_lines
-    burst_hour: datetime  # the hour after the generated logs, where the first bursts went
-
-
-def inject_burst(url: str, service: str, hour: datetime, which: str) -> None:
-    """BURST copies (level, message, numbers) of lines the active model flagged `which`
-    ('is_anomaly' or 'level_disagrees') into `service` at `hour`: the models see the same
-    inputs, so they flag the copies the same way, whatever they learned."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            f"""
-            insert into public.log_entries
-                ("timestamp", level, message, service, host, category, http_status,
-                 response_time_ms, source_type)
-            select
-                %(hour)s + make_interval(secs => 60 * row_number() over ()),
-                e.level, e.message, %(service)s, e.host, e.category, e.http_status,
-                e.response_time_ms, e.source_type
-            from (
-                select e.* from public.log_entries as e
-                join ml.ml_predictions as p on p.log_entry_id = e.id
-                where p.{which}
-                order by e.id
-                limit {BURST // 2}
-            ) as e
-            cross join generate_series(1, 2)
-            """,
-            {"hour": hour, "service": service},
-        )
-        assert cur.rowcount == BURST, f"only {cur.rowcount} lines flagged {which} to copy"
+    service: str  # the busiest: its history is long enough for its buckets to be judged
+    error: Template  # a known ERROR template of it, for the second burst
+    burst_hour: datetime  # the hour after the generated logs, where the first burst went
 
 
 @pytest.fixture(scope="module")
 def pipeline(module_db: str, dbt_project_copy: Path) -> Pipeline:
     url, project = module_db, dbt_project_copy
     build(url, project, ROWS, seed=17)
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "select service from ml.ml_stats_hourly group by service "
-            "order by sum(predictions) desc limit 3"
-        )
-        services = [row[0] for row in cur.fetchall()]
-        cur.execute(
-            "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
-        )
-        burst_hour = cur.fetchone()[0]
-    inject_burst(url, services[0], burst_hour, "is_anomaly")
-    inject_burst(url, services[1], burst_hour, "level_disagrees")
-    dbt(project, url, "build")
-    return Pipeline(url, project, services, burst_hour)
-
-
-def alerts(url: str) -> dict[str, tuple[Any, ...]]:
-    """alert_key -> (kind, service, window_start, observed, baseline, message)."""
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "select alert_key, alert_kind, service, window_start, observed, baseline, message "
-            "from ml.ml_alerts"
-        )
-        return {key: tuple(rest) for key, *rest in cur.fetchall()}
-
-
-def test_alerts_match_counts_taken_from_predictions(pipeline: Pipeline) -> None:
-    url, hour = pipeline.url, pipeline.burst_hour
-    raised = alerts(url)
-    by_slice = {(kind, service, start): row for kind, service, start, *row in raised.values()}
-
-    # Every (service, hour) of the last 24 hours with >= 3 high-severity lines has its alert,
-    # with the count, and no other hour of that window has one.
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            select coalesce(service, '(none)'), date_trunc('hour', logged_at), count(*)
-            from ml.ml_predictions
-            where severity in ('critical', 'high')
-              and logged_at >= %(hour)s + interval '1 hour' - interval '24 hours'
-            group by 1, 2
-            having count(*) >= 3
-            """,
-            {"hour": hour},
-        )
-        expected = {(service, start): count for service, start, count in cur.fetchall()}
-    assert (pipeline.services[0], hour) in expected
-    in_window = {
-        (service, start): observed
-        for (kind, service, start), (observed, *_) in by_slice.items()
-        if kind == "high_severity_anomaly" and start >= hour + timedelta(hours=1 - 24)
-    }
-    assert in_window == expected
-
-    # The injected bursts are spikes against their services' own baselines.
-    anomalies = by_slice[("anomaly_rate_spike", pipeline.services[0], hour)]
-    disagreements = by_slice[("level_disagreement_spike", pipeline.services[1], hour)]
-    assert anomalies[0] == _rate(url, pipeline.services[0], hour, "is_anomaly", "true")
-    assert disagreements[0] == _rate(
-        url, pipeline.services[1], hour, "level_disagrees", "logged_level is not null"
+    service = scalar(
+        url, "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1"
     )
-    for observed, baseline, _message in (anomalies, disagreements):
-        assert observed >= max(3 * baseline, baseline + 0.05)
-    assert "Anomaly rate spike on " + pipeline.services[0] in anomalies[2]
+    burst_hour = scalar(
+        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
+    )
+    add_burst(url, service, known_template(url, service, "WARN"), burst_hour, BURST)
+    dbt(project, url, "build")
+    return Pipeline(url, project, service, known_template(url, service, "ERROR"), burst_hour)
+
+
+def alerts(url: str) -> dict[str, dict[str, Any]]:
+    """alert_key -> the ml_alerts row."""
+    return {row["alert_key"]: row for row in records(url, "select * from ml.ml_alerts")}
+
+
+def test_alerts_speak_of_each_incident_once(pipeline: Pipeline) -> None:
+    url = pipeline.url
+    raised = alerts(url)
+    incidents = {
+        row["incident_id"]: row
+        for row in records(url, "select * from ml.ml_incidents where model_version = 'v1'")
+    }
+    assert {row["alert_kind"] for row in raised.values()} <= {
+        kind.name for kind in VOCABULARY.alert_kinds if not kind.retired
+    }
+
+    # One incident_opened alert per incident of the active version, with its lines against
+    # its baseline (its emptiest bucket for a drop alone), and nothing else speaks of one.
+    opened = [row for row in raised.values() if row["alert_kind"] == "incident_opened"]
+    assert Counter(row["details"]["incident_id"] for row in opened) == Counter(list(incidents))
+    for row in opened:
+        incident = incidents[row["details"]["incident_id"]]
+        lines = incident["lines"] if incident["template_count"] else incident["peak_lines"]
+        assert (row["service"], row["observed"]) == (incident["service"], lines)
+        assert row["message"].startswith(f"[logml v1] Incident on {incident['service']} ")
+    assert all(
+        row["details"]["incident_id"] in incidents
+        for row in raised.values()
+        if row["alert_kind"] != "drift"
+    )
+
+    # The burst is one incident of its service, opened in its hour.
+    (burst,) = [
+        row
+        for row in incidents.values()
+        if row["service"] == pipeline.service and row["first_bucket"] == pipeline.burst_hour
+    ]
+    assert burst["lines"] >= BURST and burst["state"] == "open"
 
     # A rerun inserts nothing; a full refresh derives the same keys (none new to send).
     dbt(pipeline.project, url, "run", "-s", "ml_alerts")
     assert alerts(url).keys() == raised.keys()
     dbt(pipeline.project, url, "run", "-s", "ml_alerts", "--full-refresh")
-    assert alerts(url).keys() <= raised.keys()
-    assert (pipeline.services[0], hour) in {
-        (service, start) for kind, service, start, *_ in alerts(url).values()
-    }
+    assert alerts(url).keys() == raised.keys()
 
 
 def _compile(pipeline: Pipeline, variables: dict[str, Any], *select: str) -> tuple[int, str]:
@@ -174,9 +131,9 @@ def test_the_sql_and_its_tests_read_the_names_from_the_vars(pipeline: Pipeline) 
         kind.name: {"title": kind.title, "observed": kind.observed, "description": kind.description}
         for kind in VOCABULARY.alert_kinds
     }
-    added = {"title": "Incident opened", "observed": "lines", "description": "a new incident"}
+    added = {"title": "Incident merged", "observed": "lines", "description": "two became one"}
     variables = {
-        "alert_kinds": {**kinds, "incident_opened": added},
+        "alert_kinds": {**kinds, "incident_merged": added},
         "severities": ["fatal", *VOCABULARY.severities],
         "alert_severities": ["page", *VOCABULARY.alert_severities],
     }
@@ -188,7 +145,7 @@ def test_the_sql_and_its_tests_read_the_names_from_the_vars(pipeline: Pipeline) 
     compiled = pipeline.project / "target-vocabulary" / "compiled"
     assert _names_in(compiled, "ml_stats_windows.sql", "unnest(") == variables["severities"]
     tests = {
-        "accepted_values_ml_alerts_alert_kind*.sql": [*kinds, "incident_opened"],
+        "accepted_values_ml_alerts_alert_kind*.sql": [*kinds, "incident_merged"],
         "accepted_values_ml_alerts_severity*.sql": variables["alert_severities"],
         "accepted_values_ml_predictions_severity*.sql": variables["severities"],
     }
@@ -199,21 +156,6 @@ def test_the_sql_and_its_tests_read_the_names_from_the_vars(pipeline: Pipeline) 
     code, output = _compile(pipeline, {"alert_kinds": kinds}, "ml_alerts")
     assert code != 0
     assert "alert kind 'drift' is not in var alert_kinds: add it" in output, output[-4000:]
-
-
-def _rate(url: str, service: str, hour: datetime, flag: str, among: str) -> float:
-    return float(
-        scalar(
-            url,
-            f"""
-            select (count(*) filter (where {flag}))::float8 / count(*)
-            from ml.ml_predictions
-            where service = %s and logged_at >= %s and logged_at < %s + interval '1 hour'
-              and {among}
-            """,
-            (service, hour, hour),
-        )
-    )
 
 
 def deliveries(url: str) -> dict[str, tuple[int, bool]]:
@@ -288,7 +230,7 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
         "section",
         "context",
     ]
-    assert any(_escape(row[-1]) in body["text"] for row in alerts(url).values())
+    assert any(_escape(row["message"]) in body["text"] for row in alerts(url).values())
 
     # The second run posts nothing.
     done = notify(url, receiver.url)
@@ -296,11 +238,17 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
     assert "0 sent, 0 failed, 0 pending" in done.stdout
     assert Counter(receiver.acked_keys()) == Counter(first)
 
-    # A new burst, a new dbt run: only the new alerts are posted, once.
-    inject_burst(url, pipeline.services[2], pipeline.burst_hour + timedelta(hours=1), "is_anomaly")
+    # A burst of a known ERROR template the next hour, a new dbt run: the incident is extended
+    # and escalated, one new alert, posted once (the opened alert is not raised again).
+    add_burst(
+        url, pipeline.service, pipeline.error, pipeline.burst_hour + timedelta(hours=1), BURST
+    )
     dbt(pipeline.project, url, "build")
-    new = set(alerts(url)) - first
-    assert new
+    now = alerts(url)
+    new = set(now) - first
+    assert [(now[key]["alert_kind"], now[key]["service"]) for key in new] == [
+        ("incident_escalated", pipeline.service)
+    ]
     receiver.posts.clear()
     for _ in range(2):
         done = notify(url, receiver.url)
@@ -310,3 +258,39 @@ def test_each_alert_is_posted_once(pipeline: Pipeline, receiver: Receiver) -> No
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def test_the_notifier_redacts_the_message_and_the_incidents_example_line(
+    pipeline: Pipeline, receiver: Receiver
+) -> None:
+    # a pending alert whose message and top template's example line end with a secret (as
+    # ml_alerts would hold them had the redaction rules changed since it was built)
+    secret = "hunter2zq9"
+    with connect(pipeline.url) as conn:
+        conn.execute(
+            "create temp table leaky as"
+            " select * from ml.ml_alerts where alert_kind = 'incident_opened' limit 1"
+        )
+        conn.execute(
+            """
+            update leaky set
+                alert_key = alert_key || '-leaky',
+                message = message || %(leak)s,
+                details = jsonb_set(
+                    details, '{templates,0,example,message}',
+                    to_jsonb((details #>> '{templates,0,example,message}') || %(leak)s)
+                )
+            """,
+            {"leak": f" password={secret}"},
+        )
+        conn.execute("insert into ml.ml_alerts select * from leaky")
+    dry = notify(pipeline.url, receiver.url, "--dry-run")
+    receiver.posts.clear()
+    done = notify(pipeline.url, receiver.url)
+    assert done.returncode == 0, done.stderr
+    (post,) = [body for _, body in receiver.posts]
+    sent = json.dumps(post)
+    assert secret not in sent + dry.stdout + done.stdout
+    fields = {f["text"].split("\n")[0]: f["text"] for f in post["blocks"][2]["fields"]}
+    assert "password=[REDACTED:secret_field]" in fields["*Top template*"]
+    assert "password=[REDACTED:secret_field]" in post["text"]

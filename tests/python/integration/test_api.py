@@ -27,7 +27,7 @@ from dbt_project.vocabulary import VOCABULARY
 from dev.api_server import client as api_client
 from dev.api_server import serve
 from dev.db import as_reader, records
-from dev.pipeline import dbt
+from tests.python.harness.bursts import raise_an_incident
 from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
 
@@ -302,12 +302,14 @@ def test_v1_status_is_the_status_row(client: TestClient, status_row: dict[str, A
     assert iso(body["next_run_due_at"]) == status_row["next_run_due_at"]
 
 
-def walk(client: TestClient, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every page of /api/v1/predictions for these filters, following next_cursor."""
+def walk(
+    client: TestClient, params: dict[str, Any], path: str = "/api/v1/predictions"
+) -> list[dict[str, Any]]:
+    """Every page of a keyset-paged list (`path`) for these filters, following next_cursor."""
     items: list[dict[str, Any]] = []
     cursor: dict[str, str] = {}
     for _ in range(1000):
-        response = client.get("/api/v1/predictions", params={**params, **cursor})
+        response = client.get(path, params={**params, **cursor})
         assert response.status_code == 200, response.text
         page = response.json()
         assert len(page["items"]) <= params["limit"]
@@ -556,18 +558,13 @@ def test_v1_model_health_is_ml_model_health_summed_per_day(
 
 @pytest.fixture(scope="module")
 def notified(pipeline: str, built: Prepared) -> dict[str, Any]:
-    """Alerts raised by the real ml_alerts model, rebuilt with one high-severity line per
-    service-hour over the whole week of logs (3,000 logs rarely put three in one hour; the
-    first build's watermark keeps a plain rerun from looking again), two of them sent to a
-    webhook by the real notifier, the others pending."""
-    dbt(
-        built.project, pipeline, "build", "-s", "ml_alerts",
-        "--full-refresh", "--vars", "{alert_high_severity_min_lines: 1, alert_lookback_hours: 200}",
-    )  # fmt: skip
+    """An incident opened and escalated by bursts of known templates, so two alerts from the
+    real ml_alerts model; the first sent to a webhook by the real notifier, the other pending."""
+    service, start = raise_an_incident(pipeline, built.project)
     with receiver() as hook:
-        done = notify(pipeline, hook.url, "--limit", "2")
+        done = notify(pipeline, hook.url, "--limit", "1")
         assert done.returncode == 0, done.stdout + done.stderr
-        return {"delivered": set(hook.acked_keys())}
+        return {"delivered": set(hook.acked_keys()), "service": service, "start": start}
 
 
 def test_v1_alerts_newest_first_with_their_delivery(
@@ -580,11 +577,11 @@ def test_v1_alerts_newest_first_with_their_delivery(
         " left join ml.ml_alert_deliveries as d using (alert_key)"
         " order by a.detected_at desc, a.window_start desc, a.alert_key",
     )
-    assert len(rows) > 2, "the pipeline raised alerts"
+    assert len(rows) >= 2, "the pipeline raised alerts"
     assert [a["alert_key"] for a in body["alerts"]] == [r["alert_key"] for r in rows]
     assert body["notifier_has_run"] is True
-    assert body["total"] == len(rows) and body["delivered"] == 2
-    assert body["pending"] == len(rows) - 2
+    assert body["total"] == len(rows) and body["delivered"] == 1
+    assert body["pending"] == len(rows) - 1
     states = {a["alert_key"]: a["delivery"]["state"] for a in body["alerts"]}
     assert {k for k, state in states.items() if state == "delivered"} == notified["delivered"]
     for alert in body["alerts"]:
@@ -593,8 +590,52 @@ def test_v1_alerts_newest_first_with_their_delivery(
         assert alert["delivery"]["attempts"] == (1 if delivered else 0)
     pending = client.get("/api/v1/alerts", params={"state": "pending"}).json()["alerts"]
     assert {a["alert_key"] for a in pending} == {k for k, v in states.items() if v == "pending"}
-    high = client.get("/api/v1/alerts", params={"kind": "drift"}).json()["alerts"]
-    assert all(a["alert_kind"] == "drift" for a in high)
+    opened = client.get("/api/v1/alerts", params={"kind": "incident_opened"}).json()["alerts"]
+    assert opened and all(a["alert_kind"] == "incident_opened" for a in opened)
+
+
+def test_v1_incidents_filters_pages_alerts_and_lines(
+    client: TestClient, pipeline: str, notified: dict[str, Any]
+) -> None:
+    rows = records(
+        pipeline,
+        "select incident_id, service, state, severity, first_bucket, lines from ml.ml_incidents"
+        " where model_version = 'v1' order by started_at desc, incident_id desc",
+    )
+    # pages of one: every incident of the active version once, newest first
+    paged = walk(client, {"limit": 1}, "/api/v1/incidents")
+    assert [i["incident_id"] for i in paged] == [r["incident_id"] for r in rows]
+    filters = [
+        ({"service": notified["service"]}, lambda r: r["service"] == notified["service"]),
+        ({"state": "open"}, lambda r: r["state"] == "open"),
+        ({"severity": ["high"]}, lambda r: r["severity"] == "high"),
+    ]
+    for params, keep in filters:
+        got = walk(client, {**params, "limit": 2}, "/api/v1/incidents")
+        assert [i["incident_id"] for i in got] == [r["incident_id"] for r in rows if keep(r)]
+    # the bursts' incident, with the two alerts that spoke of it
+    (burst,) = [
+        r
+        for r in rows
+        if r["service"] == notified["service"] and r["first_bucket"] == notified["start"]
+    ]
+    one = client.get(f"/api/v1/incidents/{burst['incident_id']}").json()
+    assert (one["state"], one["severity"], one["opened_severity"]) == ("open", "high", "medium")
+    assert [a["alert_kind"] for a in one["alerts"]] == ["incident_escalated", "incident_opened"]
+    # its lines: the rows of ml_incident_lines, as predictions, newest first
+    lines = walk(client, {"limit": 25}, f"/api/v1/incidents/{burst['incident_id']}/lines")
+    expected = records(
+        pipeline,
+        "select p.log_entry_id from ml.ml_incident_lines as l join ml.ml_predictions as p"
+        " using (model_version, log_entry_id) where l.incident_id = %(id)s"
+        " order by p.logged_at desc, p.log_entry_id desc",
+        {"id": burst["incident_id"]},
+    )
+    assert [line["log_entry_id"] for line in lines] == [r["log_entry_id"] for r in expected]
+    assert len(lines) == burst["lines"] >= 80
+    assert client.get(f"/api/v1/incidents/{'0' * 32}").status_code == 404
+    assert client.get("/api/v1/incidents/not-an-id").status_code == 400
+    assert client.get("/api/v1/incidents", params={"cursor": "nonsense"}).status_code == 400
 
 
 def test_v1_alert_kinds_are_var_alert_kinds(client: TestClient) -> None:

@@ -170,24 +170,34 @@ def test_no_decision_without_a_history_or_a_level(scored) -> None:
     assert len(flagged) / len(got) < 0.05
 
 
-def test_alerts_once_per_new_anomalous_template(scored) -> None:
-    """ml_alerts raises one new_anomalous_template alert per (service, template), on its first
-    flagged line with template_lines = 0, and nothing for lines the detector did not flag."""
+def test_flagged_lines_reach_alerts_through_the_template_buckets(scored) -> None:
+    """The detector's flags (new templates among them) no longer alert one by one: they are
+    counted per (service, template, bucket) in ml_template_buckets, equal to a recount of
+    ml_predictions after three runs, and ml_alerts speaks only of incidents (and drift)."""
     url, _, _ = scored
-    expected = fetch_all(
+    recount = fetch_all(
         url,
-        "select distinct on (1, 2) coalesce(service, ''), template_hash, log_entry_id"
-        " from ml.ml_predictions where model_version = 'v1' and is_anomaly"
-        " and template_lines = 0 order by 1, 2, logged_at, log_entry_id",
+        "select coalesce(service, '(none)'), template_hash,"
+        " date_bin('1 hour', logged_at, '2000-01-01 00:00:00+00'), count(*),"
+        " count(*) filter (where is_anomaly) from ml.ml_predictions where model_version = 'v1'"
+        " group by 1, 2, 3 order by 1, 2, 3",
     )
-    got = fetch_all(
+    stored = fetch_all(
         url,
-        "select coalesce(service, ''), details ->> 'template_hash',"
-        " (details ->> 'log_entry_id')::bigint from ml.ml_alerts"
-        " where alert_kind = 'new_anomalous_template' order by 1, 2",
+        "select service, template_hash, bucket_start, lines, flagged_lines"
+        " from ml.ml_template_buckets where model_version = 'v1' order by 1, 2, 3",
     )
-    assert got == expected
-    assert 0 < len(got) < 0.01 * (FIRST_ROWS + SECOND_ROWS)
+    assert stored == recount
+    assert sum(row[4] for row in stored) > 0
+    kinds = fetch_all(url, "select distinct alert_kind from ml.ml_alerts")
+    assert {kind for (kind,) in kinds} <= {"incident_opened", "incident_escalated",
+                                          "incident_resolved", "drift"}  # fmt: skip
+    orphans = fetch_all(
+        url,
+        "select alert_key from ml.ml_alerts where alert_kind <> 'drift' and not exists ("
+        " select from ml.ml_incidents as i where i.incident_id = details ->> 'incident_id')",
+    )
+    assert orphans == []
 
 
 def test_anomalies_name_the_signals_that_fired(scored) -> None:

@@ -83,9 +83,29 @@ def test_the_notifier_titles_and_formats_each_kind_by_the_list(kind: Any) -> Non
     fields = {
         f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in payload["blocks"][2]["fields"]
     }
-    shown = {"share": "25.0% / 12.5%", "lines": "0.25 / 0.125", "psi": "0.250 / 0.125"}
+    # lines: counts and what a baseline expected of them, to a tenth
+    shown = {"share": "25.0% / 12.5%", "lines": "0.2 / 0.1", "psi": "0.250 / 0.125"}
     shown["score"] = shown["psi"]
     assert fields["*Observed / threshold*"] == shown[kind.observed]
+
+
+def test_an_incident_alert_shows_its_lines_against_the_baseline_and_the_incident() -> None:
+    details = {
+        "incident_id": "abc",
+        "state": "open",
+        "templates": [{"lines": 40, "example": {"message": "upstream timeout"}}],
+        "hosts": [{"value": "gw-1", "share": 0.75}],
+    }
+    payload = slack_payload(
+        _alert("incident_opened", observed=40.0, baseline=1.26, threshold=None, details=details)
+    )
+    fields = {
+        f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in payload["blocks"][2]["fields"]
+    }
+    assert fields["*Observed / baseline*"] == "40 / 1.3"
+    assert fields["*Incident*"] == "abc (open)"
+    assert fields["*Top template*"] == "40 lines: upstream timeout"
+    assert fields["*Hosts*"] == "gw-1 (75%)"
 
 
 def test_a_row_of_a_kind_the_list_lacks_is_refused_by_name() -> None:
@@ -122,11 +142,11 @@ def _project_file(tmp_path: Path, **changes: Any) -> Path:
 def test_the_vocabulary_is_read_from_the_project_file(tmp_path: Path) -> None:
     kinds = yaml.safe_load(PROJECT_FILE.read_text(encoding="utf-8"))["vars"]["alert_kinds"]
     added = {
-        "incident_opened": {"title": "Incident opened", "observed": "lines", "description": "d"}
+        "incident_merged": {"title": "Incident merged", "observed": "lines", "description": "d"}
     }
     read = load(_project_file(tmp_path, alert_kinds={**kinds, **added}))
-    assert read.alert_kind_names == (*KIND_NAMES, "incident_opened")
-    assert read.alert_kinds[-1].title == "Incident opened"
+    assert read.alert_kind_names == (*KIND_NAMES, "incident_merged")
+    assert read.alert_kinds[-1].title == "Incident merged"
     assert load() == VOCABULARY
 
 
