@@ -34,7 +34,7 @@ from model_export.progress import progress
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import TemplateLabels
 from model_export.training.data import Window, ensure_staging, fingerprint, read_stg, time_split
-from model_export.training.labels import Label, user_labels
+from model_export.training.labels import Label, carry_over, user_labels
 from model_export.training.level_selection import select_level_classifier
 from model_export.training.metrics import anomaly_metrics, level_metrics
 from model_export.training.templates import templates_of
@@ -148,6 +148,8 @@ def export(
     ]
     write_card(target, version, window, fingerprint(conn, window), entries)
     register(conn, version, entries, configured(project_dir).identity, challenger=challenger)
+    if carried := carry_over(conn, templates_of(detector)):
+        progress(f"{carried} template labels carried over to {version}'s templates")
     role = "the challenger" if challenger else "active"
     progress(f"{version} registered as {role} ({time.monotonic() - started:.1f} s)")
     return version

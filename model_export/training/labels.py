@@ -2,13 +2,16 @@
 labelling a template once ("this FATAL is benign", "this one pages someone") is.
 
 `ml_template_labels` (in the output schema; macros/schema_migrations.sql) holds one label
-per template (its md5, as `ml_predictions.template_hash`) with an example line of it. Users
+per template hash (the md5 of `ml_predictions.template_hash`) with an example line of it. Users
 fill it with SQL or with
 
     python -m model_export label --log-entry-id 123 --anomalous   (or --normal; make label)
 
 and the next `make export-model` uses it (TemplateLabels in
-model_export.training.anomaly_detectors). When the
+model_export.training.anomaly_detectors). Versions group lines into templates differently
+(template version 1 or learned templates), and the incidents and the API read the labels by
+each version's own hash: a label is stored under every hash its line has (version 1's and
+every scoring version's), and an export adds the hashes of the new version (carry_over). When the
 training rows carry the old system's `is_anomaly`, each training template is labelled too
 (anomalous when at least half its lines are); a user's label wins over a derived one.
 """
@@ -40,7 +43,8 @@ class Label:
 def label_line(
     conn: psycopg.Connection, log_entry_id: int, is_anomaly: bool, note: str | None = None
 ) -> Label:
-    """Label the template of one logged line (every line of that template)."""
+    """Label the template of one logged line (every line of that template), under version 1's
+    hash and the hash of every version that scored the line."""
     found = conn.execute(
         f"select message from {stg_relation()} where log_entry_id = %s", (log_entry_id,)
     ).fetchone()
@@ -48,16 +52,45 @@ def label_line(
         raise InputError(f"no log line {log_entry_id} in {output_name('stg_log_entries')}")
     message = str(found[0])
     label = Label(template_hash(message), is_anomaly, message)
-    conn.execute(
+    predictions = output_table("ml_predictions")
+    scored = []
+    if conn.execute("select to_regclass(%s)", (predictions.as_string(conn),)).fetchone() != (None,):
+        scored = conn.execute(
+            sql.SQL("select distinct template_hash from {} where log_entry_id = %s").format(
+                predictions
+            ),
+            (log_entry_id,),
+        ).fetchall()
+    hashes = {label.template_hash} | {str(h) for (h,) in scored if h is not None}
+    conn.cursor().executemany(
         sql.SQL(
             "insert into {} (template_hash, is_anomaly, example_message, note)"
             " values (%s, %s, %s, %s) on conflict (template_hash) do update set"
             " is_anomaly = excluded.is_anomaly, example_message = excluded.example_message,"
             " note = excluded.note, labelled_at = now()"
         ).format(output_table(TABLE)),
-        (label.template_hash, is_anomaly, message, note),
+        [(h, is_anomaly, message, note) for h in sorted(hashes)],
     )
     return label
+
+
+def carry_over(conn: psycopg.Connection, templates: Templates) -> int:
+    """The users' labels under a new version's template assignment, added to the table where
+    that hash has none yet (a label given to the hash itself wins); how many were added."""
+    added = rehashed(user_labels(conn), templates)
+    inserted = conn.execute(
+        sql.SQL(
+            "insert into {} (template_hash, is_anomaly, example_message)"
+            " select * from unnest(%s::text[], %s::boolean[], %s::text[])"
+            " on conflict (template_hash) do nothing"
+        ).format(output_table(TABLE)),
+        (
+            [x.template_hash for x in added],
+            [x.is_anomaly for x in added],
+            [x.example_message for x in added],
+        ),
+    )
+    return max(inserted.rowcount, 0)
 
 
 def user_labels(conn: psycopg.Connection) -> list[Label]:

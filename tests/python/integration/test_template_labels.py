@@ -105,7 +105,7 @@ def test_compiled_template_labels_match_the_pipeline(labelled) -> None:
 
 
 def test_templates_to_label_are_flagged_and_unlabelled(labelled) -> None:
-    url, _ = labelled
+    url, user = labelled
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute("set search_path to ml")
         cur.execute(queries.UNLABELLED_TEMPLATES, {"model_version": "v1", "limit": 50})
@@ -115,3 +115,22 @@ def test_templates_to_label_are_flagged_and_unlabelled(labelled) -> None:
     assert all(r["flagged"] > 0 and r["template_hash"] not in labels for r in rows)
     assert [r["flagged"] for r in rows] == sorted((r["flagged"] for r in rows), reverse=True)
     assert all(r["example_message"] for r in rows)
+    # the users' labels were carried over to the learned templates at export: not listed
+    assert set(user) <= labels and not {r["template_hash"] for r in rows} & set(user)
+
+
+def test_a_label_given_after_scoring_names_the_scored_template(labelled) -> None:
+    """`make label` on a line a version with learned templates scored: the label is stored
+    under that version's hash too, so the incidents and the API read it at once."""
+    url, _ = labelled
+    line, scored = fetch_all(
+        url,
+        "select p.log_entry_id, p.template_hash from ml.ml_predictions as p"
+        " where p.model_version = 'v1' and not exists (select 1 from ml.ml_template_labels as l"
+        " where l.template_hash = p.template_hash) order by p.log_entry_id limit 1",
+    )[0]
+    _label(url, line, "--normal")
+    stored = fetch_all(
+        url, "select is_anomaly from ml.ml_template_labels where template_hash = %s", (scored,)
+    )
+    assert stored == [(False,)]
