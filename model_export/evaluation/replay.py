@@ -8,7 +8,7 @@ raised read after every run. For the evaluation, tests and benchmarks alike:
     replay.train(seed)                  # python -m model_export export, then the first dbt run
     for run in replay.runs():           # each run's lines arrive, dbt runs, new rows are read
         run.raised                      # the rows of PRODUCT_TABLES new in that run
-    replay.line_flags()                 # ml_predictions.is_anomaly of the trained version
+    replay.line_flags(table)            # the lines that table's answer flags (LINE_FLAGS)
 
 The held-back lines wait in schema logml_replay, which the product never reads, and move into
 the log source (with their ids) when their run comes: the source holds what had arrived by
@@ -81,12 +81,16 @@ FAST = Selection(f"dbt run --exclude {' '.join(REPORT_ONLY)}", (("seed",), _MODE
 
 @dataclass(frozen=True)
 class ProductTable:
-    """A table of the output schema whose rows the product raises: `columns` name (key, kind,
+    """A table of the output schema whose rows the product raises, and the table of the lines
+    its answer flags (`flagged` selects their ids from it, given the version). `columns` name
+    (key, kind,
     service, window start, window end) per row. A key first read after a run was raised by that
     run; a row read again keeps that run and takes its newest window (an incident that grows)."""
 
     name: str
     columns: tuple[str, str, str, str, str]
+    line_table: str
+    flagged: str
 
     def query(self) -> sql.Composed:
         return sql.SQL("select {} from {}").format(
@@ -95,11 +99,21 @@ class ProductTable:
 
 
 # Read where the project builds them: a project without the incidents mart (ml_incidents) is
-# judged by its alerts alone.
+# judged by its alerts alone. An alert's lines are the line flags of ml_predictions (the rare
+# lines, as before incidents); an incident's are the lines of ml_incident_lines, the lines the
+# API serves as the incident's (docs/concepts/incidents.md).
 PRODUCT_TABLES = (
-    ProductTable("ml_alerts", ("alert_key", "alert_kind", "service", "window_start", "window_end")),
     ProductTable(
-        "ml_incidents", ("incident_id", "severity", "service", "started_at", "last_seen_at")
+        "ml_alerts",
+        ("alert_key", "alert_kind", "service", "window_start", "window_end"),
+        "ml_predictions",
+        "select log_entry_id from {} where model_version = %s and is_anomaly",
+    ),
+    ProductTable(
+        "ml_incidents",
+        ("incident_id", "severity", "service", "started_at", "last_seen_at"),
+        "ml_incident_lines",
+        "select distinct log_entry_id from {} where model_version = %s",
     ),
 )
 
@@ -290,15 +304,11 @@ class Replay:
             found[table].append(raised)
         return found
 
-    def line_flags(self) -> pd.DataFrame:
-        """log_entry_id and is_anomaly of every line the trained version scored."""
-        rows = self._execute(
-            sql.SQL("select log_entry_id, is_anomaly from {} where model_version = %s").format(
-                output_table("ml_predictions")
-            ),
-            (self.version,),
-        )
-        return pd.DataFrame.from_records(rows, columns=["log_entry_id", "is_anomaly"])
+    def line_flags(self, table: str) -> set[int]:
+        """The ids of the lines a product table's answer flags for the trained version."""
+        product = next(t for t in PRODUCT_TABLES if t.name == table)
+        query = sql.SQL(product.flagged).format(output_table(product.line_table))  # type: ignore[arg-type]
+        return {int(row[0]) for row in self._execute(query, (self.version,))}
 
 
 def run_end(moment: pd.Timestamp) -> pd.Timestamp:

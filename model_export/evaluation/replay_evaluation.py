@@ -8,7 +8,8 @@ oldest 80%. Each is loaded by the project's loader into a scratch database, its 
 cleared there and kept aside, and the rest is replayed run by run through the real product
 (model_export.evaluation.replay).
 
-Per dataset and method (the product's ml_alerts with ml_predictions' line flags; the FATAL rule;
+Per dataset and method (the product's ml_alerts with ml_predictions' line flags, and its
+ml_incidents with the lines of ml_incident_lines; the FATAL rule;
 errors per service-hour above mean + 3 sigma: model_export.evaluation.rule_baselines), over the
 replayed days: the labelled incidents alerted (and in which run: model_export.evaluation.
 incidents), false alerts per day, and line precision / recall / F1; for the loghub systems also
@@ -23,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psycopg
 
@@ -33,6 +33,7 @@ from model_export.evaluation.incidents import AlertFigures, Incident, alert_figu
 from model_export.evaluation.incidents import labelled_incidents as find_incidents
 from model_export.evaluation.replay import (
     FAST,
+    PRODUCT_TABLES,
     RUN,
     Replay,
     ReplayError,
@@ -100,8 +101,10 @@ def labelled_loghub_datasets(loghub_dir: Path, systems: list[str] | None) -> lis
 
 
 def product_method(table: str) -> str:
-    """The method a product table's figures go by (its line flags are always ml_predictions')."""
-    return f"logml {table} (line flags: ml_predictions)"
+    """The method a product table's figures go by, named with the table its line flags come
+    from."""
+    lines = next(t.line_table for t in PRODUCT_TABLES if t.name == table)
+    return f"logml {table} (lines: {lines})"
 
 
 @dataclass(frozen=True)
@@ -197,11 +200,9 @@ def _replayed(
     labelled = lines.merge(
         truth[["log_entry_id", "is_anomaly", "anomaly_type"]], on="log_entry_id", how="left"
     ).rename(columns={"is_anomaly": "is_anomaly_label"})
-    flags = replay.line_flags()
-    product = dict(zip(flags["log_entry_id"], flags["is_anomaly"].astype(bool), strict=True))
     end = (runs[-1].index + 1) * RUN + pd.Timestamp(0, tz="UTC")
     days = (end - cutoff) / pd.Timedelta(days=1)
-    return _figures(dataset, labelled, cutoff, days, product, replay, runs)
+    return _figures(dataset, labelled, cutoff, days, replay, runs)
 
 
 def _figures(
@@ -209,7 +210,6 @@ def _figures(
     labelled: pd.DataFrame,
     cutoff: pd.Timestamp,
     days: float,
-    product: dict[int, bool],
     replay: Replay,
     runs: list[Run],
 ) -> DatasetResult:
@@ -217,12 +217,11 @@ def _figures(
     test = labelled[replayed]
     truth = test["is_anomaly_label"].eq(True).to_numpy()
     incidents = find_incidents(test.rename(columns={"is_anomaly_label": "is_anomaly"}))
-    product_flags = np.array([product.get(int(i), False) for i in test["log_entry_id"]])
     methods = [
         MethodResult(
             product_method(table),
             alert_figures(incidents, found, days),
-            anomaly_metrics(truth, product_flags),
+            anomaly_metrics(truth, test["log_entry_id"].isin(replay.line_flags(table)).to_numpy()),
         )
         for table, found in replay.raised().items()
     ]

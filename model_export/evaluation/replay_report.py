@@ -23,7 +23,9 @@ Unseen = dict  # one held-out system's figures, as unseen_system.unseen_systems 
 # dataset -> method -> line F1, mean over the forward-chaining folds (evaluate.py computes it)
 ForwardChaining = Mapping[str, Mapping[str, float | None]]
 
+# alerts are what on-call hears; an incident's lines are the product's line-level answer
 PRODUCT = product_method("ml_alerts")
+PRODUCT_LINES = product_method("ml_incidents")
 BASELINES = (FATAL_RULE, ERROR_HOURS_RULE)
 # issue 21's targets
 WITHIN_RUNS = 1  # alerted in the run where the incident starts or the next
@@ -160,28 +162,35 @@ def targets_table(
     def line_f1(r: DatasetResult, method: str) -> str:
         return _number(r.method(method).lines["f1"])  # type: ignore[arg-type]
 
-    for target, figure, met in (
+    def lines_of(r: DatasetResult) -> str:
+        """A project without the incidents mart answers lines with ml_predictions' flags."""
+        return PRODUCT_LINES if any(m.method == PRODUCT_LINES for m in r.methods) else PRODUCT
+
+    for target, figure, method_of, met in (
         (
             f"generated logs: >= {ALERTED_SHARE:.0%} of incidents alerted in the run where they"
             " start or the next",
             alerted,
+            lambda r: PRODUCT,
             lambda r: (r.method(PRODUCT).alerts.alerted_share(WITHIN_RUNS) or 0) >= ALERTED_SHARE,
         ),
         (
             f"generated logs: <= {FALSE_PER_DAY:g} false alert per day",
             false_per_day,
+            lambda r: PRODUCT,
             lambda r: r.method(PRODUCT).alerts.false_per_day <= FALSE_PER_DAY,
         ),
         (
-            f"generated logs: line F1 >= {LINE_F1:g}",
+            f"generated logs: line F1 >= {LINE_F1:g} (the incidents' lines)",
             line_f1,
-            lambda r: float(r.method(PRODUCT).lines["f1"]) >= LINE_F1,  # type: ignore[arg-type]
+            lines_of,
+            lambda r: float(r.method(lines_of(r)).lines["f1"]) >= LINE_F1,  # type: ignore[arg-type]
         ),
     ):
         rows.append(
             (
                 target,
-                _per_dataset(generated, lambda r, f=figure: f(r, PRODUCT)),
+                _per_dataset(generated, lambda r, f=figure, m=method_of: f(r, m(r))),
                 " / ".join(
                     f"{b}: {_per_dataset(generated, lambda r, f=figure, b=b: f(r, b))}"
                     for b in BASELINES

@@ -31,6 +31,7 @@ DATASET = ReplayDataset(
     "--end", END), train_days=1, loghub=False,
 )  # fmt: skip
 PRODUCT = product_method("ml_alerts")
+INCIDENT_LINES = product_method("ml_incidents")
 
 
 def short_history(project_dir: Path) -> Path:
@@ -91,7 +92,6 @@ PRODUCT_ROWS = {
 
 
 def test_the_product_figures_are_its_tables(module_db: str, replayed: DatasetResult) -> None:
-    product = replayed.method(PRODUCT)
     raised = [r for run in replayed.runs for r in run.raised]
     read = {(r.kind, r.service, r.start, r.end) for r in raised}
     counted = 0
@@ -108,15 +108,25 @@ def test_the_product_figures_are_its_tables(module_db: str, replayed: DatasetRes
         read -= stored
     assert counted == len(raised)
     assert read == set()  # every row read is in its table
-    # line figures from ml_predictions and the labels kept aside
-    query = "select log_entry_id from ml.ml_predictions where is_anomaly and logged_at >= %s"
-    flagged = {i for (i,) in fetch_all(module_db, query, (CUTOFF,))}
+    # line figures: the alerts' from ml_predictions, the incidents' from ml_incident_lines,
+    # against the labels kept aside
     test = replayed.labelled[pd.to_datetime(replayed.labelled["logged_at"], utc=True) >= CUTOFF]
     anomalies = set(test.loc[test["is_anomaly_label"].eq(True), "log_entry_id"])
-    assert product.lines["flagged"] == len(flagged)
-    assert product.lines["positives"] == len(anomalies)
-    expected_recall = len(flagged & anomalies) / len(anomalies)
-    assert product.lines["recall"] == pytest.approx(expected_recall)
+    for method, query in (
+        (
+            PRODUCT,
+            "select log_entry_id from ml.ml_predictions where is_anomaly and logged_at >= %s",
+        ),
+        (
+            INCIDENT_LINES,
+            "select distinct log_entry_id from ml.ml_incident_lines where logged_at >= %s",
+        ),
+    ):
+        flagged = {i for (i,) in fetch_all(module_db, query, (CUTOFF,))}
+        lines = replayed.method(method).lines
+        assert lines["flagged"] == len(flagged), method
+        assert lines["positives"] == len(anomalies)
+        assert lines["recall"] == pytest.approx(len(flagged & anomalies) / len(anomalies))
 
 
 def test_the_fatal_rule_figures_match_sql(module_db: str, replayed: DatasetResult) -> None:
@@ -168,7 +178,7 @@ def test_the_tables_state_the_targets(replayed: DatasetResult) -> None:
         for ok in (
             (replayed.method(PRODUCT).alerts.alerted_share(1) or 0) >= 0.95,
             replayed.method(PRODUCT).alerts.false_per_day <= 1,
-            float(replayed.method(PRODUCT).lines["f1"]) >= 0.8,  # type: ignore[arg-type]
+            float(replayed.method(INCIDENT_LINES).lines["f1"]) >= 0.8,  # type: ignore[arg-type]
         )
     ]
     assert verdicts[3:] == ["not measured in this run"] * 2  # unseen system, grouping
