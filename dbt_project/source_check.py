@@ -158,11 +158,17 @@ def _judge_columns(found: SourceCheck, present: dict[str, tuple[str, str]]) -> N
                 f" with MAP='{rule.name}=<your column>' ({found.source.name} has: {others})"
             )
         elif column.found is not None and not column.accepted and rule.name == "id":
+            # a view cannot take a column: the table under it can, and the view passes it on
+            table = (
+                "the table under the view (then select it in the view)"
+                if found.kind == "view"
+                else found.source.relation.as_string()
+            )
             found.problems.append(
                 f"column {column.found} (logml's id) is {column.data_type}; logml reads new logs"
                 " by id, so it needs integer ids that grow as logs arrive, with an index: map id"
                 " to such a column (a table gets one with `alter table"
-                f" {found.source.relation.as_string()} add column logml_id bigint generated always"
+                f" {table} add column logml_id bigint generated always"
                 " as identity unique`: you run it, logml never changes your table)"
             )
         elif column.found is not None and not column.accepted:
