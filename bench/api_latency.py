@@ -2,6 +2,8 @@
 under 16 concurrent clients on loopback, all in one run, each beside two baselines measured in
 the same run: the same SQL the endpoint runs, sent bare through psycopg (what the HTTP layer
 adds is the difference), and, for the old frontend's endpoints, the old system's own queries.
+Where that SQL redacts what it serves (logml_redact, docs/concepts/redaction.md), it is also
+sent with every logml_redact(x) read as (x): what redaction adds is the difference.
 
     .venv/bin/python -m bench.api_latency --rows 10000000
 
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -40,6 +43,7 @@ from bench.api_tables import prepare
 from dbt_project.database import PROJECT_ROOT
 from dbt_project.scratch import scratch_database
 from dbt_project.settings import Settings
+from dbt_project.vocabulary import VOCABULARY
 from dev.api_load import KeepAliveClient
 from dev.api_server import start_api
 
@@ -54,6 +58,7 @@ PREDICTED_NOW = "(select max(predicted_at) from ml.ml_predictions)"
 LOG_DAY = f"logged_at > {LOG_NOW} - interval '24 hours'"
 PREDICTED_DAY = f"predicted_at > {PREDICTED_NOW} - interval '24 hours'"
 LOOKUP_IDS = [5, 1_000, 99_999]
+REDACTION_CALL = re.compile(r'"?\blogml_redact(?:_json)?"?\(')  # also as a quoted identifier
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,14 @@ class Endpoint:
     old: list[Sql] = field(default_factory=list)  # the old system's per-request queries
 
 
+def unredacted(statements: list[Sql]) -> list[Sql] | None:
+    """The statements with every logml_redact(x) call read as (x); None when none redacts."""
+    texts = [(q if isinstance(q, str) else q.as_string(None), p) for q, p in statements]
+    if not any(REDACTION_CALL.search(text) for text, _ in texts):
+        return None
+    return [(REDACTION_CALL.sub("(", text), params) for text, params in texts]
+
+
 def _filters(**values: Any) -> dict[str, Any]:
     names = ("model_version", "since", "until", "severity", "is_anomaly", "level_disagrees")
     names += ("logged_level", "predicted_level", "service", "cursor")
@@ -74,6 +87,7 @@ def _filters(**values: Any) -> dict[str, Any]:
 def endpoints() -> list[Endpoint]:
     """Every endpoint, with the SQL behind it and the old system's queries where it had one."""
     day, latest = {"window": "24h"}, {"window": "24h", "model_version": None}
+    severities = {**latest, "severities": list(VOCABULARY.severities)}
     page: dict[str, Any] = {
         "hours": 720,
         "level": None,
@@ -207,9 +221,12 @@ def endpoints() -> list[Endpoint]:
         Endpoint("v1 status", "/api/v1/status", bare=[(queries.STATUS, None)]),
         Endpoint(
             "v1 predictions", "/api/v1/predictions",
-            bare=[(queries.predictions(predictions), predictions)],
+            bare=[(queries.predictions_page(predictions), predictions)],
         ),
-        Endpoint("v1 stats", "/api/v1/stats", bare=[(queries.WINDOW_BY_SEVERITY, latest)]),
+        Endpoint(
+            "v1 stats", "/api/v1/stats",
+            bare=[(queries.WINDOW_BY_SEVERITY, severities)],
+        ),
         Endpoint(
             "v1 stats/hourly", "/api/v1/stats/hourly",
             bare=[(queries.HOURLY, {"hours": 48, "model_version": None})],
@@ -360,6 +377,8 @@ async def measure(
             }
             if endpoint.bare:
                 row["bare_sql"] = await sql_phase(endpoint.bare, args.requests, args.seconds)
+            if plain := unredacted(endpoint.bare):
+                row["bare_sql_unredacted"] = await sql_phase(plain, args.requests, args.seconds)
             if endpoint.old and not args.skip_old:
                 row["old_system"] = await sql_phase(
                     endpoint.old, args.old_requests, args.old_seconds
@@ -436,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     head = (
-        f"{'API p50':>9}{'p99':>9}{'cpu/req':>9}{'bare p50':>9}{'p99':>9}{'old p50':>10}{'p99':>10}"
+        f"{'API p50':>9}{'p99':>9}{'cpu/req':>9}{'bare p50':>9}{'p99':>9}{'unred p50':>10}"
+        f"{'p99':>9}{'old p50':>10}{'p99':>10}"
     )
     print(f"\n{'':24}{head}")
     for name, row in results.items():
@@ -445,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         old_cells = (
             f"{old['p50_ms']:>10.1f}{old['p99_ms']:>10.1f}" if old else f"{'-':>10}{'-':>10}"
         )
-        print(f"{name:24}{_cell(row, 'api')}{cpu}{_cell(row, 'bare_sql')}{old_cells}")
+        plain = " " + _cell(row, "bare_sql_unredacted")
+        print(f"{name:24}{_cell(row, 'api')}{cpu}{_cell(row, 'bare_sql')}{plain}{old_cells}")
     print(f"targets: {report['targets']}  (written to {out.relative_to(PROJECT_ROOT)})")
     return 0
 

@@ -10,6 +10,10 @@ import time
 
 import psycopg
 
+from dbt_project.macros import render_macro
+from dbt_project.migrations import REDACTION
+from dbt_project.redaction import load_redaction
+
 VERSION = "bench-synthetic"
 OLD_VERSION = "bench-retired"
 # logs that arrived after the last scoring run (ml_log_freshness counts them)
@@ -30,6 +34,10 @@ create table ml.ml_stats_hourly (
     hour timestamptz, model_version text, service text, logged_level text,
     predicted_level text, severity text, predictions bigint, anomalies bigint,
     level_disagreements bigint, anomaly_score_sum float8, last_predicted_at timestamptz
+);
+create table ml.ml_response_times_hourly (
+    hour timestamptz, model_version text, timed_lines bigint, response_time_ms_sum float8,
+    avg_response_time_ms float8, p95_response_time_ms float8, last_predicted_at timestamptz
 );
 create table ml.ml_stats_windows (
     window_name text, window_start timestamptz, window_end timestamptz, model_version text,
@@ -134,6 +142,14 @@ select date_trunc('hour', logged_at), model_version, coalesce(service, '(none)')
        sum(anomaly_score), max(predicted_at)
 from ml.ml_predictions group by 1, 2, 3, 4, 5, 6""",
     "create index on ml.ml_stats_hourly (model_version, hour)",
+    # synthetic response times: 0-996 ms from the id
+    """insert into ml.ml_response_times_hourly
+select date_trunc('hour', logged_at), model_version, count(*), sum(ms), avg(ms),
+       percentile_cont(0.95) within group (order by ms), max(predicted_at)
+from (select logged_at, model_version, predicted_at, (log_entry_id % 997)::float8 as ms
+      from ml.ml_predictions) as p
+group by 1, 2""",
+    "create index on ml.ml_response_times_hourly (model_version, hour)",
     """insert into ml.ml_stats_windows
 select w.name, e.window_end - w.length, e.window_end, e.model_version, s.severity,
        coalesce(sum(h.predictions), 0), coalesce(sum(h.anomalies), 0),
@@ -255,6 +271,19 @@ from unscored left join newest_log on true left join newest_scored on true""",
 ]
 
 
+def redaction_functions() -> str:
+    """The functions the API's queries redact what they serve with, from the project's rules
+    (the schema migrations make them in a real database)."""
+    redaction = load_redaction()
+    return render_macro(
+        [REDACTION],
+        "logml_redaction_functions",
+        "ml",
+        redaction["rules"],
+        redaction["placeholders"],
+    )
+
+
 def prepare(url: str, rows: int) -> None:
     """Fill the bench database with `rows` synthetic predictions and the tables derived from
     them (kept from an earlier run with --keep when it has exactly that many)."""
@@ -264,13 +293,26 @@ def prepare(url: str, rows: int) -> None:
             found = conn.execute("select total_predictions from ml.ml_status").fetchone()
             if found == (rows,):
                 print(f"reusing the kept {rows:,} synthetic predictions", flush=True)
+                conn.execute(redaction_functions())
                 return
         conn.execute("drop schema if exists ml cascade")
     started = time.perf_counter()
     params = {"version": VERSION, "old": OLD_VERSION, "rows": rows, "unscored": UNSCORED_LOGS}
     with psycopg.connect(url) as conn:
         conn.execute(DDL)
+        # the functions the API's queries redact what they serve with, from the project's rules
+        redaction = load_redaction()
+        conn.execute(
+            render_macro(
+                [REDACTION],
+                "logml_redaction_functions",
+                "ml",
+                redaction["rules"],
+                redaction["placeholders"],
+            )  # fmt: skip
+        )
         conn.execute(FILL, params)
         for statement in DERIVE:
             conn.execute(statement, params if "%(" in statement else None)
+        conn.execute(redaction_functions())
     print(f"filled {rows:,} synthetic predictions in {time.perf_counter() - started:.0f} s")
