@@ -57,10 +57,11 @@ begin
 {%- endfor %}
 end
 $redaction_rules$;
+{%- set candidate = logml_sql_text(ns.any | join('|')) if ns.any else "'(?!)'" %}
 create or replace function {{ schema }}.logml_redact(message text) returns text
 language sql immutable parallel safe
 return case
-    when message ~* {{ logml_sql_text(ns.any | join('|')) if ns.any else "'(?!)'" }}
+    when message ~* {{ candidate }}
         then {{ ns.chain }}
     else message
 end;
@@ -70,13 +71,20 @@ comment on function {{ schema }}.logml_redact(text) is
 create or replace function {{ schema }}.logml_redact_json(document jsonb) returns jsonb
 language sql immutable parallel safe
 as $function$
-    select case jsonb_typeof(document)
-        when 'string' then to_jsonb({{ schema }}.logml_redact(document #>> '{}'))
-        when 'object' then (
+    select case
+        -- most documents hold no secret: one pass of the prefilter over their strings (not a
+        -- call per string: that cost 2.7x as much) returns them as they are
+        when not exists (
+            select from jsonb_path_query(document, 'strict $.**') as found (value)
+            where jsonb_typeof(found.value) = 'string' and (found.value #>> '{}') ~* {{ candidate }}
+        ) then document
+        when jsonb_typeof(document) = 'string'
+            then to_jsonb({{ schema }}.logml_redact(document #>> '{}'))
+        when jsonb_typeof(document) = 'object' then (
             select coalesce(jsonb_object_agg(item.key, {{ schema }}.logml_redact_json(item.value)), '{}')
             from jsonb_each(document) as item
         )
-        when 'array' then (
+        when jsonb_typeof(document) = 'array' then (
             select coalesce(jsonb_agg({{ schema }}.logml_redact_json(item.value) order by item.n), '[]')
             from jsonb_array_elements(document) with ordinality as item (value, n)
         )
