@@ -50,14 +50,7 @@
     {%- set history = ml_detector_history() -%}
     create temp table logml_retired on commit drop as
     select
-        p.model_version,
-        coalesce(p.service, '') as service,
-        p.template_hash,
-        count(*) as lines,
-        count(*) filter (
-            where p.logged_at > coalesce(trained.window_end, '-infinity'::timestamptz)
-        ) as lines_after_training,
-        count(*) filter (where p.is_anomaly) as flagged
+        {{ detector_history_counts('p', 'trained.window_end') }}
     from {{ this }} as p
     left join (
         select

@@ -59,14 +59,7 @@ versions as (
 new_lines as (
 
     select
-        predictions.model_version,
-        coalesce(predictions.service, '') as service,
-        predictions.template_hash,
-        count(*) as lines,
-        count(*) filter (
-            where predictions.logged_at > coalesce(versions.window_end, '-infinity'::timestamptz)
-        ) as lines_after_training,
-        count(*) filter (where predictions.is_anomaly) as flagged,
+        {{ detector_history_counts('predictions', 'versions.window_end') }},
         max(predictions.log_entry_id) as example_log_entry_id,
         max(predictions.predicted_at) as last_predicted_at
     from {{ ref('ml_predictions') }} as predictions
@@ -81,18 +74,7 @@ new_lines as (
 -- the stored counts of the keys this run adds to (none on a first build)
 counted as (
 
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as model_version,
-        null::text as service,
-        null::text as template_hash,
-        null::bigint as lines,
-        null::bigint as lines_after_training,
-        null::bigint as flagged
-    where false
-    {%- endif %}
+    {{ incremental_stored() }}
 
 ),
 
