@@ -141,9 +141,7 @@
     using ({{ retention_oldest_hours(ref('ml_predictions')) }}) as oldest
     where
         stats.model_version = oldest.model_version
-        -- no coalesce: Citus refuses one over date_trunc (stable) in a DELETE, and the planner
-        -- inlines oldest.hour here; a version without predictions keeps nothing
-        and (oldest.hour is null or stats.hour < oldest.hour)
+        and stats.hour < coalesce(oldest.hour, 'infinity'::timestamptz)
 {% endmacro %}
 
 {#-
