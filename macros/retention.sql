@@ -103,10 +103,14 @@
   per registered version (model_version, logged_at), one hour of predictions each.
 -#}
 {% macro retention_oldest_hours(predictions) %}
+    {#- grouped (one row per version already) so that the hour stays a column of this subquery:
+        flattened into retention_stats_cleanup's DELETE, date_trunc (stable) over a column is
+        refused by Citus -#}
     select
         oldest.model_version,
-        date_trunc('hour', oldest.logged_at) as hour
+        date_trunc('hour', min(oldest.logged_at)) as hour
     from ({{ retention_oldest_lines(predictions) }}) as oldest
+    group by oldest.model_version
 {% endmacro %}
 
 {#- Each registered version's oldest line in `predictions` (logged_at; null when it has none). -#}
