@@ -26,7 +26,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['incident_id'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_incidents') }}"],
         post_hook=[

@@ -28,7 +28,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'bucket_start'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_service_buckets') }}"],
         post_hook=[

@@ -31,7 +31,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash', 'bucket_start'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_template_buckets') }}"],
         post_hook=[

@@ -14,7 +14,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['hour', 'model_version'],
-        on_schema_change='fail',
         pre_hook=["{{ serialize_runs('ml_response_times_hourly') }}"],
         post_hook=[
             {

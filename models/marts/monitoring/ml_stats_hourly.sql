@@ -14,7 +14,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['hour', 'model_version'],
-        on_schema_change='fail',
         pre_hook=[
             "{{ add_column_if_missing(this, 'log_source', 'text', log_source_literal()) }}",
             "{{ serialize_runs('ml_stats_hourly') }}",

@@ -17,7 +17,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash'],
-        on_schema_change='fail',
         pre_hook=[
             "{{ serialize_runs('ml_detector_template_history') }}",
             "{{ citus_reference_table_pre_hook() }}",
