@@ -6,8 +6,6 @@ its declared type before any SQL runs; the SQL of these endpoints is here, besid
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -18,10 +16,11 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api import queries
-from api.errors import ERROR_RESPONSES, BadParameter, ErrorBody
+from api.cursors import decode_cursor, encode_cursor
+from api.errors import ERROR_RESPONSES, ErrorBody
 from api.responses import json_response
 from api.schemas import Alert, PredictionPage
-from api.v1 import PRINTABLE, Timestamp, VersionParam, db, decode_cursor, encode_cursor
+from api.v1 import PRINTABLE, Timestamp, VersionParam, db, prediction_page
 from dbt_project.vocabulary import AlertSeverity
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERROR_RESPONSES)
@@ -147,20 +146,6 @@ def page_query(filters: dict[str, Any]) -> sql.Composed:
     )
 
 
-def encode_incident_cursor(started_at: datetime, incident_id: str) -> str:
-    raw = f"{started_at.isoformat()}|{incident_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_incident_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started_at, incident_id = raw.split("|")
-        return datetime.fromisoformat(started_at), incident_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadParameter("cursor: not a cursor returned by this API") from None
-
-
 @router.get("/incidents", response_model=IncidentPage)
 async def incidents(
     request: Request,
@@ -192,14 +177,12 @@ async def incidents(
         "limit": limit + 1,  # one more than asked tells whether a next page exists
     }
     if cursor is not None:
-        filters["cursor_started_at"], filters["cursor_incident_id"] = decode_incident_cursor(cursor)
+        filters["cursor_started_at"], filters["cursor_incident_id"] = decode_cursor(cursor, str)
     items, more = await db(request).fetch_json(page_query(filters), filters)
     next_cursor = None
     if more == "True":
         last = json.loads(items)[-1]
-        next_cursor = encode_incident_cursor(
-            datetime.fromisoformat(last["started_at"]), last["incident_id"]
-        )
+        next_cursor = encode_cursor(datetime.fromisoformat(last["started_at"]), last["incident_id"])
     return json_response({"next_cursor": next_cursor}, raw={"items": items})
 
 
@@ -240,13 +223,7 @@ async def incident_lines(
     filters: dict[str, Any] = {"incident_id": incident_id, "limit": limit + 1}
     after = sql.SQL("")
     if cursor is not None:
-        filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor)
+        filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor, int)
         after = sql.SQL(_LINES_AFTER)
     query = queries.page_of_predictions(sql.SQL(_LINES).format(cursor=after))
-    items, last_logged_at, last_id, more = await db(request).fetch_json(query, filters)
-    next_cursor = None
-    if more == "True":
-        next_cursor = encode_cursor(
-            datetime.fromisoformat(json.loads(last_logged_at)), int(last_id)
-        )
-    return json_response({"next_cursor": next_cursor}, raw={"items": items})
+    return await prediction_page(db(request), query, filters)

@@ -4,19 +4,19 @@ validated by its declared type before any SQL runs."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from psycopg.sql import Composed
 from pydantic import BeforeValidator
 
 from api import queries
+from api.cursors import decode_cursor, encode_cursor
 from api.database import Database, NotInitialized
-from api.errors import ERROR_RESPONSES, BadParameter
+from api.errors import ERROR_RESPONSES
 from api.responses import json_response
 from api.schemas import (
     Hourly,
@@ -83,18 +83,16 @@ async def status(request: Request) -> Status:
     )
 
 
-def encode_cursor(logged_at: datetime, log_entry_id: int) -> str:
-    raw = f"{logged_at.isoformat()}|{log_entry_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        logged_at, log_entry_id = raw.split("|")
-        return datetime.fromisoformat(logged_at), int(log_entry_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadParameter("cursor: not a cursor returned by this API") from None
+async def prediction_page(database: Database, query: Composed, filters: dict[str, Any]) -> Response:
+    """The page that `query` (queries.page_of_predictions) finds, with the next page's cursor
+    when there is one."""
+    items, last_logged_at, last_id, more = await database.fetch_json(query, filters)
+    next_cursor = None
+    if more == "True":
+        next_cursor = encode_cursor(
+            datetime.fromisoformat(json.loads(last_logged_at)), int(last_id)
+        )
+    return json_response({"next_cursor": next_cursor}, raw={"items": items})
 
 
 @router.get("/predictions", response_model=PredictionPage)
@@ -129,15 +127,9 @@ async def predictions(
         "limit": limit + 1,  # one more than asked tells whether a next page exists
     }
     if cursor is not None:
-        filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor)
+        filters["cursor_logged_at"], filters["cursor_log_entry_id"] = decode_cursor(cursor, int)
     query = queries.predictions_page(filters)
-    items, last_logged_at, last_id, more = await db(request).fetch_json(query, filters)
-    next_cursor = None
-    if more == "True":
-        next_cursor = encode_cursor(
-            datetime.fromisoformat(json.loads(last_logged_at)), int(last_id)
-        )
-    return json_response({"next_cursor": next_cursor}, raw={"items": items})
+    return await prediction_page(db(request), query, filters)
 
 
 @router.get("/stats", response_model=WindowStats)

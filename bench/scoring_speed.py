@@ -45,6 +45,7 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,24 +179,35 @@ def _copy_csv(writer: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
         copy.write(buffer.getvalue())
 
 
+def _stream_scored(
+    conn: psycopg.Connection, table: str, rows_of: Callable[[pd.DataFrame], pd.DataFrame]
+) -> None:
+    """The Python path's loop: the stg rows streamed CHUNK_ROWS at a time through a server-side
+    cursor (which lives in a transaction), each chunk's DataFrame turned into rows of `table`
+    by `rows_of` and COPYed in."""
+    with (
+        conn.transaction(),
+        conn.cursor(name=f"{table}_stream") as stream,
+        conn.cursor() as writer,
+    ):
+        stream.itersize = CHUNK_ROWS
+        stream.execute(f"select {', '.join(STG_COLUMNS)} from {stg_relation()}")
+        while rows := stream.fetchmany(CHUNK_ROWS):
+            _copy_csv(writer, table, rows_of(frame_from_rows(rows)))
+
+
 def python_path(url: str) -> float:
     with connect(url) as conn:
         _, (level, detector) = load_version(conn)
         conn.execute("drop table if exists bench_py_scores")
         conn.execute(f"create table bench_py_scores ({OUTPUT_COLUMNS})")
         started = time.perf_counter()
-        # a server-side cursor lives in a transaction
-        with (
-            conn.transaction(),
-            conn.cursor(name="bench_stream") as stream,
-            conn.cursor() as writer,
-        ):
-            stream.itersize = CHUNK_ROWS
-            stream.execute(f"select {', '.join(STG_COLUMNS)} from {stg_relation()}")
-            while rows := stream.fetchmany(CHUNK_ROWS):
-                # the SQL scoring returns no template hash (ml_predictions' model adds it)
-                scores = _score_chunk(level, detector, frame_from_rows(rows))
-                _copy_csv(writer, "bench_py_scores", scores.drop(columns=TEMPLATE_HASH))
+        # the SQL scoring returns no template hash (ml_predictions' model adds it)
+        _stream_scored(
+            conn,
+            "bench_py_scores",
+            lambda frame: _score_chunk(level, detector, frame).drop(columns=TEMPLATE_HASH),
+        )
     return time.perf_counter() - started
 
 
@@ -271,20 +283,15 @@ def python_table_path(url: str) -> float:
             )
         )
         started = time.perf_counter()
-        with (
-            conn.transaction(),
-            conn.cursor(name="bench_table_stream") as stream,
-            conn.cursor() as writer,
-        ):
-            stream.itersize = CHUNK_ROWS
-            stream.execute(f"select {', '.join(STG_COLUMNS)} from {stg_relation()}")
-            while rows := stream.fetchmany(CHUNK_ROWS):
-                frame = frame_from_rows(rows)
-                table = _prediction_rows(_score_chunk(level, detector, frame), frame, version)
-                _copy_csv(writer, "bench_py_predictions", table)
-            writer.execute("analyze bench_py_predictions")
+        _stream_scored(
+            conn,
+            "bench_py_predictions",
+            lambda frame: _prediction_rows(_score_chunk(level, detector, frame), frame, version),
+        )
+        with conn.transaction():
+            conn.execute("analyze bench_py_predictions")
             for index in PREDICTION_INDEXES:
-                writer.execute(index.format("bench_py_predictions"))
+                conn.execute(index.format("bench_py_predictions"))
     return time.perf_counter() - started
 
 

@@ -22,6 +22,28 @@ interval '{{ minutes }} minutes'
 date_bin({{ incident_bucket_interval() }}, {{ timestamp }}, '2000-01-01 00:00:00+00'::timestamptz)
 {%- endmacro %}
 
+{#- The first bucket a run judges: the first one it changed (`first_changed_bucket`), but none
+    more than var incident_lookback_hours before the newest line (`newest_logged_at`): older
+    buckets keep the judgement they had. -#}
+{% macro incident_judge_start(first_changed_bucket, newest_logged_at) -%}
+greatest(
+    {{ first_changed_bucket }},
+    {{ incident_bucket(
+        newest_logged_at ~ " - interval '" ~ var('incident_lookback_hours') ~ " hours'"
+    ) }}
+)
+{%- endmacro %}
+
+{#- Whether a bucket row (of ml_template_buckets or ml_service_buckets) lies in an incident's span
+    (a row with its model_version, service, first_bucket and last_bucket): the join condition
+    of an incident and its buckets. -#}
+{% macro incident_span_holds(incident, bucket) -%}
+{{ incident }}.model_version = {{ bucket }}.model_version
+and {{ incident }}.service = {{ bucket }}.service
+and {{ incident }}.first_bucket <= {{ bucket }}.bucket_start
+and {{ incident }}.last_bucket >= {{ bucket }}.bucket_start
+{%- endmacro %}
+
 {#- Whether a line is trouble: logged WARN, ERROR or FATAL (read as such by the level classifier
     when the log has no level). Only trouble can open an incident. -#}
 {% macro incident_trouble(logged_level, predicted_level) -%}

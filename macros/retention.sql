@@ -50,14 +50,7 @@
     {%- set history = ml_detector_history() -%}
     create temp table logml_retired on commit drop as
     select
-        p.model_version,
-        coalesce(p.service, '') as service,
-        p.template_hash,
-        count(*) as lines,
-        count(*) filter (
-            where p.logged_at > coalesce(trained.window_end, '-infinity'::timestamptz)
-        ) as lines_after_training,
-        count(*) filter (where p.is_anomaly) as flagged
+        {{ detector_history_counts('p', 'trained.window_end') }}
     from {{ this }} as p
     left join (
         select
@@ -110,10 +103,14 @@
   per registered version (model_version, logged_at), one hour of predictions each.
 -#}
 {% macro retention_oldest_hours(predictions) %}
+    {#- grouped (one row per version already) so that the hour stays a column of this subquery:
+        flattened into retention_stats_cleanup's DELETE, date_trunc (stable) over a column is
+        refused by Citus -#}
     select
         oldest.model_version,
-        date_trunc('hour', oldest.logged_at) as hour
+        date_trunc('hour', min(oldest.logged_at)) as hour
     from ({{ retention_oldest_lines(predictions) }}) as oldest
+    group by oldest.model_version
 {% endmacro %}
 
 {#- Each registered version's oldest line in `predictions` (logged_at; null when it has none). -#}

@@ -13,11 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from dbt_project.database import database_url
 from dbt_project.scratch import create_database, drop_database
+from dev.api_server import client as api_client
+from dev.db import records
 from dev.pipeline import LOGHUB, add_challenger, build, project_copy
 from tests.python.harness.prepared import (
     BUILT_ROWS,
@@ -134,3 +138,19 @@ def loghub_dir() -> Path:
     if not LOGHUB.is_dir():
         pytest.fail(f"loghub samples not found at {LOGHUB} (set LOGHUB_DIR)")
     return LOGHUB
+
+
+# A module that reads a pipeline's results through the API names that pipeline's database URL
+# `pipeline`, and takes these.
+@pytest.fixture(scope="module")
+def client(pipeline: str) -> Iterator[TestClient]:
+    """The API through FastAPI's test client, over the module's `pipeline`."""
+    with api_client(pipeline) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def status_row(pipeline: str) -> dict[str, Any]:
+    """The one row of ml_status in the module's `pipeline`."""
+    (row,) = records(pipeline, "select * from ml.ml_status")
+    return row

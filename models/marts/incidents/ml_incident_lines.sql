@@ -40,11 +40,7 @@ incident_buckets as (
         template_buckets.bucket_start
     from incidents
     inner join template_buckets
-        on
-            incidents.model_version = template_buckets.model_version
-            and incidents.service = template_buckets.service
-            and incidents.first_bucket <= template_buckets.bucket_start
-            and incidents.last_bucket >= template_buckets.bucket_start
+        on {{ incident_span_holds('incidents', 'template_buckets') }}
     where template_buckets.is_unusual
 
 )

@@ -26,7 +26,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['incident_id'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_incidents') }}"],
         post_hook=[
@@ -80,22 +79,7 @@ predictions as not materialized (
 
 stored as not materialized (
 
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as incident_id,
-        null::text as model_version,
-        null::text as service,
-        null::text as state,
-        null::text as severity,
-        null::timestamptz as first_bucket,
-        null::timestamptz as last_bucket,
-        null::text as opened_severity,
-        null::timestamptz as detected_at,
-        null::timestamptz as resolved_at
-    where false
-    {%- endif %}
+    {{ incremental_stored() }}
 
 ),
 
@@ -290,11 +274,7 @@ incident_cells as (
         end as signal
     from recompute
     inner join template_buckets
-        on
-            recompute.model_version = template_buckets.model_version
-            and recompute.service = template_buckets.service
-            and recompute.first_bucket <= template_buckets.bucket_start
-            and recompute.last_bucket >= template_buckets.bucket_start
+        on {{ incident_span_holds('recompute', 'template_buckets') }}
     where template_buckets.is_unusual
     union all
     select
@@ -313,11 +293,7 @@ incident_cells as (
         case when service_buckets.lines = 0 then 'silence' else 'drop' end as signal
     from recompute
     inner join service_buckets
-        on
-            recompute.model_version = service_buckets.model_version
-            and recompute.service = service_buckets.service
-            and recompute.first_bucket <= service_buckets.bucket_start
-            and recompute.last_bucket >= service_buckets.bucket_start
+        on {{ incident_span_holds('recompute', 'service_buckets') }}
     where service_buckets.is_drop
 
 ),

@@ -28,7 +28,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'bucket_start'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_service_buckets') }}"],
         post_hook=[
@@ -71,25 +70,7 @@ predictions as not materialized (
 
 stored as not materialized (
 
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as model_version,
-        null::text as service,
-        null::timestamptz as bucket_start,
-        null::bigint as lines,
-        null::timestamptz as first_logged_at,
-        null::timestamptz as last_logged_at,
-        null::float8 as expected,
-        null::float8 as dispersion,
-        null::text as baseline,
-        null::bigint as baseline_buckets,
-        null::float8 as tail_probability,
-        null::boolean as is_drop,
-        null::timestamptz as last_predicted_at
-    where false
-    {%- endif %}
+    {{ incremental_stored() }}
 
 ),
 
@@ -151,13 +132,8 @@ judged_range as (
     select
         bounds.*,
         {{ incident_bucket('bounds.newest_logged_at') }} as newest_bucket,
-        greatest(
-            bounds.first_changed_bucket,
-            {{ incident_bucket(
-                "bounds.newest_logged_at - interval '"
-                ~ var('incident_lookback_hours') ~ " hours'"
-            ) }}
-        ) as judge_start
+        {{ incident_judge_start('bounds.first_changed_bucket', 'bounds.newest_logged_at') }}
+            as judge_start
     from bounds
 
 ),

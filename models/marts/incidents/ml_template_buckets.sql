@@ -31,7 +31,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash', 'bucket_start'],
-        on_schema_change='fail',
         full_refresh=false,
         pre_hook=["{{ serialize_runs('ml_template_buckets') }}"],
         post_hook=[
@@ -85,30 +84,7 @@ labels as (
 
 stored as not materialized (
 
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as model_version,
-        null::text as service,
-        null::text as template_hash,
-        null::timestamptz as bucket_start,
-        null::bigint as lines,
-        null::bigint as trouble_lines,
-        null::bigint as error_lines,
-        null::bigint as flagged_lines,
-        null::timestamptz as first_logged_at,
-        null::timestamptz as last_logged_at,
-        null::bigint as example_log_entry_id,
-        null::float8 as expected,
-        null::float8 as dispersion,
-        null::bigint as history_lines,
-        null::float8 as tail_probability,
-        null::text as label,
-        null::boolean as is_unusual,
-        null::timestamptz as last_predicted_at
-    where false
-    {%- endif %}
+    {{ incremental_stored() }}
 
 ),
 
@@ -177,12 +153,8 @@ judged_range as (
 
     select
         touched.model_version,
-        greatest(
-            touched.first_new_bucket,
-            {{ incident_bucket(
-                "newest.last_logged_at - interval '" ~ var('incident_lookback_hours') ~ " hours'"
-            ) }}
-        ) as judge_start
+        {{ incident_judge_start('touched.first_new_bucket', 'newest.last_logged_at') }}
+            as judge_start
     from (
         select
             counted.model_version,

@@ -21,7 +21,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['day', 'baseline_version', 'candidate_version'],
-        on_schema_change='fail',
         pre_hook=["{{ serialize_runs('ml_model_comparison') }}"],
     )
 }}

@@ -22,7 +22,6 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='fail',
         pre_hook=["{{ serialize_runs('ml_alerts') }}"],
         post_hook=[
             {

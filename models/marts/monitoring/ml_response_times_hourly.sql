@@ -14,7 +14,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['hour', 'model_version'],
-        on_schema_change='fail',
         pre_hook=["{{ serialize_runs('ml_response_times_hourly') }}"],
         post_hook=[
             {
@@ -56,30 +55,21 @@ logs as (
 
 ),
 
-changed_slices as (
+to_count as (
 
-    select distinct
-        predictions.model_version,
-        date_trunc('hour', predictions.logged_at) as hour
-    from predictions
-    where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
+    {{ predictions_of_changed_hours('predictions') }}
 
 ),
 
 timed as (
 
     select
-        changed_slices.hour,
-        predictions.model_version,
-        predictions.predicted_at,
+        date_trunc('hour', to_count.logged_at) as hour,
+        to_count.model_version,
+        to_count.predicted_at,
         logs.response_time_ms
-    from predictions
-    inner join changed_slices
-        on
-            predictions.model_version = changed_slices.model_version
-            and predictions.logged_at >= changed_slices.hour
-            and predictions.logged_at < changed_slices.hour + interval '1 hour'
-    left join logs on predictions.log_entry_id = logs.log_entry_id
+    from to_count
+    left join logs on to_count.log_entry_id = logs.log_entry_id
 
 ),
 

@@ -14,7 +14,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['hour', 'model_version'],
-        on_schema_change='fail',
         pre_hook=[
             "{{ add_column_if_missing(this, 'log_source', 'text', log_source_literal()) }}",
             "{{ serialize_runs('ml_stats_hourly') }}",
@@ -32,6 +31,18 @@
 
 -- depends_on: {{ source('registry', 'ml_model_registry') }} (the retention's versions)
 
+{#- under a retention, each version's oldest hour is recounted too (the hours before it go) -#}
+{%- set oldest_hours = none -%}
+{%- if retention_rule() != 'forever' -%}
+{%- set oldest_hours -%}
+    select
+        oldest.model_version,
+        oldest.hour
+    from ({{ retention_oldest_hours(ref('ml_predictions')) }}) as oldest
+    where oldest.hour is not null
+{%- endset -%}
+{%- endif %}
+
 with
 
 predictions as (
@@ -40,45 +51,11 @@ predictions as (
 
 ),
 
-{% if is_incremental() -%}
-changed_slices as (
-
-    select distinct
-        predictions.model_version,
-        date_trunc('hour', predictions.logged_at) as hour
-    from predictions
-    where predictions.predicted_at > {{ incremental_watermark('last_predicted_at') }}
-    {%- if retention_rule() != 'forever' %}
-    union
-    select
-        oldest.model_version,
-        oldest.hour
-    from ({{ retention_oldest_hours(ref('ml_predictions')) }}) as oldest
-    where oldest.hour is not null
-    {%- endif %}
-
-),
-
 to_count as (
 
-    select predictions.*
-    from predictions
-    inner join changed_slices
-        on
-            predictions.model_version = changed_slices.model_version
-            and predictions.logged_at >= changed_slices.hour
-            and predictions.logged_at < changed_slices.hour + interval '1 hour'
+    {{ predictions_of_changed_hours('predictions', more_slices=oldest_hours) }}
 
 ),
-
-{%- else -%}
-to_count as (
-
-    select * from predictions
-
-),
-
-{%- endif %}
 
 final as (
 

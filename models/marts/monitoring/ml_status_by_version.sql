@@ -13,7 +13,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='model_version',
-        on_schema_change='fail',
         pre_hook=["{{ add_column_if_missing(this, 'log_source', 'text', 'null') }}"],
     )
 }}

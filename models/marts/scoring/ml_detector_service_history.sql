@@ -10,7 +10,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service'],
-        on_schema_change='fail',
         pre_hook=[
             "{{ serialize_runs('ml_detector_service_history') }}",
             "{{ citus_reference_table_pre_hook() }}",

@@ -17,7 +17,6 @@
         materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash'],
-        on_schema_change='fail',
         pre_hook=[
             "{{ serialize_runs('ml_detector_template_history') }}",
             "{{ citus_reference_table_pre_hook() }}",
@@ -59,14 +58,7 @@ versions as (
 new_lines as (
 
     select
-        predictions.model_version,
-        coalesce(predictions.service, '') as service,
-        predictions.template_hash,
-        count(*) as lines,
-        count(*) filter (
-            where predictions.logged_at > coalesce(versions.window_end, '-infinity'::timestamptz)
-        ) as lines_after_training,
-        count(*) filter (where predictions.is_anomaly) as flagged,
+        {{ detector_history_counts('predictions', 'versions.window_end') }},
         max(predictions.log_entry_id) as example_log_entry_id,
         max(predictions.predicted_at) as last_predicted_at
     from {{ ref('ml_predictions') }} as predictions
@@ -81,18 +73,7 @@ new_lines as (
 -- the stored counts of the keys this run adds to (none on a first build)
 counted as (
 
-    {% if is_incremental() -%}
-    select * from {{ this }}
-    {%- else -%}
-    select
-        null::text as model_version,
-        null::text as service,
-        null::text as template_hash,
-        null::bigint as lines,
-        null::bigint as lines_after_training,
-        null::bigint as flagged
-    where false
-    {%- endif %}
+    {{ incremental_stored() }}
 
 ),
 

@@ -22,7 +22,6 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='fail',
         full_refresh=false,
         meta={'citus_distribution_column': 'log_entry_id'},
         pre_hook=[

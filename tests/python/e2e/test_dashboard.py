@@ -60,12 +60,6 @@ def page(browser: webdriver.Chrome, site: str) -> webdriver.Chrome:
     return browser
 
 
-@pytest.fixture(scope="module")
-def status_row(pipeline: str) -> dict[str, Any]:
-    (row,) = records(pipeline, "select * from ml.ml_status")
-    return row
-
-
 def value(page: webdriver.Chrome, element_id: str) -> str:
     return str(page.find_element(By.ID, element_id).get_attribute("data-value"))
 

@@ -19,6 +19,25 @@ class Template:
     level: str
 
 
+def busiest_service(url: str) -> str:
+    """The service with the most lines v1 scored: its history is long enough for its buckets to
+    be judged."""
+    service: str = scalar(
+        url,
+        "select service from ml.ml_predictions where model_version = 'v1'"
+        " group by 1 order by count(*) desc limit 1",
+    )
+    return service
+
+
+def hour_after_the_logs(url: str) -> datetime:
+    """The start of the hour after the newest scored line: where the first burst goes."""
+    hour: datetime = scalar(
+        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
+    )
+    return hour
+
+
 def known_template(url: str, service: str, level: str) -> Template:
     """The service's template with the most lines in the first build, nine in ten of them
     logged `level` (the generator logs some lines at a random level), none labelled anomalous
@@ -76,14 +95,7 @@ def raise_an_incident(url: str, project: Path, lines: int = 40) -> tuple[str, da
     the busiest service in the hour after the logs, then one of a known ERROR template the next
     hour, a dbt build after each (opened, then escalated), with var incident_min_history_lines
     lowered to what a few thousand logs give that service. (service, the first burst's hour)."""
-    service = scalar(
-        url,
-        "select service from ml.ml_predictions where model_version = 'v1'"
-        " group by 1 order by count(*) desc limit 1",
-    )
-    start = scalar(
-        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
-    )
+    service, start = busiest_service(url), hour_after_the_logs(url)
     bursts = [(known_template(url, service, level), start + timedelta(hours=n))
               for n, level in enumerate(("WARN", "ERROR"))]  # fmt: skip
     for template, hour in bursts:

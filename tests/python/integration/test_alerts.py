@@ -22,7 +22,13 @@ from dbt_project.database import connect
 from dbt_project.vocabulary import VOCABULARY
 from dev.db import records, scalar, wait_for
 from dev.pipeline import build, dbt, start_dbt
-from tests.python.harness.bursts import Template, add_burst, known_template
+from tests.python.harness.bursts import (
+    Template,
+    add_burst,
+    busiest_service,
+    hour_after_the_logs,
+    known_template,
+)
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 
@@ -49,12 +55,7 @@ class Pipeline:
 def pipeline(module_db: str, dbt_project_copy: Path) -> Pipeline:
     url, project = module_db, dbt_project_copy
     build(url, project, ROWS, seed=17)
-    service = scalar(
-        url, "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1"
-    )
-    burst_hour = scalar(
-        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
-    )
+    service, burst_hour = busiest_service(url), hour_after_the_logs(url)
     add_burst(url, service, known_template(url, service, "WARN"), burst_hour, BURST)
     dbt(project, url, "build")
     return Pipeline(url, project, service, known_template(url, service, "ERROR"), burst_hour)

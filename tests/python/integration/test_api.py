@@ -37,18 +37,6 @@ def pipeline(built: Prepared) -> str:
     return built.url
 
 
-@pytest.fixture(scope="module")
-def client(pipeline: str) -> Iterator[TestClient]:
-    with api_client(pipeline) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def status_row(pipeline: str) -> dict[str, Any]:
-    (row,) = records(pipeline, "select * from ml.ml_status")
-    return row
-
-
 def iso(value: str) -> datetime:
     return datetime.fromisoformat(value)
 

@@ -6,7 +6,6 @@ the first comparison and after an incremental run; the API serves it and the rol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from dev.api_server import client as api_client
 from dev.db import records
 from dev.pipeline import (
     dbt,
@@ -113,7 +111,7 @@ def assert_rows_equal(actual: list[dict[str, Any]], expected: list[dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def lifecycle(challenged: Prepared) -> str:
+def pipeline(challenged: Prepared) -> str:
     return challenged.url
 
 
@@ -122,22 +120,16 @@ def project(challenged: Prepared) -> Path:
     return challenged.project
 
 
-@pytest.fixture(scope="module")
-def client(lifecycle: str) -> Iterator[TestClient]:
-    with api_client(lifecycle) as test_client:
-        yield test_client
-
-
-def test_the_table_equals_a_recount_of_the_predictions(lifecycle: str) -> None:
-    table = comparison_table(lifecycle)
+def test_the_table_equals_a_recount_of_the_predictions(pipeline: str) -> None:
+    table = comparison_table(pipeline)
     assert {(r["baseline_version"], r["candidate_version"]) for r in table} == {("v1", "v2")}
-    assert_rows_equal(table, recount(lifecycle))
+    assert_rows_equal(table, recount(pipeline))
     # v2 learnt from 300 lines: the comparison has something to show
     assert min(r["level_agreement"] for r in table) < 1
     assert any(r["baseline_anomaly_f1"] is not None for r in table), "generated logs have labels"
     # v1 alone scored the first logs: only the logs both scored are compared
     (scored,) = records(
-        lifecycle,
+        pipeline,
         "select count(*) filter (where model_version = 'v1') as v1,"
         " count(*) filter (where model_version = 'v2') as both from ml.ml_predictions",
     )
@@ -145,27 +137,27 @@ def test_the_table_equals_a_recount_of_the_predictions(lifecycle: str) -> None:
 
 
 def test_an_incremental_run_recounts_only_the_days_that_changed(
-    lifecycle: str, project: Path
+    pipeline: str, project: Path
 ) -> None:
     # A marker on the oldest day compared: a run that re-read that day would overwrite it.
-    old_day = comparison_table(lifecycle)[0]["day"]
-    with psycopg.connect(lifecycle) as conn:
+    old_day = comparison_table(pipeline)[0]["day"]
+    with psycopg.connect(pipeline) as conn:
         conn.execute(
             "update ml.ml_model_comparison set logs_compared = -1 where day = %s", (old_day,)
         )
     # one more day of logs, 2026-11-21 06:00 to 2026-11-22 06:00, scored by both versions
-    load_generated(lifecycle, 300, seed=9, end=LATE_LOGS_END, days=1)
-    dbt(project, lifecycle, "build")
-    after = comparison_table(lifecycle)
+    load_generated(pipeline, 300, seed=9, end=LATE_LOGS_END, days=1)
+    dbt(project, pipeline, "build")
+    after = comparison_table(pipeline)
     assert [r["logs_compared"] for r in after if r["day"] == old_day] == [-1]
     assert after[-1]["day"] == date(2026, 11, 22)
     assert_rows_equal(
         [r for r in after if r["day"] != old_day],
-        [r for r in recount(lifecycle) if r["day"] != old_day],
+        [r for r in recount(pipeline) if r["day"] != old_day],
     )
     # a full refresh recounts everything, the marked day included
-    dbt(project, lifecycle, "run", "-s", "ml_model_comparison", "--full-refresh")
-    assert_rows_equal(comparison_table(lifecycle), recount(lifecycle))
+    dbt(project, pipeline, "run", "-s", "ml_model_comparison", "--full-refresh")
+    assert_rows_equal(comparison_table(pipeline), recount(pipeline))
 
 
 def test_api_models_have_roles_and_deployment_history(client: TestClient) -> None:
@@ -182,9 +174,9 @@ def test_api_models_have_roles_and_deployment_history(client: TestClient) -> Non
 
 
 def test_api_comparison_defaults_to_active_against_challenger(
-    client: TestClient, lifecycle: str
+    client: TestClient, pipeline: str
 ) -> None:
-    table = comparison_table(lifecycle)
+    table = comparison_table(pipeline)
     body = client.get("/api/v1/models/comparison").json()
     assert (body["baseline_version"], body["baseline_role"]) == ("v1", "active")
     assert (body["candidate_version"], body["candidate_role"]) == ("v2", "challenger")
@@ -214,11 +206,11 @@ def test_api_comparison_rejects_bad_parameters(client: TestClient, params: dict[
 
 
 def test_roles_follow_promote_and_rollback_without_a_dbt_run(
-    client: TestClient, lifecycle: str, project: Path
+    client: TestClient, pipeline: str, project: Path
 ) -> None:
     """Runs last: it changes the roles. With no challenger left, the comparison shows the pair
     compared most recently."""
-    model_export(lifecycle, project, "promote")
+    model_export(pipeline, project, "promote")
     roles = {v["model_version"]: v["role"] for v in client.get("/api/v1/models").json()["versions"]}
     assert roles == {"v1": "retired", "v2": "active"}
     body = client.get("/api/v1/models/comparison").json()
@@ -226,7 +218,7 @@ def test_roles_follow_promote_and_rollback_without_a_dbt_run(
     assert (body["candidate_version"], body["candidate_role"]) == ("v2", "active")
     assert body["rows"]
 
-    model_export(lifecycle, project, "rollback")
+    model_export(pipeline, project, "rollback")
     versions = {v["model_version"]: v for v in client.get("/api/v1/models").json()["versions"]}
     assert {v: row["role"] for v, row in versions.items()} == {"v1": "active", "v2": "retired"}
     assert versions["v1"]["last_action"] == "rollback"

@@ -29,7 +29,13 @@ import pytest
 from dbt_project.database import connect
 from dev.db import fetch_all, records, scalar
 from dev.pipeline import build, dbt
-from tests.python.harness.bursts import Template, add_burst, known_template
+from tests.python.harness.bursts import (
+    Template,
+    add_burst,
+    busiest_service,
+    hour_after_the_logs,
+    known_template,
+)
 from tests.python.harness.webhook import notify, receiver
 
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
@@ -85,12 +91,7 @@ def add_hours(url: str, start: datetime, hours: int) -> None:
 def scenario(module_db: str, dbt_project_copy: Path) -> Iterator[Scenario]:
     url, project = module_db, dbt_project_copy
     build(url, project, ROWS, seed=23)
-    service = scalar(
-        url, "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1"
-    )
-    start = scalar(
-        url, "select date_trunc('hour', max(logged_at)) + interval '1 hour' from ml.ml_predictions"
-    )
+    service, start = busiest_service(url), hour_after_the_logs(url)
     found = Scenario(
         url, service, known_template(url, service, "WARN"), known_template(url, service, "ERROR"),
         start,

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from dbt_project.database import PROJECT_ROOT
 from dbt_project.settings import load_settings
-from dev.api_server import client as api_client
 from dev.db import as_reader, records
 from tests.python.harness.prepared import BUILT_ROWS, Prepared
 
@@ -34,12 +33,6 @@ MOCK_NUMBERS = {156_789, 94.7, 145, 0.145, 12_456, 1_034, 234, 8.3, 125_000, 89,
 @pytest.fixture(scope="module")
 def pipeline(built: Prepared) -> str:
     return built.url
-
-
-@pytest.fixture(scope="module")
-def client(pipeline: str) -> Iterator[TestClient]:
-    with api_client(pipeline) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")

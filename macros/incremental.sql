@@ -1,0 +1,71 @@
+{#-
+  The newest `column` that earlier runs of this incremental model stored (one index lookup
+  where the column is indexed): a run reads only what came after it. On a full build, or the
+  first one, -infinity: everything.
+-#}
+{% macro incremental_watermark(column) -%}
+{%- if is_incremental() -%}
+(select coalesce(max(stored.{{ column }}), '-infinity'::timestamptz) from {{ this }} as stored)
+{%- else -%}
+'-infinity'::timestamptz
+{%- endif -%}
+{%- endmacro %}
+
+{#-
+  The rows earlier runs of this incremental model stored, for a model that reads its own table
+  (to add to its counts, or to extend what it judged before): {{ this }}, or on a full build or
+  the first one no rows, with the columns and types of the model's contract (the table may
+  not exist yet).
+-#}
+{% macro incremental_stored() -%}
+{#- while dbt parses, the contract is not attached to the model yet -#}
+{%- if is_incremental() or not execute -%}
+select * from {{ this }}
+{%- else -%}
+{%- set columns = model.columns.values() | list -%}
+{%- if not columns or columns | selectattr('data_type', 'none') | list -%}
+{{ exceptions.raise_compiler_error(
+    "incremental_stored() in " ~ model.name ~ " needs every column's data_type: declare them in"
+    ~ " the model's contract (its _*__models.yml)"
+) }}
+{%- endif -%}
+select
+{%- for column in columns %}
+    null::{{ column.data_type }} as {{ column.name }}{{ ',' if not loop.last }}
+{%- endfor %}
+where false
+{%- endif -%}
+{%- endmacro %}
+
+{#-
+  For the hourly models (delete+insert on hour and model_version): the rows of `predictions`
+  (ml_predictions, or a CTE over it) in every (model version, hour) slice that received
+  predictions since the newest predicted_at this model counted (its last_predicted_at),
+  including old hours that late-arriving logs fell into, read in full so that the slice's row
+  is recounted, one range of the (model_version, logged_at) index each. `more_slices`: a query
+  of further (model_version, hour) slices to recount. On a full build, or the first one, every
+  row.
+-#}
+{% macro predictions_of_changed_hours(predictions, more_slices=none) -%}
+{%- if is_incremental() -%}
+select {{ predictions }}.*
+from {{ predictions }}
+inner join (
+    select distinct
+        {{ predictions }}.model_version,
+        date_trunc('hour', {{ predictions }}.logged_at) as hour
+    from {{ predictions }}
+    where {{ predictions }}.predicted_at > {{ incremental_watermark('last_predicted_at') }}
+{%- if more_slices %}
+    union
+    {{ more_slices }}
+    {%- endif %}
+) as changed_slices
+    on
+        {{ predictions }}.model_version = changed_slices.model_version
+        and {{ predictions }}.logged_at >= changed_slices.hour
+        and {{ predictions }}.logged_at < changed_slices.hour + interval '1 hour'
+{%- else -%}
+select * from {{ predictions }}
+{%- endif -%}
+{%- endmacro %}
