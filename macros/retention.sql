@@ -110,15 +110,6 @@
   per registered version (model_version, logged_at), one hour of predictions each.
 -#}
 {% macro retention_oldest_hours(predictions) %}
-    {%- if citus_enabled() %}
-    {#- Citus refuses the correlated probe below beside the registry (a reference table); one
-        aggregate instead, which each worker computes over its shards -#}
-    select
-        oldest.model_version,
-        date_trunc('hour', min(oldest.logged_at)) as hour
-    from {{ predictions }} as oldest
-    group by oldest.model_version
-    {%- else %}
     select
         oldest.model_version,
         date_trunc('hour', oldest.logged_at) as hour
@@ -128,6 +119,16 @@
 
 {#- Each registered version's oldest line in `predictions` (logged_at; null when it has none). -#}
 {% macro retention_oldest_lines(predictions) %}
+    {%- if citus_enabled() %}
+    {#- Citus refuses the correlated probe below beside the registry (a reference table); one
+        aggregate instead, which each worker computes over its shards (a version without
+        predictions has no row: nothing of it is removed) -#}
+    select
+        oldest.model_version,
+        min(oldest.logged_at) as logged_at
+    from {{ predictions }} as oldest
+    group by oldest.model_version
+    {%- else %}
     select
         versions.model_version,
         (

@@ -1,0 +1,106 @@
+"""The frequent run (`make run-often`): new log lines become predictions, counts, incidents and
+alerts with the models of the dbt selector `run_often` (selectors.yml), without the seeds and
+the tests, dbt in this process. The full `dbt build` with every test stays on its 6-hour
+schedule (docs/reference/schedules.md).
+
+Every model it runs is a function of the log source, the registry and the labels, so when none
+of those (nor the project, nor ml_predictions) changed since its last successful run it does not
+start dbt at all: it records what it read in target/run_often_inputs.json after each success,
+and compares first (a few index probes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from dbt_project.database import connect, output_table
+from dbt_project.dbt_runner import invoke_in_process
+
+SELECTOR = "run_often"
+STATE = Path("target") / "run_often_inputs.json"
+# The sources besides the logs (models/staging/*/_*__sources.yml): small tables that commands
+# write, compared whole. tests/python/integration/test_run_often.py checks the list.
+SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_labels")
+# Measured (bench/frequent_run.py): the relation cache's catalog queries, the version check and
+# dbt's JSON artifacts cost time every 5 minutes and nothing here reads them.
+DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
+# What the project is made of (a change to any file may change what the models compute).
+PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds")
+
+_LOGS = """
+select min(log_entry_id)::text || '..' || max(log_entry_id)::text from {stg}
+"""
+_TABLE = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
+_PREDICTIONS = "select max(predicted_at)::text from {}"
+
+
+def _project_files(project_dir: Path) -> str:
+    """A digest of the project's files (names, sizes, modification times)."""
+    digest = hashlib.sha256()
+    for part in PROJECT_FILES:
+        root = project_dir / part
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(
+                    f"{path.relative_to(project_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
+                )
+    return digest.hexdigest()
+
+
+def _query(conn: psycopg.Connection, statement: sql.Composed) -> str | None:
+    row = conn.execute(statement).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _predictions(conn: psycopg.Connection) -> str | None:
+    return _query(conn, sql.SQL(_PREDICTIONS).format(output_table("ml_predictions")))
+
+
+def read_inputs(url: str, project_dir: Path, dbt_args: Sequence[str]) -> dict[str, str | None]:
+    """What the selection reads, as of now; {} when the database has no pipeline yet."""
+    with connect(url) as conn:
+        try:
+            inputs = {
+                "database": f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}",
+                "logs": _query(conn, sql.SQL(_LOGS).format(stg=output_table("stg_log_entries"))),
+                **{
+                    name: _query(conn, sql.SQL(_TABLE).format(output_table(name)))
+                    for name in SMALL_SOURCES
+                },
+                "predictions": _predictions(conn),
+            }
+        except psycopg.errors.UndefinedTable:
+            return {}
+    return {**inputs, "project": _project_files(project_dir), "dbt_args": " ".join(dbt_args)}
+
+
+def run_often(
+    url: str, project_dir: Path, dbt_args: Sequence[str] = (), force: bool = False
+) -> str:
+    """Run the selection unless nothing it reads changed since the last successful run (or
+    force); returns what it did, in one line. dbt prints its own progress."""
+    state = project_dir / STATE
+    before = read_inputs(url, project_dir, dbt_args)
+    if not force and before and state.is_file() and json.loads(state.read_text()) == before:
+        return "nothing new since the last run: no new log lines, no change of version or label"
+    state.unlink(missing_ok=True)
+    done = invoke_in_process(
+        ["run", "--selector", SELECTOR, *DBT_OPTIONS, *dbt_args], url, project_dir, quiet=False
+    )
+    if before:
+        # what this run read, and the predictions it left: lines that arrived during the run
+        # differ from `before`, so the next run reads them
+        with connect(url) as conn:
+            after = {**before, "predictions": _predictions(conn)}
+        state.parent.mkdir(exist_ok=True)
+        state.write_text(json.dumps(after, indent=1) + "\n")
+    slowest = sorted(done.result.results, key=lambda r: -r.execution_time)[:3]
+    return f"ran {len(done.result.results)} dbt nodes in {done.result.elapsed_time:.1f} s" + (
+        " (slowest: " + ", ".join(f"{r.node.name} {r.execution_time:.1f} s" for r in slowest) + ")"
+    )
