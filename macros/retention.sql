@@ -114,7 +114,6 @@
         oldest.model_version,
         date_trunc('hour', oldest.logged_at) as hour
     from ({{ retention_oldest_lines(predictions) }}) as oldest
-    {%- endif %}
 {% endmacro %}
 
 {#- Each registered version's oldest line in `predictions` (logged_at; null when it has none). -#}
@@ -140,6 +139,7 @@
         select distinct registered.model_version
         from {{ source('registry', 'ml_model_registry') }} as registered
     ) as versions
+    {%- endif %}
 {% endmacro %}
 
 {% macro retention_stats_cleanup(stats) %}
