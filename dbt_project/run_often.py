@@ -29,7 +29,8 @@ SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_label
 # Measured (bench/frequent_run.py): the relation cache's catalog queries, the version check and
 # dbt's JSON artifacts cost time every 5 minutes and nothing here reads them.
 DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
-# What the project is made of (a change to any file may change what the models compute).
+# What the project is made of (a change to any file may change what the models compute; about
+# 1 MB, hashed in milliseconds).
 PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds")
 
 _LOGS = """
@@ -40,16 +41,15 @@ _PREDICTIONS = "select max(predicted_at)::text from {}"
 
 
 def _project_files(project_dir: Path) -> str:
-    """A digest of the project's files (names, sizes, modification times)."""
+    """A digest of the project's files, names and contents (a fresh checkout, as a scheduled
+    workflow makes, has new modification times but the same digest)."""
     digest = hashlib.sha256()
     for part in PROJECT_FILES:
         root = project_dir / part
         for path in sorted([root] if root.is_file() else root.rglob("*")):
             if path.is_file():
-                stat = path.stat()
-                digest.update(
-                    f"{path.relative_to(project_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
-                )
+                digest.update(f"{path.relative_to(project_dir)}\n".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
