@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     often.add_argument("--force", action="store_true", help="run dbt even if nothing is new")
     often.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
     often.add_argument(
-        "dbt_args", nargs=argparse.REMAINDER, help="more dbt options, e.g. --vars '{...}'"
-    )
+        "--vars", help="dbt vars, as dbt takes them; the same as the full build's keeps the"
+        " project parsed (dbt's partial parsing)",
+    )  # fmt: skip
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     evaluate = commands.add_parser(
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return use_table.check_source(conn, args.project_dir)
     elif args.command == "run-often":
         url = database.database_url()
-        print(run_often.run_often(url, args.project_dir, args.dbt_args, args.force))
+        dbt_args = ["--vars", args.vars] if args.vars else []
+        print(run_often.run_often(url, args.project_dir, dbt_args, args.force))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
     elif args.command == "evaluate-project":
