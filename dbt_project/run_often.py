@@ -1,6 +1,7 @@
 """The frequent run (`make run-often`): new log lines become predictions, counts, incidents and
-alerts with the models of the dbt selector `run_often` (selectors.yml), without the seeds and
-the tests, dbt in this process. The full `dbt build` with every test stays on its 6-hour
+alerts with the models of the dbt selector `run_often` (selectors.yml), without the tests, dbt
+in this process; seeds only when the database lacks one (a version exported or merged since the
+last full build). The full `dbt build` with every test stays on its 6-hour
 schedule (docs/reference/schedules.md).
 
 Every model it runs is a function of the log source, the registry and the labels, so when none
@@ -20,6 +21,7 @@ from psycopg import sql
 
 from dbt_project.database import connect, output_table
 from dbt_project.dbt_runner import invoke_in_process
+from dbt_project.settings import load_settings
 
 SELECTOR = "run_often"
 STATE = Path("target") / "run_often_inputs.json"
@@ -62,6 +64,18 @@ def _predictions(conn: psycopg.Connection) -> str | None:
     return _query(conn, sql.SQL(_PREDICTIONS).format(output_table("ml_predictions")))
 
 
+def missing_seeds(url: str, project_dir: Path) -> list[str]:
+    """The project's seeds (seeds/**/*.csv) that the output schema does not hold yet."""
+    names = sorted(path.stem for path in (project_dir / "seeds").rglob("*.csv"))
+    with connect(url) as conn:
+        found = conn.execute(
+            "select name from unnest(%s::text[]) as name"
+            " where to_regclass(quote_ident(%s) || '.' || quote_ident(name)) is null",
+            (names, load_settings().logml_schema),
+        )
+        return [name for (name,) in found]
+
+
 def read_inputs(url: str, project_dir: Path, dbt_args: Sequence[str]) -> dict[str, str | None]:
     """What the selection reads, as of now; {} when the database has no pipeline yet."""
     with connect(url) as conn:
@@ -90,6 +104,8 @@ def run_often(
     if not force and before and state.is_file() and json.loads(state.read_text()) == before:
         return "nothing new since the last run: no new log lines, no change of version or label"
     state.unlink(missing_ok=True)
+    if seeds := missing_seeds(url, project_dir):
+        invoke_in_process(["seed", "--select", *seeds, *DBT_OPTIONS, *dbt_args], url, project_dir)
     done = invoke_in_process(
         ["run", "--selector", SELECTOR, *DBT_OPTIONS, *dbt_args], url, project_dir, quiet=False
     )

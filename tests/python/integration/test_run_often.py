@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from dbt_project.database import connect
 from dbt_project.dbt_runner import invoke_in_process
-from dbt_project.run_often import SELECTOR, SMALL_SOURCES, run_often
+from dbt_project.run_often import SELECTOR, SMALL_SOURCES, missing_seeds, run_often
 from dev.db import fetch_all, scalar
 from dev.pipeline import dbt
 from tests.python.harness.bursts import add_burst, known_template
@@ -151,3 +152,14 @@ def test_frequent_runs_leave_what_dbt_build_leaves(both: tuple[Prepared, Prepare
         assert not (found := _differences(_rows(often.url, table), _rows(full.url, table))), (
             f"{table}: {found[:5]}"
         )
+
+
+def test_a_seed_the_database_lacks_is_loaded_first(both: tuple[Prepared, Prepared]) -> None:
+    """A version merged since the last full build: its seeds are not in the database yet."""
+    often, _ = both
+    assert missing_seeds(often.url, often.project) == []
+    with connect(often.url) as conn:
+        conn.execute("drop table ml.ml_template_frequency_v1")
+    assert missing_seeds(often.url, often.project) == ["ml_template_frequency_v1"]
+    assert "ran " in run_often(often.url, often.project, VARS, force=True)
+    assert scalar(often.url, "select count(*) from ml.ml_template_frequency_v1") > 0
