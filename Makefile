@@ -133,7 +133,7 @@ run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against th
 	$(DBT) build
 
 # Not after `setup`: pip's check of the whole lock would cost seconds every 5 minutes.
-run-often: $(PY)  ## every 5 min: score new logs, counts, incidents, alerts (no tests, no seeds); nothing new: no dbt
+run-often: $(PY)  ## every 5 min: score new logs, counts, incidents, alerts (no tests; seeds only if missing); nothing new: no dbt
 	$(PY) -m dbt_project run-often
 
 freshness: setup  ## dbt source freshness: do logs still arrive? (warn after 12 h, error after 48 h)
