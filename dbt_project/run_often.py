@@ -22,6 +22,7 @@ from psycopg import sql
 from dbt_project.database import connect, output_table
 from dbt_project.dbt_runner import invoke_in_process
 from dbt_project.settings import load_settings
+from dbt_project.source import configured
 
 SELECTOR = "run_often"
 STATE = Path("target") / "run_often_inputs.json"
@@ -35,8 +36,10 @@ DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
 # 1 MB, hashed in milliseconds).
 PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds")
 
+# Two probes of the source's id index, read directly: through the view stg_log_entries
+# PostgreSQL scans the whole index for them (measured: 63 ms at 100,000 logs against 0.2 ms).
 _LOGS = """
-select min(log_entry_id)::text || '..' || max(log_entry_id)::text from {stg}
+select (select min({id}) from {source})::text || '..' || (select max({id}) from {source})::text
 """
 _TABLE = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
 _PREDICTIONS = "select max(predicted_at)::text from {}"
@@ -78,11 +81,17 @@ def missing_seeds(url: str, project_dir: Path) -> list[str]:
 
 def read_inputs(url: str, project_dir: Path, dbt_args: Sequence[str]) -> dict[str, str | None]:
     """What the selection reads, as of now; {} when the database has no pipeline yet."""
+    source = configured(project_dir)
     with connect(url) as conn:
         try:
             inputs = {
                 "database": f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}",
-                "logs": _query(conn, sql.SQL(_LOGS).format(stg=output_table("stg_log_entries"))),
+                "logs": _query(
+                    conn,
+                    sql.SQL(_LOGS).format(
+                        id=sql.Identifier(str(source.column("id"))), source=source.relation
+                    ),
+                ),
                 **{
                     name: _query(conn, sql.SQL(_TABLE).format(output_table(name)))
                     for name in SMALL_SOURCES
