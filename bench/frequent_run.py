@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 load_generated(url, args.append, args.seed + batch, newest.isoformat(), 5 / 1440)
                 load = os.getloadavg()[0]
                 seconds, last = _timed(url, project, FREQUENT if way == "frequent" else FULL)
-                last = last if way == "frequent" else "-"  # dbt's own summary line
+                last = last if way == "frequent" else "-"  # the build's is dbt's own summary
                 assert _all_scored(url), f"{way} run left new lines unscored"
                 times[way].append(seconds)
                 lines.append(f"| {batch} | {way} | {seconds:.2f} | {load:.1f} | {last} |")
