@@ -31,7 +31,8 @@ STATE = Path("target") / "run_often_inputs.json"
 SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_labels")
 # dbt work that nothing here needs, skipped every 5 minutes: the relation cache's catalog query
 # (each model looks up its own relation instead), the version check, and the JSON artifacts
-# (manifest.json alone is megabytes). Their saving was within the machine's noise when measured.
+# (manifest.json alone is over a megabyte). Their saving was within the machine's noise when
+# measured.
 DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
 # What the project is made of (a change to any file may change what the models compute; about
 # 1 MB, hashed in milliseconds).
