@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -138,6 +139,18 @@ class InProcessDbt:
     def __call__(self, *args: str) -> None:
         if self._manifest is None:
             self.parse()
-        # A copy each time (dbt's own): compiling marks the manifest's ephemeral models as
-        # inlined, and an invocation reusing that manifest would then not inline them.
-        invoke_in_process(args, self.url, self.project_dir, self._manifest.deepcopy())
+        invoke_in_process(args, self.url, self.project_dir, _copy(self._manifest))
+
+
+def _copy(manifest: Any) -> Any:
+    """A copy of a parsed manifest for one invocation: compiling marks the manifest's ephemeral
+    models as inlined, and an invocation reusing that manifest would then not inline them.
+    dbt's own deepcopy() fails on the project's selectors (selectors.yml: plain dicts where it
+    expects its own objects), so they are copied apart."""
+    selectors, manifest.selectors = manifest.selectors, {}
+    try:
+        copied = manifest.deepcopy()
+    finally:
+        manifest.selectors = selectors
+    copied.selectors = copy.deepcopy(selectors)
+    return copied
