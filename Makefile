@@ -28,7 +28,7 @@ DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --sit
 
 .PHONY: help setup lock demo pipeline use-table check-source load load-loghub export-model \
         compile-sql versions activate rollback label promote challenger verify demo-model \
-        check-generated evaluate evaluate-replay evaluate-project run freshness notify docs \
+        check-generated evaluate evaluate-replay evaluate-project run run-often freshness notify docs \
         docs-site serve test test-fast lint db-stop citus-up citus-down bench clean
 
 help:  ## list the targets
@@ -132,6 +132,10 @@ evaluate-project: setup  ## dbt-project-evaluator (dbt Labs' rules) in a temp co
 run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against the configured database
 	$(DBT) build
 
+# Not after `setup`: pip's check of the whole lock would cost seconds every 5 minutes.
+run-often: $(PY)  ## every 5 min: score new logs, counts, incidents, alerts (no tests; seeds only if missing); nothing new: no dbt
+	$(PY) -m dbt_project run-often
+
 freshness: setup  ## dbt source freshness: do logs still arrive? (warn after 12 h, error after 48 h)
 	$(DBT) source freshness
 
@@ -187,6 +191,7 @@ bench: setup  ## all benchmarks under bench/ at full size (long; results in benc
 	$(PY) -m bench.loader_throughput --rows 1000000
 	$(PY) -m bench.scoring_speed --rows 1000000 --repeat 3
 	$(PY) -m bench.incremental_run --rows 1000000
+	$(PY) -m bench.frequent_run --rows 1000000 --append 1000 --repeat 3
 	$(PY) -m bench.citus_scaling --rows 1000000
 	$(PY) -m bench.api_latency --rows 10000000
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbt_project import database, dbt_runner, project_evaluator, summary, use_table
+from dbt_project import database, dbt_runner, project_evaluator, run_often, summary, use_table
 from dbt_project.errors import exit_on_error
 from dbt_project.settings import PROJECT_ROOT
 
@@ -37,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     for command in (summary_command, use, check_source):
         command.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
+    often = commands.add_parser(
+        "run-often",
+        help="score new logs, count, incidents, alerts: the selector run_often, no tests"
+        " (make run-often); nothing to do without new logs",
+    )
+    often.add_argument("--force", action="store_true", help="run dbt even if nothing is new")
+    often.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
+    often.add_argument(
+        "--vars", help="dbt vars, as dbt takes them; the same as the full build's keeps the"
+        " project parsed (dbt's partial parsing)",
+    )  # fmt: skip
     dbt = commands.add_parser("dbt", help="run dbt with the generated profile: dbt ARGS...")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     evaluate = commands.add_parser(
@@ -70,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "check-source":
         with database.job_connection() as conn:
             return use_table.check_source(conn, args.project_dir)
+    elif args.command == "run-often":
+        url = database.database_url()
+        dbt_args = ["--vars", args.vars] if args.vars else []
+        print(run_often.run_often(url, args.project_dir, dbt_args, args.force))
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
     elif args.command == "evaluate-project":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -99,6 +100,28 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def invoke_in_process(
+    args: Sequence[str],
+    url: str,
+    project_dir: Path,
+    manifest: Any = None,
+    quiet: bool = True,
+) -> Any:
+    """`dbt <args>` in this process (dbt's dbtRunner), with the same profile, environment and
+    one-writer lock as run_dbt; with `manifest`, the project as parsed then, not parsed again.
+    Returns dbt's result (its `result` holds the run's per-node timings); raises DbtError when
+    dbt fails."""
+    from dbt.cli.main import dbtRunner  # seconds to import: only where dbt runs
+
+    write_profile()
+    options = ["--project-dir", str(project_dir), *(["--quiet"] if quiet else [])]
+    with _one_writer(url, args), _environment(dbt_environment(url)):
+        done = dbtRunner(manifest=manifest).invoke([*args, *options])
+    if not done.success:
+        raise DbtError(f"dbt {' '.join(args)} failed in {project_dir}: {done.exception}")
+    return done
+
+
 class InProcessDbt:
     """dbt commands against one database and project run in this process, the project parsed
     once (parse() again after its files change): the same dbt and the same SQL as `dbt <args>`,
@@ -111,23 +134,23 @@ class InProcessDbt:
         self._manifest: Any = None
 
     def parse(self) -> None:
-        self._manifest = self._invoke(["parse"], None).result
+        self._manifest = invoke_in_process(["parse"], self.url, self.project_dir).result
 
     def __call__(self, *args: str) -> None:
         if self._manifest is None:
             self.parse()
-        # A copy each time (dbt's own): compiling marks the manifest's ephemeral models as
-        # inlined, and an invocation reusing that manifest would then not inline them.
-        self._invoke(list(args), self._manifest.deepcopy())
+        invoke_in_process(args, self.url, self.project_dir, _copy(self._manifest))
 
-    def _invoke(self, args: list[str], manifest: Any) -> Any:
-        from dbt.cli.main import dbtRunner  # seconds to import: only where dbt runs
 
-        write_profile()
-        with _one_writer(self.url, args), _environment(dbt_environment(self.url)):
-            done = dbtRunner(manifest=manifest).invoke(
-                [*args, "--project-dir", str(self.project_dir), "--quiet"]
-            )
-        if not done.success:
-            raise DbtError(f"dbt {' '.join(args)} failed in {self.project_dir}: {done.exception}")
-        return done
+def _copy(manifest: Any) -> Any:
+    """A copy of a parsed manifest for one invocation: compiling marks the manifest's ephemeral
+    models as inlined, and an invocation reusing that manifest would then not inline them.
+    dbt's own deepcopy() fails on the project's selectors (selectors.yml: plain dicts where it
+    expects its own objects), so they are copied apart."""
+    selectors, manifest.selectors = manifest.selectors, {}
+    try:
+        copied = manifest.deepcopy()
+    finally:
+        manifest.selectors = selectors
+    copied.selectors = copy.deepcopy(selectors)
+    return copied

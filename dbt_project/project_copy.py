@@ -11,7 +11,8 @@ from dbt_project.database import PROJECT_ROOT
 
 # What a copy of the dbt project is made of (the rest of the repository is Python).
 PROJECT_PARTS = (
-    "dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "analyses", "tests/dbt",
+    "dbt_project.yml", "selectors.yml", "profiles.example.yml", "models", "macros", "seeds",
+    "analyses", "tests/dbt",
 )  # fmt: skip
 
 

@@ -18,11 +18,11 @@ so dbt would add no row there.
 dbt runs in this process with the project parsed once (dbt_runner.InProcessDbt). SCHEDULE is
 `dbt build` after every run, as the shipped workflow runs it; FAST (the default) gives the
 same rows in less time: no tests (they read rows, they write none), the seeds loaded once after
-the export, and every model but the REPORT_ONLY ones, which nothing reads back and nothing that
-raises is built from (a model added later runs unless listed there); measured on two busy
-cores, a run of 8,000 generated lines took 15 s against 45 s with dbt build in a process of
-its own. tests/python/integration/
-test_replay.py replays the same logs both ways and compares the rows.
+the export, and the models of the selector run_often (selectors.yml, what `make run-often`
+runs: every model but the report tables, which nothing that raises is built from); measured
+on two busy cores, a run of 8,000 generated lines took 15 s against 45 s with dbt build in a
+process of its own. tests/python/integration/test_replay.py replays the same logs both ways
+and compares the rows.
 """
 
 from __future__ import annotations
@@ -45,19 +45,12 @@ from dbt_project.database import PROJECT_ROOT, output_table, source_table, url_o
 from dbt_project.dbt_runner import InProcessDbt
 from dbt_project.errors import LogmlError
 from dbt_project.project_copy import copy_project
+from dbt_project.run_often import SELECTOR
 from model_export.evaluation.incidents import Raised, run_of
 from model_export.training.anomaly_detectors import RUN_SECONDS
 
 SCHEMA = "logml_replay"
 RUN = pd.Timedelta(seconds=RUN_SECONDS)
-REPORT_ONLY = (
-    "ml_status",
-    "ml_status_by_version",
-    "ml_model_health",
-    "ml_log_freshness",
-    "ml_model_comparison",
-    "ml_model_versions",
-)
 
 
 class ReplayError(LogmlError):
@@ -75,8 +68,8 @@ class Selection:
 
 SCHEDULE = Selection("dbt build", (("build",),), (("build",),))
 # --no-write-json: no manifest.json and run_results.json each run (nothing here reads them)
-_MODELS = ("run", "--exclude", *REPORT_ONLY, "--no-write-json")
-FAST = Selection(f"dbt run --exclude {' '.join(REPORT_ONLY)}", (("seed",), _MODELS), (_MODELS,))
+_MODELS = ("run", "--selector", SELECTOR, "--no-write-json")
+FAST = Selection(f"dbt run --selector {SELECTOR}", (("seed",), _MODELS), (_MODELS,))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dbt_project.database import PROJECT_ROOT
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 ANALYSIS = WORKFLOWS / "ml_analysis.yml"
 RETRAIN = WORKFLOWS / "ml_retrain.yml"
+RUN_OFTEN = WORKFLOWS / "ml_run_often.yml"
 
 
 def load(workflow: Path) -> dict[Any, Any]:

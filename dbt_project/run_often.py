@@ -1,0 +1,133 @@
+"""The frequent run (`make run-often`): new log lines become predictions, counts, incidents and
+alerts with the models of the dbt selector `run_often` (selectors.yml), without the tests, dbt
+in this process; seeds only when the database lacks one (a version exported or merged since the
+last full build). The full `dbt build` with every test stays on its 6-hour
+schedule (docs/reference/schedules.md).
+
+Every model it runs is a function of the log source, the registry and the labels, so when none
+of those (nor the project, nor ml_predictions) changed since its last successful run it does not
+start dbt at all: it records what it read in target/run_often_inputs.json after each success,
+and compares first (a few index probes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from dbt_project.database import connect, output_table
+from dbt_project.dbt_runner import invoke_in_process
+from dbt_project.settings import load_settings
+from dbt_project.source import configured
+
+SELECTOR = "run_often"
+STATE = Path("target") / "run_often_inputs.json"
+# The sources besides the logs (models/staging/*/_*__sources.yml): small tables that commands
+# write, compared whole. tests/python/integration/test_run_often.py checks the list.
+SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_labels")
+# dbt work that nothing here needs, skipped every 5 minutes: the relation cache's catalog query
+# (each model looks up its own relation instead), the version check, and the JSON artifacts
+# (manifest.json alone is over a megabyte). Their saving was within the machine's noise when
+# measured.
+DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
+# What the project is made of (a change to any file may change what the models compute; about
+# 1 MB, hashed in milliseconds).
+PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds")
+
+# Two probes of the source's id index, read directly: through the view stg_log_entries
+# PostgreSQL scans the whole index for them (measured: 63 ms at 100,000 logs against 0.2 ms).
+_LOGS = """
+select (select min({id}) from {source})::text || '..' || (select max({id}) from {source})::text
+"""
+_TABLE = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
+_PREDICTIONS = "select max(predicted_at)::text from {}"
+
+
+def _project_files(project_dir: Path) -> str:
+    """A digest of the project's files, names and contents (a fresh checkout, as a scheduled
+    workflow makes, has new modification times but the same digest)."""
+    digest = hashlib.sha256()
+    for part in PROJECT_FILES:
+        root = project_dir / part
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(project_dir)}\n".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _query(conn: psycopg.Connection, statement: sql.Composed) -> str | None:
+    row = conn.execute(statement).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _predictions(conn: psycopg.Connection) -> str | None:
+    return _query(conn, sql.SQL(_PREDICTIONS).format(output_table("ml_predictions")))
+
+
+def missing_seeds(url: str, project_dir: Path) -> list[str]:
+    """The project's seeds (seeds/**/*.csv) that the output schema does not hold yet."""
+    names = sorted(path.stem for path in (project_dir / "seeds").rglob("*.csv"))
+    with connect(url) as conn:
+        found = conn.execute(
+            "select name from unnest(%s::text[]) as name"
+            " where to_regclass(quote_ident(%s) || '.' || quote_ident(name)) is null",
+            (names, load_settings().logml_schema),
+        )
+        return [name for (name,) in found]
+
+
+def read_inputs(url: str, project_dir: Path, dbt_args: Sequence[str]) -> dict[str, str | None]:
+    """What the selection reads, as of now; {} when the database has no pipeline yet."""
+    source = configured(project_dir)
+    with connect(url) as conn:
+        try:
+            inputs = {
+                "database": f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}",
+                "logs": _query(
+                    conn,
+                    sql.SQL(_LOGS).format(
+                        id=sql.Identifier(str(source.column("id"))), source=source.relation
+                    ),
+                ),
+                **{
+                    name: _query(conn, sql.SQL(_TABLE).format(output_table(name)))
+                    for name in SMALL_SOURCES
+                },
+                "predictions": _predictions(conn),
+            }
+        except psycopg.errors.UndefinedTable:
+            return {}
+    return {**inputs, "project": _project_files(project_dir), "dbt_args": " ".join(dbt_args)}
+
+
+def run_often(
+    url: str, project_dir: Path, dbt_args: Sequence[str] = (), force: bool = False
+) -> str:
+    """Run the selection unless nothing it reads changed since the last successful run (or
+    force); returns what it did, in one line. dbt prints its own progress."""
+    state = project_dir / STATE
+    before = read_inputs(url, project_dir, dbt_args)
+    if not force and before and state.is_file() and json.loads(state.read_text()) == before:
+        return "nothing new since the last run: no new log lines, no change of version or label"
+    state.unlink(missing_ok=True)
+    if seeds := missing_seeds(url, project_dir):
+        invoke_in_process(["seed", "--select", *seeds, *DBT_OPTIONS, *dbt_args], url, project_dir)
+    done = invoke_in_process(
+        ["run", "--selector", SELECTOR, *DBT_OPTIONS, *dbt_args], url, project_dir, quiet=False
+    )
+    if before:
+        # what this run read, and the predictions it left: lines that arrived during the run
+        # differ from `before`, so the next run reads them
+        with connect(url) as conn:
+            after = {**before, "predictions": _predictions(conn)}
+        state.parent.mkdir(exist_ok=True)
+        state.write_text(json.dumps(after, indent=1) + "\n")
+    slowest = sorted(done.result.results, key=lambda r: -r.execution_time)[:3]
+    return f"ran {len(done.result.results)} dbt nodes in {done.result.elapsed_time:.1f} s" + (
+        " (slowest: " + ", ".join(f"{r.node.name} {r.execution_time:.1f} s" for r in slowest) + ")"
+    )
