@@ -32,6 +32,8 @@ from tests.python.harness.bursts import (
 from tests.python.harness.webhook import Receiver, alert_key, notify, start_notify
 from tests.python.harness.webhook import receiver as webhook_receiver
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
 BURST = 40  # lines of one known template in one hour
 

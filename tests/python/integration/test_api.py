@@ -31,6 +31,8 @@ from tests.python.harness.bursts import raise_an_incident
 from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 
 @pytest.fixture(scope="module")
 def pipeline(built: Prepared) -> str:

@@ -194,6 +194,7 @@ NUMBERS = st.one_of(
 LEVELS = st.sampled_from([None, "DEBUG", "INFO", "WARN", "ERROR", "FATAL"])
 
 
+@pytest.mark.slow  # 40 examples, each scored in SQL and in Python (about 25 s)
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

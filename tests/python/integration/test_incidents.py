@@ -38,6 +38,8 @@ from tests.python.harness.bursts import (
 )
 from tests.python.harness.webhook import notify, receiver
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 ROWS = 9000  # the busiest service keeps var incident_min_history_lines (1,000) of history
 BURST = 40  # lines per burst, in one hour
 # Run E's retention: the newest line is in start + 4 h, so the incident's hours (start, start +

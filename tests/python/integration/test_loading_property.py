@@ -7,12 +7,15 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dbt_project.database import connect
 from dev.pipeline import create_source, load_sources
 from ingest.textfiles import json_lines
+
+pytestmark = pytest.mark.slow  # hypothesis loads many generated files (about 40 s)
 
 _text = st.text(
     st.characters(codec="utf-8", exclude_characters="\n") | st.sampled_from("\\\t\r\x00")

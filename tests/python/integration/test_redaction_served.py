@@ -20,6 +20,8 @@ from dev.db import fetch_all
 from tests.python.harness.bursts import raise_an_incident
 from tests.python.harness.prepared import Prepared
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 SECRET = "hunter2zq9"
 LEAK = f" password={SECRET}"
 MARKER = "password=[REDACTED:secret_field]"

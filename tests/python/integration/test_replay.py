@@ -23,6 +23,8 @@ from model_export.evaluation.replay_evaluation import (
 from model_export.evaluation.replay_report import replay_tables
 from model_export.evaluation.rule_baselines import FATAL_RULE
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 END = "2026-01-01T18:00:00+00:00"
 CUTOFF = pd.Timestamp("2026-01-01T00:00:00Z")  # the first day of the window trains
 # 12,000 lines over 42 hours, trained on the first 24: the replay is three runs of 6 hours
@@ -199,7 +201,6 @@ from ml.ml_predictions order by log_entry_id, model_version
 """
 
 
-@pytest.mark.slow
 def test_the_fast_selection_gives_the_rows_of_dbt_build(
     module_db: str,
     replayed: DatasetResult,

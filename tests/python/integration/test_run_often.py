@@ -19,6 +19,8 @@ from dev.pipeline import dbt
 from tests.python.harness.bursts import add_burst, known_template
 from tests.python.harness.prepared import Prepared
 
+pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
+
 # What the frequent runs must keep up to date, and what ml_predictions reads besides its ref()s
 # (the detector's history, through macros/log_features.sql).
 PRODUCTS = ("ml_alerts", "ml_incidents", "ml_stats_hourly", "ml_stats_windows")

@@ -187,6 +187,7 @@ def _help(module: str, subcommand: str, script: str) -> subprocess.CompletedProc
     return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.slow  # a Python process per command's --help (about a minute)
 def test_every_command_the_workflows_call_exists() -> None:
     """Read from the workflows, checked against the Makefile and each command's own argparse
     help: a renamed target, subcommand or flag fails here, not on the 1st of the month."""
