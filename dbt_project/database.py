@@ -143,6 +143,11 @@ def output_name(name: str) -> str:
     return f"{load_settings().logml_schema}.{name}"
 
 
+def table_exists(conn: psycopg.Connection, table: sql.Identifier) -> bool:
+    """Whether `table` (a table or view) exists and this user can see it."""
+    return bool(one(conn.execute("select to_regclass(%s) is not null", (table.as_string(),)))[0])
+
+
 def one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
     """The row of a query that always returns exactly one (an aggregate, an exists)."""
     row = cur.fetchone()

@@ -9,14 +9,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from dbt_project.database import one, output_table
+from dbt_project.database import one, output_table, table_exists
 from dbt_project.settings import PROJECT_ROOT, load_settings
 from dbt_project.source import LogSource, configured
 from dbt_project.source_check import source_columns
-
-
-def _table_exists(conn: psycopg.Connection, table: sql.Identifier) -> bool:
-    return bool(one(conn.execute("select to_regclass(%s) is not null", (table.as_string(),)))[0])
 
 
 def _source_lines(
@@ -71,7 +67,7 @@ def summary_lines(conn: psycopg.Connection, project_dir: Path = PROJECT_ROOT) ->
     with conn.cursor() as cur:
         lines = _source_lines(cur, source, present)
         shown = f"{settings.logml_schema}.ml_predictions"
-        if _table_exists(conn, predictions):
+        if table_exists(conn, predictions):
             cur.execute(
                 sql.SQL(
                     "select model_version, log_source, count(*),"

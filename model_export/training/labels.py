@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from dbt_project.database import output_name, output_table
+from dbt_project.database import output_name, output_table, table_exists
 from dbt_project.errors import InputError
 from model_export.training.data import stg_relation
 from model_export.training.templates import Templates, TokenTemplates
@@ -54,7 +54,7 @@ def label_line(
     label = Label(template_hash(message), is_anomaly, message)
     predictions = output_table("ml_predictions")
     scored = []
-    if conn.execute("select to_regclass(%s)", (predictions.as_string(conn),)).fetchone() != (None,):
+    if table_exists(conn, predictions):
         scored = conn.execute(
             sql.SQL("select distinct template_hash from {} where log_entry_id = %s").format(
                 predictions
