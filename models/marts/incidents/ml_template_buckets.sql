@@ -32,7 +32,10 @@
         incremental_strategy='upsert',
         unique_key=['model_version', 'service', 'template_hash', 'bucket_start'],
         full_refresh=false,
-        pre_hook=["{{ serialize_runs('ml_template_buckets') }}"],
+        pre_hook=[
+            "{{ serialize_runs('ml_template_buckets') }}",
+            "{{ without_nested_loops() }}",
+        ],
         post_hook=[
             "{{ retention_incidents_cleanup(this, 'bucket_start') }}",
             "{{ analyze_after_bulk_insert(this) }}",
