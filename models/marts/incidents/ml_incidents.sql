@@ -137,12 +137,15 @@ nearby as (
 
 ),
 
+-- spans to group: each new bucket, and each nearby stored incident whole (its buckets may lie
+-- further apart than the quiet gap, yet they are one incident)
 points as (
 
     select
         new_cells.model_version,
         new_cells.service,
         new_cells.bucket_start,
+        new_cells.bucket_start as bucket_end,
         bool_or(new_cells.trouble) as trouble,
         null::text as incident_id
     from new_cells
@@ -151,23 +154,25 @@ points as (
     select
         nearby.model_version,
         nearby.service,
-        ends.bucket_start,
+        nearby.first_bucket as bucket_start,
+        nearby.last_bucket as bucket_end,
         true as trouble,
         nearby.incident_id
     from nearby
-    cross join lateral (values (nearby.first_bucket), (nearby.last_bucket)) as ends (bucket_start)
 
 ),
 
+-- a span starts a group when it begins more than the quiet gap after every earlier one ends
 gaps as (
 
     select
         points.*,
         case
             when
-                points.bucket_start - lag(points.bucket_start) over (
+                points.bucket_start - max(points.bucket_end) over (
                     partition by points.model_version, points.service
                     order by points.bucket_start, points.incident_id
+                    rows between unbounded preceding and 1 preceding
                 ) > {{ bucket }} + {{ quiet }}
                 then 1
             else 0
@@ -203,7 +208,7 @@ touched as (
         groups.model_version,
         groups.service,
         min(groups.bucket_start) as first_bucket,
-        max(groups.bucket_start) as last_bucket
+        max(groups.bucket_end) as last_bucket
     from groups
     group by groups.model_version, groups.service, groups.group_number
     having bool_or(groups.trouble)

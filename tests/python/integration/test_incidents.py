@@ -18,6 +18,7 @@ The rules are pinned down by the dbt unit tests beside the models
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from tests.python.harness.bursts import (
     hour_after_the_logs,
     known_template,
 )
+from tests.python.harness.prepared import Prepared
 from tests.python.harness.webhook import notify, receiver
 
 pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (minutes)
@@ -280,3 +282,30 @@ def test_retention_prunes_the_buckets_and_the_resolved_incident_with_the_predict
         "incident_escalated", "incident_opened", "incident_resolved",
     ]  # fmt: skip
     assert run.alerts == [] and run.posts == []
+
+
+def test_a_later_run_extends_an_incident_longer_than_the_quiet_gap(built: Prepared) -> None:
+    """Four hours of bursts in one run make one incident whose first and last buckets are
+    further apart than the quiet gap; the next run's burst an hour later extends it: still
+    one incident, the same id (a run once split it at the gap and failed on its own upsert)."""
+    url, project = built.url, built.project
+    service, start = busiest_service(url), hour_after_the_logs(url)
+    warn = known_template(url, service, "WARN")
+    # the built pipeline's busiest service has a few hundred lines of history
+    short_history = ("--vars", json.dumps({"incident_min_history_lines": 200}))
+
+    def incidents_after(hours: range) -> list[dict[str, Any]]:
+        add_hours(url, start + timedelta(hours=hours.start), len(hours))
+        for hour in hours:
+            add_burst(url, service, warn, start + timedelta(hours=hour), BURST)
+        dbt(project, url, "run", "--selector", "run_often", *short_history)
+        return records(url, "select * from ml.ml_incidents where service = %(s)s", {"s": service})
+
+    (long,) = incidents_after(range(4))
+    assert long["last_bucket"] - long["first_bucket"] == timedelta(hours=3)
+    (extended,) = incidents_after(range(4, 5))
+    assert extended["incident_id"] == long["incident_id"]
+    assert (extended["first_bucket"], extended["last_bucket"]) == (
+        start, start + timedelta(hours=4),
+    )  # fmt: skip
+    assert extended["lines"] >= long["lines"] + BURST
