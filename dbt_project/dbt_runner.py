@@ -118,8 +118,21 @@ def invoke_in_process(
     with _one_writer(url, args), _environment(dbt_environment(url)):
         done = dbtRunner(manifest=manifest).invoke([*args, *options])
     if not done.success:
-        raise DbtError(f"dbt {' '.join(args)} failed in {project_dir}: {done.exception}")
+        raise DbtError(f"dbt {' '.join(args)} failed in {project_dir}: {_failure(done)}")
     return done
+
+
+def _failure(done: Any) -> str:
+    """What failed: dbt's exception, or (when nodes failed, which is no exception) each failed
+    node with its message."""
+    if done.exception is not None:
+        return str(done.exception)
+    failed = [
+        f"{result.node.name}: {(result.message or '').strip()}"
+        for result in getattr(done.result, "results", None) or []
+        if str(result.status) in ("error", "fail")
+    ]
+    return "; ".join(failed) or "see dbt's output above"
 
 
 class InProcessDbt:

@@ -33,7 +33,9 @@
 
 with
 
-predictions as (
+-- not materialized: predictions_of_changed_hours reads it twice, and a materialized CTE
+-- would copy the whole table each run instead of reading the changed hours by index
+predictions as not materialized (
 
     select * from {{ ref('ml_predictions') }}
 
@@ -61,15 +63,21 @@ to_count as (
 
 ),
 
-timed as (
+-- materialized: the subquery below runs once per line, not once for each aggregate of final
+timed as materialized (
 
     select
         date_trunc('hour', to_count.logged_at) as hour,
         to_count.model_version,
         to_count.predicted_at,
-        logs.response_time_ms
+        -- by primary key, line by line (a scalar subquery is never merged into a join):
+        -- joined, the planner, blind to how few lines changed, read the whole source
+        (
+            select logs.response_time_ms
+            from logs
+            where logs.log_entry_id = to_count.log_entry_id
+        ) as response_time_ms
     from to_count
-    left join logs on to_count.log_entry_id = logs.log_entry_id
 
 ),
 

@@ -45,7 +45,9 @@
 
 with
 
-predictions as (
+-- not materialized: predictions_of_changed_hours reads it twice, and a materialized CTE
+-- would copy the whole table each run instead of reading the changed hours by index
+predictions as not materialized (
 
     select * from {{ ref('ml_predictions') }}
 
