@@ -8,10 +8,10 @@
     and severity).
   - incident_resolved: it resolved in a later run than the one that opened it (one per
     incident).
-  - drift: an ml_drift feature whose PSI exceeds alert_drift_psi (at most one per feature and
-    day of the newest scored hour).
+  - drift: ml_drift features whose PSI exceeds alert_drift_psi, all in one alert (at most one
+    per day of the newest scored hour).
   alert_key is an md5 of what the alert is about (its kind and the incident, with the severity
-  reached for an escalation; or feature, day and version for drift), never of when it was
+  reached for an escalation; or day and version for drift), never of when it was
   found, so reruns and full refreshes produce the same keys and the anti-join below (backed by
   a unique index) inserts each alert once.
 
@@ -152,40 +152,47 @@ incident_alerts as (
 
 ),
 
+-- one alert for every input that drifted, not one per input: a shift of the logs moves several
+-- features at once, and it is one thing for the on-call engineer to look at
 drift_alerts as (
 
     select
         {{ alert_kind('drift') }} as alert_kind,
-        concat_ws(
-            '|', drift.feature, to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD')
-        ) as subject,
+        to_char(drifted.current_end at time zone 'UTC', 'YYYY-MM-DD') as subject,
         null::text as service,
-        drift.current_start as window_start,
-        drift.current_end as window_end,
-        drift.psi as observed,
+        drifted.current_start as window_start,
+        drifted.current_end as window_end,
+        max(drifted.psi) as observed,
         null::float8 as baseline,
         {{ var('alert_drift_psi') }}::float8 as threshold,
-        case when drift.psi >= 2 * {{ var('alert_drift_psi') }} then 'high' else 'medium' end
+        case when max(drifted.psi) >= 2 * {{ var('alert_drift_psi') }} then 'high' else 'medium' end
             as severity,
         format(
             'Drift of %s: PSI %s over the %s hours of logs to %s UTC against the training '
             'window (threshold %s)',
-            drift.feature,
-            to_char(drift.psi, 'FM9990.000'),
+            string_agg(drifted.feature, ', ' order by drifted.psi desc, drifted.feature asc),
+            string_agg(
+                to_char(drifted.psi, 'FM9990.000'),
+                ', ' order by drifted.psi desc, drifted.feature asc
+            ),
             {{ var('drift_window_hours') }},
-            to_char(drift.current_end at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+            to_char(drifted.current_end at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
             {{ var('alert_drift_psi') }}
         ) as message,
         jsonb_build_object(
-            'feature', drift.feature,
-            'psi', drift.psi,
-            'baseline_rows', drift.baseline_rows,
-            'current_rows', drift.current_rows,
-            'training_start', drift.training_start,
-            'training_end', drift.training_end
+            'features', jsonb_object_agg(drifted.feature, drifted.psi),
+            'baseline_rows', max(drifted.baseline_rows),
+            'current_rows', max(drifted.current_rows),
+            'training_start', drifted.training_start,
+            'training_end', drifted.training_end
         ) as details
-    from drift
-    where drift.psi > {{ var('alert_drift_psi') }}
+    from drift as drifted
+    where drifted.psi > {{ var('alert_drift_psi') }}
+    group by
+        drifted.current_start,
+        drifted.current_end,
+        drifted.training_start,
+        drifted.training_end
 
 ),
 
