@@ -13,7 +13,14 @@ import pytest
 
 from dbt_project.database import connect
 from dbt_project.dbt_runner import invoke_in_process
-from dbt_project.run_often import SELECTOR, SMALL_SOURCES, missing_seeds, run_often
+from dbt_project.run_often import (
+    FROM_THE_FULL_BUILD,
+    SELECTOR,
+    SELECTOR_WITH_THEM,
+    SMALL_SOURCES,
+    missing_seeds,
+    run_often,
+)
 from dev.db import fetch_all, scalar
 from dev.pipeline import dbt
 from tests.python.harness.bursts import add_burst, known_template
@@ -25,9 +32,7 @@ pytestmark = pytest.mark.slow  # its module fixture builds a database with dbt (
 # (the detector's history, through macros/log_features.sql).
 PRODUCTS = ("ml_alerts", "ml_incidents", "ml_stats_hourly", "ml_stats_windows")
 READ_BY_SCORING = ("ml_detector_template_history", "ml_detector_service_history")
-# What a selected model may read from the last full build: ml_alerts raises drift alerts from
-# ml_drift, which the 6-hourly build refreshes (selectors.yml says why).
-FROM_THE_FULL_BUILD = {"ml_alerts": {"model.logml.ml_drift"}}
+
 # a short history is enough for a small build (as tests/python/harness/bursts.py does)
 VARS = ("--vars", json.dumps({"incident_min_history_lines": 200}))
 
@@ -50,18 +55,19 @@ def test_the_selection_holds_everything_its_models_read(
     names = {node["name"] for node in selected.values()}
     assert {node["resource_type"] for node in selected.values()} == {"model"}
     assert set(PRODUCTS + READ_BY_SCORING) <= names
-    # closed under dependencies: no selected model reads one that only `dbt build` refreshes
-    for node in selected.values():
+    # closed under dependencies: no selected model reads one that only `dbt build` refreshes,
+    # but those the other selector adds for a database without them
+    with_them = _listed(module_db, dbt_project_copy, "--selector", SELECTOR_WITH_THEM)
+    assert {n["name"] for n in with_them.values()} == names | set(FROM_THE_FULL_BUILD)
+    for node in with_them.values():
         missing = [
             parent
             for parent in node["depends_on"]["nodes"]
-            if parent.startswith("model.")
-            and parent not in selected
-            and parent not in FROM_THE_FULL_BUILD.get(node["name"], set())
+            if parent.startswith("model.") and parent not in with_them
         ]
         assert not missing, f"{node['name']} reads {missing}, which {SELECTOR} leaves out"
     # the report tables stay on the 6-hour build
-    assert {"ml_status", "ml_model_comparison", "ml_drift"}.isdisjoint(names)
+    assert {"ml_status", "ml_model_comparison", *FROM_THE_FULL_BUILD}.isdisjoint(names)
     # run_often compares every source but the logs before starting dbt
     sources = {n["name"] for n in every.values() if n["resource_type"] == "source"}
     assert sources - {"log_entries"} == set(SMALL_SOURCES)
@@ -170,3 +176,15 @@ def test_a_seed_the_database_lacks_is_loaded_first(both: tuple[Prepared, Prepare
     assert missing_seeds(often.url, often.project) == ["ml_template_frequency_v1"]
     assert "ran " in run_often(often.url, often.project, VARS, force=True)
     assert scalar(often.url, "select count(*) from ml.ml_template_frequency_v1") > 0
+
+
+def test_a_model_of_the_full_build_the_database_lacks_is_built_too(
+    both: tuple[Prepared, Prepared],
+) -> None:
+    """A database no full build has made ml_drift in yet: the frequent run builds it (its
+    ml_alerts reads it) instead of failing."""
+    often, _ = both
+    with connect(often.url) as conn:
+        conn.execute("drop table ml.ml_drift")
+    assert "ran " in run_often(often.url, often.project, VARS, force=True)
+    assert scalar(often.url, "select count(*) from ml.ml_drift") > 0
