@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -246,3 +247,24 @@ def test_the_api_serves_from_the_coordinator(citus: str) -> None:
             assert api.get(path).status_code == 200, path
         status = api.get("/api/v1/status").json()
         assert status["state"] != "not_initialized", status
+
+
+def test_a_retention_in_days_prunes_every_table_on_the_cluster(
+    citus: str, dbt_project_copy: Path
+) -> None:
+    """var retention as a number of days (the other rules' statements run in every build
+    above): the predictions older than a day before the newest go, and the hourly stats and the
+    incident buckets keep nothing from before the oldest line left. Last in the module: it
+    deletes."""
+    newest = scalar(citus, "select max(logged_at) from ml.ml_predictions")
+    dbt(dbt_project_copy, citus, "run", "--vars", "{retention: 1}")
+    oldest = scalar(citus, "select min(logged_at) from ml.ml_predictions")
+    assert newest - timedelta(days=1) <= oldest < newest
+    first_hour = oldest.replace(minute=0, second=0, microsecond=0)
+    for table, column in (
+        ("ml_stats_hourly", "hour"),
+        ("ml_service_buckets", "bucket_start"),
+        ("ml_template_buckets", "bucket_start"),
+    ):
+        kept = scalar(citus, f"select min({column}) from ml.{table}")
+        assert kept == first_hour, table
