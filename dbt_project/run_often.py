@@ -74,9 +74,14 @@ def _predictions(conn: psycopg.Connection) -> str | None:
     return _query(conn, sql.SQL(_PREDICTIONS).format(output_table("ml_predictions")))
 
 
+def seed_names(project_dir: Path) -> list[str]:
+    """The project's seeds (seeds/**/*.csv)."""
+    return sorted(path.stem for path in (project_dir / "seeds").rglob("*.csv"))
+
+
 def missing_seeds(url: str, project_dir: Path) -> list[str]:
-    """The project's seeds (seeds/**/*.csv) that the output schema does not hold yet."""
-    return missing_tables(url, sorted(path.stem for path in (project_dir / "seeds").rglob("*.csv")))
+    """The project's seeds that the output schema does not hold yet."""
+    return missing_tables(url, seed_names(project_dir))
 
 
 def missing_tables(url: str, names: Sequence[str]) -> list[str]:
@@ -124,9 +129,11 @@ def run_often(
     if not force and before and state.is_file() and json.loads(state.read_text()) == before:
         return "nothing new since the last run: no new log lines, no change of version or label"
     state.unlink(missing_ok=True)
-    if seeds := missing_seeds(url, project_dir):
+    missing = missing_tables(url, [*seed_names(project_dir), *FROM_THE_FULL_BUILD])
+    if seeds := [name for name in missing if name not in FROM_THE_FULL_BUILD]:
         invoke_in_process(["seed", "--select", *seeds, *DBT_OPTIONS, *dbt_args], url, project_dir)
-    selector = SELECTOR_WITH_THEM if missing_tables(url, FROM_THE_FULL_BUILD) else SELECTOR
+    lacks_them = any(name in FROM_THE_FULL_BUILD for name in missing)
+    selector = SELECTOR_WITH_THEM if lacks_them else SELECTOR
     done = invoke_in_process(
         ["run", "--selector", selector, *DBT_OPTIONS, *dbt_args], url, project_dir, quiet=False
     )

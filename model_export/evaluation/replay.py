@@ -8,7 +8,7 @@ raised read after every run. For the evaluation, tests and benchmarks alike:
     replay.train(seed)                  # python -m model_export export, then the first dbt run
     for run in replay.runs():           # each run's lines arrive, dbt runs, new rows are read
         run.raised                      # the rows of PRODUCT_TABLES new in that run
-    replay.line_flags(table)            # the lines that table's answer flags (LINE_FLAGS)
+    replay.line_flags(table)            # the lines that table's answer flags
 
 The held-back lines wait in schema logml_replay, which the product never reads, and move into
 the log source (with their ids) when their run comes: the source holds what had arrived by
@@ -77,9 +77,9 @@ FAST = Selection(f"dbt run --selector {SELECTOR_WITH_THEM}", (("seed",), _MODELS
 class ProductTable:
     """A table of the output schema whose rows the product raises, and the table of the lines
     its answer flags (`flagged` selects their ids from it, given the version). `columns` name
-    (key, kind,
-    service, window start, window end) per row. A key first read after a run was raised by that
-    run; a row read again keeps that run and takes its newest window (an incident that grows)."""
+    (key, kind, service, window start, window end) per row. A key first read after a run was
+    raised by that run; a row read again keeps that run and takes its newest window (an
+    incident that grows)."""
 
     name: str
     columns: tuple[str, str, str, str, str]
@@ -110,6 +110,11 @@ PRODUCT_TABLES = (
         "select distinct log_entry_id from {} where model_version = %s",
     ),
 )
+
+
+def product_table(name: str) -> ProductTable:
+    """The PRODUCT_TABLES entry of that name."""
+    return next(table for table in PRODUCT_TABLES if table.name == name)
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ class Replay:
 
     def line_flags(self, table: str) -> set[int]:
         """The ids of the lines a product table's answer flags for the trained version."""
-        product = next(t for t in PRODUCT_TABLES if t.name == table)
+        product = product_table(table)
         query = sql.SQL(product.flagged).format(output_table(product.line_table))  # type: ignore[arg-type]
         return {int(row[0]) for row in self._execute(query, (self.version,))}
 

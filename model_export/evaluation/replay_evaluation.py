@@ -33,13 +33,13 @@ from model_export.evaluation.incidents import AlertFigures, Incident, alert_figu
 from model_export.evaluation.incidents import labelled_incidents as find_incidents
 from model_export.evaluation.replay import (
     FAST,
-    PRODUCT_TABLES,
     RUN,
     Replay,
     ReplayError,
     Run,
     Selection,
     load_logs,
+    product_table,
     working_copy,
 )
 from model_export.evaluation.rule_baselines import (
@@ -103,8 +103,7 @@ def labelled_loghub_datasets(loghub_dir: Path, systems: list[str] | None) -> lis
 def product_method(table: str) -> str:
     """The method a product table's figures go by, named with the table its line flags come
     from."""
-    lines = next(t.line_table for t in PRODUCT_TABLES if t.name == table)
-    return f"logml {table} (lines: {lines})"
+    return f"logml {table} (lines: {product_table(table).line_table})"
 
 
 @dataclass(frozen=True)
