@@ -7,11 +7,14 @@
   - a number of days: the predictions of logs older than that many days before the newest
     scored log, whatever their source.
   - `forever`: nothing is removed.
-  ml_predictions' pre-hook applies it, after the run's lock and before scoring, in the run's
-  transaction: the removed predictions are first subtracted from the detector's history (what
-  each version counted of them, by service and template; a template or service left with no
-  line is removed, so the history counts what ml_predictions holds and the new lines of this
-  run are judged against it), then deleted. ml_stats_hourly follows on its own run
+  ml_predictions' first pre-hook applies it, in a transaction of its own that holds the run's
+  lock and commits before the scoring begins: the removed predictions are first subtracted
+  from the detector's history (what each version counted of them, by service and template; a
+  template or service left with no line is removed, so the history counts what ml_predictions
+  holds and the new lines of this run are judged against it), then deleted. Its own
+  transaction because on Citus a multi-shard delete may modify the shards of a worker over
+  several connections, and a later statement of the same transaction that joins such shards
+  with the reference tables in one task (the scoring) is refused. ml_stats_hourly follows on its own run
   (retention_stats_*). Each read is an index range: (model_version, log_entry_id) for the
   source's rule, logged_at for days.
 #}
@@ -48,25 +51,26 @@
     {%- set rule = retention_rule() -%}
     {%- if not is_incremental() or rule == 'forever' -%}{{ return('') }}{%- endif -%}
     {%- set history = ml_detector_history() -%}
-    create temp table logml_retired on commit drop as
-    select
-        {{ detector_history_counts('p', 'trained.window_end') }}
-    from {{ this }} as p
-    left join (
-        select
-            registered.model_version,
-            max(registered.window_end) as window_end
-        from {{ source('registry', 'ml_model_registry') }} as registered
-        group by registered.model_version
-    ) as trained on p.model_version = trained.model_version
-    where {{ retention_condition(this, rule) }}
-    group by 1, 2, 3;
-    {#- Only when something is retired (most runs retire nothing, and then write nothing here:
-        the run's first write stays its INSERT). The history is subtracted by INSERT ... ON
-        CONFLICT from the temp table: on Citus the history tables are reference tables, and an
-        UPDATE joined with a coordinator temp table is refused. -#}
     do $retention$
     begin
+        perform {{ run_lock('ml_predictions') }};
+        create temp table logml_retired on commit drop as
+        select
+            {{ detector_history_counts('p', 'trained.window_end') }}
+        from {{ this }} as p
+        left join (
+            select
+                registered.model_version,
+                max(registered.window_end) as window_end
+            from {{ source('registry', 'ml_model_registry') }} as registered
+            group by registered.model_version
+        ) as trained on p.model_version = trained.model_version
+        where {{ retention_condition(this, rule) }}
+        group by 1, 2, 3;
+        {#- Only when something is retired (most runs retire nothing, and write nothing here).
+            The history is subtracted by INSERT ... ON CONFLICT from the temp table: on Citus
+            the history tables are reference tables, and an UPDATE joined with a coordinator
+            temp table is refused. -#}
         if exists (select from logml_retired) then
             {%- if history is not none %}
             insert into {{ history.templates }} as h
@@ -93,7 +97,12 @@
             delete from {{ this }} as p where {{ retention_condition(this, rule) }};
         end if;
     end
-    $retention$
+    $retention$;
+    {#- Its own transaction, then a new one for the scoring (dbt's and psycopg2's view: one
+        transaction, open). A bare COMMIT would leave psycopg2 believing a transaction is
+        open, and the SET LOCALs and the lock of the scoring would then run outside any. -#}
+    commit;
+    begin
 {% endmacro %}
 
 {#-

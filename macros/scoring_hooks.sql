@@ -5,8 +5,13 @@
   A transaction-level lock is released by the commit (or a rollback), never left behind.
 #}
 {% macro serialize_runs(name) %}
-    select pg_advisory_xact_lock(hashtext('logml.' || '{{ name }}'))
+    select {{ run_lock(name) }}
 {% endmacro %}
+
+{#- The run's lock of a model, as an expression (retention takes it in a DO block). -#}
+{% macro run_lock(name) -%}
+pg_advisory_xact_lock(hashtext('logml.' || '{{ name }}'))
+{%- endmacro %}
 
 {#
   For a model whose CTEs join each other on several columns: the planner has no statistics

@@ -31,7 +31,7 @@
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
             "set local parallel_tuple_cost = 0.01",
             "{{ serialize_runs('ml_predictions') }}",
-            "{{ apply_retention() }}",
+            {"sql": "{{ apply_retention() }}", "transaction": false},
             "{{ ml_scoring_bounds_set_local() }}",
         ],
         post_hook=[
