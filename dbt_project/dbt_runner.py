@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,17 +106,25 @@ def invoke_in_process(
     project_dir: Path,
     manifest: Any = None,
     quiet: bool = True,
+    env: Mapping[str, str] | None = None,
+    callbacks: Sequence[Callable[[Any], None]] = (),
 ) -> Any:
     """`dbt <args>` in this process (dbt's dbtRunner), with the same profile, environment and
-    one-writer lock as run_dbt; with `manifest`, the project as parsed then, not parsed again.
+    one-writer lock as run_dbt; with `manifest`, the project as parsed then, not parsed again;
+    `env` on top of this process's environment; `callbacks` receive each event dbt fires.
     Returns dbt's result (its `result` holds the run's per-node timings); raises DbtError when
     dbt fails."""
     from dbt.cli.main import dbtRunner  # seconds to import: only where dbt runs
 
     write_profile()
     options = ["--project-dir", str(project_dir), *(["--quiet"] if quiet else [])]
-    with _one_writer(url, args), _environment(dbt_environment(url)):
-        done = dbtRunner(manifest=manifest).invoke([*args, *options])
+    # each context is entered before the next one's expression runs: dbt_environment sees env
+    with (
+        _environment(dict(env or {})),
+        _one_writer(url, args),
+        _environment(dbt_environment(url)),
+    ):
+        done = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke([*args, *options])
     if not done.success:
         raise DbtError(f"dbt {' '.join(args)} failed in {project_dir}: {_failure(done)}")
     return done

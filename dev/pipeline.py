@@ -13,11 +13,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, job_connection, one, output_table
-from dbt_project.dbt_runner import dbt_environment, write_profile
+from dbt_project.dbt_runner import dbt_environment, invoke_in_process, write_profile
+from dbt_project.errors import DbtError
 from dbt_project.project_copy import copy_project
 from ingest.session import EntrySource, LoadReport, load_entries
 from ingest.source_table import create_source_table
@@ -130,11 +132,23 @@ def start_dbt(
 
 
 def dbt(project: Path, url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """`dbt <args>`, which must succeed; returns its output."""
-    run = start_dbt(project, url, *args, env=env)
-    output, _ = run.communicate(timeout=900)
-    assert run.returncode == 0, f"dbt {args} failed:\n{output[-4000:]}"
-    return output
+    """`dbt <args>`, which must succeed; returns its log lines. It runs in this process (dbt's
+    dbtRunner: the same dbt and the same SQL as the executable) because a test run calls it
+    about a hundred times, and each process would spend 2-3 s importing dbt before any work.
+    Tests of the process itself (a kill, two runs at once) use start_dbt."""
+    lines: list[str] = []
+
+    def keep(event: Any) -> None:
+        if event.info.level in ("info", "warn", "error"):
+            lines.append(event.info.msg)
+
+    try:
+        invoke_in_process(
+            args, url, project, env={**(env or {}), "DATABASE_URL": url}, callbacks=[keep]
+        )
+    except DbtError as failed:
+        raise AssertionError(f"dbt {args} failed: {failed}\n" + "\n".join(lines[-80:])) from None
+    return "\n".join(lines)
 
 
 def rows_scored(project: Path, target: str = "target") -> int:
