@@ -14,9 +14,9 @@
   holds and the new lines of this run are judged against it), then deleted. Its own
   transaction because on Citus a multi-shard delete may modify the shards of a worker over
   several connections, and a later statement of the same transaction that joins such shards
-  with the reference tables in one task (the scoring) is refused. ml_stats_hourly follows on its own run
-  (retention_stats_*). Each read is an index range: (model_version, log_entry_id) for the
-  source's rule, logged_at for days.
+  with the reference tables in one task (the scoring) is refused. ml_stats_hourly follows on
+  its own run (retention_stats_*). Each read is an index range: (model_version, log_entry_id)
+  for the source's rule, logged_at for days.
 #}
 {% macro retention_rule() %}
     {%- set rule = var('retention') -%}
@@ -145,9 +145,8 @@
         select distinct registered.model_version
         from {{ source('registry', 'ml_model_registry') }} as registered
     ) as versions
-    -- computed once per version: pulled up into a caller's DELETE ... USING, the probe ran
-    -- once per row of the table it deletes from (134,418 probes, 2 s of a 5-minute run on the
-    -- demo's ml_template_buckets, for a DELETE of nothing; 65 ms with this)
+    -- computed once per version: pulled up into a caller's DELETE ... USING, the probe would
+    -- run once per row of the table it deletes from (every run, even when nothing goes)
     offset 0
     {%- endif %}
 {% endmacro %}
