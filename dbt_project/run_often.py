@@ -79,11 +79,6 @@ def seed_names(project_dir: Path) -> list[str]:
     return sorted(path.stem for path in (project_dir / "seeds").rglob("*.csv"))
 
 
-def missing_seeds(url: str, project_dir: Path) -> list[str]:
-    """The project's seeds that the output schema does not hold yet."""
-    return missing_tables(url, seed_names(project_dir))
-
-
 def missing_tables(url: str, names: Sequence[str]) -> list[str]:
     """Those of `names` that the output schema does not hold."""
     with connect(url) as conn:

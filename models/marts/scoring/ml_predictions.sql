@@ -9,7 +9,8 @@
   has scored nothing yet starts where its source's predictions end, so a newly activated
   version or challenger scores new logs from then on, and the first version of a source scores
   it from its first row; var rescore_from reaches further back for the active version. Before
-  scoring, the run applies the retention (var retention, macros/retention.sql). Never rebuilt
+  scoring, the run applies the retention (var retention, macros/retention.sql), in a hook
+  outside the model's transaction, which dbt runs before the others. Never rebuilt
   by --full-refresh: predictions of earlier versions are history that no run could recompute.
 -#}
 {#-
@@ -25,13 +26,13 @@
         full_refresh=false,
         meta={'citus_distribution_column': 'log_entry_id'},
         pre_hook=[
+            {"sql": "{{ apply_retention() }}", "transaction": false},
             "{{ add_column_if_missing(this, 'log_source', 'text', log_source_literal()) }}",
             "{{ citus_propagate_set_local() }}",
             "set local jit = off",
             "set local work_mem = '{{ var('scoring_work_mem') }}'",
             "set local parallel_tuple_cost = 0.01",
             "{{ serialize_runs('ml_predictions') }}",
-            {"sql": "{{ apply_retention() }}", "transaction": false},
             "{{ ml_scoring_bounds_set_local() }}",
         ],
         post_hook=[

@@ -18,8 +18,9 @@ from dbt_project.run_often import (
     SELECTOR,
     SELECTOR_WITH_THEM,
     SMALL_SOURCES,
-    missing_seeds,
+    missing_tables,
     run_often,
+    seed_names,
 )
 from dev.db import fetch_all, scalar
 from dev.pipeline import dbt
@@ -170,10 +171,10 @@ def test_frequent_runs_leave_what_dbt_build_leaves(both: tuple[Prepared, Prepare
 def test_a_seed_the_database_lacks_is_loaded_first(both: tuple[Prepared, Prepared]) -> None:
     """A version merged since the last full build: its seeds are not in the database yet."""
     often, _ = both
-    assert missing_seeds(often.url, often.project) == []
+    assert missing_tables(often.url, seed_names(often.project)) == []
     with connect(often.url) as conn:
         conn.execute("drop table ml.ml_template_frequency_v1")
-    assert missing_seeds(often.url, often.project) == ["ml_template_frequency_v1"]
+    assert missing_tables(often.url, seed_names(often.project)) == ["ml_template_frequency_v1"]
     assert "ran " in run_often(often.url, often.project, VARS, force=True)
     assert scalar(often.url, "select count(*) from ml.ml_template_frequency_v1") > 0
 
