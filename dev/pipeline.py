@@ -23,7 +23,7 @@ from dbt_project.errors import DbtError
 from dbt_project.project_copy import copy_project
 from ingest.session import EntrySource, LoadReport, load_entries
 from ingest.source_table import create_source_table
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.compiler.names import MACRO_DIR, SEED_DIR
 from model_export.lifecycle import versions
 
 # The loghub samples (read from ../shared, never copied into the repository).

@@ -1,7 +1,10 @@
 """Command line: export (the default pair, or with --file a bring-your-own model), verify,
 evaluate, check, compile-sql, label (template labels for the next export), and the model
 lifecycle: versions, activate, rollback, promote, challenger (role changes only: nothing
-retrains; --name picks a bring-your-own model's versions)."""
+retrains; --name picks a bring-your-own model's versions).
+
+Each command imports what it runs: training, compiling and verifying load scikit-learn (seconds),
+a role change or `versions` does not."""
 
 from __future__ import annotations
 
@@ -16,15 +19,8 @@ import psycopg
 from dbt_project.database import PROJECT_ROOT, database_url, job_connection, output_name
 from dbt_project.errors import InputError, RegistryError, exit_on_error
 from dbt_project.source import configured
-from model_export.compiler.pipeline import compile_pipeline
-from model_export.compiler.project_files import MACRO_DIR
-from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
-from model_export.export import check, export
+from model_export.compiler.names import MACRO_DIR
 from model_export.lifecycle import registry, versions
-from model_export.lifecycle.byo_versions import export_byo, load_byo_pipeline
-from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
-from model_export.training import labels
-from model_export.training.data import Window, ensure_staging
 
 _MACRO_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -102,9 +98,10 @@ def _parser() -> argparse.ArgumentParser:
         help="only the replay: generated logs and labelled loghub systems through export and"
         " dbt run by run (the targets' table; no results page or report)",
     )
-    ev.add_argument("--replay-rows", type=int, default=GENERATED_ROWS, help="lines per seed")
+    # defaults: the replay's own (GENERATED_ROWS, GENERATED_SEEDS in replay_evaluation.py)
+    ev.add_argument("--replay-rows", type=int, help="lines per seed (default: 200,000)")
     ev.add_argument(
-        "--replay-seeds", type=int, nargs="+", default=list(GENERATED_SEEDS), help="generator seeds"
+        "--replay-seeds", type=int, nargs="+", help="generator seeds (default: 42 7 2026)"
     )
 
     command("check", "regenerate the generated files from the artifacts; fail on any diff")
@@ -212,7 +209,9 @@ def _versions(conn: psycopg.Connection) -> int:
 
 
 def _compile_sql(args: argparse.Namespace) -> int:
+    from model_export.compiler.pipeline import compile_pipeline
     from model_export.compiler.plain_sql import plain_sql
+    from model_export.lifecycle.byo_versions import load_byo_pipeline
 
     pipeline, _ = load_byo_pipeline(args.path)
     try:
@@ -234,6 +233,8 @@ def _compile_sql(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
+        from model_export.export import check
+
         problems = check(args.project_dir, args.artifacts_dir)
         for problem in problems:
             print(problem)
@@ -257,8 +258,11 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
     """The commands that work on the database, on the command's one connection."""
     if args.command == "evaluate":
         from model_export.evaluation.evaluate import evaluate
+        from model_export.evaluation.replay_evaluation import GENERATED_ROWS, GENERATED_SEEDS
         from model_export.evaluation.report import check_page
 
+        args.replay_rows = GENERATED_ROWS if args.replay_rows is None else args.replay_rows
+        args.replay_seeds = args.replay_seeds or list(GENERATED_SEEDS)
         if args.replay_only and (args.report or args.page):
             message = "--replay-only writes no results page or report: drop --report/--page"
             print(message, file=sys.stderr)
@@ -266,37 +270,48 @@ def _database_command(args: argparse.Namespace, conn: psycopg.Connection) -> int
         if args.page is not None:
             check_page(args.page)  # before the long run: a page without its markers is refused
         return evaluate(conn, args)
-    if args.command == "export" and (args.file or args.name):
-        if not (args.file and args.name):
-            raise InputError("give both --file (a saved Pipeline) and --name (its model's name)")
-        folders = (args.project_dir, args.artifacts_dir)
-        print(export_byo(conn, *folders, args.file, args.name, challenger=args.challenger))
-        return 0
     if args.command == "export":
-        source = configured(args.project_dir).identity
-        if args.if_no_active:
-            active = registry.roles(conn).active
-            if active and registry.trained_on(conn, active) == source:
-                print(f"{active} is active; not retraining (make export-model does)")
-                return 0
-            if active:
-                print(f"{active} was trained on another log source; training one on {source}")
-            ensure_staging(conn, args.project_dir)
-            shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
-            if shipped:
-                register_from_card(conn, args.artifacts_dir, shipped, source)
-                print(f"{shipped} registered as active: it was trained on exactly these logs")
-                return 0
-        window = Window(args.window_start, args.window_end, args.limit)
-        folders = (args.project_dir, args.artifacts_dir)
-        print(export(conn, *folders, window, args.seed, challenger=args.challenger))
-        return 0
+        return _export(args, conn)
     if args.command in ("activate", "rollback", "promote", "challenger"):
         return _lifecycle(args, conn)
     if args.command == "versions":
         return _versions(conn)
     if args.command == "label":
+        from model_export.training import labels
+
         label = labels.label_line(conn, args.log_entry_id, args.anomalous, args.note)
         print(labels.describe(label))
         return 0
     return _verify(args, conn)
+
+
+def _export(args: argparse.Namespace, conn: psycopg.Connection) -> int:
+    from model_export.export import export
+    from model_export.lifecycle.byo_versions import export_byo
+    from model_export.lifecycle.model_card import register_from_card, trained_on_these_logs
+    from model_export.training.data import Window, ensure_staging
+
+    if args.file or args.name:
+        if not (args.file and args.name):
+            raise InputError("give both --file (a saved Pipeline) and --name (its model's name)")
+        folders = (args.project_dir, args.artifacts_dir)
+        print(export_byo(conn, *folders, args.file, args.name, challenger=args.challenger))
+        return 0
+    source = configured(args.project_dir).identity
+    if args.if_no_active:
+        active = registry.roles(conn).active
+        if active and registry.trained_on(conn, active) == source:
+            print(f"{active} is active; not retraining (make export-model does)")
+            return 0
+        if active:
+            print(f"{active} was trained on another log source; training one on {source}")
+        ensure_staging(conn, args.project_dir)
+        shipped = trained_on_these_logs(conn, args.project_dir, args.artifacts_dir)
+        if shipped:
+            register_from_card(conn, args.artifacts_dir, shipped, source)
+            print(f"{shipped} registered as active: it was trained on exactly these logs")
+            return 0
+    window = Window(args.window_start, args.window_end, args.limit)
+    folders = (args.project_dir, args.artifacts_dir)
+    print(export(conn, *folders, window, args.seed, challenger=args.challenger))
+    return 0

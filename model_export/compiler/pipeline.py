@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from model_export.compiler import byo, ir
 from model_export.compiler.assemblers import UnsupportedStep, anomaly, linear, templates, text
 from model_export.compiler.interpreters import postgresql
+from model_export.compiler.names import KNOWN, MASKS
 from model_export.training.features import STG_COLUMNS, LogFeatures, MessageColumn
 
 
@@ -80,9 +81,7 @@ def pipeline_program(pipeline: Pipeline, name: str, outputs: Outputs = Outputs()
         found = anomaly.detector(model_step, model)
         source = ir.LogFeatureRows(
             anomaly.template_seed(featurizer),
-            templates=templates.of_features(
-                featurizer, f"{templates.MASKS}_{name}", f"{templates.KNOWN}_{name}"
-            ),
+            templates=templates.of_features(featurizer, f"{MASKS}_{name}", f"{KNOWN}_{name}"),
         )
         return ir.Program(source, found.bindings, (KEY, *found.outputs))
     if len(steps) == 2 and isinstance(steps[0][1], CountVectorizer):

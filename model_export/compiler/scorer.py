@@ -25,7 +25,6 @@ scoring statement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
 from m2cgen import ast
@@ -42,6 +41,7 @@ from model_export.compiler.assemblers import (
     templates,
     text,
 )
+from model_export.compiler.names import ScorerNames
 from model_export.compiler.pipeline import (
     KEY,
     LEVEL_OUTPUTS,
@@ -53,22 +53,6 @@ from model_export.compiler.pipeline import (
 )
 from model_export.training.anomaly_detectors import SeverityRarity, TemplateLabels
 from model_export.training.features import LogFeatures
-
-
-@dataclass(frozen=True)
-class ScorerNames:
-    """The names the caller gives a compiled scorer (model_export.lifecycle.versions gives a
-    model version's): its macro, its seeds (those its models need), and `history_key`, whose
-    rows it reads in the detector's history tables (their model_version)."""
-
-    macro: str
-    level_vocabulary: str
-    template_frequency: str
-    template_labels: str
-    training_history: str
-    template_masks: str
-    known_templates: str
-    history_key: str
 
 
 def compile_scorer(level: Pipeline, detector: Pipeline, names: ScorerNames) -> Compiled:

@@ -17,7 +17,7 @@ from dbt_common.clients import agate_helper
 from psycopg import sql
 
 from dbt_project.database import output_table
-from model_export.compiler.project_files import SEED_DIR
+from model_export.compiler.names import SEED_DIR
 from model_export.compiler.render import render_macro
 from model_export.lifecycle import versions
 from model_export.lifecycle.artifacts import load_pipeline

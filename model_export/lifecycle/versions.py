@@ -34,10 +34,8 @@ from pathlib import Path
 
 from dbt_project.database import PROJECT_ROOT
 from dbt_project.errors import InputError
-from model_export.compiler.assemblers import templates
-from model_export.compiler.project_files import HEADER, MACRO_DIR, SEED_DIR
+from model_export.compiler.names import HEADER, KNOWN, MACRO_DIR, MASKS, SEED_DIR, ScorerNames
 from model_export.compiler.render import file_macro
-from model_export.compiler.scorer import ScorerNames
 
 _NAME = re.compile(r"v([1-9][0-9]*)")
 _BYO_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -187,7 +185,7 @@ def template_frequency_seed(version: str) -> str:
 
 def template_seeds(version: str) -> tuple[str, str]:
     """The version's seeds of learned templates (masks, known templates), if it has them."""
-    return _seed(templates.MASKS, version), _seed(templates.KNOWN, version)
+    return _seed(MASKS, version), _seed(KNOWN, version)
 
 
 def has_learned_templates(project_dir: Path, version: str) -> bool:

@@ -8,9 +8,6 @@ from model_export.compiler import ir
 from model_export.training.features import LogFeatures
 from model_export.training.templates import LearnedTemplates
 
-MASKS = "ml_template_masks"
-KNOWN = "ml_templates"
-
 
 def template_seeds(model: LearnedTemplates, masks_name: str, known_name: str) -> ir.TemplateSeeds:
     masks = tuple(

@@ -18,7 +18,7 @@ import pytest
 from dbt_project.database import PROJECT_ROOT
 from dev.db import fetch_all, scalar
 from dev.pipeline import CHALLENGER_LOGS_END, load_generated, repository_copy
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.compiler.names import MACRO_DIR, SEED_DIR
 from tests.python.harness.prepared import Prepared
 from tests.python.harness.readme import blocks, commands
 

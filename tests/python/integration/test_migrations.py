@@ -21,7 +21,7 @@ from dbt_project.database import PROJECT_ROOT, connect
 from dbt_project.migrations import latest_version, migrate, schema_version
 from dev.db import checksum, fetch_all, scalar
 from dev.pipeline import cli, coverage, dbt, project_copy
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.compiler.names import MACRO_DIR, SEED_DIR
 from tests.python.harness.webhook import receiver
 
 # The last commit before the migrations: the release whose databases must upgrade in place.

@@ -25,7 +25,8 @@ from model_export.compiler import ir
 from model_export.compiler.assemblers import trees
 from model_export.compiler.interpreters import postgresql
 from model_export.compiler.interpreters.postgresql import expression, float_literal, render
-from model_export.compiler.scorer import ScorerNames, compile_scorer
+from model_export.compiler.names import ScorerNames
+from model_export.compiler.scorer import compile_scorer
 from model_export.training import pipelines
 from model_export.training.features import LogFeatures
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import PROJECT_ROOT
-from model_export.compiler.project_files import MACRO_DIR, SEED_DIR
+from model_export.compiler.names import MACRO_DIR, SEED_DIR
 from model_export.lifecycle import versions
 from model_export.lifecycle.registry import anomaly_figure
 from model_export.lifecycle.versions import VersionError
