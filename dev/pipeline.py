@@ -131,11 +131,23 @@ def start_dbt(
     )
 
 
-def dbt(project: Path, url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+def dbt(
+    project: Path,
+    url: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    unit_tests: bool = False,
+) -> str:
     """`dbt <args>`, which must succeed; returns its log lines. It runs in this process (dbt's
     dbtRunner: the same dbt and the same SQL as the executable) because a test run calls it
     about a hundred times, and each process would spend 2-3 s importing dbt before any work.
-    Tests of the process itself (a kill, two runs at once) use start_dbt."""
+    Tests of the process itself (a kill, two runs at once) use start_dbt.
+
+    A `build` leaves out dbt's unit tests unless unit_tests: they check the models' SQL on
+    fixed rows, the same in every build, and cost a quarter of a small build; the suite runs
+    them once (test_dbt_pipeline.py)."""
+    if args[:1] == ("build",) and not unit_tests:
+        args = (*args, "--exclude-resource-type", "unit_test")
     lines: list[str] = []
 
     def keep(event: Any) -> None:

@@ -41,8 +41,19 @@ def built(module_db: str, dbt_project_copy: Path) -> tuple[str, Path]:
     create_source(module_db)
     load_generated(module_db, ROWS, seed=11)
     export(module_db, dbt_project_copy)
-    dbt(dbt_project_copy, module_db, "build")
+    dbt(dbt_project_copy, module_db, "build", unit_tests=True)
     return module_db, dbt_project_copy
+
+
+def test_every_dbt_unit_test_passes(built: tuple[str, Path]) -> None:
+    """dbt's unit tests, which the other modules' builds leave out (dev.pipeline.dbt)."""
+    url, project = built
+    dbt(project, url, "test", "--select", "test_type:unit")
+    defined = json.loads((project / "target" / "manifest.json").read_text())["unit_tests"]
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    assert len(defined) >= 10
+    outcomes = {r["unique_id"]: r["status"] for r in results if r["unique_id"] in defined}
+    assert outcomes == dict.fromkeys(defined, "pass")
 
 
 def test_build_scores_every_log_once_with_the_active_version(built: tuple[str, Path]) -> None:
