@@ -94,18 +94,26 @@ def prepare_once(
 
 def clone(prepared: Prepared, server_url: str, database: str, project: Path) -> Prepared:
     """A clone of `prepared`: the database as `database`, the project copied to `project`
-    (without its target/: dbt parses the copy afresh)."""
+    with dbt's saved parse (target/partial_parse.msgpack) and no other build product, so its
+    first dbt command re-reads only the files that changed (0.5 s, where parsing the project
+    afresh takes 4 s)."""
     url = clone_database(server_url, prepared.database, database)
     shutil.copytree(prepared.project, project, ignore=_build_products(prepared.project))
     return Prepared(database, url, project)
 
 
 def _build_products(project: Path) -> Callable[[str, list[str]], set[str]]:
-    """copytree's filter: dbt's target/ and logs/ at the top of the project (models/staging/logs/
-    is a model folder)."""
-    return lambda folder, names: (
-        {"target", "logs"} & set(names) if Path(folder) == project else set()
-    )
+    """copytree's filter: dbt's logs/ at the top of the project (models/staging/logs/ is a
+    model folder), and all of target/ but the saved parse."""
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) == project:
+            return {"logs"} & set(names)
+        if Path(folder) == project / "target":
+            return set(names) - {"partial_parse.msgpack"}
+        return set()
+
+    return ignored
 
 
 def drop_prepared(tmp_path_factory: pytest.TempPathFactory, server_url: Callable[[], str]) -> None:
