@@ -45,17 +45,6 @@ def built(module_db: str, dbt_project_copy: Path) -> tuple[str, Path]:
     return module_db, dbt_project_copy
 
 
-def test_every_dbt_unit_test_passes(built: tuple[str, Path]) -> None:
-    """dbt's unit tests, which the other modules' builds leave out (dev.pipeline.dbt)."""
-    url, project = built
-    dbt(project, url, "test", "--select", "test_type:unit")
-    defined = json.loads((project / "target" / "manifest.json").read_text())["unit_tests"]
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
-    assert len(defined) >= 10
-    outcomes = {r["unique_id"]: r["status"] for r in results if r["unique_id"] in defined}
-    assert outcomes == dict.fromkeys(defined, "pass")
-
-
 def test_build_scores_every_log_once_with_the_active_version(built: tuple[str, Path]) -> None:
     url, project = built
     version = scalar(url, "select model_version from ml.ml_model_registry where is_active limit 1")
@@ -301,3 +290,14 @@ def test_build_is_green_on_a_source_with_only_the_required_columns(
     dbt(project, url, "build")
     assert scalar(url, "select count(*) from ml.ml_predictions") == 1500
     assert scalar(url, "select count(*) from ml.ml_predictions where service is not null") == 0
+
+
+def test_every_dbt_unit_test_passes(built: tuple[str, Path]) -> None:
+    """dbt's unit tests, which the other modules' builds leave out (dev.pipeline.dbt)."""
+    url, project = built
+    dbt(project, url, "test", "--select", "test_type:unit")
+    defined = json.loads((project / "target" / "manifest.json").read_text())["unit_tests"]
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    assert len(defined) >= 10
+    outcomes = {r["unique_id"]: r["status"] for r in results if r["unique_id"] in defined}
+    assert outcomes == dict.fromkeys(defined, "pass")
