@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg
 
 from dbt_project.database import one, output_table, url_of
-from dbt_project.dbt_runner import run_dbt
+from dbt_project.dbt_runner import invoke_in_process
 from dbt_project.source import configured
 from model_export.training.features import STG_COLUMNS
 
@@ -51,7 +51,9 @@ def ensure_staging(conn: psycopg.Connection, project_dir: Path) -> None:
         shutil.copyfile(project_dir / "dbt_project.yml", copy / "dbt_project.yml")
         shutil.copytree(project_dir / "models" / "staging", copy / "models" / "staging")
         shutil.copytree(project_dir / "macros", copy / "macros")
-        run_dbt(["run", "-s", "stg_log_entries"], url_of(conn), project_dir=copy)
+        # in this process: a dbt process would import dbt just the same, and a caller that has
+        # imported it already (the test suite, the evaluation) does not pay for it again
+        invoke_in_process(["run", "-s", "stg_log_entries"], url_of(conn), copy, quiet=False)
 
 
 def frame_from_rows(rows: list[tuple], columns: tuple[str, ...] = STG_COLUMNS) -> pd.DataFrame:
