@@ -90,7 +90,8 @@ def run_dbt(
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `values` set, restored afterwards."""
     saved = dict(os.environ)
     os.environ.update(values)
     try:
@@ -120,9 +121,9 @@ def invoke_in_process(
     options = ["--project-dir", str(project_dir), *(["--quiet"] if quiet else [])]
     # each context is entered before the next one's expression runs: dbt_environment sees env
     with (
-        _environment(dict(env or {})),
+        temporary_environment(env or {}),
         _one_writer(url, args),
-        _environment(dbt_environment(url)),
+        temporary_environment(dbt_environment(url)),
     ):
         done = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke([*args, *options])
     if not done.success:

@@ -5,12 +5,14 @@ names a log that is not there."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,17 @@ from typing import Any
 from psycopg import sql
 
 from dbt_project.database import PROJECT_ROOT, connect, job_connection, one, output_table
-from dbt_project.dbt_runner import dbt_environment, invoke_in_process, write_profile
+from dbt_project.dbt_runner import (
+    dbt_environment,
+    invoke_in_process,
+    temporary_environment,
+    write_profile,
+)
 from dbt_project.errors import DbtError
 from dbt_project.project_copy import copy_project
 from ingest.session import EntrySource, LoadReport, load_entries
 from ingest.source_table import create_source_table
+from model_export.cli import main as model_export_main
 from model_export.compiler.names import MACRO_DIR, SEED_DIR
 from model_export.lifecycle import versions
 
@@ -92,6 +100,31 @@ def cli(url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
     """`python -m <args>` against `url`; returns stdout+stderr, fails the test on an error."""
     done = run_module(url, *args, env=env, check=True)
     return done.stdout + done.stderr
+
+
+def in_process(
+    main: Callable[[list[str]], int],
+    url: str,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """A command line's `main(argv)` in this process against `url` (DATABASE_URL), as
+    `python -m` runs it but without a process start: returns stdout+stderr, fails the test on
+    a non-zero exit. For the commands a test run calls dozens of times, each process of which
+    would spend seconds importing scikit-learn before any work."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        temporary_environment({**(env or {}), "DATABASE_URL": url}),
+        redirect_stdout(out),
+        redirect_stderr(err),
+    ):
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse's refusals
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    output = out.getvalue() + err.getvalue()
+    assert code == 0, f"{list(argv)} failed:\n{output}"
+    return output
 
 
 def load_generated(
@@ -187,14 +220,18 @@ def model_export_args(url: str, project: Path) -> tuple[str, ...]:
     )
 
 
-def model_export(url: str, project: Path, command: str, *options: str) -> str:
-    """`python -m model_export <command>` on this database and project copy."""
-    return cli(url, "model_export", command, *model_export_args(url, project), *options)
+def model_export(
+    url: str, project: Path, command: str, *options: str, env: Mapping[str, str] | None = None
+) -> str:
+    """`python -m model_export <command>` on this database and project copy, in this process
+    (in_process); tests of the command line itself run it as a process (cli)."""
+    argv = [command, *model_export_args(url, project), *options]
+    return in_process(model_export_main, url, argv, env)
 
 
 def export(url: str, project: Path, *options: str, env: Mapping[str, str] | None = None) -> str:
     """`model_export export` into the project copy (options: e.g. --challenger)."""
-    return cli(url, "model_export", "export", *model_export_args(url, project), *options, env=env)
+    return model_export(url, project, "export", *options, env=env)
 
 
 def build(
