@@ -28,7 +28,7 @@ DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --sit
 
 .PHONY: help setup lock demo pipeline use-table check-source load load-loghub export-model \
         compile-sql versions activate rollback label promote challenger verify demo-model \
-        check-generated evaluate evaluate-replay evaluate-project run run-often freshness notify docs \
+        check-generated evaluate evaluate-replay evaluate-project run run-often run-often-every freshness notify docs \
         docs-site serve test test-fast lint db-stop citus-up citus-down bench clean
 
 help:  ## list the targets
@@ -135,6 +135,10 @@ run: setup  ## dbt build (seed, score new logs, stats, alerts, tests) against th
 # Not after `setup`: pip's check of the whole lock would cost seconds every 5 minutes.
 run-often: $(PY)  ## every 5 min: score new logs, counts, incidents, alerts (no tests; seeds only if missing); nothing new: no dbt
 	$(PY) -m dbt_project run-often
+
+EVERY ?= 300
+run-often-every: $(PY)  ## stay up: run-often every EVERY seconds (default 300) in one process (dbt parsed once), then alerts notify
+	$(PY) -m dbt_project run-often --every $(EVERY) --notify
 
 freshness: setup  ## dbt source freshness: do logs still arrive? (warn after 12 h, error after 48 h)
 	$(DBT) source freshness

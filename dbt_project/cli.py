@@ -4,6 +4,7 @@ calls these)."""
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,7 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         help="score new logs, count, incidents, alerts: the selector run_often, no tests"
         " (make run-often); nothing to do without new logs",
     )
-    often.add_argument("--force", action="store_true", help="run dbt even if nothing is new")
+    once_or_every = often.add_mutually_exclusive_group()
+    once_or_every.add_argument(
+        "--force", action="store_true", help="run dbt even if nothing is new"
+    )
+    once_or_every.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="stay up and run every SECONDS in this one process (dbt imported and the project"
+        " parsed once, not on every run as cron's processes do); stop with Ctrl-C or SIGTERM",
+    )
+    often.add_argument(
+        "--notify",
+        action="store_true",
+        help="with --every: after each run, deliver new alerts (python -m alerts notify)",
+    )
     often.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
     often.add_argument(
         "--vars", help="dbt vars, as dbt takes them; the same as the full build's keeps the"
@@ -82,9 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         with database.job_connection() as conn:
             return use_table.check_source(conn, args.project_dir)
     elif args.command == "run-often":
-        url = database.database_url()
-        dbt_args = ["--vars", args.vars] if args.vars else []
-        print(run_often.run_often(url, args.project_dir, dbt_args, args.force))
+        runner = dbt_runner.InProcessDbt(database.database_url(), args.project_dir, args.vars)
+        if args.every is None:
+            print(run_often.run_often(runner, args.force))
+        else:
+            notify = [sys.executable, "-m", "alerts", "notify"]
+            after = (lambda: subprocess.run(notify, check=False)) if args.notify else None
+            try:
+                run_often.run_every(runner, args.every, after=after)
+            except KeyboardInterrupt:
+                print("stopped")
     elif args.command == "dbt":
         return dbt_runner.run_dbt(args.dbt_args, check=False)
     elif args.command == "evaluate-project":

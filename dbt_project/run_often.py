@@ -7,20 +7,26 @@ schedule (docs/reference/schedules.md).
 Every model it runs is a function of the log source, the registry and the labels, so when none
 of those (nor the project, nor ml_predictions) changed since its last successful run it does not
 start dbt at all: it records what it read in target/run_often_inputs.json after each success,
-and compares first (a few index probes)."""
+and compares first (a few index probes).
+
+`run-often --every SECONDS` (run_every) stays up and runs it on that period in one process: dbt
+is imported and the project parsed once (again when its files change), which a process started
+by cron pays on every run."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from dbt_project.database import connect, output_table
-from dbt_project.dbt_runner import invoke_in_process
+from dbt_project.dbt_runner import InProcessDbt, project_digest
+from dbt_project.errors import DbtError
 from dbt_project.settings import load_settings
 from dbt_project.source import configured
 
@@ -39,10 +45,6 @@ SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_label
 # (manifest.json alone is over a megabyte). Their saving was within the machine's noise when
 # measured.
 DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
-# What the project is made of (a change to any file may change what the models compute; about
-# 1 MB, hashed in milliseconds).
-PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds")
-
 # Two probes of the source's id index, read directly: through the view stg_log_entries
 # PostgreSQL scans the whole index for them (measured: 63 ms at 100,000 logs against 0.2 ms).
 _LOGS = """
@@ -50,19 +52,6 @@ select (select min({id}) from {source})::text || '..' || (select max({id}) from 
 """
 _TABLE = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
 _PREDICTIONS = "select max(predicted_at)::text from {}"
-
-
-def _project_files(project_dir: Path) -> str:
-    """A digest of the project's files, names and contents (a fresh checkout, as a scheduled
-    workflow makes, has new modification times but the same digest)."""
-    digest = hashlib.sha256()
-    for part in PROJECT_FILES:
-        root = project_dir / part
-        for path in sorted([root] if root.is_file() else root.rglob("*")):
-            if path.is_file():
-                digest.update(f"{path.relative_to(project_dir)}\n".encode())
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def _query(conn: psycopg.Connection, statement: sql.Composed) -> str | None:
@@ -111,27 +100,25 @@ def read_inputs(url: str, project_dir: Path, dbt_args: Sequence[str]) -> dict[st
             }
         except psycopg.errors.UndefinedTable:
             return {}
-    return {**inputs, "project": _project_files(project_dir), "dbt_args": " ".join(dbt_args)}
+    return {**inputs, "project": project_digest(project_dir), "dbt_args": " ".join(dbt_args)}
 
 
-def run_often(
-    url: str, project_dir: Path, dbt_args: Sequence[str] = (), force: bool = False
-) -> str:
-    """Run the selection unless nothing it reads changed since the last successful run (or
-    force); returns what it did, in one line. dbt prints its own progress."""
+def run_often(dbt: InProcessDbt, force: bool = False) -> str:
+    """Run the selection with `dbt` (its database, project and vars) unless nothing it reads
+    changed since the last successful run (or force); returns what it did, in one line. dbt
+    prints its own progress."""
+    url, project_dir = dbt.url, dbt.project_dir
     state = project_dir / STATE
-    before = read_inputs(url, project_dir, dbt_args)
+    before = read_inputs(url, project_dir, dbt.vars)
     if not force and before and state.is_file() and json.loads(state.read_text()) == before:
         return "nothing new since the last run: no new log lines, no change of version or label"
     state.unlink(missing_ok=True)
     missing = missing_tables(url, [*seed_names(project_dir), *FROM_THE_FULL_BUILD])
     if seeds := [name for name in missing if name not in FROM_THE_FULL_BUILD]:
-        invoke_in_process(["seed", "--select", *seeds, *DBT_OPTIONS, *dbt_args], url, project_dir)
+        dbt("seed", "--select", *seeds, *DBT_OPTIONS)
     lacks_them = any(name in FROM_THE_FULL_BUILD for name in missing)
     selector = SELECTOR_WITH_THEM if lacks_them else SELECTOR
-    done = invoke_in_process(
-        ["run", "--selector", selector, *DBT_OPTIONS, *dbt_args], url, project_dir, quiet=False
-    )
+    done = dbt("run", "--selector", selector, *DBT_OPTIONS, quiet=False)
     if before:
         # what this run read, and the predictions it left: lines that arrived during the run
         # differ from `before`, so the next run reads them
@@ -143,3 +130,30 @@ def run_often(
     return f"ran {len(done.result.results)} dbt nodes in {done.result.elapsed_time:.1f} s" + (
         " (slowest: " + ", ".join(f"{r.node.name} {r.execution_time:.1f} s" for r in slowest) + ")"
     )
+
+
+def run_every(
+    dbt: InProcessDbt,
+    seconds: float,
+    runs: int | None = None,
+    after: Callable[[], object] | None = None,
+) -> None:
+    """run_often every `seconds` (from the start of one run to the start of the next; a run
+    that takes longer is followed at once), `runs` times or until interrupted; `after` each
+    successful run (the alerts' delivery, as `make run-often && python -m alerts notify` in
+    cron). A run that fails (the database unreachable, a model's error) is reported with a
+    timestamp and the next one tries again, as the next cron run would."""
+    done = 0
+    while runs is None or done < runs:
+        started = time.monotonic()
+        try:
+            line = run_often(dbt)
+        except (DbtError, psycopg.OperationalError) as error:
+            line = f"failed: {error}"
+        else:
+            if after is not None:
+                after()
+        print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}", flush=True)
+        done += 1
+        if runs is None or done < runs:
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))

@@ -15,7 +15,7 @@ the log source (with their ids) when their run comes: the source holds what had 
 then. A run without new lines is skipped: every model is a function of the logs that arrived,
 so dbt would add no row there.
 
-dbt runs in this process with the project parsed once (dbt_runner.InProcessDbt). SCHEDULE is
+dbt runs in this process, the project parsed once per export (dbt_runner.InProcessDbt). SCHEDULE is
 `dbt build` after every run, as the shipped workflow runs it; FAST (the default) gives the
 same rows in less time: no tests (they read rows, they write none), the seeds loaded once after
 the export, and the models of the selector run_often_with_drift (selectors.yml: what `make
@@ -233,7 +233,6 @@ class Replay:
         self.version = done.stdout.strip().splitlines()[-1]
         self.seconds["export"] = time.monotonic() - started
         started = time.monotonic()
-        self.dbt.parse()  # the export wrote the version's macros and seeds
         for command_args in self.selection.deploy:
             self.dbt(*command_args)
         self._tables = [table for table in PRODUCT_TABLES if self._exists(table.name)]

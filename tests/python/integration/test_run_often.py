@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from dbt_project.database import connect
-from dbt_project.dbt_runner import invoke_in_process
+from dbt_project.dbt_runner import InProcessDbt, invoke_in_process
 from dbt_project.run_often import (
     FROM_THE_FULL_BUILD,
     SELECTOR,
     SELECTOR_WITH_THEM,
     SMALL_SOURCES,
     missing_tables,
+    run_every,
     run_often,
     seed_names,
 )
@@ -35,7 +36,8 @@ PRODUCTS = ("ml_alerts", "ml_incidents", "ml_stats_hourly", "ml_stats_windows")
 READ_BY_SCORING = ("ml_detector_template_history", "ml_detector_service_history")
 
 # a short history is enough for a small build (as tests/python/harness/bursts.py does)
-VARS = ("--vars", json.dumps({"incident_min_history_lines": 200}))
+SHORT_HISTORY = json.dumps({"incident_min_history_lines": 200})
+VARS = ("--vars", SHORT_HISTORY)
 
 
 def _listed(url: str, project: Path, *selection: str) -> dict[str, dict]:
@@ -133,9 +135,10 @@ def both(
 ) -> tuple[Prepared, Prepared]:
     """Two copies of the same build: new lines arrive in both, two times (a burst of a known
     WARN template, then of an ERROR one the next hour: an incident opened, then escalated);
-    `often` runs make run-often each time and one `dbt build` at the end, `full` a `dbt build`
-    each time."""
+    `often` runs make run-often each time, in one process as `run-often --every` does (the
+    project parsed once), and one `dbt build` at the end; `full` a `dbt build` each time."""
     often, full = built, clone_prepared(built)
+    resident = InProcessDbt(often.url, often.project, SHORT_HISTORY)
     service = scalar(
         often.url,
         "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1",
@@ -148,9 +151,9 @@ def both(
     for hour, template in enumerate(templates):
         for copy in (often, full):
             add_burst(copy.url, service, template, start + timedelta(hours=hour), 40)
-        assert "ran " in run_often(often.url, often.project, VARS)
+        assert "ran " in run_often(resident)
         dbt(full.project, full.url, "build", *VARS)
-    assert run_often(often.url, often.project, VARS).startswith("nothing new")
+    assert run_often(resident).startswith("nothing new")
     dbt(often.project, often.url, "build", *VARS)
     return often, full
 
@@ -175,7 +178,7 @@ def test_a_seed_the_database_lacks_is_loaded_first(both: tuple[Prepared, Prepare
     with connect(often.url) as conn:
         conn.execute("drop table ml.ml_template_frequency_v1")
     assert missing_tables(often.url, seed_names(often.project)) == ["ml_template_frequency_v1"]
-    assert "ran " in run_often(often.url, often.project, VARS, force=True)
+    assert "ran " in run_often(InProcessDbt(often.url, often.project, SHORT_HISTORY), force=True)
     assert scalar(often.url, "select count(*) from ml.ml_template_frequency_v1") > 0
 
 
@@ -187,5 +190,27 @@ def test_a_model_of_the_full_build_the_database_lacks_is_built_too(
     often, _ = both
     with connect(often.url) as conn:
         conn.execute("drop table ml.ml_drift")
-    assert "ran " in run_often(often.url, often.project, VARS, force=True)
+    assert "ran " in run_often(InProcessDbt(often.url, often.project, SHORT_HISTORY), force=True)
     assert scalar(often.url, "select count(*) from ml.ml_drift") > 0
+
+
+def test_run_every_runs_on_its_period_and_reports_each_run(
+    both: tuple[Prepared, Prepared], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run-often --every`: each run a timestamped line, then the alerts' delivery; nothing
+    new, no dbt; a change of the project (a model edited) is new, and the run parses it."""
+    often, _ = both
+    resident = InProcessDbt(often.url, often.project, SHORT_HISTORY)
+    run_often(resident, force=True)
+    capsys.readouterr()
+    delivered: list[str] = []
+    run_every(resident, seconds=0, runs=2, after=lambda: delivered.append("notify"))
+    lines = capsys.readouterr().out.splitlines()
+    assert delivered == ["notify", "notify"]
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "nothing new since the last run: no new log lines, no change of version or label"
+    ] * 2
+    model = often.project / "models" / "marts" / "monitoring" / "ml_stats_windows.sql"
+    model.write_text(model.read_text() + "\n-- edited\n")
+    run_every(resident, seconds=0, runs=1)
+    assert "ran " in capsys.readouterr().out.splitlines()[-1]
