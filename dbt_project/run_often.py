@@ -45,6 +45,7 @@ SMALL_SOURCES = ("ml_model_registry", "ml_model_deployments", "ml_template_label
 # (manifest.json alone is over a megabyte). Their saving was within the machine's noise when
 # measured.
 DBT_OPTIONS = ("--no-populate-cache", "--no-version-check", "--no-write-json")
+
 # Two probes of the source's id index, read directly: through the view stg_log_entries
 # PostgreSQL scans the whole index for them (measured: 63 ms at 100,000 logs against 0.2 ms).
 _LOGS = """
