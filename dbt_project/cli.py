@@ -4,6 +4,7 @@ calls these)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notify = [sys.executable, "-m", "alerts", "notify"]
             after = (lambda: subprocess.run(notify, check=False)) if args.notify else None
+            # SIGTERM (systemd, docker stop) stops it as Ctrl-C does: the run in progress
+            # rolls back, and the process exits cleanly
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 run_often.run_every(runner, args.every, after=after)
             except KeyboardInterrupt:
