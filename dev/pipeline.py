@@ -120,8 +120,8 @@ def in_process(
     ):
         try:
             code = main(list(argv))
-        except SystemExit as exit_:  # argparse's refusals
-            code = exit_.code if isinstance(exit_.code, int) else 1
+        except SystemExit as exit_:  # argparse's refusals; sys.exit(None) is success
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     output = out.getvalue() + err.getvalue()
     assert code == 0, f"{list(argv)} failed:\n{output}"
     return output
