@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         with database.job_connection() as conn:
             return use_table.check_source(conn, args.project_dir)
     elif args.command == "run-often":
+        if args.notify and args.every is None:
+            parser.error(
+                "--notify goes with --every (cron: make run-often && python -m alerts notify)"
+            )
         runner = dbt_runner.InProcessDbt(database.database_url(), args.project_dir, args.vars)
         if args.every is None:
             print(run_often.run_often(runner, args.force))
