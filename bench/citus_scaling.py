@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         rows_scored: dict[str, list[int]] = {}
         for name, url in (("single node", single), ("citus, 2 workers", citus)):
             dbt(project, url, "seed")
-            dbt(project, url, "run", "-s", "+ml_predictions")
+            dbt(project, url, "run", "-s", "+ml_predictions", artifacts=True)
             seconds[name]["full"], full_rows = _scoring_step(project)
             load_generated(url, args.append, args.seed + 1, end=END)
-            dbt(project, url, "run", "-s", "ml_predictions")
+            dbt(project, url, "run", "-s", "ml_predictions", artifacts=True)
             seconds[name]["incremental"], incremental_rows = _scoring_step(project)
             rows_scored[name] = [full_rows, incremental_rows]
         shape = explain_shape(citus, (project / STATEMENT).read_text())

@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         load_seconds = _timed(lambda: load_generated(url, args.rows, args.seed, end=END))
         export_seconds = _timed(lambda: export(url, project, "--limit", str(args.train_rows)))
         dbt(project, url, "seed")
-        dbt(project, url, "run", "-s", "+ml_predictions")
+        dbt(project, url, "run", "-s", "+ml_predictions", artifacts=True)
         full_seconds, full_rows = _scoring_step(project)
 
         load_generated(url, args.append, args.seed + 1, end=END)
-        dbt(project, url, "run", "-s", "ml_predictions")
+        dbt(project, url, "run", "-s", "ml_predictions", artifacts=True)
         incremental_seconds, incremental_rows = _scoring_step(project)
 
     ratio = incremental_seconds / full_seconds

@@ -225,7 +225,7 @@ def dbt_run_path(url: str, project_dir: Path) -> float:
     statement, the hooks: ANALYZE and the four indexes)."""
     with connect(url) as conn:
         conn.execute(sql.SQL("drop table if exists {}").format(output_table("ml_predictions")))
-    dbt(project_dir, url, "run", "-s", "ml_predictions")
+    dbt(project_dir, url, "run", "-s", "ml_predictions", artifacts=True)
     results = json.loads((project_dir / "target" / "run_results.json").read_text())["results"]
     (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
     return float(step["execution_time"])

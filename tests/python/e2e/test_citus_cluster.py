@@ -156,7 +156,7 @@ def test_the_pipeline_on_citus_scores_exactly_like_one_node(
 
 def test_a_second_run_changes_nothing(citus: str, dbt_project_copy: Path) -> None:
     before = checksum(citus, "ml.ml_predictions")
-    dbt(dbt_project_copy, citus, "run")
+    dbt(dbt_project_copy, citus, "run", artifacts=True)
     assert rows_scored(dbt_project_copy) == 0
     assert checksum(citus, "ml.ml_predictions") == before
 
@@ -169,7 +169,9 @@ def test_appended_logs_are_scored_incrementally_by_champion_and_challenger(
     load_generated(citus, NEW_LOGS, seed=8, end=CHALLENGER_LOGS_END, days=2)
     same_logs_and_registry(citus, module_db)
     dbt(dbt_project_copy, module_db, "build")
-    dbt(dbt_project_copy, citus, "build")  # the last run: test_scoring_runs_on_the_workers
+    dbt(
+        dbt_project_copy, citus, "build", artifacts=True
+    )  # the last run: test_scoring_runs_on_the_workers
 
     assert rows_scored(dbt_project_copy) == 2 * NEW_LOGS  # the new logs, by both versions
     assert checksum(citus, "ml.ml_predictions", f"log_entry_id <= {FIRST_LOGS}") == old
@@ -230,7 +232,7 @@ def test_a_worker_crashed_mid_run_loses_and_duplicates_nothing(
 
     cluster(citus_data, "up")
     assert scalar(citus, "select count(*) from ml.ml_predictions") == before
-    dbt(dbt_project_copy, citus, "run", "-s", "ml_predictions")
+    dbt(dbt_project_copy, citus, "run", "-s", "ml_predictions", artifacts=True)
     assert rows_scored(dbt_project_copy) == 2 * NEW_LOGS
     assert coverage(citus).exact
     duplicates = (

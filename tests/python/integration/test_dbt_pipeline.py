@@ -41,7 +41,7 @@ def built(module_db: str, dbt_project_copy: Path) -> tuple[str, Path]:
     create_source(module_db)
     load_generated(module_db, ROWS, seed=11)
     export(module_db, dbt_project_copy)
-    dbt(dbt_project_copy, module_db, "build", unit_tests=True)
+    dbt(dbt_project_copy, module_db, "build", unit_tests=True, artifacts=True)
     return module_db, dbt_project_copy
 
 
@@ -61,7 +61,7 @@ def test_build_scores_every_log_once_with_the_active_version(built: tuple[str, P
 def test_rerun_changes_no_row(built: tuple[str, Path]) -> None:
     url, project = built
     before = {t: checksum(url, t) for t in ("ml.ml_predictions", "ml.ml_stats_hourly")}
-    dbt(project, url, "run")
+    dbt(project, url, "run", artifacts=True)
     assert rows_scored(project) == 0
     assert {t: checksum(url, t) for t in before} == before
 
@@ -74,7 +74,7 @@ def test_appended_logs_are_scored_exactly_once_even_with_old_timestamps(
     watermark = scalar(url, "select max(log_entry_id) from ml.ml_predictions")
     # late-arriving lines: new ids, timestamps three days before the first load's end
     load_generated(url, 200, seed=12, end="2026-11-17T12:00:00+00:00")
-    dbt(project, url, "build")
+    dbt(project, url, "build", artifacts=True)
     assert rows_scored(project) == 200
     assert checksum(url, "ml.ml_predictions", f"log_entry_id <= {watermark}") == old_rows
     assert scalar(url, "select count(*) from ml.ml_predictions") == ROWS + 200
@@ -96,7 +96,7 @@ def test_ids_committed_out_of_order_below_the_watermark_are_caught(
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(insert, (top + 1, top + 9))  # a slower transaction's lower ids
         cur.execute("select setval(pg_get_serial_sequence('log_entries', 'id'), %s)", (top + 12,))
-    dbt(project, url, "build")
+    dbt(project, url, "build", artifacts=True)
     assert rows_scored(project) == 9
     assert (
         scalar(
@@ -204,7 +204,7 @@ def test_analyses_compile_and_run(built: tuple[str, Path]) -> None:
 
 def test_docs_describe_every_model_and_column(built: tuple[str, Path]) -> None:
     url, project = built
-    dbt(project, url, "docs", "generate")
+    dbt(project, url, "docs", "generate", artifacts=True)
     manifest = json.loads((project / "target" / "manifest.json").read_text())
     catalog = json.loads((project / "target" / "catalog.json").read_text())
     models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
@@ -295,7 +295,7 @@ def test_build_is_green_on_a_source_with_only_the_required_columns(
 def test_every_dbt_unit_test_passes(built: tuple[str, Path]) -> None:
     """dbt's unit tests, which the other modules' builds leave out (dev.pipeline.dbt)."""
     url, project = built
-    dbt(project, url, "test", "--select", "test_type:unit")
+    dbt(project, url, "test", "--select", "test_type:unit", artifacts=True)
     defined = json.loads((project / "target" / "manifest.json").read_text())["unit_tests"]
     results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     assert len(defined) >= 10

@@ -63,7 +63,7 @@ def admin_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def pipeline(admin_url: str, dbt_project_copy: Path) -> dict[str, Any]:
     owner_url = with_user(admin_url, OWNER, OWNER_PASSWORD)
-    outputs = build(owner_url, dbt_project_copy, 1500, seed=51)
+    outputs = build(owner_url, dbt_project_copy, 1500, seed=51, artifacts=True)
     with connect(admin_url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("alter role logml_api password {}").format(sql.Literal(API_PASSWORD)))
     return {
