@@ -46,6 +46,7 @@ from dev.pipeline import (
     export,
     load_generated,
     project_copy,
+    scoring_step,
 )
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "citus_scaling.json"
@@ -79,13 +80,6 @@ def own_cluster() -> Iterator[str]:
     finally:
         subprocess.run([CLUSTER, "destroy"], env=env, capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(data)], check=False)
-
-
-def _scoring_step(project: Path) -> tuple[float, int]:
-    """(execution_time in s, rows_affected) of ml_predictions in the last dbt run."""
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
-    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
-    return float(step["execution_time"]), int(step["adapter_response"]["rows_affected"])
 
 
 def _copy_registry(source: str, target: str) -> None:
@@ -164,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, url in (("single node", single), ("citus, 2 workers", citus)):
             dbt(project, url, "seed")
             dbt(project, url, "run", "-s", "+ml_predictions", artifacts=True)
-            seconds[name]["full"], full_rows = _scoring_step(project)
+            seconds[name]["full"], full_rows = scoring_step(project)
             load_generated(url, args.append, args.seed + 1, end=END)
             dbt(project, url, "run", "-s", "ml_predictions", artifacts=True)
-            seconds[name]["incremental"], incremental_rows = _scoring_step(project)
+            seconds[name]["incremental"], incremental_rows = scoring_step(project)
             rows_scored[name] = [full_rows, incremental_rows]
         shape = explain_shape(citus, (project / STATEMENT).read_text())
         equal = _predictions_md5(single) == _predictions_md5(citus)

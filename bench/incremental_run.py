@@ -30,6 +30,7 @@ from dev.pipeline import (
     export,
     load_generated,
     project_copy,
+    scoring_step,
 )
 
 BENCH_DATABASE = "logml_bench_incremental"
@@ -40,13 +41,6 @@ def _timed(step: Callable[[], object]) -> float:
     started = time.perf_counter()
     step()
     return time.perf_counter() - started
-
-
-def _scoring_step(project: Path) -> tuple[float, int]:
-    """(execution_time in s, rows_affected) of ml_predictions in the last dbt run."""
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
-    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
-    return float(step["execution_time"]), int(step["adapter_response"]["rows_affected"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         export_seconds = _timed(lambda: export(url, project, "--limit", str(args.train_rows)))
         dbt(project, url, "seed")
         dbt(project, url, "run", "-s", "+ml_predictions", artifacts=True)
-        full_seconds, full_rows = _scoring_step(project)
+        full_seconds, full_rows = scoring_step(project)
 
         load_generated(url, args.append, args.seed + 1, end=END)
         dbt(project, url, "run", "-s", "ml_predictions", artifacts=True)
-        incremental_seconds, incremental_rows = _scoring_step(project)
+        incremental_seconds, incremental_rows = scoring_step(project)
 
     ratio = incremental_seconds / full_seconds
     result = {

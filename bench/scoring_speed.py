@@ -58,7 +58,7 @@ from psycopg.conninfo import make_conninfo
 
 from dbt_project.database import PROJECT_ROOT, connect, database_url, job_connection, output_table
 from dbt_project.source import configured
-from dev.pipeline import dbt, project_copy
+from dev.pipeline import dbt, project_copy, scoring_step
 from ingest.generator import GeneratorSpec
 from ingest.session import load_generated
 from ingest.source_table import create_source_table
@@ -226,9 +226,7 @@ def dbt_run_path(url: str, project_dir: Path) -> float:
     with connect(url) as conn:
         conn.execute(sql.SQL("drop table if exists {}").format(output_table("ml_predictions")))
     dbt(project_dir, url, "run", "-s", "ml_predictions", artifacts=True)
-    results = json.loads((project_dir / "target" / "run_results.json").read_text())["results"]
-    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
-    return float(step["execution_time"])
+    return scoring_step(project_dir)[0]
 
 
 def _severity(flagged: pd.Series, level: pd.Series) -> np.ndarray:

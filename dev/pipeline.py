@@ -227,6 +227,14 @@ def rows_scored(project: Path, target: str = "target") -> int:
     )
 
 
+def scoring_step(project: Path) -> tuple[float, int]:
+    """(execution_time in s, rows_affected) of ml_predictions in the last dbt run of
+    dbt(..., artifacts=True) in `project` (its run_results.json)."""
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
+    return float(step["execution_time"]), int(step["adapter_response"]["rows_affected"])
+
+
 def model_export_args(url: str, project: Path) -> tuple[str, ...]:
     """The options that point a model_export command at a database and a project copy (its
     artifacts live inside the copy)."""
