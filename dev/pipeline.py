@@ -216,22 +216,26 @@ def dbt(
     return "\n".join(lines)
 
 
-def rows_scored(project: Path, target: str = "target") -> int:
-    """Rows ml_predictions inserted in the last run into `target` (dbt's run_results.json: a
-    run of dbt(..., artifacts=True) or start_dbt); 0 when the run failed before it got there."""
+def _scoring_results(project: Path, target: str = "target") -> list[dict[str, Any]]:
+    """ml_predictions' entries in the last run's run_results.json in `target` (a run of
+    dbt(..., artifacts=True) or start_dbt)."""
     results = json.loads((project / target / "run_results.json").read_text())["results"]
+    return [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
+
+
+def rows_scored(project: Path, target: str = "target") -> int:
+    """Rows ml_predictions inserted in the last run into `target`; 0 when the run failed
+    before it got there."""
     return sum(
         int(r["adapter_response"].get("rows_affected", 0))
-        for r in results
-        if r["unique_id"] == "model.logml.ml_predictions" and r["status"] == "success"
+        for r in _scoring_results(project, target)
+        if r["status"] == "success"
     )
 
 
 def scoring_step(project: Path) -> tuple[float, int]:
-    """(execution_time in s, rows_affected) of ml_predictions in the last dbt run of
-    dbt(..., artifacts=True) in `project` (its run_results.json)."""
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
-    (step,) = [r for r in results if r["unique_id"] == "model.logml.ml_predictions"]
+    """(execution_time in s, rows_affected) of ml_predictions in the last run into target/."""
+    (step,) = _scoring_results(project)
     return float(step["execution_time"]), int(step["adapter_response"]["rows_affected"])
 
 

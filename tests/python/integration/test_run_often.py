@@ -129,6 +129,11 @@ def _tables_written(url: str, project: Path) -> list[str]:
     )
 
 
+def _resident(copy: Prepared) -> InProcessDbt:
+    """A resident runner of `make run-often-every` on `copy`, with the short history."""
+    return InProcessDbt(copy.url, copy.project, SHORT_HISTORY)
+
+
 @pytest.fixture(scope="module")
 def both(
     built: Prepared, clone_prepared: Callable[[Prepared], Prepared]
@@ -138,7 +143,7 @@ def both(
     `often` runs make run-often each time, in one process as `run-often --every` does (the
     project parsed once), and one `dbt build` at the end; `full` a `dbt build` each time."""
     often, full = built, clone_prepared(built)
-    resident = InProcessDbt(often.url, often.project, SHORT_HISTORY)
+    resident = _resident(often)
     service = scalar(
         often.url,
         "select service from ml.ml_predictions group by 1 order by count(*) desc limit 1",
@@ -178,7 +183,7 @@ def test_a_seed_the_database_lacks_is_loaded_first(both: tuple[Prepared, Prepare
     with connect(often.url) as conn:
         conn.execute("drop table ml.ml_template_frequency_v1")
     assert missing_tables(often.url, seed_names(often.project)) == ["ml_template_frequency_v1"]
-    assert "ran " in run_often(InProcessDbt(often.url, often.project, SHORT_HISTORY), force=True)
+    assert "ran " in run_often(_resident(often), force=True)
     assert scalar(often.url, "select count(*) from ml.ml_template_frequency_v1") > 0
 
 
@@ -190,7 +195,7 @@ def test_a_model_of_the_full_build_the_database_lacks_is_built_too(
     often, _ = both
     with connect(often.url) as conn:
         conn.execute("drop table ml.ml_drift")
-    assert "ran " in run_often(InProcessDbt(often.url, often.project, SHORT_HISTORY), force=True)
+    assert "ran " in run_often(_resident(often), force=True)
     assert scalar(often.url, "select count(*) from ml.ml_drift") > 0
 
 
@@ -200,7 +205,7 @@ def test_run_every_runs_on_its_period_and_reports_each_run(
     """`run-often --every`: each run a timestamped line, then the alerts' delivery; nothing
     new, no dbt; a change of the project (a model edited) is new, and the run parses it."""
     often, _ = both
-    resident = InProcessDbt(often.url, often.project, SHORT_HISTORY)
+    resident = _resident(often)
     run_often(resident, force=True)
     capsys.readouterr()
     delivered: list[str] = []
