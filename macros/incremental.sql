@@ -78,3 +78,38 @@ cross join lateral (
 select * from {{ predictions }}
 {%- endif -%}
 {%- endmacro %}
+
+{#-
+  Post-hook of the marts: the NOT NULL constraints an incremental model's contract declares, on
+  a table created without them. dbt applies a contract's constraints only when it creates the
+  table, so an incremental table that an earlier release created keeps its columns nullable
+  until this sets them, once: PostgreSQL then checks the stored rows (a NULL fails the run and
+  names the column). A table that has them all costs one catalog lookup. Constraints, not
+  not_null data tests: a NULL is refused as it is written, and a build runs no query per column.
+-#}
+{% macro add_missing_not_null(relation) -%}
+{%- set declared = [] -%}
+{%- if execute and model.config.materialized == 'incremental' -%}
+{%- for column in model.columns.values()
+    if column.constraints | selectattr('type', 'equalto', 'not_null') | list -%}
+{%- do declared.append("'" ~ column.name ~ "'") -%}
+{%- endfor -%}
+{%- endif -%}
+{%- if declared -%}
+do $$
+declare
+    nullable text;
+begin
+    select string_agg(format('alter column %I set not null', attname), ', ')
+    into nullable
+    from pg_attribute
+    where
+        attrelid = '{{ relation.include(database=false) }}'::regclass
+        and attname in ({{ declared | join(', ') }})
+        and not attnotnull;
+    if nullable is not null then
+        execute 'alter table {{ relation.include(database=false) }} ' || nullable;
+    end if;
+end $$
+{%- endif -%}
+{%- endmacro %}

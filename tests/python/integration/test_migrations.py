@@ -5,6 +5,7 @@ upgrades in place with the next `make run` and loses nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,29 @@ def _columns(url: str, table: str) -> list[str]:
 def _checksum_of(url: str, table: str, columns: list[str]) -> str:
     """checksum over these columns only: a column a migration adds leaves it as it was."""
     return checksum(url, f"(select {', '.join(columns)} from {table})")
+
+
+def _declared_not_null(project: Path) -> list[tuple[str, str]]:
+    """(table, column) of every NOT NULL that an incremental model's contract declares (dbt
+    applies them only when it creates a table; macros/incremental.sql sets them later)."""
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    return [
+        (node["name"], column)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
+        for column, spec in node["columns"].items()
+        if any(constraint["type"] == "not_null" for constraint in spec["constraints"])
+    ]
+
+
+def _nullable(url: str, declared: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of them that the database lets be NULL, in the tables that exist."""
+    found = fetch_all(
+        url,
+        "select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid"
+        " where c.relnamespace = 'ml'::regnamespace and a.attnum > 0 and not a.attnotnull",
+    )
+    return sorted(set(found) & set(declared))
 
 
 def recorded(url: str) -> list[tuple[int, str]]:
@@ -196,7 +220,11 @@ def test_a_database_of_the_previous_release_upgrades_with_the_next_run(
     project = project_copy(tmp_path / "project")
     for generated in (MACRO_DIR, SEED_DIR):
         shutil.copytree(tree / generated, project / generated, dirs_exist_ok=True)
+    dbt(project, url, "parse", artifacts=True)
+    declared = _declared_not_null(project)
+    assert _nullable(url, declared)  # the release before had fewer NOT NULLs in its tables
     dbt(project, url, "build")
+    assert _nullable(url, declared) == []  # its contracts' NOT NULLs, set on the old tables
     assert recorded(url) == MIGRATIONS
     after = {
         table: (columns, _checksum_of(url, table, columns))
