@@ -19,8 +19,8 @@
 -#}
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
 {#-
-  templates: a model version's learned-template seeds ({'masks': seed, 'known': seed}, template
-  version 2); none: the template is log_template (version 1). It decides template_hash and
+  templates: a model version's learned-template seeds and template version ({'masks': seed,
+  'known': seed, 'version': 3}; no version: 2); none: the template is log_template (version 1). It decides template_hash and
   template_frequency; `template` stays log_template (the level classifier's tokens).
 -#}
 {% macro log_features(

@@ -286,6 +286,8 @@ class Seed:
     name: str
     columns: tuple[tuple[str, DType], ...]
     rows: tuple[tuple[object, ...], ...]
+    # What the rows mean beyond their columns, written to the seed's meta (key, integer)
+    meta: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         _identifier(self.name)
@@ -317,12 +319,14 @@ class Batch:
 @dataclass(frozen=True)
 class TemplateSeeds:
     """A model version's learned templates (model_export.training.templates.LearnedTemplates,
-    template version 2): `masks` (token_count, mask_rank, mask: a bit string, 1 = wildcard)
-    and `known` (template_hash: md5 of each learned template). The project's learned_template
-    macro (macros/templates.sql) assigns a line its template from them."""
+    template version 2 or 3: `version`, the shape its lines are read in): `masks`
+    (token_count, mask_rank, mask: a bit string, 1 = wildcard) and `known` (template_hash: md5
+    of each learned template). The project's template_shape and learned_template macros
+    (macros/templates.sql) assign a line its template from them."""
 
     masks: Seed
     known: Seed
+    version: int
 
     def __post_init__(self) -> None:
         if self.masks.column_names() != ("token_count", "mask_rank", "mask"):

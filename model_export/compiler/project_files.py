@@ -34,15 +34,18 @@ def seed_csv(seed: Seed) -> str:
 
 def seed_properties(seed: Seed) -> str:
     """Column types, and an index on the first column: the key the compiled SQL looks rows up
-    by (an equality lookup per distinct key, also inside Citus's per-shard tasks)."""
+    by (an equality lookup per distinct key, also inside Citus's per-shard tasks); the seed's
+    meta, if any."""
     types = "".join(f"\n        {name}: {column_type(dtype)}" for name, dtype in seed.columns)
+    meta = "".join(f"\n        {key}: {value}" for key, value in seed.meta)
+    meta = f"\n      meta:{meta}" if meta else ""
     return f"""# {HEADER}
 version: 2
 
 seeds:
   - name: {seed.name}
     description: "Lookup table of a compiled model ({HEADER})."
-    config:
+    config:{meta}
       column_types:{types}
       indexes:
         - columns: [{seed.columns[0][0]}]

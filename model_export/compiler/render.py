@@ -35,5 +35,5 @@ def copy_used_macros(project_dir: Path, target: Path) -> None:
         shutil.copyfile(project_dir / "macros" / name, target / "macros" / name)
 
 
-def render_macro(project_dir: Path, name: str, seed_schema: str, *args: str) -> str:
+def render_macro(project_dir: Path, name: str, seed_schema: str, *args: object) -> str:
     return str(macro_namespace(project_dir, seed_schema)[name](*args))

@@ -27,14 +27,24 @@ KIND_BYO) and a bring-your-own model's rows by its name (model_name).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import yaml  # type: ignore[import-untyped]
+
 from dbt_project.database import PROJECT_ROOT
 from dbt_project.errors import InputError
-from model_export.compiler.names import HEADER, KNOWN, MACRO_DIR, MASKS, SEED_DIR, ScorerNames
+from model_export.compiler.names import (
+    HEADER,
+    KNOWN,
+    MACRO_DIR,
+    MASKS,
+    SEED_DIR,
+    TEMPLATE_VERSION,
+    ScorerNames,
+)
 from model_export.compiler.render import file_macro
 
 _NAME = re.compile(r"v([1-9][0-9]*)")
@@ -188,10 +198,15 @@ def template_seeds(version: str) -> tuple[str, str]:
     return _seed(MASKS, version), _seed(KNOWN, version)
 
 
-def has_learned_templates(project_dir: Path, version: str) -> bool:
-    """Whether the version's generated seeds hold learned templates (template version 2)."""
+def learned_template_version(project_dir: Path, version: str) -> int | None:
+    """The template version of the version's learned templates (the masks seed's meta; 2 when
+    it has none: compiled before version 3), None when it has none (template version 1)."""
     masks, _ = template_seeds(version)
-    return (project_dir / seed_folder(version) / f"{masks}.csv").is_file()
+    properties = project_dir / seed_folder(version) / f"{masks}.yml"
+    if not properties.is_file():
+        return None
+    (seed,) = yaml.safe_load(properties.read_text(encoding="utf-8"))["seeds"]
+    return int(seed["config"].get("meta", {}).get(TEMPLATE_VERSION, 2))
 
 
 def scorer_names(version: str) -> ScorerNames:
@@ -209,32 +224,36 @@ def scorer_names(version: str) -> ScorerNames:
     )
 
 
-def _listing_entry(version: str, learned: bool) -> str:
+def _listing_entry(version: str, template_version: int | None) -> str:
     entry = (
         f"\n    {{'version': '{version}', 'scorer': {scorer_macro(version)},"
         f" 'frequency_seed': '{template_frequency_seed(version)}'"
     )
-    if learned:
+    if template_version is not None:
         masks, known = template_seeds(version)
-        entry += f",\n     'templates': {{'masks': '{masks}', 'known': '{known}'}}"
+        entry += (
+            f",\n     'templates': {{'masks': '{masks}', 'known': '{known}',"
+            f" 'version': {template_version}}}"
+        )
     return entry + "},"
 
 
 def listing_file(
-    compiled_versions: list[str], learned: Iterable[str] = (), byo: Iterable[str] = ()
+    compiled_versions: list[str], learned: Mapping[str, int] | None = None, byo: Iterable[str] = ()
 ) -> str:
     """macros/generated/ml_versions.sql: the compiled versions, oldest first, as data: each one's
     name, its scoring macro (the macro itself, called by ml_score), the name of its
-    template-frequency seed and, for the versions in `learned`, its seeds of learned
-    templates (the drift monitor computes its template frequencies with them).
+    template-frequency seed and, for the versions in `learned` (version -> template version),
+    its seeds of learned templates (the drift monitor computes its template frequencies with
+    them).
     macros/model_versions.sql combines this list with the roles in the registry into
     ml_scoring_versions(), the one description of what scores. With no version compiled yet
     the list is empty and the project still parses (nothing can score until `model_export
     export`). Then the compiled versions of the bring-your-own models in `byo`, by model
     (ml_byo_compiled_versions, read by ml_byo_scoring_versions in macros/byo_models.sql)."""
-    learned = set(learned)
+    learned = learned or {}
     entries = "".join(
-        _listing_entry(version, version in learned) for version in ordered(compiled_versions)
+        _listing_entry(version, learned.get(version)) for version in ordered(compiled_versions)
     )
     listed = f"[{entries}\n]" if compiled_versions else "[]"
     return f"""{{#- {HEADER} -#}}
@@ -337,7 +356,7 @@ def _byo_listing(compiled_byo_versions: Iterable[str]) -> str:
 def listing(project_dir: Path) -> dict[Path, str]:
     """The listing file (relative path -> content) of the versions compiled in the project."""
     default = compiled(project_dir)
-    learned = [v for v in default if has_learned_templates(project_dir, v)]
+    learned = {v: t for v in default if (t := learned_template_version(project_dir, v)) is not None}
     return {LISTING: listing_file(default, learned, compiled_byo(project_dir))}
 
 

@@ -1,10 +1,12 @@
 """model_export.training.templates.LearnedTemplates -> its two seeds (ir.TemplateSeeds): the
-wildcard masks per token count in the order they are tried, and the md5 of every learned
-template. The SQL that reads them is the project's learned_template macro."""
+wildcard masks per token count in the order they are tried (with the template version in the
+seed's meta: the shape the masks apply to), and the md5 of every learned template. The SQL
+that reads them is the project's template_shape and learned_template macros."""
 
 from __future__ import annotations
 
 from model_export.compiler import ir
+from model_export.compiler.names import TEMPLATE_VERSION
 from model_export.training.features import LogFeatures
 from model_export.training.templates import LearnedTemplates
 
@@ -22,8 +24,9 @@ def template_seeds(model: LearnedTemplates, masks_name: str, known_name: str) ->
     )
     known = tuple((h,) for h in sorted(model.known_))
     return ir.TemplateSeeds(
-        ir.Seed(masks_name, columns, masks),
+        ir.Seed(masks_name, columns, masks, meta=((TEMPLATE_VERSION, model.version),)),
         ir.Seed(known_name, (("template_hash", ir.DType.TEXT),), known),
+        model.version,
     )
 
 

@@ -350,8 +350,11 @@ def _source(source: ir.Source) -> tuple[str, str]:
     if source.trained:
         template += f", trained_seed='{source.trained.name}'"
     if source.templates:
-        masks, known = source.templates.masks.name, source.templates.known.name
-        template += f", templates={{'masks': '{masks}', 'known': '{known}'}}"
+        seeds = source.templates
+        template += (
+            f", templates={{'masks': '{seeds.masks.name}', 'known': '{seeds.known.name}',"
+            f" 'version': {seeds.version}}}"
+        )
     return f"({{{{ log_features(batch, '{source.frequency.name}'{template}) }}}})", "features"
 
 

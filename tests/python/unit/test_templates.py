@@ -1,13 +1,17 @@
-"""LearnedTemplates (template version 2) on small made-up logs, and version 1 kept by the
-versions registered before it (the shipped demo v1)."""
+"""LearnedTemplates (template versions 3 and 2) on small made-up logs, and version 1 kept by
+the versions registered before them (the shipped demo v1)."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 from model_export.evaluation.grouping import grouping_accuracy
 from model_export.lifecycle.artifacts import load_pipeline
 from model_export.training.templates import (
+    LEARNED_TEMPLATES,
+    UNIT_VALUE_PATTERN,
+    UNIT_VALUES,
     LearnedTemplates,
     TokenTemplates,
     shape_text,
@@ -22,6 +26,38 @@ USERS = ["fatima.sato", "li.wei", "ana.gomez", "joe", "mary.k", "omar"]
 def test_shape_masks_words_with_digits_and_normalises_whitespace() -> None:
     assert shape_text("  GET /api/v2/x\tuser=7  took 12ms ") == "GET <*> <*> took <*>"
     assert shape_text("") == ""
+
+
+def test_from_version_3_a_value_keeps_its_units() -> None:
+    """A size or a duration logged with one unit, two or none is one value: one shape."""
+    sizes = ["0 bytes sent, 0 bytes received", "1190 bytes (1.16 KB) sent, 815 bytes received"]
+    assert {shape_text(line) for line in sizes} == {"<*> sent, <*> received"}
+    assert shape_text("lifetime <1 sec") == shape_text("lifetime 00:17") == "lifetime <*>"
+    assert shape_text("took 5 ms, free 3 MiB (12 %)") == "took <*> free <*>"
+    # a word after a value that is no unit, a unit after a word, a unit inside a word: kept
+    assert shape_text("3 users in 2 shards") == "<*> users in <*> shards"
+    assert shape_text("KB limit reached, MSG lost") == "KB limit reached, MSG lost"
+    assert shape_text("closed 1 bytestream") == "closed <*> bytestream"
+    # version 2 reads the words as they are
+    assert shape_text(sizes[1], LEARNED_TEMPLATES) == "<*> bytes <*> KB) sent, <*> bytes received"
+
+
+def test_the_sql_twin_has_the_same_unit_pattern() -> None:
+    """macros/templates.sql writes the pattern out (dbt renders it); the exactness on real
+    lines is checked in PostgreSQL (tests/python/integration/test_templates.py)."""
+    macro = (Path(__file__).resolve().parents[3] / "macros" / "templates.sql").read_text()
+    assert f"'{UNIT_VALUE_PATTERN}'" in macro
+
+
+def test_a_detector_saved_before_version_3_keeps_version_2() -> None:
+    lines = [f"closed after {n} bytes sent" for n in range(5)] + ["closed after 3 KB sent"]
+    model = LearnedTemplates().fit(lines)
+    assert model.version == UNIT_VALUES and len({model.template(x) for x in lines}) == 1
+    state = model.__getstate__()
+    del state["version"]  # as pickled before the attribute existed
+    old = LearnedTemplates.__new__(LearnedTemplates)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.version == LEARNED_TEMPLATES and old.summary()["version"] == LEARNED_TEMPLATES
 
 
 def test_a_variable_word_becomes_a_wildcard() -> None:

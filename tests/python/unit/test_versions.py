@@ -4,12 +4,15 @@ a version's held-out anomaly figure."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dbt_project.database import PROJECT_ROOT
-from model_export.compiler.names import MACRO_DIR, SEED_DIR
+from model_export.compiler import ir
+from model_export.compiler.names import MACRO_DIR, SEED_DIR, TEMPLATE_VERSION
+from model_export.compiler.project_files import seed_properties
 from model_export.lifecycle import versions
 from model_export.lifecycle.registry import anomaly_figure
 from model_export.lifecycle.versions import VersionError
@@ -85,6 +88,31 @@ def test_the_listing_is_the_shipped_generated_file() -> None:
     assert listed.index("'v2'") < listed.index("'v10'")
     assert "'scorer': ml_score_v10," in listed
     assert "{{ return([]) }}" in versions.listing_file([])
+
+
+def test_the_listing_gives_the_drift_monitor_each_versions_template_version(
+    tmp_path: Path,
+) -> None:
+    """A version with learned templates is listed with its seeds and the template version in
+    its masks seed's meta (2 for seeds compiled before the meta existed); one without, alone."""
+    masks = ir.Seed("x", (("token_count", ir.DType.INT),), ())
+    for version, meta in (("v2", ()), ("v3", ((TEMPLATE_VERSION, 3),))):
+        masks_seed, _ = versions.template_seeds(version)
+        path = tmp_path / versions.seed_folder(version) / f"{masks_seed}.yml"
+        path.parent.mkdir(parents=True)
+        path.write_text(seed_properties(replace(masks, name=masks_seed, meta=meta)))
+        (tmp_path / versions.macro_folder(version)).mkdir(parents=True)
+    (tmp_path / versions.macro_folder("v1")).mkdir(parents=True)
+    assert versions.learned_template_version(tmp_path, "v1") is None
+    assert versions.learned_template_version(tmp_path, "v2") == 2
+    assert versions.learned_template_version(tmp_path, "v3") == 3
+    listed = versions.listing(tmp_path)[versions.LISTING]
+    assert "'known': 'ml_templates_v3', 'version': 3}" in listed
+    assert "'known': 'ml_templates_v2', 'version': 2}" in listed
+    assert (
+        "'version': 'v1', 'scorer': ml_score_v1, 'frequency_seed': 'ml_template_frequency_v1'}"
+        in listed
+    )
 
 
 def test_the_roles_query_is_the_macro_dbt_runs() -> None:
