@@ -20,8 +20,9 @@
 {#- frequency_seed is none before the first export (dbt still parses the project) -#}
 {#-
   templates: a model version's learned-template seeds and template version ({'masks': seed,
-  'known': seed, 'version': 3}; no version: 2); none: the template is log_template (version 1). It decides template_hash and
-  template_frequency; `template` stays log_template (the level classifier's tokens).
+  'known': seed, 'version': 3}; no version: 2); none: the template is log_template (version
+  1). It decides template_hash and template_frequency; `template` stays log_template (the level
+  classifier's tokens).
 -#}
 {% macro log_features(
     batch, frequency_seed, with_template=false, history_version=none, history=none,

@@ -18,6 +18,7 @@ from enum import Enum
 
 from m2cgen import ast
 
+from model_export.compiler.names import TEMPLATE_VERSION
 from model_export.training.features import FEATURE_NAMES
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -319,20 +320,26 @@ class Batch:
 @dataclass(frozen=True)
 class TemplateSeeds:
     """A model version's learned templates (model_export.training.templates.LearnedTemplates,
-    template version 2 or 3: `version`, the shape its lines are read in): `masks`
-    (token_count, mask_rank, mask: a bit string, 1 = wildcard) and `known` (template_hash: md5
-    of each learned template). The project's template_shape and learned_template macros
-    (macros/templates.sql) assign a line its template from them."""
+    template version 2 or 3, in the masks seed's meta: the shape its lines are read in):
+    `masks` (token_count, mask_rank, mask: a bit string, 1 = wildcard) and `known`
+    (template_hash: md5 of each learned template). The project's template_shape and
+    learned_template macros (macros/templates.sql) assign a line its template from them."""
 
     masks: Seed
     known: Seed
-    version: int
 
     def __post_init__(self) -> None:
         if self.masks.column_names() != ("token_count", "mask_rank", "mask"):
             raise ValueError(f"{self.masks.name} lacks token_count, mask_rank, mask")
         if self.known.column_names() != ("template_hash",):
             raise ValueError(f"{self.known.name} is not one column template_hash")
+        if TEMPLATE_VERSION not in dict(self.masks.meta):
+            raise ValueError(f"{self.masks.name} has no {TEMPLATE_VERSION} in its meta")
+
+    @property
+    def version(self) -> int:
+        """The template version, as the masks seed's meta records it for the listing too."""
+        return dict(self.masks.meta)[TEMPLATE_VERSION]
 
 
 @dataclass(frozen=True)

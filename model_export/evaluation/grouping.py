@@ -4,8 +4,8 @@ GA (loghub's measure): a line is right when the lines that share its template ar
 lines that share its true EventId. Per system, in time order (logged_at, log_entry_id): the
 learned templates (template version 3, and version 2 beside them) are fitted on the earliest
 half and applied to the later half (held out) and to all lines; beside them, on the same lines,
-version 1 (tokenizer.log_template, nothing to fit) and Drain3 0.9.11 with its default settings, fed
-every line in order as it runs online. Drain3 is not a dependency of logml: install it for the
+version 1 (tokenizer.log_template, nothing to fit) and Drain3 0.9.11 with its default settings,
+fed every line in order as it runs online. Drain3 is not a dependency of logml: install it for the
 comparison with `pip install drain3==0.9.11`; without it its columns read "-".
 """
 

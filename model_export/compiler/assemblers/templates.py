@@ -26,7 +26,6 @@ def template_seeds(model: LearnedTemplates, masks_name: str, known_name: str) ->
     return ir.TemplateSeeds(
         ir.Seed(masks_name, columns, masks, meta=((TEMPLATE_VERSION, model.version),)),
         ir.Seed(known_name, (("template_hash", ir.DType.TEXT),), known),
-        model.version,
     )
 
 

@@ -169,9 +169,8 @@ def test_appended_logs_are_scored_incrementally_by_champion_and_challenger(
     load_generated(citus, NEW_LOGS, seed=8, end=CHALLENGER_LOGS_END, days=2)
     same_logs_and_registry(citus, module_db)
     dbt(dbt_project_copy, module_db, "build")
-    dbt(
-        dbt_project_copy, citus, "build", artifacts=True
-    )  # the last run: test_scoring_runs_on_the_workers
+    # the last run: test_scoring_runs_on_the_workers
+    dbt(dbt_project_copy, citus, "build", artifacts=True)
 
     assert rows_scored(dbt_project_copy) == 2 * NEW_LOGS  # the new logs, by both versions
     assert checksum(citus, "ml.ml_predictions", f"log_entry_id <= {FIRST_LOGS}") == old
