@@ -82,4 +82,28 @@ def summary_lines(conn: psycopg.Connection, project_dir: Path = PROJECT_ROOT) ->
                 )
         else:
             lines.append(f"{shown} does not exist yet.")
+        lines += _incident_lines(cur, conn)
     return lines
+
+
+def _incident_lines(cur: psycopg.Cursor, conn: psycopg.Connection) -> list[str]:
+    """Per model version: its incidents, how many are open, and the newest."""
+    incidents = output_table("ml_incidents")
+    shown = f"{load_settings().logml_schema}.ml_incidents"
+    if not table_exists(conn, incidents):
+        return []
+    cur.execute(
+        sql.SQL(
+            "select distinct on (model_version) model_version,"
+            " count(*) over (partition by model_version),"
+            " count(*) filter (where state = 'open') over (partition by model_version),"
+            " service, started_at, severity"
+            " from {} order by model_version, started_at desc, incident_id desc"
+        ).format(incidents)
+    )
+    found = [
+        f"{shown} [{version}]: {n:,} incidents, {still_open:,} open; the newest on {service}"
+        f" from {started} ({severity})"
+        for version, n, still_open, service, started, severity in cur.fetchall()
+    ]
+    return found or [f"{shown}: none"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dev.db import own_server, scalar
+from dev.db import own_server, records, scalar
 from dev.pipeline import repository_copy
 
 pytestmark = pytest.mark.slow
@@ -78,6 +78,29 @@ def test_make_pipeline_succeeds_on_a_fresh_database_without_autovacuum(
     logs = scalar(url, "select count(*) from public.log_entries")
     assert logs == 200_000
     assert scalar(url, "select count(*) from ml.ml_predictions where model_version = 'v1'") == logs
+
+
+def test_the_first_look_shows_the_incidents_of_the_last_days(
+    first_run: tuple[str, subprocess.CompletedProcess[str], float],
+) -> None:
+    """make pipeline judges the newest days (FIRST_LOOK_HOURS), so the dashboard opens on the
+    demo week's latest incidents; each is about lines the generator labelled anomalous on its
+    service (labels the product never reads)."""
+    url, done, _ = first_run
+    assert done.returncode == 0
+    incidents = records(
+        url,
+        """
+        select i.service, i.started_at,
+               (select count(*) from public.log_entries e
+                where e.service = i.service and e.is_anomaly
+                  and e."timestamp" between i.started_at and i.last_seen_at) as labelled
+        from ml.ml_incidents i
+        """,
+    )
+    assert incidents, done.stdout[-3000:]
+    assert [i for i in incidents if i["labelled"] == 0] == []
+    assert f"ml.ml_incidents [v1]: {len(incidents)} incidents" in done.stdout
 
 
 def test_the_clone_stays_clean(
