@@ -2,7 +2,8 @@
 {#- The compiled model versions, oldest first (read by ml_scoring_versions). -#}
 {% macro ml_compiled_versions() %}
 {{ return([
-    {'version': 'v1', 'scorer': ml_score_v1, 'frequency_seed': 'ml_template_frequency_v1'},
+    {'version': 'v1', 'scorer': ml_score_v1, 'frequency_seed': 'ml_template_frequency_v1',
+     'templates': {'masks': 'ml_template_masks_v1', 'known': 'ml_templates_v1', 'version': 3}},
 ]) }}
 {% endmacro %}
 

@@ -28,7 +28,7 @@ select
     features.template_hash,
     features.template_lines,
     features.service_lines
-from ({{ log_features(batch, 'ml_template_frequency_v1', history_version='v1', history=history, labels_seed='ml_template_labels_v1') }}) as features
+from ({{ log_features(batch, 'ml_template_frequency_v1', history_version='v1', history=history, labels_seed='ml_template_labels_v1', templates={'masks': 'ml_template_masks_v1', 'known': 'ml_templates_v1', 'version': 3}) }}) as features
 -- Once per distinct features.template: the subquery reads nothing else of the row,
 -- so PostgreSQL memoizes it (offset 0 keeps it one subquery).
 cross join lateral (
@@ -154,11 +154,11 @@ cross join lateral (
         ) as tfidf_weighted
     ) as tfidf
     cross join lateral unnest(array[row(
-        (coalesce(tfidf.dot_0 / tfidf.norm, 0.0::float8) + 0.21016813269533197::float8),
-        (coalesce(tfidf.dot_1 / tfidf.norm, 0.0::float8) + 1.8263657900672103::float8),
-        (coalesce(tfidf.dot_2 / tfidf.norm, 0.0::float8) + (-3.3064030099279114)::float8),
-        (coalesce(tfidf.dot_3 / tfidf.norm, 0.0::float8) + 1.136749904171385::float8),
-        (coalesce(tfidf.dot_4 / tfidf.norm, 0.0::float8) + 0.13311918308564724::float8)
+        (coalesce(tfidf.dot_0 / tfidf.norm, 0.0::float8) + 0.20664709009580798::float8),
+        (coalesce(tfidf.dot_1 / tfidf.norm, 0.0::float8) + 1.8566457709569466::float8),
+        (coalesce(tfidf.dot_2 / tfidf.norm, 0.0::float8) + (-3.371810516513356)::float8),
+        (coalesce(tfidf.dot_3 / tfidf.norm, 0.0::float8) + 1.124085087816549::float8),
+        (coalesce(tfidf.dot_4 / tfidf.norm, 0.0::float8) + 0.18443256768951763::float8)
     )]) as decision (
         decision_0 float8, decision_1 float8, decision_2 float8, decision_3 float8, decision_4 float8
     )
@@ -286,7 +286,7 @@ cross join lateral (
         where top_terms_ranked.contribution > 0.0::float8
     ) as top_terms
     cross join lateral unnest(array[row(
-        (coalesce(tfidf.w_template_anomaly / tfidf.norm, 0.0::float8) + (-0.9540510973170032)::float8)
+        (coalesce(tfidf.w_template_anomaly / tfidf.norm, 0.0::float8) + (-0.48537700774756876)::float8)
     )]) as template_model (template_decision float8)
     cross join lateral unnest(array[row(
         (1.0::float8 / (1.0::float8 + exp(least(greatest(-template_model.template_decision, -745.133), 709.782))))

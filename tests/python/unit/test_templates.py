@@ -1,5 +1,5 @@
-"""LearnedTemplates (template versions 3 and 2) on small made-up logs, and version 1 kept by
-the versions registered before them (the shipped demo v1)."""
+"""LearnedTemplates (template versions 3 and 2) on small made-up logs, version 1 kept by the
+detectors saved before them, and the shipped demo v1's templates."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from model_export.evaluation.grouping import grouping_accuracy
 from model_export.lifecycle.artifacts import load_pipeline
+from model_export.training.anomaly_detectors import SeverityRarity
 from model_export.training.templates import (
     LEARNED_TEMPLATES,
     UNIT_VALUE_PATTERN,
@@ -109,15 +110,29 @@ def test_grouping_accuracy() -> None:
     assert grouping_accuracy(["a", "a", "a"], ["x", "x", "y"]) == 0.0
 
 
-def test_v1_keeps_template_version_1() -> None:
-    """The shipped demo v1 was saved before templates were learned: it counts by
+def test_a_detector_saved_before_learned_templates_keeps_version_1() -> None:
+    """A detector pickled before templates were learned (no `templates` attribute) counts by
     log_template, so its history, frequencies and labels (and its generated SQL, which
     `make check-generated` regenerates) stay as they were."""
-    detector = load_pipeline(V1 / "anomaly_detector.joblib")
-    templates = templates_of(detector)
+    state = SeverityRarity().__getstate__()
+    del state["templates"]  # as pickled before the attribute existed
+    old = SeverityRarity.__new__(SeverityRarity)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    templates = templates_of(old)
     assert isinstance(templates, TokenTemplates) and templates.version == 1
-    step = detector[-1]
-    assert step.templates is None and step.features_.templates is None
+    assert old.templates is None
     line = "bounce for user fatima.sato: mailbox unavailable (code 550)"
     assert templates.hash(line) == template_hash(line)
-    assert repr(step)  # get_params works on a pickle without the attribute
+    assert repr(old)  # get_params works on a pickle without the attribute
+
+
+def test_the_shipped_demo_v1_counts_by_learned_templates() -> None:
+    """The demo model the repository ships (make demo-model) learned its templates: the demo's
+    failed logins of every user and address are one template, so a burst of them is one."""
+    templates = templates_of(load_pipeline(V1 / "anomaly_detector.joblib"))
+    assert isinstance(templates, LearnedTemplates) and templates.version == UNIT_VALUES
+    logins = [
+        "failed login for user hana.rossi from 237.116.126.202: invalid password",
+        "failed login for user jo.sato from 68.85.224.5: invalid password",
+    ]
+    assert len({templates.hash(line) for line in logins}) == 1
