@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dbt_project.errors import InputError
+from model_export.evaluation.rule_baselines import FATAL_RULE
 from model_export.evaluation.unseen_system import TARGET_SHARE, judged_share
 from model_export.training.metrics import RESAMPLES
 
@@ -165,8 +166,33 @@ def _quality_rows(dataset: str, main: dict, folds: list[dict]) -> list[tuple[str
     return rows
 
 
+DETECTOR = "default (no labels)"
+
+
+def _split_rows(dataset: str, anomalies: dict) -> list[tuple[str, ...]]:
+    """Each split of a dataset whose test lines carry labels: the detector's F1 beside the
+    FATAL rule's and the best any threshold on the detector's score reaches there."""
+    rows: list[tuple[str, ...]] = []
+    for split, figures in anomalies.items():
+        ours, fatal = figures[DETECTOR], figures[FATAL_RULE]
+        if "best_threshold_f1" not in ours:
+            continue
+        rows.append(
+            (
+                dataset,
+                split,
+                f"{ours['rows']:,}",
+                str(ours["positives"]),
+                f"{ours['f1']:.3f}",
+                f"{fatal['f1']:.3f}",
+                f"{ours['best_threshold_f1']:.3f}",
+            )
+        )
+    return rows
+
+
 def _anomaly_tables(results: list[Result]) -> list[Table]:
-    flagged, quality = [], []
+    flagged, quality, splits = [], [], []
     for result in results:
         anomalies = result["anomalies"]
         if SPLIT not in anomalies:
@@ -175,16 +201,17 @@ def _anomaly_tables(results: list[Result]) -> list[Table]:
         flagged.append(
             (
                 result["dataset"],
-                _share(main, folds, "default (no labels)"),
-                _share(main, folds, 'rule "FATAL means anomaly"'),
+                _share(main, folds, DETECTOR),
+                _share(main, folds, FATAL_RULE),
             )
         )
-        if "f1" in main["default (no labels)"]:
+        if "f1" in main[DETECTOR]:
             quality += _quality_rows(result["dataset"], main, folds)
+            splits += _split_rows(result["dataset"], anomalies)
     return [
         Table(
             "Share of test lines flagged anomalous: 80/20 | forward-chaining mean",
-            ("dataset", "default detector, trained without labels", 'rule "FATAL means anomaly"'),
+            ("dataset", "default detector, trained without labels", FATAL_RULE),
             flagged,
         ),
         Table(
@@ -200,6 +227,21 @@ def _anomaly_tables(results: list[Result]) -> list[Table]:
                 "F1 fc mean",
             ),
             quality,
+        ),
+        Table(
+            "Anomalies split by split (datasets with line labels): the default detector, the FATAL"
+            " rule, and the best F1 of any threshold on the detector's score, chosen on that"
+            " split's own test lines (a bound on what the score tells apart, not a result)",
+            (
+                "dataset",
+                "split",
+                "test lines",
+                "labelled anomalies",
+                "default detector F1",
+                f"{FATAL_RULE} F1",
+                "best F1 of any threshold (chosen on the test lines)",
+            ),
+            splits,
         ),
     ]
 
@@ -217,12 +259,15 @@ def _unseen_table(unseen: Sequence[Unseen]) -> Table:
     lines (and on its normal lines where it has labels)."""
     rows = []
     for u in unseen:
-        normal, anomalies, verdict = "-", "-", _verdict(u["flagged_share"])
+        normal, anomalies, bound = "-", "-", "-"
+        verdict = _verdict(u["flagged_share"])
         rule = _count_share(u["fatal"], u["lines"])
         if "normal_lines" in u:  # a labelled system: its normal lines apart
             normal = _count_share(u["normal_flagged"], u["normal_lines"])
             rule += f" \\| {_count_share(u['normal_fatal'], u['normal_lines'])}"
             anomalies = f"{u['anomalies_flagged']} of {u['lines'] - u['normal_lines']}"
+            if u.get("normal_at_first_anomaly") is not None:
+                bound = _count_share(u["normal_at_first_anomaly"], u["normal_lines"])
             verdict += f" \\| {_verdict(u['normal_flagged_share'])}"
         rows.append(
             (
@@ -233,6 +278,7 @@ def _unseen_table(unseen: Sequence[Unseen]) -> Table:
                 f"**{_count_share(u['flagged'], u['lines'])}**",
                 normal,
                 anomalies,
+                bound,
                 rule,
                 _count_share(u["alerts"], u["lines"]),
                 "-" if u["first_alert_line"] is None else f"{u['first_alert_line']:,}",
@@ -247,7 +293,7 @@ def _unseen_table(unseen: Sequence[Unseen]) -> Table:
             f"**{met} of {len(unseen)} systems at most {TARGET_SHARE:.0%} of their normal lines"
             " flagged (all lines where none is labelled);"
             f" {early} alerts before a system's own history**",
-            *("",) * 11,
+            *("",) * 12,
         )
     )
     n = unseen[0]["min_history"]
@@ -264,6 +310,7 @@ def _unseen_table(unseen: Sequence[Unseen]) -> Table:
             "flagged is_anomaly (share)",
             "normal lines flagged (share)",
             "labelled anomalies flagged",
+            "normal lines any threshold flags once it flags an anomaly (chosen on these lines)",
             'baseline: rule "FATAL means anomaly", all lines \\| normal lines',
             "alerts (share)",
             "first alert at own line #",
@@ -406,7 +453,7 @@ def _svg_curves(title: str, main: dict) -> str:
             )
         parts.append(_legend(legend, colour, f"{method} (point)", width, pad))
         legend += 1
-    for method in ("default (no labels)", "default (with labels)"):
+    for method in (DETECTOR, "default (with labels)"):
         if method in main and "precision" in main[method]:
             f = main[method]
             parts.append(

@@ -10,7 +10,9 @@ lines, those with no decision yet (fewer than min_history lines of their service
 share flagged, the share of its normal lines flagged where every line carries a label (BGL has
 real anomalies, so "all its lines normal" does not hold there), and the alerts ml_alerts would
 raise (pipelines.new_template_alerts), with any raised before the system had a history of its
-own; beside them, the lines the rule "FATAL means anomaly" flags (all, and normal).
+own; beside them, the lines the rule "FATAL means anomaly" flags (all, and normal). Where lines
+carry labels, also the fewest normal lines any threshold on the detector's score flags once it
+flags one anomaly (a bound, the threshold chosen on the judged lines: no result).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from model_export.progress import progress
 from model_export.training import pipelines
 from model_export.training.anomaly_detectors import ORDER, SeverityRarity, with_history_in_runs
 from model_export.training.level_selection import select_level_classifier
+from model_export.training.metrics import normal_at_first_anomaly
 from model_export.training.templates import templates_of
 
 TARGET_SHARE = 0.01  # at most this share of the unseen system's lines flagged
@@ -62,6 +65,10 @@ def unseen_system(others: pd.DataFrame, system: pd.DataFrame, seed: int) -> dict
             normal_flagged_share=float((flagged & normal).sum() / max(int(normal.sum()), 1)),
             anomalies_flagged=int((flagged & ~normal).sum()),
             normal_fatal=int((fatal & normal).sum()),
+            # what the score allows at best: a threshold chosen on these very lines
+            normal_at_first_anomaly=normal_at_first_anomaly(
+                ~normal, signals["score"], signals["eligible"]
+            ),
         )
     return figures
 

@@ -48,6 +48,37 @@ def anomaly_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, object]
     }
 
 
+# --- ceilings: what a score can tell apart at best (thresholds chosen on the judged lines
+# themselves; never a result, only the bound no honestly chosen threshold can pass) ---
+
+
+def best_threshold_f1(y_true: np.ndarray, score: np.ndarray, decided: np.ndarray) -> float:
+    """The highest anomaly F1 of flagging the `decided` lines whose score is at least t, over
+    every t. Anomalies among the undecided lines count as missed whatever t is."""
+    positives = int(np.sum(y_true))
+    order = np.argsort(-score[decided], kind="stable")
+    ranked, hits = score[decided][order], np.asarray(y_true)[decided][order]
+    if not positives or not len(ranked):
+        return 0.0
+    # a threshold flags a whole run of equal scores: cut only after the last of each run
+    cuts = np.r_[ranked[1:] != ranked[:-1], True]
+    true_positives = np.cumsum(hits)[cuts]
+    flagged = np.arange(1, len(ranked) + 1)[cuts]
+    return float(np.max(2 * true_positives / (flagged + positives)))
+
+
+def normal_at_first_anomaly(
+    y_true: np.ndarray, score: np.ndarray, decided: np.ndarray
+) -> int | None:
+    """The fewest normal lines a threshold flags once it flags any anomaly: the decided normal
+    lines scoring at least as high as the best-scored decided anomaly (None: no anomaly is
+    decided)."""
+    anomalies = decided & np.asarray(y_true, dtype=bool)
+    if not anomalies.any():
+        return None
+    return int(np.sum(decided & ~anomalies & (score >= score[anomalies].max())))
+
+
 # Bootstrap resamples of a test part: enough for a stable 95% interval of a difference.
 RESAMPLES = 1000
 

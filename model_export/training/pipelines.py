@@ -220,6 +220,9 @@ class AnomalyOutputs:
     confidence: np.ndarray
     # the signals behind the score, where the detector names them (severity x rarity)
     explanation: np.ndarray | None = None
+    # the lines the detector could decide at all (severity x rarity: those whose service has
+    # its history); None: every line
+    decided: np.ndarray | None = None
 
 
 def classifier_outputs(pipeline: Pipeline, inputs: object) -> ClassifierOutputs:
@@ -292,6 +295,7 @@ def anomaly_outputs(
             model.decide(signals),
             model.confidence(signals),
             model.explanation(signals),
+            signals["eligible"],
         )
     if isinstance(model, IsolationForest):
         score = -pipeline.score_samples(frame)

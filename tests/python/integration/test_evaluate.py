@@ -65,11 +65,16 @@ def test_anomaly_figures_and_curves(results: list[dict]) -> None:
     curve = main["curves"]["default (no labels)"]
     assert len(curve["precision"]) == len(curve["recall"]) >= 2
     assert 0.0 < main["default (no labels)"]["flagged_share"] <= 1.0
+    # its own threshold is one of those the ceiling tries, on every split
+    for split, figures in bgl["anomalies"].items():
+        ours = figures["default (no labels)"]
+        assert ours["f1"] <= ours["best_threshold_f1"] <= 1.0, split
+    assert "best_threshold_f1" not in android["anomalies"]["80/20"]["default (no labels)"]
 
 
 def test_report_page_and_results_page(results: list[dict], tmp_path: Path) -> None:
     page = evaluation_report.html(results, "make evaluate")
-    assert page.count("<table>") == 4 and page.count("<svg") == 1
+    assert page.count("<table>") == 5 and page.count("<svg") == 1
     assert "<polyline" in page and "Android" in page and "BGL" in page
     quality = tmp_path / "quality.md"
     begin, end = evaluation_report.BEGIN, evaluation_report.END
@@ -80,6 +85,9 @@ def test_report_page_and_results_page(results: list[dict], tmp_path: Path) -> No
     assert "stale figures" not in text
     assert text.startswith("# Quality\nprose\n") and text.endswith("more prose\n")
     assert section in text and "| BGL |" in section
+    # BGL split by split (Android has no labels): 80/20 and the five folds
+    splits_rows = [line for line in section.splitlines() if line.startswith("| BGL | fc ")]
+    assert len(splits_rows) == 5 and "| BGL | 80/20 | 400 | 24 |" in section
 
 
 def test_the_results_page_holds_the_markers(tmp_path: Path) -> None:

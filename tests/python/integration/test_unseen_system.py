@@ -57,6 +57,10 @@ def test_labelled_system_reports_normal_lines_apart(frame, unseen: dict[str, dic
     assert bgl["normal_flagged"] + bgl["anomalies_flagged"] == bgl["flagged"]
     assert bgl["normal_flagged_share"] == pytest.approx(bgl["normal_flagged"] / bgl["normal_lines"])
     assert "normal_lines" not in unseen["Apache"]  # no label column: all its lines count
+    # a threshold that flags one anomaly flags at least this many normal lines; the shipped
+    # one flags an anomaly on BGL, so at least as many
+    bound = bgl["normal_at_first_anomaly"]
+    assert bgl["anomalies_flagged"] > 0 and 0 <= bound <= bgl["normal_flagged"]
 
 
 def test_target_on_systems_without_anomalies(unseen: dict[str, dict]) -> None:
