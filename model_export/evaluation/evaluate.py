@@ -61,7 +61,7 @@ from model_export.evaluation.replay_evaluation import (
     replay_all,
 )
 from model_export.evaluation.replay_report import replay_tables
-from model_export.evaluation.report import SPLIT
+from model_export.evaluation.report import DETECTOR, SPLIT
 from model_export.evaluation.unseen_system import unseen_systems
 from model_export.progress import progress
 from model_export.training import pipelines
@@ -216,15 +216,14 @@ def anomaly_split(
         pd.concat([train, test], ignore_index=True), test["logged_at"].min()
     ).flagged[len(train) :]
     result: dict[str, object] = {
-        "default (no labels)": _anomaly_figures(truth, unsupervised.is_anomaly)
-        | _ceiling(truth, unsupervised),
+        DETECTOR: _anomaly_figures(truth, unsupervised.is_anomaly) | _ceiling(truth, unsupervised),
         rule_baselines.FATAL_RULE: _anomaly_figures(truth, fatal),
         rule_baselines.ERROR_HOURS_RULE: _anomaly_figures(truth, error_hours),
         "IsolationForest (the old default)": _anomaly_figures(
             truth, pipelines.anomaly_outputs(forest, test).is_anomaly
         ),
     }
-    scores = {"default (no labels)": unsupervised.score}
+    scores = {DETECTOR: unsupervised.score}
     if truth is not None and train["is_anomaly_label"].notna().any():
         supervised = default_detector(train, test, level)
         result["default (with labels)"] = _anomaly_figures(truth, supervised.is_anomaly)
@@ -309,7 +308,7 @@ def forward_chaining_f1(
     assert isinstance(found, dict)
     folds = [figures for split, figures in found.items() if split != SPLIT]
     methods = {
-        "default (no labels)": product_method("ml_alerts"),
+        DETECTOR: product_method("ml_alerts"),
         rule_baselines.FATAL_RULE: rule_baselines.FATAL_RULE,
         rule_baselines.ERROR_HOURS_RULE: rule_baselines.ERROR_HOURS_RULE,
     }

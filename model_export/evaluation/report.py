@@ -21,6 +21,8 @@ Result = dict  # one dataset's figures, as evaluate.evaluate_dataset returns the
 Unseen = dict  # one held-out system's figures, as unseen_system.unseen_systems returns them
 BEGIN, END = "<!-- evaluate: begin -->", "<!-- evaluate: end -->"
 SPLIT = "80/20"
+# the default detector trained without labels, as evaluate.py names its figures
+DETECTOR = "default (no labels)"
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,6 @@ def _quality_rows(dataset: str, main: dict, folds: list[dict]) -> list[tuple[str
             )
         )
     return rows
-
-
-DETECTOR = "default (no labels)"
 
 
 def _split_rows(dataset: str, anomalies: dict) -> list[tuple[str, ...]]:
